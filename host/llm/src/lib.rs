@@ -1,1 +1,4 @@
 //! Language models on edgewasm kernels.
+
+pub mod chat;
+pub mod sampling;

@@ -1,0 +1,1 @@
+//! Chat templates: renders GGUF `tokenizer.chat_template` with minijinja.

@@ -1,0 +1,1 @@
+//! Sampling: turns logits into the next token.
