@@ -1,1 +1,46 @@
-fn main() {}
+//! `edgewasm`: the command line.
+//!
+//! One clap struct per subcommand, each with an `execute()` (as in
+//! wasmtime's `src/commands/`).
+
+mod commands;
+mod models;
+
+use clap::{Parser, Subcommand};
+
+/// Run WebAssembly AI components and small language models on edge CPUs.
+#[derive(Parser, Debug)]
+#[command(name = "edgewasm", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Inspect(commands::inspect::InspectCommand),
+    Tokenize(commands::tokenize::TokenizeCommand),
+    Generate(commands::generate::GenerateCommand),
+    Logits(commands::logits::LogitsCommand),
+    Perplexity(commands::perplexity::PerplexityCommand),
+    Bench(commands::bench::BenchCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(c) => c.execute(),
+        Command::Tokenize(c) => c.execute(),
+        Command::Generate(c) => c.execute(),
+        Command::Logits(c) => c.execute(),
+        Command::Perplexity(c) => c.execute(),
+        Command::Bench(c) => c.execute(),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,4 +1,55 @@
-//! Language models on edgewasm kernels.
+//! Language models on edgewasm's kernels.
+//!
+//! Data path: a mapped [`edgewasm_gguf::GgufFile`] → [`Model`] (config,
+//! tokenizer, weights as views into the map) → [`Context`] (one sequence's KV
+//! cache) → [`generate`] (sampling, stop rules, streaming text). Many
+//! contexts share one `Arc<Model>`; nothing in a context copies weights.
 
 pub mod chat;
+pub mod context;
+pub mod generate;
+pub mod kv_cache;
+pub mod model;
+pub mod perplexity;
 pub mod sampling;
+pub mod threadpool;
+
+pub use context::Context;
+pub use model::{Model, ModelConfig};
+pub use threadpool::ThreadPool;
+
+use edgewasm_gguf::{GgmlType, GgufError};
+use edgewasm_tokenizer::TokenizerError;
+
+/// Everything that can go wrong loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error("tokenizer: {0}")]
+    Tokenizer(#[from] TokenizerError),
+    #[error("unsupported architecture `{0}` (supported: llama)")]
+    UnsupportedArchitecture(String),
+    #[error("missing metadata key `{0}`")]
+    MissingKey(String),
+    #[error("metadata `{key}` has an unusable value {value}")]
+    BadHyperparameter { key: String, value: u64 },
+    #[error("missing tensor `{0}`")]
+    MissingTensor(String),
+    #[error("tensor `{tensor}` has shape {found:?}, expected {expected:?}")]
+    TensorShape { tensor: String, expected: Vec<u64>, found: Vec<u64> },
+    #[error("tensor `{tensor}` has type {ty}, which this engine cannot use there")]
+    TensorType { tensor: String, ty: GgmlType },
+    #[error("tensor `{tensor}` data is not aligned to {alignment} bytes")]
+    TensorAlignment { tensor: String, alignment: usize },
+    #[error("a context of {requested} positions cannot be allocated")]
+    ContextTooLarge { requested: usize },
+    #[error("context full: {needed} positions needed, context size is {n_ctx}")]
+    ContextFull { n_ctx: usize, needed: usize },
+    #[error("token id {token} is out of range (vocabulary has {n_vocab} tokens)")]
+    TokenOutOfRange { token: u32, n_vocab: usize },
+    #[error("no input tokens")]
+    EmptyInput,
+    #[error("chat template: {0}")]
+    ChatTemplate(#[from] chat::ChatTemplateError),
+}

@@ -1,0 +1,127 @@
+//! `edgewasm bench`: prompt-processing (pp) and text-generation (tg)
+//! throughput, measured like llama-bench: one warm-up run, then `-r`
+//! repetitions, reported as mean ± stddev tokens/s.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Parser;
+use edgewasm_llm::{Context, Model, ThreadPool};
+
+use crate::models;
+
+/// Measure prefill and decode speed.
+#[derive(Parser, Debug)]
+pub struct BenchCommand {
+    /// Model file or name in models/.
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Thread counts to test, comma-separated.
+    #[arg(long, short, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Prompt lengths for the pp test (0 skips it).
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "128")]
+    n_prompt: Vec<usize>,
+    /// Tokens to generate for the tg test (0 skips it).
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "64")]
+    n_gen: Vec<usize>,
+    /// Repetitions after the warm-up run.
+    #[arg(short = 'r', long, default_value_t = 5)]
+    repetitions: usize,
+    /// JSON lines instead of a markdown table.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Sample {
+    test: String,
+    threads: usize,
+    tps: Vec<f64>,
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// Deterministic token ids spread over the vocabulary (as llama-bench
+/// feeds random tokens: the content does not change the cost).
+fn tokens(n: usize, n_vocab: usize) -> Vec<u32> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n_vocab as u64) as u32
+        })
+        .collect()
+}
+
+fn run_pp(model: &Arc<Model>, pool: &Arc<ThreadPool>, n: usize) -> Result<f64> {
+    let mut ctx = Context::new(Arc::clone(model), Arc::clone(pool), n)?;
+    let t = tokens(n, model.config().n_vocab);
+    let start = Instant::now();
+    ctx.eval(&t, false)?;
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+fn run_tg(model: &Arc<Model>, pool: &Arc<ThreadPool>, n: usize) -> Result<f64> {
+    let mut ctx = Context::new(Arc::clone(model), Arc::clone(pool), n + 1)?;
+    let t = tokens(n, model.config().n_vocab);
+    let start = Instant::now();
+    for &tok in &t {
+        ctx.eval(&[tok], false)?;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+impl BenchCommand {
+    pub fn execute(self) -> Result<()> {
+        let path = models::resolve(self.model.as_deref())?;
+        let model = models::load(self.model.as_deref())?;
+        let file_name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let size_mib = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0;
+        let commit = env!("EDGEWASM_GIT_COMMIT");
+        let path_name = edgewasm_kernels::active_path().name();
+        let features = edgewasm_kernels::cpu_features().join(",");
+        let mut samples = Vec::new();
+        for &threads in &self.threads {
+            let pool = Arc::new(ThreadPool::new(threads));
+            let tests = self.n_prompt.iter().filter(|&&n| n > 0).map(|&n| (format!("pp{n}"), n, true))
+                .chain(self.n_gen.iter().filter(|&&n| n > 0).map(|&n| (format!("tg{n}"), n, false)));
+            for (name, n, is_pp) in tests {
+                let run = |_: usize| if is_pp { run_pp(&model, &pool, n) } else { run_tg(&model, &pool, n) };
+                run(0)?; // warm-up: page in the weights, settle the thread pool
+                let tps = (0..self.repetitions.max(1)).map(run).collect::<Result<Vec<_>>>()?;
+                let s = Sample { test: name, threads, tps };
+                if self.json {
+                    let (m, sd) = mean_std(&s.tps);
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "model": file_name, "model_size_mib": size_mib, "test": s.test, "threads": s.threads,
+                            "tokens_per_s_mean": m, "tokens_per_s_stddev": sd, "samples": s.tps,
+                            "commit": commit, "kernel_path": path_name, "cpu_features": features,
+                            "arch": std::env::consts::ARCH,
+                        })
+                    );
+                }
+                samples.push(s);
+            }
+        }
+        if !self.json {
+            println!("| model | size | threads | kernel | test | t/s |");
+            println!("| --- | ---: | ---: | --- | --- | ---: |");
+            for s in &samples {
+                let (m, sd) = mean_std(&s.tps);
+                println!("| {file_name} | {size_mib:.1} MiB | {} | {path_name} | {} | {m:.2} ± {sd:.2} |", s.threads, s.test);
+            }
+            println!("\nbuild: {commit}, {} cpu features: {features}", std::env::consts::ARCH);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! `edgewasm generate`: stream a completion (or a chat answer) to stdout.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Parser};
+use edgewasm_llm::chat::ChatMessage;
+use edgewasm_llm::generate::{GenerateOptions, Generation};
+use edgewasm_llm::sampling::SamplerConfig;
+use edgewasm_llm::{Context, ThreadPool};
+
+use crate::models;
+
+/// Sampling flags shared by the commands that generate.
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
+    /// Most tokens to generate.
+    #[arg(long, short = 'n', default_value_t = 256)]
+    pub max_tokens: usize,
+    /// Temperature; 0 means greedy.
+    #[arg(long, default_value_t = 0.8)]
+    pub temp: f32,
+    /// Keep the K most likely tokens (0 = off).
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Nucleus sampling threshold (1 = off).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens below this fraction of the best one's probability (0 = off).
+    #[arg(long, default_value_t = 0.05)]
+    pub min_p: f32,
+    /// Penalty for repeating recent tokens (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Random seed: the same seed gives the same output.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Stop when this string appears (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+}
+
+impl SamplingArgs {
+    pub fn options(&self) -> GenerateOptions {
+        GenerateOptions {
+            max_tokens: self.max_tokens,
+            sampler: SamplerConfig {
+                temperature: self.temp,
+                top_k: self.top_k,
+                top_p: self.top_p,
+                min_p: self.min_p,
+                repeat_penalty: self.repeat_penalty,
+                seed: self.seed,
+                ..SamplerConfig::default()
+            },
+            stop: self.stop.clone(),
+            stop_at_eog: true,
+        }
+    }
+}
+
+/// Generate text from a prompt, streaming it to stdout.
+#[derive(Parser, Debug)]
+pub struct GenerateCommand {
+    /// Model file or name in models/.
+    #[arg(long, short)]
+    model: Option<String>,
+    /// The prompt (the user message with --chat).
+    #[arg(long, short)]
+    prompt: String,
+    /// Wrap the prompt in the model's chat template as a user message.
+    #[arg(long)]
+    chat: bool,
+    /// System message for --chat.
+    #[arg(long, requires = "chat")]
+    system: Option<String>,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// Context size in tokens.
+    #[arg(long, default_value_t = 2048)]
+    ctx_size: usize,
+    /// Worker threads.
+    #[arg(long, short)]
+    threads: Option<usize>,
+    /// Print timings to stderr when done.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+impl GenerateCommand {
+    pub fn execute(self) -> Result<()> {
+        let model = models::load(self.model.as_deref())?;
+        let prompt = if self.chat {
+            let mut messages = Vec::new();
+            if let Some(s) = &self.system {
+                messages.push(ChatMessage { role: "system".into(), content: s.clone() });
+            }
+            messages.push(ChatMessage { role: "user".into(), content: self.prompt.clone() });
+            model.chat_template()?.render(&messages, true).context("rendering the chat template")?
+        } else {
+            self.prompt.clone()
+        };
+        let tokens = model.tokenizer().encode(&prompt, true, self.chat);
+        let pool = Arc::new(ThreadPool::new(self.threads.unwrap_or_else(models::default_threads)));
+        let mut ctx = Context::new(Arc::clone(&model), pool, self.ctx_size)?;
+        let mut gen = Generation::start(&mut ctx, &tokens, self.sampling.options())?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let mut io_err = None;
+        let reason = gen.run(&mut ctx, |text| {
+            if io_err.is_none() {
+                if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                    io_err = Some(e);
+                }
+            }
+        })?;
+        if let Some(e) = io_err {
+            return Err(e).context("writing to stdout");
+        }
+        writeln!(out)?;
+        if self.verbose {
+            let s = gen.stats();
+            eprintln!(
+                "prompt: {} tokens in {:.1} ms ({:.1} t/s); generated: {} tokens in {:.1} ms ({:.1} t/s); stop: {}",
+                s.prompt_tokens,
+                s.prompt_time.as_secs_f64() * 1e3,
+                s.prompt_tokens as f64 / s.prompt_time.as_secs_f64(),
+                s.generated_tokens,
+                s.generate_time.as_secs_f64() * 1e3,
+                s.generated_tokens as f64 / s.generate_time.as_secs_f64().max(1e-9),
+                reason.as_str()
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! `edgewasm logits`: teacher-forced evaluation, the debugging tool the
+//! reference tests are built on.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use edgewasm_llm::{Context, ThreadPool};
+
+use crate::models;
+
+/// Evaluate a token sequence and print the top-K logits.
+#[derive(Parser, Debug)]
+pub struct LogitsCommand {
+    /// Model file or name in models/.
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Comma-separated token ids to feed.
+    #[arg(long, value_delimiter = ',', conflicts_with = "prompt", required_unless_present = "prompt")]
+    ids: Vec<u32>,
+    /// Text to tokenize (BOS per the model, special tokens parsed) and feed.
+    #[arg(long, short)]
+    prompt: Option<String>,
+    /// How many of the highest logits to print.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Print every position, not only the last.
+    #[arg(long)]
+    all_positions: bool,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads.
+    #[arg(long, short)]
+    threads: Option<usize>,
+}
+
+/// The `k` largest logits as (id, logit), highest first; ties by lower id.
+pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
+    let k = k.min(idx.len());
+    let cmp = |a: &u32, b: &u32| {
+        logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b))
+    };
+    if k > 0 && k < idx.len() {
+        idx.select_nth_unstable_by(k - 1, cmp);
+    }
+    idx.truncate(k);
+    idx.sort_by(cmp);
+    idx.into_iter().map(|i| (i, logits[i as usize])).collect()
+}
+
+impl LogitsCommand {
+    pub fn execute(self) -> Result<()> {
+        let model = models::load(self.model.as_deref())?;
+        let ids = match &self.prompt {
+            Some(p) => model.tokenizer().encode(p, true, true),
+            None => self.ids.clone(),
+        };
+        if ids.is_empty() {
+            bail!("nothing to evaluate: the input has no tokens");
+        }
+        let n_vocab = model.config().n_vocab;
+        let pool = Arc::new(ThreadPool::new(self.threads.unwrap_or_else(models::default_threads)));
+        let mut ctx = Context::new(Arc::clone(&model), pool, ids.len())?;
+        let logits = ctx.eval(&ids, self.all_positions).context("evaluating")?;
+        let first = if self.all_positions { 0 } else { ids.len() - 1 };
+        for (row, pos) in (first..ids.len()).enumerate() {
+            let top = top_k(&logits[row * n_vocab..(row + 1) * n_vocab], self.top);
+            if self.json {
+                let line = serde_json::json!({
+                    "pos": pos,
+                    "token": ids[pos],
+                    "top_ids": top.iter().map(|t| t.0).collect::<Vec<_>>(),
+                    "top_logits": top.iter().map(|t| t.1).collect::<Vec<_>>(),
+                });
+                println!("{line}");
+            } else {
+                println!("pos {pos} (token {}):", ids[pos]);
+                for (id, l) in top {
+                    let piece = model.tokenizer().token_text(id).unwrap_or("");
+                    println!("  {id:>7} {l:>10.4}  {piece:?}");
+                }
+            }
+        }
+        Ok(())
+    }
+}

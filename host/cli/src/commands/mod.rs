@@ -1,0 +1,8 @@
+//! Subcommands, one module each.
+
+pub mod bench;
+pub mod generate;
+pub mod inspect;
+pub mod logits;
+pub mod perplexity;
+pub mod tokenize;

@@ -1,0 +1,115 @@
+//! An inference context: one conversation's KV cache and scratch buffers
+//! over a shared model.
+
+use std::sync::Arc;
+
+use crate::kv_cache::KvCache;
+use crate::model::{ForwardEnv, Model, Scratch};
+use crate::threadpool::ThreadPool;
+use crate::ModelError;
+
+/// Largest batch evaluated in one forward pass; longer inputs are split.
+pub const MAX_BATCH: usize = 512;
+
+/// The KV cache, scratch and token history of one sequence.
+#[derive(Debug)]
+pub struct Context {
+    model: Arc<Model>,
+    pool: Arc<ThreadPool>,
+    kv: KvCache,
+    scratch: Scratch,
+    /// Tokens whose keys/values are in the cache, in order.
+    tokens: Vec<u32>,
+    logits: Vec<f32>,
+}
+
+impl Context {
+    /// A context with room for `n_ctx` positions (clamped to at least 1).
+    pub fn new(model: Arc<Model>, pool: Arc<ThreadPool>, n_ctx: usize) -> Result<Context, ModelError> {
+        let c = model.config();
+        let n_ctx = n_ctx.max(1);
+        let kv = KvCache::new(c.n_layer, c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?;
+        let scratch = Scratch::new(c, MAX_BATCH.min(n_ctx));
+        Ok(Context { model, pool, kv, scratch, tokens: Vec::new(), logits: Vec::new() })
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+    pub fn n_ctx(&self) -> usize {
+        self.kv.capacity()
+    }
+    /// Tokens already in the cache.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+    pub fn n_past(&self) -> usize {
+        self.tokens.len()
+    }
+    /// Bytes of KV cache and scratch this context holds.
+    pub fn memory_bytes(&self) -> usize {
+        self.kv.bytes() + self.scratch.bytes() + self.logits.len() * 4
+    }
+
+    /// Drops cached positions from `n` on, so the next `eval` continues at `n`.
+    pub fn truncate(&mut self, n: usize) {
+        self.tokens.truncate(n);
+        self.kv.truncate(n);
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+    }
+
+    /// Feeds `tokens` after what is cached. Returns the logits of the last
+    /// token (`n_vocab` values), or of every token in `tokens` when
+    /// `all_logits` (`tokens.len() * n_vocab` values, row by row).
+    pub fn eval(&mut self, tokens: &[u32], all_logits: bool) -> Result<&[f32], ModelError> {
+        let n_vocab = self.model.config().n_vocab;
+        if tokens.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(ModelError::TokenOutOfRange { token: bad, n_vocab });
+        }
+        if self.tokens.len() + tokens.len() > self.kv.capacity() {
+            return Err(ModelError::ContextFull {
+                n_ctx: self.kv.capacity(),
+                needed: self.tokens.len() + tokens.len(),
+            });
+        }
+        let rows = if all_logits { tokens.len() } else { 1 };
+        self.logits.resize(rows * n_vocab, 0.0);
+        let model = Arc::clone(&self.model);
+        let mut done = 0;
+        for chunk in tokens.chunks(self.scratch.n_max) {
+            let pos0 = self.tokens.len();
+            let last_chunk = done + chunk.len() == tokens.len();
+            let (out_from, dst) = if all_logits {
+                (0, &mut self.logits[done * n_vocab..(done + chunk.len()) * n_vocab])
+            } else if last_chunk {
+                (chunk.len() - 1, &mut self.logits[..n_vocab])
+            } else {
+                (chunk.len(), &mut self.logits[..0])
+            };
+            let mut env = ForwardEnv {
+                file: model.file(),
+                config: model.config(),
+                pool: &self.pool,
+                kv: &mut self.kv,
+                scratch: &mut self.scratch,
+            };
+            model.arch().forward(&mut env, chunk, pos0, out_from, dst);
+            self.kv.advance(chunk.len());
+            self.tokens.extend_from_slice(chunk);
+            done += chunk.len();
+        }
+        Ok(&self.logits)
+    }
+
+    /// Logits left by the last `eval`.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+}

@@ -1,0 +1,108 @@
+//! The key/value cache of one inference context.
+//!
+//! Layout is `[layer][kv_head][position][head_dim]` so attention for one head
+//! streams a contiguous block. Memory is reserved up front for the context
+//! size the caller asked for (an operator-bounded number), never grown
+//! implicitly, so a guest cannot make it balloon.
+
+use crate::ModelError;
+
+/// Keys and values for up to `capacity` positions of every layer.
+#[derive(Debug)]
+pub struct KvCache {
+    n_layer: usize,
+    n_kv_head: usize,
+    k_dim: usize,
+    v_dim: usize,
+    capacity: usize,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    /// Positions filled (the next token goes here).
+    len: usize,
+}
+
+impl KvCache {
+    /// Reserves room for `capacity` positions. Fails rather than aborting if
+    /// the allocation is impossible.
+    pub fn new(
+        n_layer: usize,
+        n_kv_head: usize,
+        k_dim: usize,
+        v_dim: usize,
+        capacity: usize,
+    ) -> Result<KvCache, ModelError> {
+        let per_pos = n_layer * n_kv_head;
+        let k_len = per_pos
+            .checked_mul(k_dim)
+            .and_then(|x| x.checked_mul(capacity))
+            .ok_or(ModelError::ContextTooLarge { requested: capacity })?;
+        let v_len = per_pos
+            .checked_mul(v_dim)
+            .and_then(|x| x.checked_mul(capacity))
+            .ok_or(ModelError::ContextTooLarge { requested: capacity })?;
+        let mut k = Vec::new();
+        let mut v = Vec::new();
+        k.try_reserve_exact(k_len).map_err(|_| ModelError::ContextTooLarge { requested: capacity })?;
+        v.try_reserve_exact(v_len).map_err(|_| ModelError::ContextTooLarge { requested: capacity })?;
+        k.resize(k_len, 0.0);
+        v.resize(v_len, 0.0);
+        Ok(KvCache { n_layer, n_kv_head, k_dim, v_dim, capacity, k, v, len: 0 })
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Bytes held by the cache.
+    pub fn bytes(&self) -> usize {
+        (self.k.len() + self.v.len()) * std::mem::size_of::<f32>()
+    }
+
+    /// Forgets positions from `len` on (rewind for prefix reuse).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Marks `n` more positions as filled (after a forward pass wrote them).
+    pub(crate) fn advance(&mut self, n: usize) {
+        debug_assert!(self.len + n <= self.capacity);
+        self.len += n;
+    }
+
+    fn k_base(&self, layer: usize, head: usize) -> usize {
+        ((layer * self.n_kv_head + head) * self.capacity) * self.k_dim
+    }
+    fn v_base(&self, layer: usize, head: usize) -> usize {
+        ((layer * self.n_kv_head + head) * self.capacity) * self.v_dim
+    }
+
+    /// Stores `k`/`v` (all KV heads back to back) of position `pos`.
+    pub(crate) fn store(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
+        for h in 0..self.n_kv_head {
+            let kb = self.k_base(layer, h) + pos * self.k_dim;
+            self.k[kb..kb + self.k_dim].copy_from_slice(&k[h * self.k_dim..(h + 1) * self.k_dim]);
+            let vb = self.v_base(layer, h) + pos * self.v_dim;
+            self.v[vb..vb + self.v_dim].copy_from_slice(&v[h * self.v_dim..(h + 1) * self.v_dim]);
+        }
+    }
+
+    /// Keys of positions `0..n` for one layer and KV head.
+    pub(crate) fn keys(&self, layer: usize, head: usize, n: usize) -> &[f32] {
+        let b = self.k_base(layer, head);
+        &self.k[b..b + n * self.k_dim]
+    }
+    /// Values of positions `0..n` for one layer and KV head.
+    pub(crate) fn values(&self, layer: usize, head: usize, n: usize) -> &[f32] {
+        let b = self.v_base(layer, head);
+        &self.v[b..b + n * self.v_dim]
+    }
+
+    pub fn n_layer(&self) -> usize {
+        self.n_layer
+    }
+}

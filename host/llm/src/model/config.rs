@@ -1,0 +1,136 @@
+//! Hyperparameters read from GGUF metadata (`{arch}.*` keys).
+
+use edgewasm_gguf::GgufFile;
+
+use crate::ModelError;
+
+/// The shape of a decoder-only transformer, as stored in the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub arch: String,
+    pub name: Option<String>,
+    pub n_vocab: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    /// Per-head key/query width (`attention.key_length`, else n_embd / n_head).
+    pub k_dim: usize,
+    /// Per-head value width (`attention.value_length`, else k_dim).
+    pub v_dim: usize,
+    pub n_ff: usize,
+    pub rms_eps: f32,
+    pub rope_base: f32,
+    pub rope_scale: f32,
+    /// Rotated dimensions per head (`rope.dimension_count`, else k_dim).
+    pub rope_dims: usize,
+    /// Context the model was trained for.
+    pub n_ctx_train: usize,
+    /// Sliding attention window, for architectures that have one.
+    pub sliding_window: Option<usize>,
+    /// Final logit soft-cap, if the file sets one.
+    pub final_logit_softcap: Option<f32>,
+}
+
+/// Upper bounds a file's hyperparameters must respect before we allocate
+/// anything from them. Generous for small models, tight enough that a lying
+/// file cannot ask for terabytes.
+const MAX_DIM: usize = 1 << 16;
+const MAX_LAYERS: usize = 512;
+const MAX_VOCAB: usize = 1 << 21;
+
+fn required(g: &GgufFile, key: &str) -> Result<usize, ModelError> {
+    g.get_u64(key)?
+        .map(|v| v as usize)
+        .ok_or_else(|| ModelError::MissingKey(key.to_string()))
+}
+
+fn check(key: &str, v: usize, max: usize) -> Result<usize, ModelError> {
+    if v == 0 || v > max {
+        return Err(ModelError::BadHyperparameter { key: key.to_string(), value: v as u64 });
+    }
+    Ok(v)
+}
+
+impl ModelConfig {
+    /// Reads and sanity-checks the hyperparameters of `g`.
+    pub fn from_gguf(g: &GgufFile) -> Result<ModelConfig, ModelError> {
+        let arch = g.architecture()?.to_string();
+        let k = |s: &str| format!("{arch}.{s}");
+        let n_embd = check(&k("embedding_length"), required(g, &k("embedding_length"))?, MAX_DIM)?;
+        let n_layer = check(&k("block_count"), required(g, &k("block_count"))?, MAX_LAYERS)?;
+        let n_head = check(&k("attention.head_count"), required(g, &k("attention.head_count"))?, MAX_DIM)?;
+        let n_head_kv = match g.get_u64(&k("attention.head_count_kv"))? {
+            Some(v) => check(&k("attention.head_count_kv"), v as usize, n_head)?,
+            None => n_head,
+        };
+        if n_head % n_head_kv != 0 {
+            return Err(ModelError::BadHyperparameter {
+                key: k("attention.head_count_kv"),
+                value: n_head_kv as u64,
+            });
+        }
+        let k_dim = match g.get_u64(&k("attention.key_length"))? {
+            Some(v) => check(&k("attention.key_length"), v as usize, MAX_DIM)?,
+            None => {
+                if n_embd % n_head != 0 {
+                    return Err(ModelError::BadHyperparameter {
+                        key: k("attention.head_count"),
+                        value: n_head as u64,
+                    });
+                }
+                n_embd / n_head
+            }
+        };
+        let v_dim = match g.get_u64(&k("attention.value_length"))? {
+            Some(v) => check(&k("attention.value_length"), v as usize, MAX_DIM)?,
+            None => k_dim,
+        };
+        let n_ff = check(&k("feed_forward_length"), required(g, &k("feed_forward_length"))?, MAX_DIM * 4)?;
+        let rope_dims = match g.get_u64(&k("rope.dimension_count"))? {
+            Some(v) => check(&k("rope.dimension_count"), v as usize, k_dim)?,
+            None => k_dim,
+        };
+        if rope_dims % 2 != 0 {
+            return Err(ModelError::BadHyperparameter { key: k("rope.dimension_count"), value: rope_dims as u64 });
+        }
+        let n_vocab = match g.get_u64(&k("vocab_size"))? {
+            Some(v) => v as usize,
+            None => g.get_str_array("tokenizer.ggml.tokens")?.map(|t| t.len()).unwrap_or(0),
+        };
+        let n_vocab = check(&k("vocab_size"), n_vocab, MAX_VOCAB)?;
+        let rms_eps = g.get_f32(&k("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5);
+        let rope_base = g.get_f32(&k("rope.freq_base"))?.unwrap_or(10_000.0);
+        let rope_scale = match g.get_f32(&k("rope.scaling.factor"))? {
+            Some(f) if f > 0.0 => 1.0 / f,
+            _ => 1.0,
+        };
+        for (key, v) in [("attention.layer_norm_rms_epsilon", rms_eps), ("rope.freq_base", rope_base)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ModelError::BadHyperparameter { key: k(key), value: v.to_bits() as u64 });
+            }
+        }
+        let n_ctx_train = g.get_u64(&k("context_length"))?.map(|v| v as usize).unwrap_or(2048).max(1);
+        let sliding_window = g.get_u64(&k("attention.sliding_window"))?.map(|v| v as usize).filter(|&v| v > 0);
+        let final_logit_softcap = g.get_f32(&k("final_logit_softcapping"))?.filter(|v| *v > 0.0);
+        Ok(ModelConfig {
+            name: g.get_str("general.name")?.map(str::to_string),
+            arch,
+            n_vocab,
+            n_embd,
+            n_layer,
+            n_head,
+            n_head_kv,
+            k_dim,
+            v_dim,
+            n_ff,
+            rms_eps,
+            rope_base,
+            rope_scale,
+            rope_dims,
+            n_ctx_train,
+            sliding_window,
+            final_logit_softcap,
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! The llama architecture (SmolLM2, Llama 2/3, Mistral-style GQA models):
+//! pre-norm blocks of RMSNorm → GQA attention with RoPE → residual, RMSNorm →
+//! SwiGLU FFN → residual, then a final norm and the (possibly tied) output
+//! projection.
+
+use edgewasm_gguf::GgufFile;
+
+use super::attention::{attention, AttentionParams};
+use super::config::ModelConfig;
+use super::matmul::{matmul, QMatrix};
+use super::ops::{add_inplace, gated, rms_norm, rope_apply, silu, RopeStyle};
+use super::weights::{matrix, optional_matrix, vector};
+use super::{Architecture, ForwardEnv};
+use crate::ModelError;
+
+#[derive(Debug)]
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: QMatrix,
+    wk: QMatrix,
+    wv: QMatrix,
+    wo: QMatrix,
+    ffn_norm: Vec<f32>,
+    w_gate: QMatrix,
+    w_up: QMatrix,
+    w_down: QMatrix,
+}
+
+/// Weights of a llama-architecture model.
+#[derive(Debug)]
+pub struct Llama {
+    token_embd: QMatrix,
+    layers: Vec<Layer>,
+    output_norm: Vec<f32>,
+    /// `output.weight`, or the token embedding when tied.
+    output: QMatrix,
+}
+
+impl Llama {
+    pub fn load(g: &GgufFile, c: &ModelConfig) -> Result<Llama, ModelError> {
+        let (d, qd, kvd, vd) = (c.n_embd, c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim);
+        let token_embd = matrix(g, "token_embd.weight", d, c.n_vocab)?;
+        let layers = (0..c.n_layer)
+            .map(|i| {
+                let n = |s: &str| format!("blk.{i}.{s}.weight");
+                Ok(Layer {
+                    attn_norm: vector(g, &n("attn_norm"), d)?,
+                    wq: matrix(g, &n("attn_q"), d, qd)?,
+                    wk: matrix(g, &n("attn_k"), d, kvd)?,
+                    wv: matrix(g, &n("attn_v"), d, vd)?,
+                    wo: matrix(g, &n("attn_output"), c.n_head * c.v_dim, d)?,
+                    ffn_norm: vector(g, &n("ffn_norm"), d)?,
+                    w_gate: matrix(g, &n("ffn_gate"), d, c.n_ff)?,
+                    w_up: matrix(g, &n("ffn_up"), d, c.n_ff)?,
+                    w_down: matrix(g, &n("ffn_down"), c.n_ff, d)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let output_norm = vector(g, "output_norm.weight", d)?;
+        let output = optional_matrix(g, "output.weight", d, c.n_vocab)?.unwrap_or_else(|| token_embd.clone());
+        Ok(Llama { token_embd, layers, output_norm, output })
+    }
+}
+
+impl Architecture for Llama {
+    fn forward(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], pos0: usize, out_from: usize, logits: &mut [f32]) {
+        let c = env.config;
+        let (file, pool) = (env.file, env.pool);
+        let s = &mut *env.scratch;
+        let n = tokens.len();
+        let d = c.n_embd;
+        let (qd, kvd, vd, od) = (c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim, c.n_head * c.v_dim);
+
+        for (i, &t) in tokens.iter().enumerate() {
+            self.token_embd.dequantize_row(file, t as usize, &mut s.x[i * d..(i + 1) * d]);
+        }
+        s.fill_rope(c, pos0, n, c.rope_base);
+        let params = |layer| AttentionParams {
+            layer,
+            n_head: c.n_head,
+            n_kv_head: c.n_head_kv,
+            k_dim: c.k_dim,
+            v_dim: c.v_dim,
+            scale: 1.0 / (c.k_dim as f32).sqrt(),
+            window: None,
+        };
+
+        for (l, w) in self.layers.iter().enumerate() {
+            for i in 0..n {
+                rms_norm(&s.x[i * d..(i + 1) * d], &w.attn_norm, c.rms_eps, &mut s.xn[i * d..(i + 1) * d]);
+            }
+            let xn = &s.xn[..n * d];
+            matmul(pool, file, &w.wq, xn, n, &mut s.xq, &mut s.q);
+            matmul(pool, file, &w.wk, xn, n, &mut s.xq, &mut s.k);
+            matmul(pool, file, &w.wv, xn, n, &mut s.xq, &mut s.v);
+            for i in 0..n {
+                let rope = &s.rope[i * c.rope_dims..(i + 1) * c.rope_dims];
+                rope_apply(&mut s.q[i * qd..(i + 1) * qd], c.k_dim, c.rope_dims, RopeStyle::Normal, rope);
+                rope_apply(&mut s.k[i * kvd..(i + 1) * kvd], c.k_dim, c.rope_dims, RopeStyle::Normal, rope);
+                env.kv.store(l, pos0 + i, &s.k[i * kvd..(i + 1) * kvd], &s.v[i * vd..(i + 1) * vd]);
+            }
+            attention(pool, &params(l), env.kv, &s.q, pos0, n, &mut s.att);
+            matmul(pool, file, &w.wo, &s.att[..n * od], n, &mut s.xq, &mut s.tmp);
+            add_inplace(&mut s.x[..n * d], &s.tmp[..n * d]);
+
+            for i in 0..n {
+                rms_norm(&s.x[i * d..(i + 1) * d], &w.ffn_norm, c.rms_eps, &mut s.xn[i * d..(i + 1) * d]);
+            }
+            let xn = &s.xn[..n * d];
+            matmul(pool, file, &w.w_gate, xn, n, &mut s.xq, &mut s.gate);
+            matmul(pool, file, &w.w_up, xn, n, &mut s.xq, &mut s.up);
+            gated(&mut s.gate[..n * c.n_ff], &s.up[..n * c.n_ff], silu);
+            matmul(pool, file, &w.w_down, &s.gate[..n * c.n_ff], n, &mut s.xq, &mut s.tmp);
+            add_inplace(&mut s.x[..n * d], &s.tmp[..n * d]);
+        }
+
+        let m = n - out_from;
+        if m == 0 {
+            return;
+        }
+        for i in out_from..n {
+            let j = i - out_from;
+            rms_norm(&s.x[i * d..(i + 1) * d], &self.output_norm, c.rms_eps, &mut s.xn[j * d..(j + 1) * d]);
+        }
+        matmul(pool, file, &self.output, &s.xn[..m * d], m, &mut s.xq, logits);
+    }
+}

@@ -1,0 +1,166 @@
+//! Models: a mapped GGUF file, its hyperparameters, tokenizer and weights,
+//! shared read-only by every inference context.
+//!
+//! Each architecture is one file implementing [`Architecture`] with the
+//! shared blocks in `ops`, `matmul` and `attention`.
+
+pub mod attention;
+pub mod config;
+pub mod llama;
+pub mod matmul;
+pub mod ops;
+mod weights;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use edgewasm_gguf::GgufFile;
+use edgewasm_tokenizer::Tokenizer;
+
+use crate::kv_cache::KvCache;
+use crate::threadpool::ThreadPool;
+use crate::ModelError;
+pub use config::ModelConfig;
+use matmul::ActBuf;
+
+/// What an architecture needs for one forward pass.
+pub struct ForwardEnv<'a> {
+    pub file: &'a GgufFile,
+    pub config: &'a ModelConfig,
+    pub pool: &'a ThreadPool,
+    pub kv: &'a mut KvCache,
+    pub scratch: &'a mut Scratch,
+}
+
+/// One architecture's forward pass.
+pub trait Architecture: Send + Sync + std::fmt::Debug {
+    /// Runs `tokens` at positions `pos0..`, storing their keys and values in
+    /// the cache, and writes the logits of positions `out_from..tokens.len()`
+    /// (relative to the batch) into `logits`, one `n_vocab` row each.
+    ///
+    /// Callers guarantee: token ids < n_vocab, the batch fits the scratch and
+    /// the cache, `logits` is large enough.
+    fn forward(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], pos0: usize, out_from: usize, logits: &mut [f32]);
+}
+
+/// Activation buffers for a batch of up to `n_max` tokens.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub n_max: usize,
+    pub x: Vec<f32>,
+    pub xn: Vec<f32>,
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub att: Vec<f32>,
+    pub tmp: Vec<f32>,
+    pub gate: Vec<f32>,
+    pub up: Vec<f32>,
+    pub rope: Vec<f32>,
+    pub xq: ActBuf,
+}
+
+impl Scratch {
+    pub fn new(c: &ModelConfig, n_max: usize) -> Scratch {
+        let v = |w: usize| vec![0.0f32; n_max * w];
+        let wide = c.n_embd.max(c.n_head * c.v_dim);
+        Scratch {
+            n_max,
+            x: v(c.n_embd),
+            xn: v(c.n_embd),
+            q: v(c.n_head * c.k_dim),
+            k: v(c.n_head_kv * c.k_dim),
+            v: v(c.n_head_kv * c.v_dim),
+            att: v(c.n_head * c.v_dim),
+            tmp: v(wide),
+            gate: v(c.n_ff),
+            up: v(c.n_ff),
+            rope: v(c.rope_dims),
+            xq: ActBuf::default(),
+        }
+    }
+
+    /// cos/sin tables for positions `pos0..pos0+n` with the given base.
+    pub fn fill_rope(&mut self, c: &ModelConfig, pos0: usize, n: usize, base: f32) {
+        for i in 0..n {
+            let cache = &mut self.rope[i * c.rope_dims..(i + 1) * c.rope_dims];
+            ops::rope_cache(pos0 + i, c.rope_dims, base, c.rope_scale, cache);
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        4 * (self.x.len() + self.xn.len() + self.q.len() + self.k.len() + self.v.len() + self.att.len()
+            + self.tmp.len() + self.gate.len() + self.up.len() + self.rope.len())
+    }
+}
+
+/// A loaded model: the mapping, its config, tokenizer and weights.
+#[derive(Debug)]
+pub struct Model {
+    file: Arc<GgufFile>,
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    chat_template: Option<String>,
+    arch: Box<dyn Architecture>,
+}
+
+impl Model {
+    /// Maps and loads a GGUF file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Model, ModelError> {
+        let path = path.as_ref();
+        let file = GgufFile::open(path)?;
+        Model::from_gguf(Arc::new(file))
+    }
+
+    /// Builds a model over an already parsed file.
+    pub fn from_gguf(file: Arc<GgufFile>) -> Result<Model, ModelError> {
+        let config = ModelConfig::from_gguf(&file)?;
+        let tokenizer = Tokenizer::from_gguf(&file)?;
+        if tokenizer.vocab_size() < config.n_vocab {
+            // Token ids the sampler can produce must have text.
+            return Err(ModelError::BadHyperparameter {
+                key: "tokenizer.ggml.tokens".into(),
+                value: tokenizer.vocab_size() as u64,
+            });
+        }
+        let arch: Box<dyn Architecture> = match config.arch.as_str() {
+            "llama" => Box::new(llama::Llama::load(&file, &config)?),
+            other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
+        };
+        let chat_template = file.get_str("tokenizer.chat_template")?.map(str::to_string);
+        Ok(Model { file, config, tokenizer, chat_template, arch })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+    pub fn file(&self) -> &Arc<GgufFile> {
+        &self.file
+    }
+    /// The file's Jinja chat template, if it has one.
+    pub fn chat_template_source(&self) -> Option<&str> {
+        self.chat_template.as_deref()
+    }
+    pub(crate) fn arch(&self) -> &dyn Architecture {
+        &*self.arch
+    }
+}
+
+impl Model {
+    /// The chat template to use: the file's own, or a built-in one for
+    /// architectures known to ship without it (Gemma), else ChatML.
+    pub fn chat_template(&self) -> Result<crate::chat::ChatTemplate, ModelError> {
+        use crate::chat::ChatTemplate;
+        let tok = &self.tokenizer;
+        let text = |id: Option<u32>| id.and_then(|i| tok.token_text(i)).unwrap_or("").to_string();
+        match &self.chat_template {
+            Some(src) => Ok(ChatTemplate::new(src, &text(tok.bos()), &text(tok.eos()))?),
+            None if self.config.arch.starts_with("gemma") => Ok(ChatTemplate::gemma()),
+            None => Ok(ChatTemplate::chatml()),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Element-wise f32 building blocks shared by every architecture.
+//!
+//! Numerics follow ggml where it matters for matching llama.cpp: RMSNorm
+//! accumulates the sum of squares in f64, RoPE angles are built by repeated
+//! multiplication in f32 exactly as `ggml_rope_cache_init` does.
+
+/// `out = x / sqrt(mean(x²) + eps) * weight`, one row of `weight.len()`.
+pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    debug_assert_eq!(x.len(), weight.len());
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
+        *o = (v * scale) * w;
+    }
+}
+
+/// In-place RMSNorm of a row (for Q/K norms).
+pub fn rms_norm_inplace(x: &mut [f32], weight: &[f32], eps: f32) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for (v, &w) in x.iter_mut().zip(weight) {
+        *v = (*v * scale) * w;
+    }
+}
+
+/// How rotary embeddings pair up the dimensions of a head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Adjacent pairs `(2i, 2i+1)` (llama.cpp `LLAMA_ROPE_TYPE_NORM`).
+    Normal,
+    /// Halves `(i, i + d/2)` (llama.cpp `LLAMA_ROPE_TYPE_NEOX`, Gemma).
+    Neox,
+}
+
+/// cos/sin of each rotated pair for one position, as ggml computes them.
+pub fn rope_cache(pos: usize, n_dims: usize, freq_base: f32, freq_scale: f32, cache: &mut [f32]) {
+    let theta_scale = freq_base.powf(-2.0 / n_dims as f32);
+    let mut theta = pos as f32;
+    for pair in cache[..n_dims].chunks_exact_mut(2) {
+        let t = freq_scale * theta;
+        pair[0] = t.cos();
+        pair[1] = t.sin();
+        theta *= theta_scale;
+    }
+}
+
+/// Rotates the first `n_dims` dimensions of every head in `x` (heads of
+/// `head_dim` laid out back to back) using a cache from [`rope_cache`].
+pub fn rope_apply(x: &mut [f32], head_dim: usize, n_dims: usize, style: RopeStyle, cache: &[f32]) {
+    for head in x.chunks_exact_mut(head_dim) {
+        match style {
+            RopeStyle::Normal => {
+                for (i, cs) in cache[..n_dims].chunks_exact(2).enumerate() {
+                    let (c, s) = (cs[0], cs[1]);
+                    let (x0, x1) = (head[2 * i], head[2 * i + 1]);
+                    head[2 * i] = x0 * c - x1 * s;
+                    head[2 * i + 1] = x0 * s + x1 * c;
+                }
+            }
+            RopeStyle::Neox => {
+                let half = n_dims / 2;
+                for (i, cs) in cache[..n_dims].chunks_exact(2).enumerate() {
+                    let (c, s) = (cs[0], cs[1]);
+                    let (x0, x1) = (head[i], head[i + half]);
+                    head[i] = x0 * c - x1 * s;
+                    head[i + half] = x0 * s + x1 * c;
+                }
+            }
+        }
+    }
+}
+
+/// SiLU as ggml's scalar `ggml_silu_f32`.
+#[inline]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// GELU, tanh approximation (ggml `ggml_gelu_f32`).
+#[inline]
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const COEF_A: f32 = 0.044_715;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
+}
+
+/// `gate[i] = act(gate[i]) * up[i]`.
+pub fn gated(gate: &mut [f32], up: &[f32], act: fn(f32) -> f32) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = act(*g) * u;
+    }
+}
+
+/// `a += b`.
+pub fn add_inplace(a: &mut [f32], b: &[f32]) {
+    for (x, &y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+/// Plain f32 dot product with 8 independent accumulators so the compiler
+/// vectorises it.
+#[inline]
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; 8];
+    let chunks = n / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+        }
+    }
+    let mut s = 0.0;
+    for i in chunks * 8..n {
+        s += a[i] * b[i];
+    }
+    acc.iter().sum::<f32>() + s
+}
+
+/// `y += a * x`.
+#[inline]
+pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (yy, &xx) in y.iter_mut().zip(x) {
+        *yy += a * xx;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rms_norm_unit_weight_gives_unit_rms() {
+        let x: Vec<f32> = (0..64).map(|i| i as f32 - 20.0).collect();
+        let w = vec![1.0; 64];
+        let mut out = vec![0.0; 64];
+        rms_norm(&x, &w, 0.0, &mut out);
+        let ms: f32 = out.iter().map(|v| v * v).sum::<f32>() / 64.0;
+        assert!((ms - 1.0).abs() < 1e-5, "{ms}");
+    }
+
+    #[test]
+    fn rope_at_zero_is_identity_and_preserves_norm() {
+        let mut cache = vec![0.0; 64];
+        rope_cache(0, 64, 10000.0, 1.0, &mut cache);
+        let orig: Vec<f32> = (0..128).map(|i| (i as f32).sin()).collect();
+        let mut x = orig.clone();
+        rope_apply(&mut x, 64, 64, RopeStyle::Normal, &cache);
+        assert_eq!(x, orig);
+        rope_cache(37, 64, 10000.0, 1.0, &mut cache);
+        for style in [RopeStyle::Normal, RopeStyle::Neox] {
+            let mut x = orig.clone();
+            rope_apply(&mut x, 64, 64, style, &cache);
+            let n0: f32 = orig.iter().map(|v| v * v).sum();
+            let n1: f32 = x.iter().map(|v| v * v).sum();
+            assert!((n0 - n1).abs() < 1e-3);
+            assert_ne!(x, orig);
+        }
+    }
+
+    #[test]
+    fn dot_matches_naive() {
+        let a: Vec<f32> = (0..67).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..67).map(|i| 1.0 - i as f32 * 0.01).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot_f32(&a, &b) - naive).abs() < 1e-2);
+    }
+}

@@ -1,0 +1,75 @@
+//! Looking up weight tensors by name and checking their shapes.
+
+use edgewasm_gguf::{GgmlType, GgufFile};
+
+use super::matmul::QMatrix;
+use crate::ModelError;
+
+/// Types the matmul path has kernels for.
+fn supported(ty: GgmlType) -> bool {
+    ty != GgmlType::Q8_K && ty != GgmlType::Q8_1
+}
+
+/// A matrix stored as `[cols, rows]` in ggml order (rows of `cols` values).
+pub fn matrix(g: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<QMatrix, ModelError> {
+    let t = g.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
+    let dims: Vec<u64> = t.dims.clone();
+    let ok = dims.len() == 2 && dims[0] == cols as u64 && dims[1] == rows as u64
+        // A trailing dimension of 1 is the same matrix.
+        || dims.len() == 3 && dims[0] == cols as u64 && dims[1] == rows as u64 && dims[2] == 1;
+    if !ok {
+        return Err(ModelError::TensorShape {
+            tensor: name.to_string(),
+            expected: vec![cols as u64, rows as u64],
+            found: dims,
+        });
+    }
+    if !supported(t.ty) {
+        return Err(ModelError::TensorType { tensor: name.to_string(), ty: t.ty });
+    }
+    check_alignment(g, name, t.ty)?;
+    Ok(QMatrix::new(t, rows, cols))
+}
+
+/// Like [`matrix`], but `None` when the tensor is absent.
+pub fn optional_matrix(g: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<Option<QMatrix>, ModelError> {
+    if g.tensor(name).is_none() {
+        return Ok(None);
+    }
+    matrix(g, name, cols, rows).map(Some)
+}
+
+/// A vector of `n` values (norm weights), converted to f32.
+pub fn vector(g: &GgufFile, name: &str, n: usize) -> Result<Vec<f32>, ModelError> {
+    let t = g.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
+    if t.n_elements() != n as u64 || t.dims[0] != n as u64 {
+        return Err(ModelError::TensorShape {
+            tensor: name.to_string(),
+            expected: vec![n as u64],
+            found: t.dims.clone(),
+        });
+    }
+    if !supported(t.ty) {
+        return Err(ModelError::TensorType { tensor: name.to_string(), ty: t.ty });
+    }
+    check_alignment(g, name, t.ty)?;
+    let mut out = vec![0.0; n];
+    edgewasm_kernels::dequantize_row(t.ty, g.tensor_data(t), &mut out);
+    Ok(out)
+}
+
+/// The kernels reinterpret tensor bytes as block structs, which needs the
+/// block's alignment; a file with a tiny `general.alignment` could break it.
+fn check_alignment(g: &GgufFile, name: &str, ty: GgmlType) -> Result<(), ModelError> {
+    let t = g.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
+    let need = match ty {
+        GgmlType::F32 | GgmlType::Q8_K => 4,
+        _ => 2,
+    };
+    let addr = g.tensor_data(t).as_ptr() as usize;
+    let row = ty.type_size() * (t.dims[0] as usize) / ty.block_size();
+    if addr % need != 0 || row % need != 0 {
+        return Err(ModelError::TensorAlignment { tensor: name.to_string(), alignment: need });
+    }
+    Ok(())
+}

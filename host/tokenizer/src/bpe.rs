@@ -1,0 +1,166 @@
+//! GPT-2 byte-level BPE (llama.cpp's `llm_tokenizer_bpe_session`).
+//!
+//! Each pre-tokenized word is byte-encoded (every byte becomes a printable
+//! char), split into chars, and adjacent pairs are merged lowest merge rank
+//! first (ties: leftmost) using a heap, so a word of n chars costs
+//! O(n log n). Finished words are cached.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Mutex;
+
+use crate::fxhash::FxMap;
+use crate::pretok::{self, PreTokenizer};
+use crate::unicode::byte_to_char_table;
+
+/// Words longer than this (bytes) are not cached.
+const CACHE_MAX_WORD: usize = 64;
+/// The cache is cleared when it holds this many words.
+const CACHE_MAX_ENTRIES: usize = 1 << 16;
+
+#[derive(Debug)]
+pub(crate) struct Bpe {
+    /// "left right" → rank (the merge's index in `tokenizer.ggml.merges`).
+    ranks: FxMap<Box<str>, u32>,
+    pre: PreTokenizer,
+    byte_chars: [char; 256],
+    /// Token for each single-byte string (ASCII only), the last-resort fallback.
+    single_byte: [Option<u32>; 256],
+    cache: Mutex<FxMap<Box<str>, Box<[u32]>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Sym {
+    start: u32,
+    len: u32,
+    prev: i32,
+    next: i32,
+}
+
+impl Bpe {
+    pub(crate) fn new(merges: &[String], pre: PreTokenizer, lookup: &dyn Fn(&str) -> Option<u32>) -> Bpe {
+        let mut ranks = FxMap::default();
+        ranks.reserve(merges.len());
+        for (i, m) in merges.iter().enumerate() {
+            // llama.cpp splits at the first space after the first byte; a
+            // merge without one can never match.
+            if m.len() > 1 && m.as_bytes()[1..].contains(&b' ') {
+                ranks.entry(m.as_str().into()).or_insert(i as u32);
+            }
+        }
+        let mut single_byte = [None; 256];
+        for b in 0u8..128 {
+            single_byte[b as usize] = lookup(std::str::from_utf8(&[b]).unwrap_or(""));
+        }
+        Bpe {
+            ranks,
+            pre,
+            byte_chars: byte_to_char_table(),
+            single_byte,
+            cache: Mutex::new(FxMap::default()),
+        }
+    }
+
+    /// Tokenizes one raw-text fragment (no special tokens in it).
+    pub(crate) fn tokenize(&self, text: &str, lookup: &dyn Fn(&str) -> Option<u32>, out: &mut Vec<u32>) {
+        let mut words = Vec::new();
+        pretok::split(self.pre, text, &mut words);
+        let mut encoded = String::new();
+        let mut scratch = Scratch::default();
+        for word in words {
+            let cacheable = word.len() <= CACHE_MAX_WORD;
+            if cacheable {
+                if let Some(ids) = self.cache_get(word) {
+                    out.extend_from_slice(&ids);
+                    continue;
+                }
+            }
+            encoded.clear();
+            encoded.extend(word.bytes().map(|b| self.byte_chars[b as usize]));
+            let first = out.len();
+            self.merge_word(&encoded, lookup, &mut scratch, out);
+            if cacheable {
+                self.cache_put(word, &out[first..]);
+            }
+        }
+    }
+
+    fn cache_get(&self, word: &str) -> Option<Box<[u32]>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(word).cloned()
+    }
+
+    fn cache_put(&self, word: &str, ids: &[u32]) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_MAX_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(word.into(), ids.into());
+    }
+
+    fn rank(&self, key: &mut String, left: &str, right: &str) -> Option<u32> {
+        key.clear();
+        key.push_str(left);
+        key.push(' ');
+        key.push_str(right);
+        self.ranks.get(key.as_str()).copied()
+    }
+
+    /// BPE over one byte-encoded word.
+    fn merge_word(&self, word: &str, lookup: &dyn Fn(&str) -> Option<u32>, s: &mut Scratch, out: &mut Vec<u32>) {
+        s.syms.clear();
+        s.heap.clear();
+        for (i, (start, c)) in word.char_indices().enumerate() {
+            s.syms.push(Sym { start: start as u32, len: c.len_utf8() as u32, prev: i as i32 - 1, next: i as i32 + 1 });
+        }
+        if let Some(last) = s.syms.last_mut() {
+            last.next = -1;
+        }
+        let text = |sym: &Sym| &word[sym.start as usize..(sym.start + sym.len) as usize];
+        let mut key = String::new();
+        let mut push = |syms: &[Sym], heap: &mut BinaryHeap<Reverse<(u32, u32, u32, u32)>>, l: i32, r: i32| {
+            if l < 0 || r < 0 {
+                return;
+            }
+            let (ls, rs) = (&syms[l as usize], &syms[r as usize]);
+            if let Some(rank) = self.rank(&mut key, text(ls), text(rs)) {
+                heap.push(Reverse((rank, l as u32, r as u32, ls.len + rs.len)));
+            }
+        };
+        for i in 1..s.syms.len() as i32 {
+            push(&s.syms, &mut s.heap, i - 1, i);
+        }
+        while let Some(Reverse((_, l, r, size))) = s.heap.pop() {
+            let (l, r) = (l as usize, r as usize);
+            let (ll, rl) = (s.syms[l].len, s.syms[r].len);
+            // Stale: one side was merged into something else since.
+            if ll == 0 || rl == 0 || ll + rl != size {
+                continue;
+            }
+            let rnext = s.syms[r].next;
+            s.syms[l].len += rl;
+            s.syms[l].next = rnext;
+            s.syms[r].len = 0;
+            if rnext >= 0 {
+                s.syms[rnext as usize].prev = l as i32;
+            }
+            let lprev = s.syms[l].prev;
+            push(&s.syms, &mut s.heap, lprev, l as i32);
+            push(&s.syms, &mut s.heap, l as i32, rnext);
+        }
+        for sym in s.syms.iter().filter(|s| s.len > 0) {
+            let t = text(sym);
+            match lookup(t) {
+                Some(id) => out.push(id),
+                // Not a token: llama.cpp falls back to single-byte tokens.
+                None => out.extend(t.bytes().filter_map(|b| self.single_byte[b as usize])),
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    syms: Vec<Sym>,
+    heap: BinaryHeap<Reverse<(u32, u32, u32, u32)>>,
+}

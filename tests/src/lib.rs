@@ -1,0 +1,128 @@
+//! Shared helpers for edgewasm's end-to-end tests: locating (and if needed
+//! fetching) the real models, and reading llama.cpp's reference outputs from
+//! `../shared/reference`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use edgewasm_llm::Model;
+use serde::Deserialize;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// `../shared/reference` next to the checkout (overridable with
+/// `EDGEWASM_REFERENCE_DIR`).
+pub fn reference_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("EDGEWASM_REFERENCE_DIR") {
+        return PathBuf::from(d);
+    }
+    let p = repo_root().join("../shared/reference");
+    assert!(p.is_dir(), "reference outputs not found at {} (set EDGEWASM_REFERENCE_DIR)", p.display());
+    p
+}
+
+pub const SMOLLM2: &str = "smollm2-135m-instruct-q4_1.gguf";
+pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// Path of a model in `models/`, fetched with `scripts/fetch-models.sh`
+/// (under a file lock, as test processes may run in parallel) if missing.
+/// Never skips: a test that needs a model fails if it cannot be had.
+pub fn model_path(name: &str) -> PathBuf {
+    static FETCH: Mutex<()> = Mutex::new(());
+    let root = repo_root();
+    let path = root.join("models").join(name);
+    if path.is_file() {
+        return path;
+    }
+    let _g = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.is_file() {
+        std::fs::create_dir_all(root.join("models")).expect("create models/");
+        let status = Command::new("flock")
+            .arg(root.join("models/.fetch.lock"))
+            .arg("bash")
+            .arg(root.join("scripts/fetch-models.sh"))
+            .status()
+            .expect("run scripts/fetch-models.sh");
+        assert!(status.success(), "fetching models failed");
+    }
+    assert!(path.is_file(), "{} missing after fetch", path.display());
+    path
+}
+
+/// A model loaded once per test process.
+pub fn model(name: &str) -> Arc<Model> {
+    static CACHE: OnceLock<Mutex<Vec<(String, Arc<Model>)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, m)) = c.iter().find(|(n, _)| n == name) {
+        return Arc::clone(m);
+    }
+    let m = Arc::new(Model::open(model_path(name)).expect("load model"));
+    c.push((name.to_string(), Arc::clone(&m)));
+    m
+}
+
+/// One line of `tokenize.jsonl`.
+#[derive(Debug, Deserialize)]
+pub struct TokenizeCase {
+    pub text: String,
+    pub parse_special: bool,
+    pub ids: Vec<u32>,
+}
+
+pub fn tokenize_cases(folder: &str) -> Vec<TokenizeCase> {
+    let p = reference_dir().join(folder).join("tokenize.jsonl");
+    let s = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    s.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("tokenize case")).collect()
+}
+
+/// One teacher-forced generation (`*.json` other than perplexity.json).
+#[derive(Debug, Deserialize)]
+pub struct Generation {
+    pub name: Option<String>,
+    pub prompt: String,
+    pub prompt_ids: Vec<u32>,
+    pub gen_ids: Vec<u32>,
+    pub top1_top2_margin: Vec<f32>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Step {
+    pub top_ids: Vec<u32>,
+    pub top_logits: Vec<f32>,
+}
+
+/// All teacher-forced reference generations of a model folder.
+pub fn generations(folder: &str) -> Vec<(String, Generation)> {
+    let dir = reference_dir().join(folder);
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("reference folder") {
+        let p = e.expect("dir entry").path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".json") && name != "perplexity.json" {
+            let s = std::fs::read_to_string(&p).expect("read reference");
+            out.push((name, serde_json::from_str(&s).expect("parse reference")));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!out.is_empty(), "no reference generations in {}", dir.display());
+    out
+}
+
+/// `perplexity.json`.
+#[derive(Debug, Deserialize)]
+pub struct PerplexityRef {
+    pub n_ctx: usize,
+    pub chunks: usize,
+    pub ppl: f64,
+}
+
+pub fn perplexity_ref(folder: &str) -> PerplexityRef {
+    let p = reference_dir().join(folder).join("perplexity.json");
+    serde_json::from_str(&std::fs::read_to_string(p).expect("perplexity.json")).expect("parse perplexity.json")
+}
