@@ -6,6 +6,24 @@
 //! [`GgufWriter`] builds files (for tests, and for quantization).
 //!
 //! All integers are little-endian; big-endian GGUF files are rejected.
+//!
+//! ```
+//! use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter};
+//!
+//! let mut w = GgufWriter::new();
+//! w.add_metadata("general.architecture", "llama")?
+//!     .add_metadata("llama.block_count", 2u32)?
+//!     .add_f32_tensor("output_norm.weight", &[4], &[1.0, 1.0, 1.0, 1.0])?
+//!     .add_tensor("token_embd.weight", GgmlType::Q8_0, &[32, 3], vec![0u8; 3 * 34])?;
+//! let file = GgufFile::from_bytes(&w.to_bytes()?)?;
+//!
+//! assert_eq!(file.architecture()?, "llama");
+//! assert_eq!(file.get_u32("llama.block_count")?, Some(2));
+//! let emb = file.tensor("token_embd.weight").unwrap();
+//! assert_eq!((emb.row_len(), emb.n_rows()), (32, 3));
+//! assert_eq!(file.tensor_data(emb).len(), 3 * 34);
+//! # Ok::<(), edgewasm_gguf::GgufError>(())
+//! ```
 #![deny(unsafe_code)]
 
 mod error;

@@ -286,8 +286,9 @@ impl fmt::Display for Value {
             Value::I32(v) => write!(f, "{v}"),
             Value::U64(v) => write!(f, "{v}"),
             Value::I64(v) => write!(f, "{v}"),
-            Value::F32(v) => write!(f, "{v}"),
-            Value::F64(v) => write!(f, "{v}"),
+            // Debug keeps huge and tiny floats short (`1e-30`, not 30 zeros).
+            Value::F32(v) => write!(f, "{v:?}"),
+            Value::F64(v) => write!(f, "{v:?}"),
             Value::Bool(v) => write!(f, "{v}"),
             Value::String(s) => fmt_str(f, s),
             Value::Array(a) => a.fmt(f),
@@ -306,8 +307,8 @@ impl fmt::Display for Array {
             Array::I32(v) => fmt_plain(f, v),
             Array::U64(v) => fmt_plain(f, v),
             Array::I64(v) => fmt_plain(f, v),
-            Array::F32(v) => fmt_plain(f, v),
-            Array::F64(v) => fmt_plain(f, v),
+            Array::F32(v) => fmt_items(f, v, |f, x| write!(f, "{x:?}")),
+            Array::F64(v) => fmt_items(f, v, |f, x| write!(f, "{x:?}")),
             Array::Bool(v) => fmt_plain(f, v),
             Array::String(v) => fmt_items(f, v, |f, s| fmt_str(f, s)),
             Array::Array(v) => fmt_plain(f, v),
@@ -398,6 +399,8 @@ mod tests {
             format!("{:?}… (100 bytes)", "x".repeat(60))
         );
         assert_eq!(Value::from(vec![1u8, 2]).to_string(), "[1, 2]");
+        assert_eq!(Value::F32(1e-30).to_string(), "1e-30");
+        assert_eq!(Value::from(vec![0.5f64, 2.0]).to_string(), "[0.5, 2.0]");
         assert_eq!(
             Value::from((0..10).collect::<Vec<i32>>()).to_string(),
             "[0, 1, 2, 3, 4, …] (10 items)"

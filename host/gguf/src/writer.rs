@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use crate::reader::{GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, KEY_ALIGNMENT};
@@ -168,11 +168,10 @@ impl GgufWriter {
         let header = self.header();
         w.write_all(&header).map_err(io_err)?;
         let mut written = header.len() as u64;
-        let zeros = vec![0u8; self.alignment as usize];
         for t in &self.tensors {
             w.write_all(&t.data).map_err(io_err)?;
             let pad = padding(t.data.len() as u64, self.alignment);
-            w.write_all(&zeros[..pad as usize]).map_err(io_err)?;
+            write_zeros(&mut w, pad).map_err(io_err)?;
             written += t.data.len() as u64 + pad;
         }
         Ok(written)
@@ -264,6 +263,17 @@ fn tensor_size(name: &str, ty: GgmlType, dims: &[u64]) -> Result<u64, GgufError>
         .ok_or_else(|| GgufError::Overflow {
             field: format!("tensor {name:?} size in bytes"),
         })
+}
+
+/// Writes `n` zero bytes without allocating `n` (alignments go up to 2^31).
+fn write_zeros(w: &mut impl Write, mut n: u64) -> io::Result<()> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64);
+        w.write_all(&ZEROS[..k as usize])?;
+        n -= k;
+    }
+    Ok(())
 }
 
 fn padding(len: u64, alignment: u64) -> u64 {

@@ -24,10 +24,7 @@ pub struct Raw(pub Vec<u8>);
 impl Raw {
     /// Magic, version and the two counts.
     pub fn header(version: u32, n_tensors: u64, n_kv: u64) -> Raw {
-        Raw(b"GGUF".to_vec())
-            .u32(version)
-            .u64(n_tensors)
-            .u64(n_kv)
+        Raw(b"GGUF".to_vec()).u32(version).u64(n_tensors).u64(n_kv)
     }
 
     pub fn u8(mut self, v: u8) -> Raw {
@@ -80,7 +77,7 @@ impl Raw {
 
     /// Zero padding up to a multiple of `align`.
     pub fn pad(mut self, align: usize) -> Raw {
-        while self.0.len() % align != 0 {
+        while !self.0.len().is_multiple_of(align) {
             self.0.push(0);
         }
         self
@@ -147,11 +144,14 @@ pub fn every_value() -> Vec<(String, Value)> {
         ("t.arr.i32", vec![i32::MIN, -1, 0, 1, i32::MAX].into()),
         ("t.arr.u64", vec![u64::MAX].into()),
         ("t.arr.i64", vec![i64::MIN, i64::MAX].into()),
-        ("t.arr.f32", vec![0.0f32, -0.0, 1.0, f32::MAX, f32::INFINITY].into()),
+        (
+            "t.arr.f32",
+            vec![0.0f32, -0.0, 1.0, f32::MAX, f32::INFINITY].into(),
+        ),
         ("t.arr.f64", vec![f64::MIN_POSITIVE, -2.5].into()),
         ("t.arr.bool", vec![true, false, true].into()),
         ("t.arr.string", vec!["a", "", "ü", "<|endoftext|>"].into()),
-        ("t.arr.empty", Value::Array(Array::F32(vec![])),),
+        ("t.arr.empty", Value::Array(Array::F32(vec![]))),
         (
             "t.arr.nested",
             Value::Array(Array::Array(vec![
@@ -173,18 +173,34 @@ pub fn sample_writer() -> GgufWriter {
     w.add_metadata("general.architecture", "llama").unwrap();
     w.add_metadata("llama.block_count", 2u32).unwrap();
     w.add_metadata("general.flag", true).unwrap();
-    w.add_metadata("tokenizer.ggml.tokens", vec!["a", "bc"]).unwrap();
-    w.add_metadata("tokenizer.ggml.scores", vec![0.5f32, -1.0]).unwrap();
+    w.add_metadata("tokenizer.ggml.tokens", vec!["a", "bc"])
+        .unwrap();
+    w.add_metadata("tokenizer.ggml.scores", vec![0.5f32, -1.0])
+        .unwrap();
     w.add_metadata(
         "t.nested",
-        Value::Array(Array::Array(vec![Array::I32(vec![7]), Array::String(vec![])])),
+        Value::Array(Array::Array(vec![
+            Array::I32(vec![7]),
+            Array::String(vec![]),
+        ])),
     )
     .unwrap();
-    w.add_f32_tensor("norm.weight", &[3], &[1.0, 2.0, 3.0]).unwrap();
-    w.add_tensor("blk.0.q", GgmlType::Q8_0, &[32, 2], pseudo_random_bytes(68, 1))
+    w.add_f32_tensor("norm.weight", &[3], &[1.0, 2.0, 3.0])
         .unwrap();
-    w.add_tensor("blk.0.f16", GgmlType::F16, &[16, 2], pseudo_random_bytes(64, 2))
-        .unwrap();
+    w.add_tensor(
+        "blk.0.q",
+        GgmlType::Q8_0,
+        &[32, 2],
+        pseudo_random_bytes(68, 1),
+    )
+    .unwrap();
+    w.add_tensor(
+        "blk.0.f16",
+        GgmlType::F16,
+        &[16, 2],
+        pseudo_random_bytes(64, 2),
+    )
+    .unwrap();
     w
 }
 
