@@ -33,3 +33,15 @@ bench *flags="": models build
 # Perplexity on the reference corpus (llama.cpp: 18.3914 for SmolLM2 Q4_1).
 perplexity model="smollm2-135m-instruct-q4_1": models build
     {{bin}} perplexity --model {{model}} --file ../shared/reference/corpus/gpl-3.txt --ctx 512
+
+# Build the Rust guest components (guest-components/rust, wasm32-wasip2) into target/guests/.
+guests:
+    rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+    cd guest-components/rust && CARGO_TARGET_DIR=target cargo build --release --target wasm32-wasip2
+    mkdir -p target/guests
+    cp guest-components/rust/target/wasm32-wasip2/release/*.wasm target/guests/
+    @ls -l target/guests/
+
+# Run the chat guest (one-shot with a prompt, else a REPL).
+chat-wasm *args="": guests build
+    {{bin}} run target/guests/chat.wasm {{args}}

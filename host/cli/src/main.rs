@@ -24,10 +24,12 @@ enum Command {
     Logits(commands::logits::LogitsCommand),
     Perplexity(commands::perplexity::PerplexityCommand),
     Bench(commands::bench::BenchCommand),
+    Run(commands::run::RunCommand),
+    Compile(commands::compile::CompileCommand),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(commands::run::implicit_run(std::env::args_os()));
     let result = match cli.command {
         Command::Inspect(c) => c.execute(),
         Command::Tokenize(c) => c.execute(),
@@ -35,6 +37,8 @@ fn main() -> std::process::ExitCode {
         Command::Logits(c) => c.execute(),
         Command::Perplexity(c) => c.execute(),
         Command::Bench(c) => c.execute(),
+        Command::Run(c) => c.execute(),
+        Command::Compile(c) => c.execute(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

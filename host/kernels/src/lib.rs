@@ -15,7 +15,26 @@
 //! Contract of the type-erased functions: byte slices hold whole blocks of the
 //! named type and are aligned to that block's alignment (the GGUF reader and
 //! the model's buffers guarantee both). A violated contract panics; it is a
-//! bug in the caller, never reachable from file contents.
+//! bug in the caller, never reachable from file contents. Concretely:
+//!
+//! * `vec_dot(n, x, y)`: `x` is exactly `n` elements of `ty` (`n / BLOCK`
+//!   blocks), `y` exactly `n` elements of `vec_dot_type`;
+//! * `from_float(src, dst)`: `src.len()` is a multiple of the block size and
+//!   `dst` is exactly `src.len() / BLOCK` blocks;
+//! * `to_float(src, dst)`: `src` is whole blocks, `dst.len()` their element
+//!   count;
+//! * byte slices start at a multiple of the block struct's alignment
+//!   (2 for the quantized blocks and f16/bf16, 4 for f32; [`AlignedBuf`]
+//!   gives 64).
+//!
+//! These are asserted at the entry of every function pointer, before any
+//! `unsafe` code, so a bad call panics and SIMD code never reads out of
+//! bounds.
+//!
+//! Non-finite inputs (NaN, infinity) quantize to the same bytes on every path
+//! and as ggml on x86_64 (ggml's C casts are undefined there; see
+//! [`fp::c_cast_i32`]); dot products of non-finite data are unspecified
+//! beyond being the same kind of garbage as ggml's.
 
 pub use edgewasm_gguf::GgmlType;
 
@@ -42,7 +61,104 @@ pub struct TypeKernels {
     pub path: KernelPath,
 }
 
+mod aligned;
+mod arch;
 mod block;
-pub use block::BlockFormat;
+pub mod blocks;
 mod dispatch;
-pub use dispatch::KernelPath;
+mod erased;
+mod float;
+pub mod fp;
+mod k_quants;
+
+pub use aligned::{AlignedBuf, BUF_ALIGN};
+pub use block::BlockFormat;
+pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+pub use dispatch::{
+    active_path, available_paths, cpu_features, detect, resolve_path, KernelPath,
+    UnknownKernelPath, KERNEL_PATH_ENV,
+};
+
+use std::sync::OnceLock;
+
+use erased::scalar_kernels;
+
+/// The kernels of `ty` on `path`, or `None` if this CPU cannot run `path` or
+/// there are no kernels for `ty` (K-quants before their module lands).
+///
+/// Every type has a full table on every available path: where a path has no
+/// SIMD twin for one of the three functions, the scalar reference is used.
+pub fn kernels_for_path(ty: GgmlType, path: KernelPath) -> Option<TypeKernels> {
+    if !path.is_available() {
+        return None;
+    }
+    let mut k = match ty {
+        GgmlType::F32 => scalar_kernels::<f32>(path),
+        GgmlType::F16 => scalar_kernels::<half::f16>(path),
+        GgmlType::BF16 => scalar_kernels::<half::bf16>(path),
+        GgmlType::Q4_0 => scalar_kernels::<BlockQ4_0>(path),
+        GgmlType::Q4_1 => scalar_kernels::<BlockQ4_1>(path),
+        GgmlType::Q5_0 => scalar_kernels::<BlockQ5_0>(path),
+        GgmlType::Q5_1 => scalar_kernels::<BlockQ5_1>(path),
+        GgmlType::Q8_0 => scalar_kernels::<BlockQ8_0>(path),
+        GgmlType::Q8_1 => scalar_kernels::<BlockQ8_1>(path),
+        GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::Q8_K => return k_quants::kernels(ty, path),
+    };
+    arch::install(&mut k, path);
+    Some(k)
+}
+
+fn table() -> &'static [Option<TypeKernels>; GgmlType::ALL.len()] {
+    static TABLE: OnceLock<[Option<TypeKernels>; GgmlType::ALL.len()]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let path = active_path();
+        GgmlType::ALL.map(|ty| kernels_for_path(ty, path))
+    })
+}
+
+fn type_index(ty: GgmlType) -> usize {
+    GgmlType::ALL
+        .iter()
+        .position(|&t| t == ty)
+        .expect("GgmlType::ALL lists every type")
+}
+
+/// The kernels of `ty` on the [`active_path`], or `None` if there are none.
+pub fn try_kernels_for(ty: GgmlType) -> Option<&'static TypeKernels> {
+    table()[type_index(ty)].as_ref()
+}
+
+/// The kernels of `ty` on the [`active_path`] (resolved once per process).
+///
+/// # Panics
+/// If there are no kernels for `ty` (see [`try_kernels_for`]).
+pub fn kernels_for(ty: GgmlType) -> &'static TypeKernels {
+    try_kernels_for(ty)
+        .unwrap_or_else(|| panic!("edgewasm-kernels: no kernels for {ty} on {}", active_path()))
+}
+
+/// Quantizes (or converts) a row of f32 into `ty` with the active path's
+/// `from_float` (bit-identical to the reference). `src.len()` must be a
+/// multiple of the block size and `dst` exactly the row's bytes.
+pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) {
+    (kernels_for(ty).from_float)(src, dst)
+}
+
+/// Expands a row of whole `ty` blocks into `dst` (its element count).
+pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) {
+    (kernels_for(ty).to_float)(src, dst)
+}
+
+/// `sum(a[i] * b[i])` on the active path (the F32 `vec_dot`).
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    (kernels_for(GgmlType::F32).vec_dot)(
+        a.len(),
+        bytemuck::cast_slice(a),
+        bytemuck::cast_slice(b),
+    )
+}

@@ -2,6 +2,7 @@
 //! over a shared model.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::kv_cache::KvCache;
 use crate::model::{ForwardEnv, Model, Scratch};
@@ -21,16 +22,28 @@ pub struct Context {
     /// Tokens whose keys/values are in the cache, in order.
     tokens: Vec<u32>,
     logits: Vec<f32>,
+    /// Wall-clock limit checked between forward passes (host-side
+    /// inference is invisible to wasm fuel and epochs).
+    deadline: Option<Instant>,
 }
+
+/// Batch size used while a deadline is set, so a long prompt checks the
+/// clock every few hundred milliseconds even on a slow device.
+const DEADLINE_BATCH: usize = 64;
 
 impl Context {
     /// A context with room for `n_ctx` positions (clamped to at least 1).
     pub fn new(model: Arc<Model>, pool: Arc<ThreadPool>, n_ctx: usize) -> Result<Context, ModelError> {
         let c = model.config();
         let n_ctx = n_ctx.max(1);
+        // Beyond the trained context the model degrades anyway; the cap keeps
+        // a caller from reserving an absurd cache.
+        if n_ctx > c.n_ctx_train.max(MAX_BATCH) {
+            return Err(ModelError::ContextTooLarge { requested: n_ctx });
+        }
         let kv = KvCache::new(c.n_layer, c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?;
         let scratch = Scratch::new(c, MAX_BATCH.min(n_ctx));
-        Ok(Context { model, pool, kv, scratch, tokens: Vec::new(), logits: Vec::new() })
+        Ok(Context { model, pool, kv, scratch, tokens: Vec::new(), logits: Vec::new(), deadline: None })
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -49,6 +62,12 @@ impl Context {
     /// Bytes of KV cache and scratch this context holds.
     pub fn memory_bytes(&self) -> usize {
         self.kv.bytes() + self.scratch.bytes() + self.logits.len() * 4
+    }
+
+    /// Makes `eval` fail with [`ModelError::DeadlineExceeded`] once `deadline`
+    /// has passed (checked before each forward pass).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
     }
 
     /// Drops cached positions from `n` on, so the next `eval` continues at `n`.
@@ -83,7 +102,11 @@ impl Context {
         self.logits.resize(rows * n_vocab, 0.0);
         let model = Arc::clone(&self.model);
         let mut done = 0;
-        for chunk in tokens.chunks(self.scratch.n_max) {
+        let batch = if self.deadline.is_some() { DEADLINE_BATCH.min(self.scratch.n_max) } else { self.scratch.n_max };
+        for chunk in tokens.chunks(batch) {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(ModelError::DeadlineExceeded);
+            }
             let pos0 = self.tokens.len();
             let last_chunk = done + chunk.len() == tokens.len();
             let (out_from, dst) = if all_logits {

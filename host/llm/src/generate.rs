@@ -123,7 +123,7 @@ impl Generation {
         let tok = ctx.model().tokenizer();
         let id = self.sampler.sample(ctx.logits(), ctx.tokens());
         if self.opts.stop_at_eog && tok.is_eog(id) {
-            return Ok(Some(self.finish(StopReason::EndOfGeneration, ctx)));
+            return Ok(Some(self.finish(StopReason::EndOfGeneration)));
         }
         self.generated.push(id);
         self.stats.generated_tokens += 1;
@@ -135,12 +135,12 @@ impl Generation {
             return Ok(Some(emit));
         }
         if self.generated.len() >= self.opts.max_tokens {
-            let rest = self.finish(StopReason::MaxTokens, ctx);
+            let rest = self.finish(StopReason::MaxTokens);
             self.stats.generate_time += t.elapsed();
             return Ok(Some(emit + &rest));
         }
         if ctx.n_past() + 1 > ctx.n_ctx() {
-            let rest = self.finish(StopReason::ContextFull, ctx);
+            let rest = self.finish(StopReason::ContextFull);
             return Ok(Some(emit + &rest));
         }
         ctx.eval(&[id], false)?;
@@ -148,9 +148,9 @@ impl Generation {
         Ok(Some(emit))
     }
 
-    fn finish(&mut self, reason: StopReason, ctx: &Context) -> String {
+    fn finish(&mut self, reason: StopReason) -> String {
         self.finished = Some(reason);
-        let tail = self.decoder.finish(ctx.model().tokenizer());
+        let tail = self.decoder.finish();
         let (mut out, matched) = self.stop.push(&tail);
         if matched {
             self.finished = Some(StopReason::StopString);

@@ -7,6 +7,25 @@
 
 use crate::ModelError;
 
+/// A zero-filled vector from `alloc_zeroed`: fallible, and the OS hands out
+/// zero pages lazily, so a context only costs resident memory for the
+/// positions it actually fills.
+fn zeroed(len: usize) -> Option<Vec<f32>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<f32>(len).ok()?;
+    // SAFETY: the layout has a non-zero size (len > 0).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f32>();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` comes from the global allocator with the layout of
+    // `[f32; len]`, so capacity == len matches; all-zero bytes are a valid
+    // f32 (0.0), so all `len` elements are initialised.
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
 /// Keys and values for up to `capacity` positions of every layer.
 #[derive(Debug)]
 pub struct KvCache {
@@ -40,12 +59,9 @@ impl KvCache {
             .checked_mul(v_dim)
             .and_then(|x| x.checked_mul(capacity))
             .ok_or(ModelError::ContextTooLarge { requested: capacity })?;
-        let mut k = Vec::new();
-        let mut v = Vec::new();
-        k.try_reserve_exact(k_len).map_err(|_| ModelError::ContextTooLarge { requested: capacity })?;
-        v.try_reserve_exact(v_len).map_err(|_| ModelError::ContextTooLarge { requested: capacity })?;
-        k.resize(k_len, 0.0);
-        v.resize(v_len, 0.0);
+        let too_large = || ModelError::ContextTooLarge { requested: capacity };
+        let k = zeroed(k_len).ok_or_else(too_large)?;
+        let v = zeroed(v_len).ok_or_else(too_large)?;
         Ok(KvCache { n_layer, n_kv_head, k_dim, v_dim, capacity, k, v, len: 0 })
     }
 

@@ -48,6 +48,8 @@ pub enum ModelError {
     ContextFull { n_ctx: usize, needed: usize },
     #[error("token id {token} is out of range (vocabulary has {n_vocab} tokens)")]
     TokenOutOfRange { token: u32, n_vocab: usize },
+    #[error("time limit exceeded during inference")]
+    DeadlineExceeded,
     #[error("no input tokens")]
     EmptyInput,
     #[error("chat template: {0}")]

@@ -1,8 +1,10 @@
 //! Subcommands, one module each.
 
 pub mod bench;
+pub mod compile;
 pub mod generate;
 pub mod inspect;
 pub mod logits;
 pub mod perplexity;
+pub mod run;
 pub mod tokenize;

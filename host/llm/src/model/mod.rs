@@ -24,6 +24,7 @@ pub use config::ModelConfig;
 use matmul::ActBuf;
 
 /// What an architecture needs for one forward pass.
+#[allow(missing_debug_implementations)] // borrows only; nothing useful to print
 pub struct ForwardEnv<'a> {
     pub file: &'a GgufFile,
     pub config: &'a ModelConfig,

@@ -5,9 +5,10 @@ use edgewasm_gguf::{GgmlType, GgufFile};
 use super::matmul::QMatrix;
 use crate::ModelError;
 
-/// Types the matmul path has kernels for.
+/// Types the matmul path has kernels for (Q8_K and Q8_1 are activation
+/// formats, never weights).
 fn supported(ty: GgmlType) -> bool {
-    ty != GgmlType::Q8_K && ty != GgmlType::Q8_1
+    ty != GgmlType::Q8_K && ty != GgmlType::Q8_1 && edgewasm_kernels::try_kernels_for(ty).is_some()
 }
 
 /// A matrix stored as `[cols, rows]` in ggml order (rows of `cols` values).

@@ -1,0 +1,435 @@
+//! AVX2 + FMA + F16C kernels.
+//!
+//! Every `#[target_feature]` function here is reached only through
+//! [`install`], which asserts that AVX2, FMA and F16C were detected; that is
+//! the feature half of every `// SAFETY:` argument below. The private safe
+//! wrappers check the slice contract (via `crate::erased`) before calling in.
+//!
+//! Integer dot products use ggml's tricks: `maddubs` (u8 x i8 -> i16 pairs)
+//! then `madd` with ones (-> i32), with the sign of one operand moved onto
+//! the other (`sign_epi8`) when both are signed. Per-block sums are exact;
+//! only the f32 accumulation order differs from the reference.
+
+use core::arch::x86_64::*;
+
+use half::f16;
+
+use crate::blocks::{
+    inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
+};
+use crate::erased::{dot_args, from_float_args};
+use crate::fp::fp32_to_fp16_bits;
+use crate::{GgmlType, KernelPath, TypeKernels};
+
+/// Replaces the pointers of `k` that have AVX2 twins.
+pub(crate) fn install(k: &mut TypeKernels) {
+    assert!(KernelPath::Avx2.is_available());
+    match k.ty {
+        GgmlType::F32 => k.vec_dot = dot_f32,
+        GgmlType::F16 => k.vec_dot = dot_f16,
+        GgmlType::Q4_0 => k.vec_dot = dot_q4_0,
+        GgmlType::Q4_1 => k.vec_dot = dot_q4_1,
+        GgmlType::Q5_0 => k.vec_dot = dot_q5_0,
+        GgmlType::Q5_1 => k.vec_dot = dot_q5_1,
+        GgmlType::Q8_0 => {
+            k.vec_dot = dot_q8_0;
+            k.from_float = from_float_q8_0;
+        }
+        GgmlType::Q8_1 => k.from_float = from_float_q8_1,
+        _ => {}
+    }
+}
+
+// ---- safe wrappers (the only way in) ------------------------------------
+
+macro_rules! dot_wrapper {
+    ($name:ident, $x:ty, $inner:ident) => {
+        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            let (x, y) = dot_args::<$x>(n, x, y);
+            // SAFETY: only installed by `install`, which asserted AVX2, FMA
+            // and F16C; `dot_args` checked that `x` and `y` hold the same
+            // number of elements.
+            unsafe { $inner(x, y) }
+        }
+    };
+}
+
+dot_wrapper!(dot_f32, f32, vec_dot_f32);
+dot_wrapper!(dot_f16, f16, vec_dot_f16);
+dot_wrapper!(dot_q4_0, BlockQ4_0, vec_dot_q4_0_q8_0);
+dot_wrapper!(dot_q4_1, BlockQ4_1, vec_dot_q4_1_q8_1);
+dot_wrapper!(dot_q5_0, BlockQ5_0, vec_dot_q5_0_q8_0);
+dot_wrapper!(dot_q5_1, BlockQ5_1, vec_dot_q5_1_q8_1);
+dot_wrapper!(dot_q8_0, BlockQ8_0, vec_dot_q8_0_q8_0);
+
+fn from_float_q8_0(src: &[f32], dst: &mut [u8]) {
+    let dst = from_float_args::<BlockQ8_0>(src, dst);
+    // SAFETY: installed only after AVX2/FMA/F16C detection; lengths checked.
+    unsafe { quantize_q8_0(src, dst) }
+}
+
+fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
+    let dst = from_float_args::<BlockQ8_1>(src, dst);
+    // SAFETY: installed only after AVX2/FMA/F16C detection; lengths checked.
+    unsafe { quantize_q8_1(src, dst) }
+}
+
+// ---- helpers --------------------------------------------------------------
+
+/// Loads 16 bytes.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn load16(p: &[u8; 16]) -> __m128i {
+    // SAFETY: `p` is a reference to 16 readable bytes; unaligned load.
+    unsafe { _mm_loadu_si128(p.as_ptr().cast()) }
+}
+
+/// Loads 32 signed bytes.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn load32(p: &[i8; 32]) -> __m256i {
+    // SAFETY: `p` is a reference to 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+/// Loads 8 floats.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn load8f(p: &[f32; 8]) -> __m256 {
+    // SAFETY: `p` is a reference to 8 readable f32; unaligned load.
+    unsafe { _mm256_loadu_ps(p.as_ptr()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn hsum_ps(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn hmax_ps(v: __m256) -> f32 {
+    let s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn hsum_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+/// Two pairs of f16 (`a = [a0, a1]`, `b = [b0, b1]` as little-endian u32s)
+/// to `[a0 * b0, a1 * b1, ..]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn f16_pair_products(a: u32, b: u32) -> __m128 {
+    let v = _mm_cvtph_ps(_mm_set_epi32(0, 0, b as i32, a as i32));
+    _mm_mul_ps(v, _mm_movehl_ps(v, v))
+}
+
+#[inline]
+fn pair(lo: f16, hi: f16) -> u32 {
+    lo.to_bits() as u32 | (hi.to_bits() as u32) << 16
+}
+
+/// 32 nibbles -> 32 bytes: low nibbles (elements 0..16) then high nibbles
+/// (elements 16..32), ggml's `bytes_from_nibbles_32`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn bytes_from_nibbles_32(qs: &[u8; 16]) -> __m256i {
+    let tmp = load16(qs);
+    let hi = _mm_srli_epi16::<4>(tmp);
+    _mm256_and_si256(_mm256_set_m128i(hi, tmp), _mm256_set1_epi8(0x0F))
+}
+
+/// Byte j = 0xFF if bit j of `qh` is set (ggml's `bytes_from_bits_32`).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn bytes_from_bits_32(qh: u32) -> __m256i {
+    let shuf = _mm256_set_epi64x(
+        0x0303_0303_0303_0303,
+        0x0202_0202_0202_0202,
+        0x0101_0101_0101_0101,
+        0x0000_0000_0000_0000,
+    );
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), shuf);
+    let bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+    _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1))
+}
+
+/// Sum of products of unsigned `ax` and signed `sy` bytes, as 8 i32 lanes
+/// (each the sum of 4 adjacent products). No i16 saturation as long as
+/// `ax <= 127` or `|sy| <= 127`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn mul_sum_us8_pairs(ax: __m256i, sy: __m256i) -> __m256i {
+    let dot = _mm256_maddubs_epi16(ax, sy);
+    _mm256_madd_epi16(_mm256_set1_epi16(1), dot)
+}
+
+/// Signed x signed bytes: moves the sign of `x` onto `y`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn mul_sum_i8_pairs(x: __m256i, y: __m256i) -> __m256i {
+    let ax = _mm256_sign_epi8(x, x);
+    let sy = _mm256_sign_epi8(y, x);
+    mul_sum_us8_pairs(ax, sy)
+}
+
+// ---- vec_dot --------------------------------------------------------------
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    let mut acc = _mm256_setzero_ps();
+    for (xb, yb) in x.iter().zip(y) {
+        let d = f16_pair_products(pair(xb.d, f16::ZERO), pair(yb.d, f16::ZERO));
+        let d = _mm256_broadcastss_ps(d);
+        let qx = _mm256_sub_epi8(bytes_from_nibbles_32(&xb.qs), _mm256_set1_epi8(8));
+        let qy = load32(&yb.qs);
+        let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(qx, qy));
+        acc = _mm256_fmadd_ps(d, q, acc);
+    }
+    hsum_ps(acc)
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut summs = _mm_setzero_ps();
+    let mut block = |acc: &mut __m256, xb: &BlockQ4_1, yb: &BlockQ8_1| {
+        // [dx * dy, m * s]
+        let p = f16_pair_products(pair(xb.d, xb.m), pair(yb.d, yb.s));
+        summs = _mm_add_ps(summs, p);
+        let d = _mm256_broadcastss_ps(p);
+        let qx = bytes_from_nibbles_32(&xb.qs);
+        let qy = load32(&yb.qs);
+        let q = _mm256_cvtepi32_ps(mul_sum_us8_pairs(qx, qy));
+        *acc = _mm256_fmadd_ps(d, q, *acc);
+    };
+    let mut xs = x.chunks_exact(2);
+    let mut ys = y.chunks_exact(2);
+    for (xp, yp) in (&mut xs).zip(&mut ys) {
+        block(&mut acc0, &xp[0], &yp[0]);
+        block(&mut acc1, &xp[1], &yp[1]);
+    }
+    for (xb, yb) in xs.remainder().iter().zip(ys.remainder()) {
+        block(&mut acc0, xb, yb);
+    }
+    let ms = _mm_cvtss_f32(_mm_movehdup_ps(summs));
+    hsum_ps(_mm256_add_ps(acc0, acc1)) + ms
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    let mut acc = _mm256_setzero_ps();
+    for (xb, yb) in x.iter().zip(y) {
+        let d = f16_pair_products(pair(xb.d, f16::ZERO), pair(yb.d, f16::ZERO));
+        let d = _mm256_broadcastss_ps(d);
+        let qx = bytes_from_nibbles_32(&xb.qs);
+        // 0xF0 (i.e. -16 once or-ed in) where the fifth bit is clear.
+        let bxhi = _mm256_andnot_si256(bytes_from_bits_32(xb.qh()), _mm256_set1_epi8(0xF0u8 as i8));
+        let qx = _mm256_or_si256(qx, bxhi);
+        let qy = load32(&yb.qs);
+        let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(qx, qy));
+        acc = _mm256_fmadd_ps(d, q, acc);
+    }
+    hsum_ps(acc)
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q5_1_q8_1(x: &[BlockQ5_1], y: &[BlockQ8_1]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    let mut acc = _mm256_setzero_ps();
+    let mut summs = _mm_setzero_ps();
+    for (xb, yb) in x.iter().zip(y) {
+        let p = f16_pair_products(pair(xb.d, xb.m), pair(yb.d, yb.s));
+        summs = _mm_add_ps(summs, p);
+        let d = _mm256_broadcastss_ps(p);
+        let qx = bytes_from_nibbles_32(&xb.qs);
+        let bxhi = _mm256_and_si256(bytes_from_bits_32(xb.qh()), _mm256_set1_epi8(0x10));
+        let qx = _mm256_or_si256(qx, bxhi);
+        let qy = load32(&yb.qs);
+        let q = _mm256_cvtepi32_ps(mul_sum_us8_pairs(qx, qy));
+        acc = _mm256_fmadd_ps(d, q, acc);
+    }
+    let ms = _mm_cvtss_f32(_mm_movehdup_ps(summs));
+    hsum_ps(acc) + ms
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let block = |acc: &mut __m256, xb: &BlockQ8_0, yb: &BlockQ8_0| {
+        let d = f16_pair_products(pair(xb.d, f16::ZERO), pair(yb.d, f16::ZERO));
+        let d = _mm256_broadcastss_ps(d);
+        let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(load32(&xb.qs), load32(&yb.qs)));
+        *acc = _mm256_fmadd_ps(d, q, *acc);
+    };
+    let mut xs = x.chunks_exact(2);
+    let mut ys = y.chunks_exact(2);
+    for (xp, yp) in (&mut xs).zip(&mut ys) {
+        block(&mut acc0, &xp[0], &yp[0]);
+        block(&mut acc1, &xp[1], &yp[1]);
+    }
+    for (xb, yb) in xs.remainder().iter().zip(ys.remainder()) {
+        block(&mut acc0, xb, yb);
+    }
+    hsum_ps(_mm256_add_ps(acc0, acc1))
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut xs = x.chunks_exact(32);
+    let mut ys = y.chunks_exact(32);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            let xv = load8f(xc[8 * k..8 * k + 8].try_into().unwrap());
+            let yv = load8f(yc[8 * k..8 * k + 8].try_into().unwrap());
+            *a = _mm256_fmadd_ps(xv, yv, *a);
+        }
+    }
+    let mut xs8 = xs.remainder().chunks_exact(8);
+    let mut ys8 = ys.remainder().chunks_exact(8);
+    for (xc, yc) in (&mut xs8).zip(&mut ys8) {
+        acc[0] = _mm256_fmadd_ps(load8f(xc.try_into().unwrap()), load8f(yc.try_into().unwrap()), acc[0]);
+    }
+    let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut sum = hsum_ps(v) as f64;
+    for (&a, &b) in xs8.remainder().iter().zip(ys8.remainder()) {
+        sum += (a * b) as f64;
+    }
+    sum as f32
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn load8h(p: &[f16]) -> __m256 {
+        let p: &[f16; 8] = p.try_into().unwrap();
+        // SAFETY: `p` is a reference to 8 readable f16 (16 bytes).
+        _mm256_cvtph_ps(unsafe { _mm_loadu_si128(p.as_ptr().cast()) })
+    }
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut xs = x.chunks_exact(32);
+    let mut ys = y.chunks_exact(32);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_fmadd_ps(load8h(&xc[8 * k..8 * k + 8]), load8h(&yc[8 * k..8 * k + 8]), *a);
+        }
+    }
+    let mut xs8 = xs.remainder().chunks_exact(8);
+    let mut ys8 = ys.remainder().chunks_exact(8);
+    for (xc, yc) in (&mut xs8).zip(&mut ys8) {
+        acc[0] = _mm256_fmadd_ps(load8h(xc), load8h(yc), acc[0]);
+    }
+    let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut sum = hsum_ps(v) as f64;
+    for (&a, &b) in xs8.remainder().iter().zip(ys8.remainder()) {
+        sum += (a.to_f32() * b.to_f32()) as f64;
+    }
+    sum as f32
+}
+
+// ---- from_float -------------------------------------------------------------
+
+/// C `roundf` on 8 lanes (half away from zero), then `cvttps2dq` (which gives
+/// `i32::MIN` for NaN/out of range, like [`crate::fp::c_cast_i32`]).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn roundf_epi32(v: __m256) -> __m256i {
+    let sign = _mm256_set1_ps(-0.0);
+    let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
+    // Exact: v and trunc(v) are within a factor of two (or trunc(v) = 0).
+    let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+    let up = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, _mm256_set1_ps(0.5));
+    let one = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0));
+    _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, one)))
+}
+
+/// Quantizes one block of 32 floats like `quantize_row_q8_0_ref`, returning
+/// `d` (f32) and the sum of the stored bytes.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn quantize_q8_block(x: &[f32; QK], qs: &mut [i8; QK]) -> (f32, i32) {
+    let v: [__m256; 4] =
+        core::array::from_fn(|k| load8f(x[8 * k..8 * k + 8].try_into().unwrap()));
+    let sign = _mm256_set1_ps(-0.0);
+    let m01 = _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1]));
+    let m23 = _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3]));
+    let amax = hmax_ps(_mm256_max_ps(m01, m23));
+    let d = amax / 127.0;
+    let id = _mm256_set1_ps(inv_or_zero(d));
+    let i: [__m256i; 4] = core::array::from_fn(|k| roundf_epi32(_mm256_mul_ps(v[k], id)));
+    // Keep the low byte of each i32 (as C's int8_t store does), then pack.
+    let lo = _mm256_set1_epi32(0xFF);
+    let p01 = _mm256_packus_epi32(_mm256_and_si256(i[0], lo), _mm256_and_si256(i[1], lo));
+    let p23 = _mm256_packus_epi32(_mm256_and_si256(i[2], lo), _mm256_and_si256(i[3], lo));
+    let p = _mm256_packus_epi16(p01, p23);
+    // Undo the per-128-bit-lane interleaving of the packs.
+    let p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    // SAFETY: `qs` is a reference to 32 writable bytes; unaligned store.
+    unsafe { _mm256_storeu_si256(qs.as_mut_ptr().cast(), p) };
+    // Sum of the stored (sign-extended low byte) values.
+    let sx = |v: __m256i| _mm256_srai_epi32::<24>(_mm256_slli_epi32::<24>(v));
+    let s = _mm256_add_epi32(
+        _mm256_add_epi32(sx(i[0]), sx(i[1])),
+        _mm256_add_epi32(sx(i[2]), sx(i[3])),
+    );
+    (d, hsum_epi32(s))
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_q8_0(src: &[f32], dst: &mut [BlockQ8_0]) {
+    assert_eq!(src.len(), dst.len() * QK);
+    for (x, y) in src.chunks_exact(QK).zip(dst) {
+        let (d, _) = quantize_q8_block(x.try_into().unwrap(), &mut y.qs);
+        y.d = f16::from_bits(fp32_to_fp16_bits(d));
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_q8_1(src: &[f32], dst: &mut [BlockQ8_1]) {
+    assert_eq!(src.len(), dst.len() * QK);
+    for (x, y) in src.chunks_exact(QK).zip(dst) {
+        let (d, sum) = quantize_q8_block(x.try_into().unwrap(), &mut y.qs);
+        y.d = f16::from_bits(fp32_to_fp16_bits(d));
+        y.s = f16::from_bits(fp32_to_fp16_bits(sum as f32 * d));
+    }
+}

@@ -1,0 +1,549 @@
+//! AVX-512 (F/BW/VL) kernels, in two builds: with VNNI (`vpdpbusd`, one
+//! instruction for 64 u8 x i8 products summed in fours) and without (`maddubs`
+//! + `madd`, for Skylake-X-class CPUs). [`install`] picks the VNNI build when
+//! `avx512vnni` was detected.
+//!
+//! The quantized dots take two 32-element blocks per 512-bit vector. The
+//! signed formats are handled as `dot(u, y) - dot(offset, y)` with `u` the
+//! unsigned codes (0..16 or 0..32) and `offset` 8 or 16, so only the u8 x i8
+//! form is ever needed and nothing can saturate.
+//!
+//! Every `#[target_feature]` function is reached only through [`install`],
+//! which asserts the features; the private wrappers check the slice contract
+//! before calling in.
+
+use core::arch::x86_64::*;
+
+use half::f16;
+
+use crate::blocks::{
+    inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
+};
+use crate::erased::{dot_args, from_float_args};
+use crate::fp::fp32_to_fp16_bits;
+use crate::{GgmlType, KernelPath, TypeKernels};
+
+/// Replaces the pointers of `k` that have AVX-512 twins (call after the AVX2
+/// install: types without a 512-bit kernel keep the AVX2 one).
+pub(crate) fn install(k: &mut TypeKernels) {
+    assert!(KernelPath::Avx512.is_available());
+    if crate::dispatch::has_avx512vnni() {
+        vnni::install(k);
+    } else {
+        bw::install(k);
+    }
+    match k.ty {
+        GgmlType::F32 => k.vec_dot = dot_f32,
+        GgmlType::F16 => k.vec_dot = dot_f16,
+        GgmlType::Q8_0 => k.from_float = from_float_q8_0,
+        GgmlType::Q8_1 => k.from_float = from_float_q8_1,
+        _ => {}
+    }
+}
+
+macro_rules! safe_dot {
+    ($name:ident, $x:ty, $inner:path) => {
+        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            let (x, y) = dot_args::<$x>(n, x, y);
+            // SAFETY: only installed by `install` after the features of
+            // `$inner` were detected; `dot_args` checked the lengths.
+            unsafe { $inner(x, y) }
+        }
+    };
+}
+
+safe_dot!(dot_f32, f32, vec_dot_f32);
+safe_dot!(dot_f16, f16, vec_dot_f16);
+
+fn from_float_q8_0(src: &[f32], dst: &mut [u8]) {
+    let dst = from_float_args::<BlockQ8_0>(src, dst);
+    // SAFETY: installed only after AVX-512 F/BW/VL detection; lengths checked.
+    unsafe { quantize_q8_0(src, dst) }
+}
+
+fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
+    let dst = from_float_args::<BlockQ8_1>(src, dst);
+    // SAFETY: installed only after AVX-512 F/BW/VL detection; lengths checked.
+    unsafe { quantize_q8_1(src, dst) }
+}
+
+#[inline]
+fn h(x: f16) -> u64 {
+    x.to_bits() as u64
+}
+
+/// The quantized dot products, generated twice: `$tf` is the feature list and
+/// `$dot` the u8 x i8 -> i32x16 helper for that list.
+macro_rules! quant_dots {
+    ($module:ident, $tf:literal, $dot:ident) => {
+        mod $module {
+            use super::*;
+
+            pub(super) fn install(k: &mut TypeKernels) {
+                match k.ty {
+                    GgmlType::Q4_0 => k.vec_dot = dot_q4_0,
+                    GgmlType::Q4_1 => k.vec_dot = dot_q4_1,
+                    GgmlType::Q5_0 => k.vec_dot = dot_q5_0,
+                    GgmlType::Q5_1 => k.vec_dot = dot_q5_1,
+                    GgmlType::Q8_0 => k.vec_dot = dot_q8_0,
+                    _ => {}
+                }
+            }
+
+            safe_dot!(dot_q4_0, BlockQ4_0, vec_dot_q4_0_q8_0);
+            safe_dot!(dot_q4_1, BlockQ4_1, vec_dot_q4_1_q8_1);
+            safe_dot!(dot_q5_0, BlockQ5_0, vec_dot_q5_0_q8_0);
+            safe_dot!(dot_q5_1, BlockQ5_1, vec_dot_q5_1_q8_1);
+            safe_dot!(dot_q8_0, BlockQ8_0, vec_dot_q8_0_q8_0);
+
+            /// Scale vector from `[s_a, _, s_b, _]`: lanes 0..8 = s_a, 8..16 = s_b.
+            #[target_feature(enable = $tf)]
+            #[inline]
+            fn spread2(p: __m128) -> __m512 {
+                let idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+                _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(p))
+            }
+
+            /// `[dxA*dyA, _, dxB*dyB, _]` from four f16 scales.
+            #[target_feature(enable = $tf)]
+            #[inline]
+            fn scales2(dxa: f16, dya: f16, dxb: f16, dyb: f16) -> __m128 {
+                let bits = h(dxa) | h(dya) << 16 | h(dxb) << 32 | h(dyb) << 48;
+                let v = _mm_cvtph_ps(_mm_cvtsi64_si128(bits as i64));
+                _mm_mul_ps(v, _mm_movehdup_ps(v))
+            }
+
+            /// `[dA, mA*sA, _, _, dB, mB*sB, _, _]` (d = dx*dy) from the
+            /// (d, m) and (d, s) header pairs of two blocks each.
+            #[target_feature(enable = $tf)]
+            #[inline]
+            fn scales2_ms(xa: u32, ya: u32, xb: u32, yb: u32) -> __m256 {
+                let v = _mm256_cvtph_ps(_mm_setr_epi32(xa as i32, ya as i32, xb as i32, yb as i32));
+                _mm256_mul_ps(v, _mm256_permute_ps::<0b01_00_11_10>(v))
+            }
+
+            #[inline]
+            fn pair(lo: f16, hi: f16) -> u32 {
+                lo.to_bits() as u32 | (hi.to_bits() as u32) << 16
+            }
+
+            /// Unpacked nibbles of two blocks: [lo A, hi A, lo B, hi B] (each
+            /// 16 bytes), i.e. elements 0..32 of A then 0..32 of B.
+            #[target_feature(enable = $tf)]
+            #[inline]
+            fn nibbles2(a: &[u8; 16], b: &[u8; 16]) -> __m512i {
+                let va = _mm512_broadcast_i32x4(load16(a));
+                let v = _mm512_mask_broadcast_i32x4(va, 0xFF00, load16(b));
+                let v = _mm512_mask_srli_epi16::<4>(v, 0xFF00_FF00, v);
+                _mm512_and_si512(v, _mm512_set1_epi8(0x0F))
+            }
+
+            /// 32 signed bytes of two blocks: A then B.
+            #[target_feature(enable = $tf)]
+            #[inline]
+            fn bytes2(a: &[i8; 32], b: &[i8; 32]) -> __m512i {
+                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load32(a)), load32(b))
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let eight = _mm512_set1_epi8(8);
+                let mut acc = _mm512_setzero_ps();
+                let mut body = |xa: &BlockQ4_0, xb: &BlockQ4_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
+                    let s = scales2(xa.d, ya.d, dxb, yb.d);
+                    let qx = nibbles2(&xa.qs, &xb.qs);
+                    let qy = bytes2(&ya.qs, &yb.qs);
+                    let i = _mm512_sub_epi32($dot(qx, qy), $dot(eight, qy));
+                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), acc);
+                };
+                let mut xs = x.chunks_exact(2);
+                let mut ys = y.chunks_exact(2);
+                for (xp, yp) in (&mut xs).zip(&mut ys) {
+                    body(&xp[0], &xp[1], &yp[0], &yp[1], xp[1].d);
+                }
+                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
+                    // Odd block: B repeats A with a zero scale.
+                    body(xa, xa, ya, ya, f16::ZERO);
+                }
+                _mm512_reduce_add_ps(acc)
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let sixteen = _mm512_set1_epi8(16);
+                let mut acc = _mm512_setzero_ps();
+                let mut body = |xa: &BlockQ5_0, xb: &BlockQ5_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
+                    let s = scales2(xa.d, ya.d, dxb, yb.d);
+                    let hbits = xa.qh() as u64 | (xb.qh() as u64) << 32;
+                    let nib = nibbles2(&xa.qs, &xb.qs);
+                    let qx = _mm512_mask_add_epi8(nib, hbits, nib, sixteen);
+                    let qy = bytes2(&ya.qs, &yb.qs);
+                    let i = _mm512_sub_epi32($dot(qx, qy), $dot(sixteen, qy));
+                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), acc);
+                };
+                let mut xs = x.chunks_exact(2);
+                let mut ys = y.chunks_exact(2);
+                for (xp, yp) in (&mut xs).zip(&mut ys) {
+                    body(&xp[0], &xp[1], &yp[0], &yp[1], xp[1].d);
+                }
+                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
+                    body(xa, xa, ya, ya, f16::ZERO);
+                }
+                _mm512_reduce_add_ps(acc)
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let mut acc = _mm512_setzero_ps();
+                let mut ms = _mm256_setzero_ps();
+                let mut body = |xa: &BlockQ4_1, xb: &BlockQ4_1, ya: &BlockQ8_1, yb: &BlockQ8_1, hb: u32| {
+                    let p = scales2_ms(pair(xa.d, xa.m), pair(ya.d, ya.s), hb, pair(yb.d, yb.s));
+                    ms = _mm256_add_ps(ms, p);
+                    let qx = nibbles2(&xa.qs, &xb.qs);
+                    let qy = bytes2(&ya.qs, &yb.qs);
+                    let i = $dot(qx, qy);
+                    let sc = _mm512_permutexvar_ps(
+                        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4),
+                        _mm512_castps256_ps512(p),
+                    );
+                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), sc, acc);
+                };
+                let mut xs = x.chunks_exact(2);
+                let mut ys = y.chunks_exact(2);
+                for (xp, yp) in (&mut xs).zip(&mut ys) {
+                    body(&xp[0], &xp[1], &yp[0], &yp[1], pair(xp[1].d, xp[1].m));
+                }
+                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
+                    // Zero (d, m) for the repeated block: no contribution.
+                    body(xa, xa, ya, ya, 0);
+                }
+                let msv = _mm_add_ps(_mm256_castps256_ps128(ms), _mm256_extractf128_ps::<1>(ms));
+                _mm512_reduce_add_ps(acc) + _mm_cvtss_f32(_mm_movehdup_ps(msv))
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q5_1_q8_1(x: &[BlockQ5_1], y: &[BlockQ8_1]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let sixteen = _mm512_set1_epi8(16);
+                let mut acc = _mm512_setzero_ps();
+                let mut ms = _mm256_setzero_ps();
+                let mut body = |xa: &BlockQ5_1, xb: &BlockQ5_1, ya: &BlockQ8_1, yb: &BlockQ8_1, hb: u32| {
+                    let p = scales2_ms(pair(xa.d, xa.m), pair(ya.d, ya.s), hb, pair(yb.d, yb.s));
+                    ms = _mm256_add_ps(ms, p);
+                    let hbits = xa.qh() as u64 | (xb.qh() as u64) << 32;
+                    let nib = nibbles2(&xa.qs, &xb.qs);
+                    let qx = _mm512_mask_add_epi8(nib, hbits, nib, sixteen);
+                    let qy = bytes2(&ya.qs, &yb.qs);
+                    let i = $dot(qx, qy);
+                    let sc = _mm512_permutexvar_ps(
+                        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4),
+                        _mm512_castps256_ps512(p),
+                    );
+                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), sc, acc);
+                };
+                let mut xs = x.chunks_exact(2);
+                let mut ys = y.chunks_exact(2);
+                for (xp, yp) in (&mut xs).zip(&mut ys) {
+                    body(&xp[0], &xp[1], &yp[0], &yp[1], pair(xp[1].d, xp[1].m));
+                }
+                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
+                    body(xa, xa, ya, ya, 0);
+                }
+                let msv = _mm_add_ps(_mm256_castps256_ps128(ms), _mm256_extractf128_ps::<1>(ms));
+                _mm512_reduce_add_ps(acc) + _mm_cvtss_f32(_mm_movehdup_ps(msv))
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let mut acc0 = _mm512_setzero_ps();
+                let mut acc1 = _mm512_setzero_ps();
+                let body = |acc: &mut __m512, xa: &BlockQ8_0, xb: &BlockQ8_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
+                    let s = scales2(xa.d, ya.d, dxb, yb.d);
+                    let qx = bytes2(&xa.qs, &xb.qs);
+                    let qy = bytes2(&ya.qs, &yb.qs);
+                    // |x| (as u8, 0..=128) times y with x's sign.
+                    let ax = _mm512_abs_epi8(qx);
+                    let sy = _mm512_mask_sub_epi8(qy, _mm512_movepi8_mask(qx), _mm512_setzero_si512(), qy);
+                    let i = $dot(ax, sy);
+                    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), *acc);
+                };
+                let mut xs = x.chunks_exact(4);
+                let mut ys = y.chunks_exact(4);
+                for (xp, yp) in (&mut xs).zip(&mut ys) {
+                    body(&mut acc0, &xp[0], &xp[1], &yp[0], &yp[1], xp[1].d);
+                    body(&mut acc1, &xp[2], &xp[3], &yp[2], &yp[3], xp[3].d);
+                }
+                let mut xs = xs.remainder().chunks_exact(2);
+                let mut ys = ys.remainder().chunks_exact(2);
+                for (xp, yp) in (&mut xs).zip(&mut ys) {
+                    body(&mut acc0, &xp[0], &xp[1], &yp[0], &yp[1], xp[1].d);
+                }
+                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
+                    body(&mut acc1, xa, xa, ya, ya, f16::ZERO);
+                }
+                _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
+            }
+        }
+    };
+}
+
+/// Loads 16 bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+#[inline]
+fn load16(p: &[u8; 16]) -> __m128i {
+    // SAFETY: `p` is a reference to 16 readable bytes; unaligned load.
+    unsafe { _mm_loadu_si128(p.as_ptr().cast()) }
+}
+
+/// Loads 32 signed bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+#[inline]
+fn load32(p: &[i8; 32]) -> __m256i {
+    // SAFETY: `p` is a reference to 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+/// u8 x i8 products summed in fours, with VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn dot_vnni(u: __m512i, s: __m512i) -> __m512i {
+    _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s)
+}
+
+/// u8 x i8 products summed in fours, without VNNI (exact when `u <= 127` or
+/// `|s| <= 127`: the i16 pair sums cannot saturate).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+#[inline]
+fn dot_bw(u: __m512i, s: __m512i) -> __m512i {
+    _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1))
+}
+
+quant_dots!(vnni, "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c", dot_vnni);
+quant_dots!(bw, "avx512f,avx512bw,avx512vl,fma,f16c", dot_bw);
+
+// ---- float dots ---------------------------------------------------------------
+
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+    #[inline]
+    fn load(p: &[f32]) -> __m512 {
+        let p: &[f32; 16] = p.try_into().unwrap();
+        // SAFETY: `p` is a reference to 16 readable f32.
+        unsafe { _mm512_loadu_ps(p.as_ptr()) }
+    }
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut xs = x.chunks_exact(64);
+    let mut ys = y.chunks_exact(64);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_fmadd_ps(load(&xc[16 * k..16 * k + 16]), load(&yc[16 * k..16 * k + 16]), *a);
+        }
+    }
+    let (xr, yr) = (xs.remainder(), ys.remainder());
+    let mut xs = xr.chunks_exact(16);
+    let mut ys = yr.chunks_exact(16);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        acc[0] = _mm512_fmadd_ps(load(xc), load(yc), acc[0]);
+    }
+    // Masked tail: lanes past the end are neither read nor counted.
+    let rest = xs.remainder().len();
+    if rest > 0 {
+        let m: __mmask16 = (1u16 << rest) - 1;
+        // SAFETY: mask `m` has only the low `rest` lanes set and both
+        // remainders hold `rest` f32, so no lane outside them is touched.
+        let (a, b) = unsafe {
+            (
+                _mm512_maskz_loadu_ps(m, xs.remainder().as_ptr()),
+                _mm512_maskz_loadu_ps(m, ys.remainder().as_ptr()),
+            )
+        };
+        acc[1] = _mm512_fmadd_ps(a, b, acc[1]);
+    }
+    let v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(v)
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+    #[inline]
+    fn load(p: &[f16]) -> __m512 {
+        let p: &[f16; 16] = p.try_into().unwrap();
+        // SAFETY: `p` is a reference to 16 readable f16 (32 bytes).
+        _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(p.as_ptr().cast()) })
+    }
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut xs = x.chunks_exact(64);
+    let mut ys = y.chunks_exact(64);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_fmadd_ps(load(&xc[16 * k..16 * k + 16]), load(&yc[16 * k..16 * k + 16]), *a);
+        }
+    }
+    let (xr, yr) = (xs.remainder(), ys.remainder());
+    let mut xs = xr.chunks_exact(16);
+    let mut ys = yr.chunks_exact(16);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        acc[0] = _mm512_fmadd_ps(load(xc), load(yc), acc[0]);
+    }
+    let rest = xs.remainder().len();
+    if rest > 0 {
+        let m: __mmask16 = (1u16 << rest) - 1;
+        // SAFETY: mask `m` has only the low `rest` 16-bit lanes set and both
+        // remainders hold `rest` f16, so no element outside them is touched.
+        let (a, b) = unsafe {
+            (
+                _mm256_maskz_loadu_epi16(m, xs.remainder().as_ptr().cast()),
+                _mm256_maskz_loadu_epi16(m, ys.remainder().as_ptr().cast()),
+            )
+        };
+        acc[1] = _mm512_fmadd_ps(_mm512_cvtph_ps(a), _mm512_cvtph_ps(b), acc[1]);
+    }
+    let v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(v)
+}
+
+// ---- from_float -------------------------------------------------------------
+
+/// C `roundf` (half away from zero) then `cvttps2dq` (i32::MIN for NaN/out
+/// of range, as [`crate::fp::c_cast_i32`]).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+#[inline]
+fn roundf_epi32(v: __m512) -> __m512i {
+    let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
+    // Exact: v and trunc(v) are within a factor of two (or trunc(v) = 0).
+    let frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    let up = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(frac, _mm512_set1_ps(0.5));
+    let one = _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(i32::MIN)),
+        _mm512_castps_si512(_mm512_set1_ps(1.0)),
+    ));
+    _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one))
+}
+
+/// One block like `quantize_row_q8_0_ref`; returns `d` and the sum of the
+/// stored bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+#[inline]
+fn quantize_q8_block(x: &[f32; QK], qs: &mut [i8; QK]) -> (f32, i32) {
+    // SAFETY: `x` is a reference to 32 readable f32: two 16-lane loads.
+    let (v0, v1) = unsafe { (_mm512_loadu_ps(x.as_ptr()), _mm512_loadu_ps(x.as_ptr().add(16))) };
+    let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    let d = amax / 127.0;
+    let id = _mm512_set1_ps(inv_or_zero(d));
+    let i0 = roundf_epi32(_mm512_mul_ps(v0, id));
+    let i1 = roundf_epi32(_mm512_mul_ps(v1, id));
+    // vpmovdb keeps the low byte of each lane, as C's int8_t store does.
+    let b0 = _mm512_cvtepi32_epi8(i0);
+    let b1 = _mm512_cvtepi32_epi8(i1);
+    // SAFETY: `qs` is a reference to 32 writable bytes: two 16-byte stores.
+    unsafe {
+        _mm_storeu_si128(qs.as_mut_ptr().cast(), b0);
+        _mm_storeu_si128(qs.as_mut_ptr().add(16).cast(), b1);
+    }
+    let s = _mm512_add_epi32(_mm512_cvtepi8_epi32(b0), _mm512_cvtepi8_epi32(b1));
+    (d, _mm512_reduce_add_epi32(s))
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn quantize_q8_0(src: &[f32], dst: &mut [BlockQ8_0]) {
+    assert_eq!(src.len(), dst.len() * QK);
+    for (x, y) in src.chunks_exact(QK).zip(dst) {
+        let (d, _) = quantize_q8_block(x.try_into().unwrap(), &mut y.qs);
+        y.d = f16::from_bits(fp32_to_fp16_bits(d));
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn quantize_q8_1(src: &[f32], dst: &mut [BlockQ8_1]) {
+    assert_eq!(src.len(), dst.len() * QK);
+    for (x, y) in src.chunks_exact(QK).zip(dst) {
+        let (d, sum) = quantize_q8_block(x.try_into().unwrap(), &mut y.qs);
+        y.d = f16::from_bits(fp32_to_fp16_bits(d));
+        y.s = f16::from_bits(fp32_to_fp16_bits(sum as f32 * d));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::erased::scalar_kernels;
+    use crate::BlockFormat;
+
+    fn rows(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                let u = (s >> 8) as f32 / 16_777_216.0 - 0.5;
+                u * (1 + (i / 32) % 7) as f32
+            })
+            .collect()
+    }
+
+    fn check<B: BlockFormat>() {
+        let mut k = scalar_kernels::<B>(KernelPath::Avx512);
+        let r = k;
+        for nb in [1usize, 2, 3, 4, 5, 7, 18, 48] {
+            let n = nb * 32;
+            let mut x = vec![0u8; nb * size_of::<B>()];
+            let mut y = vec![0u8; nb * <B::Dot as BlockFormat>::TYPE.type_size()];
+            (r.from_float)(&rows(n, nb as u32), &mut x);
+            let rd = scalar_kernels::<B::Dot>(KernelPath::Scalar);
+            (rd.from_float)(&rows(n, 77 + nb as u32), &mut y);
+            let want = (r.vec_dot)(n, &x, &y);
+            let mut builds: Vec<(&str, fn(&mut TypeKernels))> = vec![("bw", bw::install)];
+            if crate::dispatch::has_avx512vnni() {
+                builds.push(("vnni", vnni::install));
+            }
+            for (name, install) in builds {
+                install(&mut k);
+                let got = (k.vec_dot)(n, &x, &y);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{} {name} nb={nb}: {got} vs {want}",
+                    B::TYPE
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn both_builds_match_scalar() {
+        if !KernelPath::Avx512.is_available() {
+            return;
+        }
+        check::<BlockQ4_0>();
+        check::<BlockQ4_1>();
+        check::<BlockQ5_0>();
+        check::<BlockQ5_1>();
+        check::<BlockQ8_0>();
+    }
+}

@@ -1,0 +1,520 @@
+//! AVX2 + FMA K-quant kernels, ported from ggml-cpu/arch/x86/quants.c
+//! (`ggml_vec_dot_q*_K_q8_K`, `__AVX2__` branches).
+//!
+//! Every `#[target_feature]` function here is reached only through
+//! [`install`], which asserts the AVX2 path (AVX2, FMA, F16C) is available;
+//! that is the feature half of every `// SAFETY:` argument below. The private
+//! safe wrappers check the slice contract (`crate::erased`) before calling in,
+//! and the kernels only touch memory through references to fixed-size arrays
+//! inside the blocks, so they cannot read out of bounds.
+//!
+//! Integer parts are exact (`maddubs` never saturates here: the unsigned
+//! operand is at most 63, so a pair sums to at most 2 * 63 * 128), so
+//! per-block integer sums equal the reference's; only the f32 accumulation
+//! order differs. The Q6_K kernel takes its `- 32` offset from `bsums`, as
+//! ggml does, so it needs Q8_K blocks whose `bsums` are consistent (any
+//! quantize output is).
+
+use core::arch::x86_64::*;
+
+use super::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
+use super::scalar::{q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
+use crate::erased::{dot_args, from_float_args};
+use crate::fp::f16_to_f32;
+use crate::{GgmlType, KernelPath, TypeKernels};
+
+/// Replaces the pointers of `k` that have AVX2 twins.
+pub(crate) fn install(k: &mut TypeKernels) {
+    assert!(KernelPath::Avx2.is_available());
+    match k.ty {
+        GgmlType::Q2_K => k.vec_dot = dot_q2_k,
+        GgmlType::Q3_K => k.vec_dot = dot_q3_k,
+        GgmlType::Q4_K => k.vec_dot = dot_q4_k,
+        GgmlType::Q5_K => k.vec_dot = dot_q5_k,
+        GgmlType::Q6_K => k.vec_dot = dot_q6_k,
+        GgmlType::Q8_K => k.from_float = from_float_q8_k,
+        _ => {}
+    }
+}
+
+// ---- safe wrappers (the only way in) ------------------------------------
+
+macro_rules! dot_wrapper {
+    ($name:ident, $x:ty, $inner:ident) => {
+        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            let (x, y) = dot_args::<$x>(n, x, y);
+            // SAFETY: only installed by `install`, which asserted AVX2, FMA
+            // and F16C; `dot_args` checked that `x` and `y` hold the same
+            // number of blocks.
+            unsafe { $inner(x, y) }
+        }
+    };
+}
+
+dot_wrapper!(dot_q2_k, BlockQ2_K, vec_dot_q2_k);
+dot_wrapper!(dot_q3_k, BlockQ3_K, vec_dot_q3_k);
+dot_wrapper!(dot_q4_k, BlockQ4_K, vec_dot_q4_k);
+dot_wrapper!(dot_q5_k, BlockQ5_K, vec_dot_q5_k);
+dot_wrapper!(dot_q6_k, BlockQ6_K, vec_dot_q6_k);
+
+fn from_float_q8_k(src: &[f32], dst: &mut [u8]) {
+    let dst = from_float_args::<BlockQ8_K>(src, dst);
+    for (x, y) in src.chunks_exact(QK_K).zip(dst) {
+        let x: &[f32; QK_K] = x.try_into().expect("chunks_exact gives QK_K floats");
+        // SAFETY: only installed by `install`, which asserted AVX2 and FMA.
+        unsafe { quantize_q8_k_block(x, y) }
+    }
+}
+
+// ---- loads ----------------------------------------------------------------
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn ld_u8x32(p: &[u8; 32]) -> __m256i {
+    // SAFETY: `p` is a reference to 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn ld_i8x32(p: &[i8; 32]) -> __m256i {
+    // SAFETY: `p` is a reference to 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn ld_i16x16(p: &[i16; 16]) -> __m256i {
+    // SAFETY: `p` is a reference to 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn ld_u8x16(p: &[u8; 16]) -> __m128i {
+    // SAFETY: `p` is a reference to 16 readable bytes; unaligned load.
+    unsafe { _mm_loadu_si128(p.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn ld_i8x16(p: &[i8; 16]) -> __m128i {
+    // SAFETY: `p` is a reference to 16 readable bytes; unaligned load.
+    unsafe { _mm_loadu_si128(p.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld_f32x8(p: &[f32; 8]) -> __m256 {
+    // SAFETY: `p` is a reference to 8 readable floats; unaligned load.
+    unsafe { _mm256_loadu_ps(p.as_ptr()) }
+}
+
+/// The 32-byte chunks of a block array.
+#[inline(always)]
+pub(super) fn c32<T>(a: &[T]) -> &[[T; 32]] {
+    let (chunks, rest) = a.as_chunks::<32>();
+    debug_assert!(rest.is_empty());
+    chunks
+}
+
+// ---- helpers ----------------------------------------------------------------
+
+/// `hsum_float_8`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn hsum_float_8(x: __m256) -> f32 {
+    let mut res = _mm256_extractf128_ps(x, 1);
+    res = _mm_add_ps(res, _mm256_castps256_ps128(x));
+    res = _mm_add_ps(res, _mm_movehl_ps(res, res));
+    res = _mm_add_ss(res, _mm_movehdup_ps(res));
+    _mm_cvtss_f32(res)
+}
+
+/// `get_scale_shuffle_k4(i)`: every 16-bit lane picks 16-bit word `i`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn shuffle_k4(i: i32) -> __m256i {
+    _mm256_set1_epi16((((2 * i + 1) << 8) | (2 * i)) as i16)
+}
+
+/// `get_scale_shuffle_q3k(i)`: the low 128-bit lane picks word `2 i`, the
+/// high one word `2 i + 1`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn shuffle_q3k(i: i32) -> __m256i {
+    let w = |k: i32| (((2 * k + 1) << 8) | (2 * k)) as i16;
+    _mm256_set_m128i(_mm_set1_epi16(w(2 * i + 1)), _mm_set1_epi16(w(2 * i)))
+}
+
+/// `get_scale_shuffle(i)`: bytes 0..8 pick byte `2 i`, bytes 8..16 `2 i + 1`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn shuffle_q6k(i: i64) -> __m128i {
+    const ONES: i64 = 0x0101_0101_0101_0101;
+    _mm_set_epi64x(ONES * (2 * i + 1), ONES * (2 * i))
+}
+
+/// The 8 scales (low lane) and 8 mins (high lane) of a Q4_K/Q5_K block as
+/// 16-bit integers.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn mins_and_scales_k4(scales: &[u8; 12]) -> __m256i {
+    let u = unpack_scales_mins_k4(scales);
+    _mm256_cvtepu8_epi16(_mm_set_epi32(u[3] as i32, u[2] as i32, u[1] as i32, u[0] as i32))
+}
+
+/// `sum_j bsums[2 j] + bsums[2 j + 1]` times the 8 mins, as 4 i32 lanes.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn mins_dot_bsums(mins_and_scales: __m256i, bsums: &[i16; 16]) -> __m128i {
+    let q8sums = ld_i16x16(bsums);
+    let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256(q8sums, 1));
+    _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s)
+}
+
+// ---- Q2_K -------------------------------------------------------------------
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q2_k(x: &[BlockQ2_K], y: &[BlockQ8_K]) -> f32 {
+    let m3 = _mm256_set1_epi8(3);
+    let m4 = _mm_set1_epi8(0xF);
+    let mut acc = _mm256_setzero_ps();
+    for (xb, yb) in x.iter().zip(y) {
+        let d = yb.d * f16_to_f32(xb.d);
+        let dmin = -yb.d * f16_to_f32(xb.dmin);
+
+        let mins_and_scales = ld_u8x16(&xb.scales);
+        let scales8 = _mm_and_si128(mins_and_scales, m4);
+        let mins8 = _mm_and_si128(_mm_srli_epi16(mins_and_scales, 4), m4);
+        let mins = _mm256_cvtepi8_epi16(mins8);
+        let prod = _mm256_madd_epi16(mins, ld_i16x16(&yb.bsums));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), acc);
+
+        let all_scales = _mm256_cvtepi8_epi16(scales8);
+        let l_scales = _mm256_castsi256_si128(all_scales);
+        let h_scales = _mm256_extracti128_si256(all_scales, 1);
+        let scales = [
+            _mm256_set_m128i(l_scales, l_scales),
+            _mm256_set_m128i(h_scales, h_scales),
+        ];
+
+        let q8 = c32(&yb.qs);
+        let mut sumi = _mm256_setzero_si256();
+        for (j, q2) in c32(&xb.qs).iter().enumerate() {
+            let q2bits = ld_u8x32(q2);
+            let q8_0 = ld_i8x32(&q8[4 * j]);
+            let q8_1 = ld_i8x32(&q8[4 * j + 1]);
+            let q8_2 = ld_i8x32(&q8[4 * j + 2]);
+            let q8_3 = ld_i8x32(&q8[4 * j + 3]);
+
+            let q2_0 = _mm256_and_si256(q2bits, m3);
+            let q2_1 = _mm256_and_si256(_mm256_srli_epi16(q2bits, 2), m3);
+            let q2_2 = _mm256_and_si256(_mm256_srli_epi16(q2bits, 4), m3);
+            let q2_3 = _mm256_and_si256(_mm256_srli_epi16(q2bits, 6), m3);
+
+            let mut p0 = _mm256_maddubs_epi16(q2_0, q8_0);
+            let mut p1 = _mm256_maddubs_epi16(q2_1, q8_1);
+            let mut p2 = _mm256_maddubs_epi16(q2_2, q8_2);
+            let mut p3 = _mm256_maddubs_epi16(q2_3, q8_3);
+
+            p0 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(0)), p0);
+            p1 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(1)), p1);
+            p2 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(2)), p2);
+            p3 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(3)), p3);
+
+            p0 = _mm256_add_epi32(p0, p1);
+            p2 = _mm256_add_epi32(p2, p3);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p2));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum_float_8(acc)
+}
+
+// ---- Q3_K -------------------------------------------------------------------
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q3_k(x: &[BlockQ3_K], y: &[BlockQ8_K]) -> f32 {
+    let m3 = _mm256_set1_epi8(3);
+    let mone = _mm256_set1_epi8(1);
+    let m32 = _mm_set1_epi8(32);
+    let mut acc = _mm256_setzero_ps();
+    for (xb, yb) in x.iter().zip(y) {
+        let d = yb.d * f16_to_f32(xb.d);
+        let aux = unpack_scales_q3k(&xb.scales);
+        let mut scales128 =
+            _mm_set_epi32(aux[3] as i32, aux[2] as i32, aux[1] as i32, aux[0] as i32);
+        scales128 = _mm_sub_epi8(scales128, m32);
+        let all_scales = _mm256_cvtepi8_epi16(scales128);
+        let l_scales = _mm256_castsi256_si128(all_scales);
+        let h_scales = _mm256_extracti128_si256(all_scales, 1);
+        let scales = [
+            _mm256_set_m128i(l_scales, l_scales),
+            _mm256_set_m128i(h_scales, h_scales),
+        ];
+
+        let hbits = ld_u8x32(&xb.hmask);
+        let q8 = c32(&yb.qs);
+        let mut sumi = _mm256_setzero_si256();
+        for (j, q3) in c32(&xb.qs).iter().enumerate() {
+            let q3bits = ld_u8x32(q3);
+            // 4 where the high bit is clear, else 0 (the `- 4` of the level).
+            let high = |bit: i32| {
+                let m = _mm256_sll_epi16(mone, _mm_cvtsi32_si128(bit));
+                let v = _mm256_srl_epi16(_mm256_andnot_si256(hbits, m), _mm_cvtsi32_si128(bit));
+                _mm256_slli_epi16(v, 2)
+            };
+            let b = 4 * j as i32;
+            let q3l_0 = _mm256_and_si256(q3bits, m3);
+            let q3h_0 = high(b);
+            let q3l_1 = _mm256_and_si256(_mm256_srli_epi16(q3bits, 2), m3);
+            let q3h_1 = high(b + 1);
+            let q3l_2 = _mm256_and_si256(_mm256_srli_epi16(q3bits, 4), m3);
+            let q3h_2 = high(b + 2);
+            let q3l_3 = _mm256_and_si256(_mm256_srli_epi16(q3bits, 6), m3);
+            let q3h_3 = high(b + 3);
+
+            let q8_0 = ld_i8x32(&q8[4 * j]);
+            let q8_1 = ld_i8x32(&q8[4 * j + 1]);
+            let q8_2 = ld_i8x32(&q8[4 * j + 2]);
+            let q8_3 = ld_i8x32(&q8[4 * j + 3]);
+
+            let q8s_0 = _mm256_maddubs_epi16(q3h_0, q8_0);
+            let q8s_1 = _mm256_maddubs_epi16(q3h_1, q8_1);
+            let q8s_2 = _mm256_maddubs_epi16(q3h_2, q8_2);
+            let q8s_3 = _mm256_maddubs_epi16(q3h_3, q8_3);
+
+            let mut p16_0 = _mm256_maddubs_epi16(q3l_0, q8_0);
+            let mut p16_1 = _mm256_maddubs_epi16(q3l_1, q8_1);
+            let mut p16_2 = _mm256_maddubs_epi16(q3l_2, q8_2);
+            let mut p16_3 = _mm256_maddubs_epi16(q3l_3, q8_3);
+
+            p16_0 = _mm256_sub_epi16(p16_0, q8s_0);
+            p16_1 = _mm256_sub_epi16(p16_1, q8s_1);
+            p16_2 = _mm256_sub_epi16(p16_2, q8s_2);
+            p16_3 = _mm256_sub_epi16(p16_3, q8s_3);
+
+            p16_0 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(0)), p16_0);
+            p16_1 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(1)), p16_1);
+            p16_2 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(2)), p16_2);
+            p16_3 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(3)), p16_3);
+
+            p16_0 = _mm256_add_epi32(p16_0, p16_1);
+            p16_2 = _mm256_add_epi32(p16_2, p16_3);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_0, p16_2));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum_float_8(acc)
+}
+
+// ---- Q4_K -------------------------------------------------------------------
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (xb, yb) in x.iter().zip(y) {
+        let d = yb.d * f16_to_f32(xb.d);
+        let dmin = -yb.d * f16_to_f32(xb.dmin);
+
+        let mins_and_scales = mins_and_scales_k4(&xb.scales);
+        let prod = mins_dot_bsums(mins_and_scales, &yb.bsums);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+
+        let sc128 = _mm256_castsi256_si128(mins_and_scales);
+        let scales = _mm256_set_m128i(sc128, sc128);
+
+        let q8 = c32(&yb.qs);
+        let mut sumi = _mm256_setzero_si256();
+        for (j, q4) in c32(&xb.qs).iter().enumerate() {
+            let scale_l = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j as i32));
+            let scale_h = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j as i32 + 1));
+
+            let q4bits = ld_u8x32(q4);
+            let q4l = _mm256_and_si256(q4bits, m4);
+            let q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
+
+            let p16l = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, ld_i8x32(&q8[2 * j])));
+            let p16h =
+                _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, ld_i8x32(&q8[2 * j + 1])));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16l, p16h));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+    hsum_float_8(acc) + _mm_cvtss_f32(acc_m)
+}
+
+// ---- Q5_K -------------------------------------------------------------------
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
+    let m4 = _mm256_set1_epi8(0xF);
+    let mzero = _mm_setzero_si128();
+    let mone = _mm256_set1_epi8(1);
+    let mut acc = _mm256_setzero_ps();
+    let mut summs = 0.0f32;
+    for (xb, yb) in x.iter().zip(y) {
+        let d = yb.d * f16_to_f32(xb.d);
+        let dmin = -yb.d * f16_to_f32(xb.dmin);
+
+        let mins_and_scales = mins_and_scales_k4(&xb.scales);
+        let prod = mins_dot_bsums(mins_and_scales, &yb.bsums);
+        let hsum = _mm_hadd_epi32(_mm_hadd_epi32(prod, mzero), mzero);
+        summs += dmin * _mm_cvtsi128_si32(hsum) as f32;
+
+        let sc128 = _mm256_castsi256_si128(mins_and_scales);
+        let scales = _mm256_set_m128i(sc128, sc128);
+
+        let hbits = ld_u8x32(&xb.qh);
+        let mut hmask = mone;
+        let q8 = c32(&yb.qs);
+        let mut sumi = _mm256_setzero_si256();
+        for (j, q5) in c32(&xb.qs).iter().enumerate() {
+            let scale_0 = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j as i32));
+            let scale_1 = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j as i32 + 1));
+            let q5bits = ld_u8x32(q5);
+            let bit = _mm_cvtsi32_si128(2 * j as i32);
+            let bit1 = _mm_cvtsi32_si128(2 * j as i32 + 1);
+
+            let q5l_0 = _mm256_and_si256(q5bits, m4);
+            let q5h_0 = _mm256_slli_epi16(_mm256_srl_epi16(_mm256_and_si256(hbits, hmask), bit), 4);
+            let q5_0 = _mm256_add_epi8(q5l_0, q5h_0);
+            hmask = _mm256_slli_epi16(hmask, 1);
+
+            let q5l_1 = _mm256_and_si256(_mm256_srli_epi16(q5bits, 4), m4);
+            let q5h_1 =
+                _mm256_slli_epi16(_mm256_srl_epi16(_mm256_and_si256(hbits, hmask), bit1), 4);
+            let q5_1 = _mm256_add_epi8(q5l_1, q5h_1);
+            hmask = _mm256_slli_epi16(hmask, 1);
+
+            let p16_0 = _mm256_madd_epi16(scale_0, _mm256_maddubs_epi16(q5_0, ld_i8x32(&q8[2 * j])));
+            let p16_1 =
+                _mm256_madd_epi16(scale_1, _mm256_maddubs_epi16(q5_1, ld_i8x32(&q8[2 * j + 1])));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_0, p16_1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum_float_8(acc) + summs
+}
+
+// ---- Q6_K -------------------------------------------------------------------
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
+    let m3 = _mm256_set1_epi8(3);
+    let m15 = _mm256_set1_epi8(15);
+    let mut acc = _mm256_setzero_ps();
+    for (xb, yb) in x.iter().zip(y) {
+        let d = yb.d * f16_to_f32(xb.d);
+        let q8sums = ld_i16x16(&yb.bsums);
+        let scales = ld_i8x16(&xb.scales);
+        let scales_16 = _mm256_cvtepi8_epi16(scales);
+        let q8sclsub = _mm256_slli_epi32(_mm256_madd_epi16(q8sums, scales_16), 5);
+
+        let ql = c32(&xb.ql);
+        let qh = c32(&xb.qh);
+        let q8 = c32(&yb.qs);
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..QK_K / 128 {
+            let q4bits1 = ld_u8x32(&ql[2 * j]);
+            let q4bits2 = ld_u8x32(&ql[2 * j + 1]);
+            let q4bits_h = ld_u8x32(&qh[j]);
+
+            let q4h_0 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, m3), 4);
+            let q4h_1 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(12)), 2);
+            let q4h_2 = _mm256_and_si256(q4bits_h, _mm256_set1_epi8(48));
+            let q4h_3 = _mm256_srli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(-64)), 2);
+
+            let q4_0 = _mm256_or_si256(_mm256_and_si256(q4bits1, m15), q4h_0);
+            let q4_1 = _mm256_or_si256(_mm256_and_si256(q4bits2, m15), q4h_1);
+            let q4_2 =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h_2);
+            let q4_3 =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h_3);
+
+            let mut p16_0 = _mm256_maddubs_epi16(q4_0, ld_i8x32(&q8[4 * j]));
+            let mut p16_1 = _mm256_maddubs_epi16(q4_1, ld_i8x32(&q8[4 * j + 1]));
+            let mut p16_2 = _mm256_maddubs_epi16(q4_2, ld_i8x32(&q8[4 * j + 2]));
+            let mut p16_3 = _mm256_maddubs_epi16(q4_3, ld_i8x32(&q8[4 * j + 3]));
+
+            let is = 4 * j as i64;
+            let scale_0 = _mm_shuffle_epi8(scales, shuffle_q6k(is));
+            let scale_1 = _mm_shuffle_epi8(scales, shuffle_q6k(is + 1));
+            let scale_2 = _mm_shuffle_epi8(scales, shuffle_q6k(is + 2));
+            let scale_3 = _mm_shuffle_epi8(scales, shuffle_q6k(is + 3));
+
+            p16_0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_0), p16_0);
+            p16_1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_1), p16_1);
+            p16_2 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_2), p16_2);
+            p16_3 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_3), p16_3);
+
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_0, p16_1));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_2, p16_3));
+        }
+        sumi = _mm256_sub_epi32(sumi, q8sclsub);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum_float_8(acc)
+}
+
+// ---- Q8_K quantize ----------------------------------------------------------
+
+/// `quantize_row_q8_K_ref` for one block, bit for bit: the signed value of
+/// largest magnitude is the first one reaching `amax` (as the scalar scan
+/// picks it), NaNs are skipped by the max as by `ax > amax`, and
+/// `nearest_int(iscale * x)` is the same multiply, add and bit extraction.
+/// Results are stored as the low byte of `min(127, v)` (C's `int8_t` store).
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_q8_k_block(x: &[f32; QK_K], y: &mut BlockQ8_K) {
+    let (xs, _) = x.as_chunks::<8>();
+    let sign = _mm256_set1_ps(-0.0);
+    // `max_ps(a, acc)` returns `acc` when `a` is NaN: NaNs never win.
+    let mut vmax = _mm256_setzero_ps();
+    for c in xs {
+        vmax = _mm256_max_ps(_mm256_andnot_ps(sign, ld_f32x8(c)), vmax);
+    }
+    let mut m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    let amax = _mm_cvtss_f32(m);
+    if amax == 0.0 {
+        *y = bytemuck::Zeroable::zeroed();
+        return;
+    }
+    // The first element whose magnitude is `amax`.
+    let max = x
+        .iter()
+        .copied()
+        .find(|v| v.abs() == amax)
+        .expect("amax is the magnitude of an element");
+
+    let iscale = -127.0f32 / max;
+    let vscale = _mm256_set1_ps(iscale);
+    let magic = _mm256_set1_ps(12_582_912.0);
+    let mant = _mm256_set1_epi32(0x007f_ffff);
+    let off = _mm256_set1_epi32(0x0040_0000);
+    let max127 = _mm256_set1_epi32(127);
+    let lowbyte = _mm256_set1_epi32(0xff);
+    let perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let q = |c: &[f32; 8]| {
+        let v = _mm256_add_ps(_mm256_mul_ps(vscale, ld_f32x8(c)), magic);
+        let i = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(v), mant), off);
+        _mm256_and_si256(_mm256_min_epi32(i, max127), lowbyte)
+    };
+    let (out, _) = y.qs.as_chunks_mut::<32>();
+    for (o, c) in out.iter_mut().zip(xs.chunks_exact(4)) {
+        // Lanes hold 0..=255, so the unsigned packs cannot saturate.
+        let ab = _mm256_packus_epi32(q(&c[0]), q(&c[1]));
+        let cd = _mm256_packus_epi32(q(&c[2]), q(&c[3]));
+        let bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd), perm);
+        // SAFETY: `o` is a reference to 32 writable bytes; unaligned store.
+        unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), bytes) };
+    }
+    q8k_bsums(y);
+    y.d = 1.0 / iscale;
+}

@@ -1,0 +1,65 @@
+//! The K-quant formats (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and the activation
+//! format Q8_K): 256-element super-blocks with sub-block scales.
+//!
+//! * [`blocks`]: the `#[repr(C)]` block structs and their [`BlockFormat`]
+//!   impls (`Dot = BlockQ8_K` for all);
+//! * `scalar`: the reference kernels, ports of ggml's C code (bit-identical
+//!   quantize/dequantize and generic dot products, checked against goldens);
+//! * `avx2`, `avx512`, `neon`: SIMD twins of the dot products and of the Q8_K
+//!   quantize, installed by [`kernels`] on top of the scalar table.
+//!
+//! [`BlockFormat`]: crate::BlockFormat
+
+pub mod blocks;
+mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+#[cfg(test)]
+mod tests;
+
+pub use blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K};
+
+use crate::erased::scalar_kernels;
+use crate::{GgmlType, KernelPath, TypeKernels};
+
+/// The K-quant kernels of `ty` on `path`: `None` if `ty` is not a K-quant or
+/// this CPU cannot run `path`. Functions without a SIMD twin on `path` are
+/// the scalar references; `path` is reported either way.
+pub(crate) fn kernels(ty: GgmlType, path: KernelPath) -> Option<TypeKernels> {
+    if !path.is_available() {
+        return None;
+    }
+    let mut k = match ty {
+        GgmlType::Q2_K => scalar_kernels::<BlockQ2_K>(path),
+        GgmlType::Q3_K => scalar_kernels::<BlockQ3_K>(path),
+        GgmlType::Q4_K => scalar_kernels::<BlockQ4_K>(path),
+        GgmlType::Q5_K => scalar_kernels::<BlockQ5_K>(path),
+        GgmlType::Q6_K => scalar_kernels::<BlockQ6_K>(path),
+        GgmlType::Q8_K => scalar_kernels::<BlockQ8_K>(path),
+        _ => return None,
+    };
+    match path {
+        KernelPath::Scalar => {}
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => avx2::install(&mut k),
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => {
+            avx2::install(&mut k);
+            avx512::install(&mut k);
+        }
+        #[cfg(target_arch = "aarch64")]
+        KernelPath::Neon => neon::install(&mut k, false),
+        #[cfg(target_arch = "aarch64")]
+        KernelPath::NeonDotprod => neon::install(&mut k, true),
+        #[allow(unreachable_patterns)]
+        _ => unreachable!("{path} reported available on the wrong architecture"),
+    }
+    k.path = path;
+    Some(k)
+}

@@ -1,0 +1,404 @@
+//! NEON K-quant kernels (aarch64), with and without the dot-product
+//! extension (`sdot`; emulated with `smull` + pairwise adds otherwise, as
+//! ggml's `ggml_vdotq_s32` fallback does).
+//!
+//! The weights of each 16- or 32-element sub-block are expanded to signed
+//! bytes (their levels, offsets applied), dotted with the Q8_K quants into
+//! exact i32 sums, scaled by the integer sub-block scale, and combined per
+//! block as ggml's NEON code does: `sumf += d * isum (- dmin * summs)`. The
+//! integer sums equal the reference's; only the f32 order differs. Unlike
+//! the x86 Q6_K kernel, nothing here depends on `bsums` except the mins terms
+//! of Q2_K/Q4_K/Q5_K (as in the reference).
+//!
+//! Every `#[target_feature]` function is reached only through [`install`],
+//! which asserts the path is available and installs the `dotprod` variants
+//! only for `NeonDotprod`; that is the feature half of every `// SAFETY:`
+//! argument below. `vdotq_s32` is not stable in Rust yet, so `sdot` is
+//! inline assembly.
+
+use core::arch::aarch64::*;
+
+use super::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
+use super::scalar::{q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
+use crate::erased::{dot_args, from_float_args};
+use crate::fp::f16_to_f32;
+use crate::{GgmlType, KernelPath, TypeKernels};
+
+/// Replaces the pointers of `k` that have NEON twins.
+pub(crate) fn install(k: &mut TypeKernels, dotprod: bool) {
+    if dotprod {
+        assert!(KernelPath::NeonDotprod.is_available());
+    } else {
+        assert!(KernelPath::Neon.is_available());
+    }
+    match (k.ty, dotprod) {
+        (GgmlType::Q2_K, false) => k.vec_dot = plain::dot_q2_k,
+        (GgmlType::Q2_K, true) => k.vec_dot = sdot::dot_q2_k,
+        (GgmlType::Q3_K, false) => k.vec_dot = plain::dot_q3_k,
+        (GgmlType::Q3_K, true) => k.vec_dot = sdot::dot_q3_k,
+        (GgmlType::Q4_K, false) => k.vec_dot = plain::dot_q4_k,
+        (GgmlType::Q4_K, true) => k.vec_dot = sdot::dot_q4_k,
+        (GgmlType::Q5_K, false) => k.vec_dot = plain::dot_q5_k,
+        (GgmlType::Q5_K, true) => k.vec_dot = sdot::dot_q5_k,
+        (GgmlType::Q6_K, false) => k.vec_dot = plain::dot_q6_k,
+        (GgmlType::Q6_K, true) => k.vec_dot = sdot::dot_q6_k,
+        (GgmlType::Q8_K, _) => k.from_float = from_float_q8_k,
+        _ => {}
+    }
+}
+
+// ---- loads and the dot primitive ------------------------------------------------
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn ld_u8(p: &[u8; 16]) -> uint8x16_t {
+    // SAFETY: `p` is a reference to 16 readable bytes.
+    unsafe { vld1q_u8(p.as_ptr()) }
+}
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn ld_i8(p: &[i8; 16]) -> int8x16_t {
+    // SAFETY: `p` is a reference to 16 readable bytes.
+    unsafe { vld1q_s8(p.as_ptr()) }
+}
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn ld_i16(p: &[i16; 8]) -> int16x8_t {
+    // SAFETY: `p` is a reference to 8 readable i16s.
+    unsafe { vld1q_s16(p.as_ptr()) }
+}
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn ld_f32(p: &[f32; 4]) -> float32x4_t {
+    // SAFETY: `p` is a reference to 4 readable floats.
+    unsafe { vld1q_f32(p.as_ptr()) }
+}
+
+/// `ggml_vdotq_s32` without the extension: lane i += sum of products
+/// 4i..4i+4 (i8 x i8 products fit i16).
+#[target_feature(enable = "neon")]
+#[inline]
+fn dot_emul(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let p0 = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+    let p1 = vmull_s8(vget_high_s8(a), vget_high_s8(b));
+    vaddq_s32(acc, vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1)))
+}
+
+/// `vdotq_s32` (`sdot`).
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+fn dot_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: `sdot` only reads and writes the named vector registers; the
+    // dot-product extension is enabled for this function (and its callers).
+    unsafe {
+        core::arch::asm!(
+            "sdot {0:v}.4s, {1:v}.16b, {2:v}.16b",
+            inout(vreg) acc,
+            in(vreg) a,
+            in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
+
+/// `sum_j bsums[j] * mins[j / 2]` over the 16 bsums (mins as 8 bytes).
+#[target_feature(enable = "neon")]
+#[inline]
+fn mins_dot_bsums(mins: u64, bsums: &[i16; 16]) -> i32 {
+    let (b, _) = bsums.as_chunks::<8>();
+    let q8sums = vpaddq_s16(ld_i16(&b[0]), ld_i16(&b[1]));
+    let mins = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(mins)));
+    let prod = vaddq_s32(
+        vmull_s16(vget_low_s16(q8sums), vget_low_s16(mins)),
+        vmull_s16(vget_high_s16(q8sums), vget_high_s16(mins)),
+    );
+    vaddvq_s32(prod)
+}
+
+macro_rules! neon_kernels {
+    ($module:ident, $features:literal, $dot:ident) => {
+        mod $module {
+            use super::*;
+
+            macro_rules! wrapper {
+                ($name:ident, $x:ty, $inner:ident) => {
+                    pub(super) fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                        let (x, y) = dot_args::<$x>(n, x, y);
+                        // SAFETY: only installed by `install`, which asserted
+                        // that the path needing these features is available;
+                        // `dot_args` checked the block counts match.
+                        unsafe { $inner(x, y) }
+                    }
+                };
+            }
+            wrapper!(dot_q2_k, BlockQ2_K, vec_dot_q2_k);
+            wrapper!(dot_q3_k, BlockQ3_K, vec_dot_q3_k);
+            wrapper!(dot_q4_k, BlockQ4_K, vec_dot_q4_k);
+            wrapper!(dot_q5_k, BlockQ5_K, vec_dot_q5_k);
+            wrapper!(dot_q6_k, BlockQ6_K, vec_dot_q6_k);
+
+            /// Sum of `a . b` over 16 lanes.
+            #[target_feature(enable = $features)]
+            #[inline]
+            fn dot16(a: int8x16_t, b: int8x16_t) -> i32 {
+                vaddvq_s32($dot(vdupq_n_s32(0), a, b))
+            }
+
+            /// Sum of `a0 . b0 + a1 . b1` (32 lanes).
+            #[target_feature(enable = $features)]
+            #[inline]
+            fn dot32(a0: int8x16_t, a1: int8x16_t, b0: int8x16_t, b1: int8x16_t) -> i32 {
+                vaddvq_s32($dot($dot(vdupq_n_s32(0), a0, b0), a1, b1))
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn vec_dot_q2_k(x: &[BlockQ2_K], y: &[BlockQ8_K]) -> f32 {
+                let m3 = vdupq_n_u8(3);
+                let mut sumf = 0.0f32;
+                for (xb, yb) in x.iter().zip(y) {
+                    let sc = &xb.scales;
+                    let mut summs = 0i32;
+                    for (b, s) in yb.bsums.iter().zip(sc) {
+                        summs += *b as i32 * (s >> 4) as i32;
+                    }
+                    let dall = yb.d * f16_to_f32(xb.d);
+                    let dmin = yb.d * f16_to_f32(xb.dmin);
+
+                    let (q2, _) = xb.qs.as_chunks::<16>();
+                    let (q8, _) = yb.qs.as_chunks::<16>();
+                    let mut isum = 0i32;
+                    for k in 0..2 {
+                        let b0 = ld_u8(&q2[2 * k]);
+                        let b1 = ld_u8(&q2[2 * k + 1]);
+                        for s in 0..4 {
+                            let sh = vdupq_n_s8(-2 * s as i8);
+                            let l0 = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(b0, sh), m3));
+                            let l1 = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(b1, sh), m3));
+                            // Sub-block (and 16-quant chunk of q8) index.
+                            let sub = 8 * k + 2 * s;
+                            isum += dot16(l0, ld_i8(&q8[sub])) * (sc[sub] & 0xF) as i32;
+                            isum += dot16(l1, ld_i8(&q8[sub + 1])) * (sc[sub + 1] & 0xF) as i32;
+                        }
+                    }
+                    sumf += dall * isum as f32 - dmin * summs as f32;
+                }
+                sumf
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn vec_dot_q3_k(x: &[BlockQ3_K], y: &[BlockQ8_K]) -> f32 {
+                let m3 = vdupq_n_u8(3);
+                let four = vdupq_n_u8(4);
+                let mut sumf = 0.0f32;
+                for (xb, yb) in x.iter().zip(y) {
+                    let scales: [u8; 16] = bytemuck::cast(unpack_scales_q3k(&xb.scales).map(u32::to_le));
+                    let (q3, _) = xb.qs.as_chunks::<16>();
+                    let (hm, _) = xb.hmask.as_chunks::<16>();
+                    let (q8, _) = yb.qs.as_chunks::<16>();
+                    let h = [ld_u8(&hm[0]), ld_u8(&hm[1])];
+                    let mut isum = 0i32;
+                    for k in 0..2 {
+                        let b = [ld_u8(&q3[2 * k]), ld_u8(&q3[2 * k + 1])];
+                        for s in 0..4 {
+                            let sh = vdupq_n_s8(-2 * s as i8);
+                            let bit = vdupq_n_u8(1u8 << (4 * k + s));
+                            for half in 0..2 {
+                                let low = vandq_u8(vshlq_u8(b[half], sh), m3);
+                                // - 4 where the high bit is clear.
+                                let off = vbicq_u8(four, vtstq_u8(h[half], bit));
+                                let lv = vreinterpretq_s8_u8(vsubq_u8(low, off));
+                                let sub = 8 * k + 2 * s + half;
+                                let scale = scales[sub] as i8 as i32 - 32;
+                                isum += dot16(lv, ld_i8(&q8[sub])) * scale;
+                            }
+                        }
+                    }
+                    sumf += yb.d * f16_to_f32(xb.d) * isum as f32;
+                }
+                sumf
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
+                let m4 = vdupq_n_u8(0xF);
+                let mut sumf = 0.0f32;
+                for (xb, yb) in x.iter().zip(y) {
+                    let d = yb.d * f16_to_f32(xb.d);
+                    let dmin = yb.d * f16_to_f32(xb.dmin);
+                    let u = unpack_scales_mins_k4(&xb.scales);
+                    let scales: [u8; 16] = bytemuck::cast(u.map(u32::to_le));
+                    let mins = (u[2] as u64) | ((u[3] as u64) << 32);
+                    sumf -= dmin * mins_dot_bsums(mins, &yb.bsums) as f32;
+
+                    let (q4, _) = xb.qs.as_chunks::<16>();
+                    let (q8, _) = yb.qs.as_chunks::<16>();
+                    let (mut sumi1, mut sumi2) = (0i32, 0i32);
+                    for j in 0..QK_K / 64 {
+                        let b0 = ld_u8(&q4[2 * j]);
+                        let b1 = ld_u8(&q4[2 * j + 1]);
+                        let lo0 = vreinterpretq_s8_u8(vandq_u8(b0, m4));
+                        let lo1 = vreinterpretq_s8_u8(vandq_u8(b1, m4));
+                        let hi0 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b0));
+                        let hi1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b1));
+                        let p1 = dot32(lo0, lo1, ld_i8(&q8[4 * j]), ld_i8(&q8[4 * j + 1]));
+                        sumi1 += p1 * scales[2 * j] as i32;
+                        let p2 = dot32(hi0, hi1, ld_i8(&q8[4 * j + 2]), ld_i8(&q8[4 * j + 3]));
+                        sumi2 += p2 * scales[2 * j + 1] as i32;
+                    }
+                    sumf += d * (sumi1 + sumi2) as f32;
+                }
+                sumf
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
+                let m4 = vdupq_n_u8(0xF);
+                let one = vdupq_n_u8(1);
+                let two = vdupq_n_u8(2);
+                let mut sumf = 0.0f32;
+                for (xb, yb) in x.iter().zip(y) {
+                    let d = yb.d * f16_to_f32(xb.d);
+                    let dmin = yb.d * f16_to_f32(xb.dmin);
+                    let u = unpack_scales_mins_k4(&xb.scales);
+                    let scales: [u8; 16] = bytemuck::cast(u.map(u32::to_le));
+                    let mins = (u[2] as u64) | ((u[3] as u64) << 32);
+                    let summs = mins_dot_bsums(mins, &yb.bsums);
+
+                    let (q5, _) = xb.qs.as_chunks::<16>();
+                    let (qh, _) = xb.qh.as_chunks::<16>();
+                    let (q8, _) = yb.qs.as_chunks::<16>();
+                    let mut h0 = ld_u8(&qh[0]);
+                    let mut h1 = ld_u8(&qh[1]);
+                    let mut sumi = 0i32;
+                    for j in 0..QK_K / 64 {
+                        let b0 = ld_u8(&q5[2 * j]);
+                        let b1 = ld_u8(&q5[2 * j + 1]);
+                        let lo0 = vorrq_u8(vandq_u8(b0, m4), vshlq_n_u8::<4>(vandq_u8(h0, one)));
+                        let lo1 = vorrq_u8(vandq_u8(b1, m4), vshlq_n_u8::<4>(vandq_u8(h1, one)));
+                        let hi0 = vorrq_u8(vshrq_n_u8::<4>(b0), vshlq_n_u8::<3>(vandq_u8(h0, two)));
+                        let hi1 = vorrq_u8(vshrq_n_u8::<4>(b1), vshlq_n_u8::<3>(vandq_u8(h1, two)));
+                        h0 = vshrq_n_u8::<2>(h0);
+                        h1 = vshrq_n_u8::<2>(h1);
+                        let p1 = dot32(
+                            vreinterpretq_s8_u8(lo0),
+                            vreinterpretq_s8_u8(lo1),
+                            ld_i8(&q8[4 * j]),
+                            ld_i8(&q8[4 * j + 1]),
+                        );
+                        let p2 = dot32(
+                            vreinterpretq_s8_u8(hi0),
+                            vreinterpretq_s8_u8(hi1),
+                            ld_i8(&q8[4 * j + 2]),
+                            ld_i8(&q8[4 * j + 3]),
+                        );
+                        sumi += p1 * scales[2 * j] as i32 + p2 * scales[2 * j + 1] as i32;
+                    }
+                    sumf += d * sumi as f32 - dmin * summs as f32;
+                }
+                sumf
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
+                let m4 = vdupq_n_u8(0xF);
+                let m3 = vdupq_n_u8(3);
+                let m32 = vdupq_n_s8(32);
+                let mut sumf = 0.0f32;
+                for (xb, yb) in x.iter().zip(y) {
+                    let (ql, _) = xb.ql.as_chunks::<16>();
+                    let (qh, _) = xb.qh.as_chunks::<16>();
+                    let (q8, _) = yb.qs.as_chunks::<16>();
+                    let sc = &xb.scales;
+                    let mut isum = 0i32;
+                    for j in 0..2 {
+                        for half in 0..2 {
+                            // Elements 128 j + 16 half + {0, 32, 64, 96} + 0..16.
+                            let a = ld_u8(&ql[4 * j + half]);
+                            let b = ld_u8(&ql[4 * j + 2 + half]);
+                            let h = ld_u8(&qh[2 * j + half]);
+                            let lv = [
+                                vorrq_u8(vandq_u8(a, m4), vshlq_n_u8::<4>(vandq_u8(h, m3))),
+                                vorrq_u8(
+                                    vandq_u8(b, m4),
+                                    vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<2>(h), m3)),
+                                ),
+                                vorrq_u8(
+                                    vshrq_n_u8::<4>(a),
+                                    vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<4>(h), m3)),
+                                ),
+                                vorrq_u8(vshrq_n_u8::<4>(b), vshlq_n_u8::<4>(vshrq_n_u8::<6>(h))),
+                            ];
+                            for (g, l) in lv.into_iter().enumerate() {
+                                let sub = 8 * j + 2 * g + half;
+                                let q = vsubq_s8(vreinterpretq_s8_u8(l), m32);
+                                isum += dot16(q, ld_i8(&q8[sub])) * sc[sub] as i32;
+                            }
+                        }
+                    }
+                    sumf += yb.d * f16_to_f32(xb.d) * isum as f32;
+                }
+                sumf
+            }
+        }
+    };
+}
+
+neon_kernels!(plain, "neon", dot_emul);
+neon_kernels!(sdot, "neon,dotprod", dot_sdot);
+
+// ---- Q8_K quantize ----------------------------------------------------------
+
+fn from_float_q8_k(src: &[f32], dst: &mut [u8]) {
+    let dst = from_float_args::<BlockQ8_K>(src, dst);
+    for (x, y) in src.chunks_exact(QK_K).zip(dst) {
+        let x: &[f32; QK_K] = x.try_into().expect("chunks_exact gives QK_K floats");
+        // SAFETY: only installed by `install`, which asserted NEON.
+        unsafe { quantize_q8_k_block(x, y) }
+    }
+}
+
+/// `quantize_row_q8_K_ref` for one block, bit for bit (see the AVX2 twin):
+/// `fmaxnm` skips NaNs as `ax > amax` does, the multiply and the magic-number
+/// add are separate (unfused) operations, and the narrowing keeps low bytes.
+#[target_feature(enable = "neon")]
+unsafe fn quantize_q8_k_block(x: &[f32; QK_K], y: &mut BlockQ8_K) {
+    let (xs, _) = x.as_chunks::<4>();
+    let mut vmax = vdupq_n_f32(0.0);
+    for c in xs {
+        vmax = vmaxnmq_f32(vmax, vabsq_f32(ld_f32(c)));
+    }
+    let amax = vmaxnmvq_f32(vmax);
+    if amax == 0.0 {
+        *y = bytemuck::Zeroable::zeroed();
+        return;
+    }
+    let max = x
+        .iter()
+        .copied()
+        .find(|v| v.abs() == amax)
+        .expect("amax is the magnitude of an element");
+    let iscale = -127.0f32 / max;
+    let vscale = vdupq_n_f32(iscale);
+    let magic = vdupq_n_f32(12_582_912.0);
+    let mant = vdupq_n_s32(0x007f_ffff);
+    let off = vdupq_n_s32(0x0040_0000);
+    let max127 = vdupq_n_s32(127);
+    let q = |c: &[f32; 4]| {
+        let v = vaddq_f32(vmulq_f32(vscale, ld_f32(c)), magic);
+        let i = vsubq_s32(vandq_s32(vreinterpretq_s32_f32(v), mant), off);
+        vmovn_u32(vreinterpretq_u32_s32(vminq_s32(i, max127)))
+    };
+    let (out, _) = y.qs.as_chunks_mut::<8>();
+    for (o, c) in out.iter_mut().zip(xs.chunks_exact(2)) {
+        let bytes = vmovn_u16(vcombine_u16(q(&c[0]), q(&c[1])));
+        // SAFETY: `o` is a reference to 8 writable bytes.
+        unsafe { vst1_s8(o.as_mut_ptr(), vreinterpret_s8_u8(bytes)) };
+    }
+    q8k_bsums(y);
+    y.d = 1.0 / iscale;
+}

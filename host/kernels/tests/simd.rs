@@ -1,0 +1,388 @@
+//! Every SIMD kernel against its scalar twin, on every path this CPU has,
+//! and every path against f32 math with ggml's error bounds
+//! (tests/test-quantize-fns.cpp).
+//!
+//! Tolerances:
+//! * `from_float`: byte-identical, always (finite and infinite inputs).
+//! * quantized `vec_dot`: per-block integer sums are exact on every path, so
+//!   paths differ from the reference only in how the f32 per-block terms
+//!   `d_x*d_y*sumi (+ m*s)` are multiplied and summed. With
+//!   `T = sum over blocks of |d_x*d_y*sumi| + |m*s|` (in f64), we require
+//!   `|simd - ref| <= (nb + 4) * 2 * eps_f32 * T` (the worst case of two
+//!   different summation orders of nb terms, plus two roundings per term).
+//! * f32/f16/bf16 `vec_dot`: the reference sums in f64, SIMD in f32 lanes:
+//!   `|simd - ref| <= (n / 8 + 16) * eps_f32 * sum|x_i*y_i|`.
+
+use edgewasm_kernels::{
+    available_paths, kernels_for, kernels_for_path, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1,
+    BlockQ8_0, BlockQ8_1, GgmlType, KernelPath, TypeKernels,
+};
+use half::f16;
+use proptest::prelude::*;
+
+const LEGACY: [GgmlType; 6] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q8_1,
+];
+const FLOATS: [GgmlType; 3] = [GgmlType::F32, GgmlType::F16, GgmlType::BF16];
+
+fn scalar(ty: GgmlType) -> TypeKernels {
+    kernels_for_path(ty, KernelPath::Scalar).unwrap()
+}
+
+fn simd_paths() -> Vec<KernelPath> {
+    available_paths()
+        .into_iter()
+        .filter(|&p| p != KernelPath::Scalar)
+        .collect()
+}
+
+fn quantize(ty: GgmlType, x: &[f32]) -> Vec<u8> {
+    let mut out = vec![0u8; x.len() / ty.block_size() * ty.type_size()];
+    (scalar(ty).from_float)(x, &mut out);
+    out
+}
+
+fn f(h: f16) -> f64 {
+    h.to_f64()
+}
+
+/// `sum over blocks |d_x*d_y*sumi| + |m*s|` for the quantized pairs, from
+/// the blocks themselves.
+fn abs_terms(ty: GgmlType, x: &[u8], y: &[u8]) -> f64 {
+    fn sumi(a: impl Iterator<Item = i32>, b: &[i8; 32]) -> f64 {
+        a.zip(b).map(|(p, &q)| p * q as i32).sum::<i32>() as f64
+    }
+    fn nib(qs: &[u8; 16]) -> impl Iterator<Item = i32> + '_ {
+        (0..32).map(move |j| if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 } as i32)
+    }
+    fn fifth(qh: [u8; 4]) -> impl Iterator<Item = i32> {
+        let qh = u32::from_le_bytes(qh);
+        (0..32).map(move |j| ((qh >> j) & 1) as i32 * 16)
+    }
+    match ty {
+        GgmlType::Q4_0 => {
+            let (x, y): (&[BlockQ4_0], &[BlockQ8_0]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            x.iter().zip(y).map(|(a, b)| (f(a.d) * f(b.d) * sumi(nib(&a.qs).map(|q| q - 8), &b.qs)).abs()).sum()
+        }
+        GgmlType::Q4_1 => {
+            let (x, y): (&[BlockQ4_1], &[BlockQ8_1]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| (f(a.d) * f(b.d) * sumi(nib(&a.qs), &b.qs)).abs() + (f(a.m) * f(b.s)).abs())
+                .sum()
+        }
+        GgmlType::Q5_0 => {
+            let (x, y): (&[BlockQ5_0], &[BlockQ8_0]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| {
+                    let q = nib(&a.qs).zip(fifth(a.qh)).map(|(l, h)| l + h - 16);
+                    (f(a.d) * f(b.d) * sumi(q, &b.qs)).abs()
+                })
+                .sum()
+        }
+        GgmlType::Q5_1 => {
+            let (x, y): (&[BlockQ5_1], &[BlockQ8_1]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| {
+                    let q = nib(&a.qs).zip(fifth(a.qh)).map(|(l, h)| l + h);
+                    (f(a.d) * f(b.d) * sumi(q, &b.qs)).abs() + (f(a.m) * f(b.s)).abs()
+                })
+                .sum()
+        }
+        GgmlType::Q8_0 => {
+            let (x, y): (&[BlockQ8_0], &[BlockQ8_0]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            x.iter().zip(y).map(|(a, b)| (f(a.d) * f(b.d) * sumi(a.qs.iter().map(|&q| q as i32), &b.qs)).abs()).sum()
+        }
+        GgmlType::Q8_1 => {
+            let (x, y): (&[BlockQ8_1], &[BlockQ8_1]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            x.iter().zip(y).map(|(a, b)| (f(a.d) * f(b.d) * sumi(a.qs.iter().map(|&q| q as i32), &b.qs)).abs()).sum()
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// Row data: `nb` blocks of 32 with a per-block scale and a distribution
+/// drawn by proptest (including zeros, constant blocks, .5 ties, large and
+/// tiny magnitudes).
+fn row(max_blocks: usize) -> impl Strategy<Value = Vec<f32>> {
+    let block = (
+        0u8..8,
+        // Magnitudes up to 300: Q8_1 s = d * sum(q) (up to 32 * amax) stays
+        // finite in f16.
+        -12i32..=5,
+        prop::collection::vec(-1.0f32..1.0, 32),
+        any::<u32>(),
+    )
+        .prop_map(|(kind, exp, u, bits)| {
+            let scale = 10f32.powi(exp / 2) * if exp % 2 == 0 { 1.0 } else { 3.0 };
+            match kind {
+                0 | 1 | 2 => u.iter().map(|v| v * scale).collect::<Vec<_>>(),
+                3 => vec![u[0] * scale; 32],              // constant
+                4 => vec![0.0; 32],                       // zero
+                5 => u
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| if j == (bits % 32) as usize { 127.0 } else { (v * 126.0).round() + 0.5 })
+                    .collect(), // q8 ties (d = 1)
+                6 => u
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| if (bits >> (j % 32)) & 1 == 1 { 0.0 } else { v * scale })
+                    .collect(), // sparse
+                _ => u.iter().map(|v| (v * 16.0).round() / 16.0 * scale).collect(), // grid
+            }
+        });
+    prop::collection::vec(block, 1..=max_blocks).prop_map(|b| b.concat())
+}
+
+fn cfg() -> ProptestConfig {
+    ProptestConfig {
+        cases: 96,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(cfg())]
+
+    #[test]
+    fn quantized_vec_dot_matches_reference(xs in row(72), ys_seed in row(72)) {
+        let n = xs.len().min(ys_seed.len());
+        let (xs, ys) = (&xs[..n], &ys_seed[..n]);
+        for ty in LEGACY {
+            let r = scalar(ty);
+            let qx = quantize(ty, xs);
+            let qy = quantize(r.vec_dot_type, ys);
+            let want = (r.vec_dot)(n, &qx, &qy);
+            let t = abs_terms(ty, &qx, &qy);
+            let tol = ((n / 32) as f64 + 4.0) * 2.0 * f32::EPSILON as f64 * t;
+            for path in simd_paths() {
+                let k = kernels_for_path(ty, path).unwrap();
+                prop_assert_eq!(k.vec_dot_type, r.vec_dot_type);
+                let got = (k.vec_dot)(n, &qx, &qy);
+                prop_assert!(
+                    got == want || ((got as f64) - (want as f64)).abs() <= tol,
+                    "{} {}: n={} got {:e} want {:e} (tol {:e})", ty, path, n, got, want, tol
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn float_vec_dot_matches_reference(xs in prop::collection::vec(-100.0f32..100.0, 1..700), seed in any::<u32>()) {
+        let n = xs.len();
+        let ys: Vec<f32> = xs.iter().enumerate().map(|(i, v)| (v * 0.37 + (i as u32 ^ seed) as f32 * 1e-3).sin()).collect();
+        for ty in FLOATS {
+            let r = scalar(ty);
+            let qx = quantize(ty, &xs);
+            let qy = quantize(ty, &ys);
+            let want = (r.vec_dot)(n, &qx, &qy);
+            let mut dx = vec![0.0; n];
+            let mut dy = vec![0.0; n];
+            (r.to_float)(&qx, &mut dx);
+            (r.to_float)(&qy, &mut dy);
+            let s: f64 = dx.iter().zip(&dy).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            let tol = ((n / 8) as f64 + 16.0) * f32::EPSILON as f64 * s;
+            for path in simd_paths() {
+                let got = (kernels_for_path(ty, path).unwrap().vec_dot)(n, &qx, &qy);
+                prop_assert!(
+                    ((got as f64) - (want as f64)).abs() <= tol,
+                    "{} {}: n={} got {:e} want {:e} (tol {:e})", ty, path, n, got, want, tol
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn from_float_is_byte_identical(xs in row(40), inf_at in any::<Option<(usize, bool)>>()) {
+        let mut xs = xs;
+        if let Some((i, neg)) = inf_at {
+            let i = i % xs.len();
+            xs[i] = if neg { f32::NEG_INFINITY } else { f32::INFINITY };
+        }
+        for ty in LEGACY.into_iter().chain(FLOATS) {
+            let want = quantize(ty, &xs);
+            for path in simd_paths() {
+                let k = kernels_for_path(ty, path).unwrap();
+                let mut got = vec![0u8; want.len()];
+                (k.from_float)(&xs, &mut got);
+                prop_assert!(got == want, "{} {} from_float differs", ty, path);
+                let mut deq = vec![0.0f32; xs.len()];
+                let mut deq_ref = vec![0.0f32; xs.len()];
+                (k.to_float)(&got, &mut deq);
+                (scalar(ty).to_float)(&want, &mut deq_ref);
+                prop_assert!(
+                    deq.iter().zip(&deq_ref).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{} {} to_float differs", ty, path
+                );
+            }
+        }
+    }
+}
+
+/// The model's shapes: one 576-long and one 1536-long row, every path.
+#[test]
+fn model_row_lengths() {
+    for n in [576usize, 1536, 32, 64, 96] {
+        let xs: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let ys: Vec<f32> = (0..n).map(|i| ((i * 104729) % 997) as f32 / 300.0 - 1.6).collect();
+        for ty in LEGACY.into_iter().chain(FLOATS) {
+            let r = scalar(ty);
+            let qx = quantize(ty, &xs);
+            let qy = quantize(r.vec_dot_type, &ys);
+            let want = (r.vec_dot)(n, &qx, &qy);
+            for path in simd_paths() {
+                let got = (kernels_for_path(ty, path).unwrap().vec_dot)(n, &qx, &qy);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0) * (n as f32 / 32.0),
+                    "{ty} {path} n={n}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+// ---- ggml's test-quantize-fns ------------------------------------------------
+
+/// `generate_data`: `0.1 + amplitude * cosf(i + offset)` (in double, as C
+/// promotes `0.1`).
+fn generate_data(offset: f32, n: usize, amplitude: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| (0.1f64 + amplitude as f64 * ((i as f32 + offset).cos() as f64)) as f32)
+        .collect()
+}
+
+/// ggml's `array_rmse` (which divides the root by n, not inside it).
+fn array_rmse(a: &[f32], b: &[f32]) -> f32 {
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = x as f64 - y as f64;
+            d * d
+        })
+        .sum();
+    (sum.sqrt() as f32) / a.len() as f32
+}
+
+const MAX_QUANTIZATION_TOTAL_ERROR: f32 = 0.002;
+const MAX_QUANTIZATION_REFERENCE_ERROR: f32 = 0.0001;
+const MAX_DOT_PRODUCT_ERROR: f32 = 0.02;
+
+#[test]
+fn ggml_quantize_fns_bounds() {
+    let n = 32 * 128;
+    let data1 = generate_data(0.0, n, 2.0);
+    let data2 = generate_data(1.0, n, 2.0);
+    let dot_exact: f64 = data1.iter().zip(&data2).map(|(&a, &b)| (a * b) as f64).sum();
+    for path in available_paths() {
+        for ty in LEGACY.into_iter().chain(FLOATS) {
+            let k = kernels_for_path(ty, path).unwrap();
+            let mut q = vec![0u8; n / ty.block_size() * ty.type_size()];
+            (k.from_float)(&data1, &mut q);
+            let mut out = vec![0.0f32; n];
+            (k.to_float)(&q, &mut out);
+            let total = array_rmse(&data1, &out);
+            assert!(total < MAX_QUANTIZATION_TOTAL_ERROR, "{ty} {path}: quantization error {total}");
+
+            let mut q_ref = vec![0u8; q.len()];
+            (scalar(ty).from_float)(&data1, &mut q_ref);
+            let mut out_ref = vec![0.0f32; n];
+            (scalar(ty).to_float)(&q_ref, &mut out_ref);
+            let reference = array_rmse(&out, &out_ref);
+            assert!(reference < MAX_QUANTIZATION_REFERENCE_ERROR, "{ty} {path}: reference error {reference}");
+
+            let vd = kernels_for_path(k.vec_dot_type, path).unwrap();
+            let mut qy = vec![0u8; n / vd.ty.block_size() * vd.ty.type_size()];
+            (vd.from_float)(&data2, &mut qy);
+            let got = (k.vec_dot)(n, &q, &qy);
+            let err = (got - dot_exact as f32).abs() / n as f32;
+            assert!(err < MAX_DOT_PRODUCT_ERROR, "{ty} {path}: dot product error {err}");
+        }
+    }
+}
+
+// ---- contract --------------------------------------------------------------
+
+#[test]
+fn table_is_consistent() {
+    for ty in GgmlType::ALL {
+        let Some(k) = edgewasm_kernels::try_kernels_for(ty) else {
+            assert!(ty.block_size() == 256, "{ty} has no kernels");
+            continue;
+        };
+        assert_eq!(k.ty, ty);
+        assert_eq!(k.path, edgewasm_kernels::active_path());
+    }
+    let pairs = [
+        (GgmlType::Q4_0, GgmlType::Q8_0),
+        (GgmlType::Q4_1, GgmlType::Q8_1),
+        (GgmlType::Q5_0, GgmlType::Q8_0),
+        (GgmlType::Q5_1, GgmlType::Q8_1),
+        (GgmlType::Q8_0, GgmlType::Q8_0),
+        (GgmlType::Q8_1, GgmlType::Q8_1),
+        (GgmlType::F32, GgmlType::F32),
+        (GgmlType::F16, GgmlType::F16),
+        (GgmlType::BF16, GgmlType::BF16),
+    ];
+    for (w, a) in pairs {
+        assert_eq!(kernels_for(w).vec_dot_type, a);
+        for p in KernelPath::ALL {
+            assert_eq!(kernels_for_path(w, p).is_some(), p.is_available(), "{w} {p}");
+        }
+    }
+}
+
+fn all_paths_panic(f: impl Fn(&TypeKernels) + std::panic::RefUnwindSafe, ty: GgmlType) {
+    for path in available_paths() {
+        let k = kernels_for_path(ty, path).unwrap();
+        let r = std::panic::catch_unwind(|| f(&k));
+        assert!(r.is_err(), "{ty} {path}: contract violation did not panic");
+    }
+}
+
+#[test]
+fn contract_violations_panic_before_simd() {
+    let x = vec![0u8; 4 * 36 + 2];
+    for ty in LEGACY {
+        let bs = ty.type_size();
+        // n not a multiple of the block.
+        all_paths_panic(|k| { let _ = (k.vec_dot)(33, &x[..2 * bs], &x[..2 * 36]); }, ty);
+        // x shorter than n.
+        all_paths_panic(|k| { let _ = (k.vec_dot)(64, &x[..bs], &x[..2 * 36]); }, ty);
+        // y shorter than n.
+        all_paths_panic(|k| { let _ = (k.vec_dot)(64, &x[..2 * bs], &x[..36]); }, ty);
+        // partial block.
+        all_paths_panic(|k| { let _ = (k.vec_dot)(32, &x[..bs + 1], &x[..36]); }, ty);
+        // misaligned (odd address).
+        all_paths_panic(|k| { let _ = (k.vec_dot)(32, &x[1..1 + bs], &x[..36]); }, ty);
+        // from_float: src not whole blocks / dst wrong size.
+        all_paths_panic(|k| (k.from_float)(&[0.0; 31], &mut vec![0u8; bs]), ty);
+        all_paths_panic(|k| (k.from_float)(&[0.0; 64], &mut vec![0u8; bs]), ty);
+        // to_float: dst wrong size.
+        all_paths_panic(|k| (k.to_float)(&x[..bs], &mut [0.0; 31]), ty);
+    }
+    all_paths_panic(|k| { let _ = (k.vec_dot)(3, &[0u8; 12], &[0u8; 8]); }, GgmlType::F32);
+    all_paths_panic(|k| { let _ = (k.vec_dot)(3, &[0u8; 6], &[0u8; 4]); }, GgmlType::F16);
+}
+
+#[test]
+fn helpers_round_trip() {
+    let xs: Vec<f32> = (0..576).map(|i| (i as f32 * 0.01).sin()).collect();
+    let mut buf = edgewasm_kernels::AlignedBuf::zeroed(GgmlType::Q8_0.row_bytes(576).unwrap() as usize);
+    edgewasm_kernels::quantize_row(GgmlType::Q8_0, &xs, &mut buf);
+    let mut back = vec![0.0; 576];
+    edgewasm_kernels::dequantize_row(GgmlType::Q8_0, &buf, &mut back);
+    assert!(xs.iter().zip(&back).all(|(a, b)| (a - b).abs() < 0.01));
+    let d = edgewasm_kernels::dot_f32(&xs, &xs);
+    let want: f32 = xs.iter().map(|x| x * x).sum();
+    assert!((d - want).abs() < 1e-3);
+}

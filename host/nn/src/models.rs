@@ -1,0 +1,113 @@
+//! The host's models: each file memory-mapped once and shared (as an
+//! `Arc<Model>`) by every execution context of every store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use edgewasm_llm::Model;
+
+use crate::error::{NnError, NnResult};
+
+/// Name under which the default model is preloaded.
+pub const DEFAULT_NAME: &str = "default";
+
+/// A model preload request: `--model NAME=PATH` or WasmEdge's
+/// `--nn-preload NAME:GGML:AUTO:PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preload {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl Preload {
+    /// Parses `NAME=PATH`.
+    pub fn parse_model_flag(s: &str) -> Result<Preload, String> {
+        let (name, path) = s.split_once('=').ok_or_else(|| format!("expected NAME=PATH, got `{s}`"))?;
+        Preload::new(name, path)
+    }
+
+    /// Parses WasmEdge's `NAME:ENCODING:TARGET:PATH` (encoding `GGML`,
+    /// target `AUTO`/`CPU`).
+    pub fn parse_nn_preload(s: &str) -> Result<Preload, String> {
+        let mut it = s.splitn(4, ':');
+        let (Some(name), Some(enc), Some(target), Some(path)) = (it.next(), it.next(), it.next(), it.next()) else {
+            return Err(format!("expected NAME:GGML:AUTO:PATH, got `{s}`"));
+        };
+        if !enc.eq_ignore_ascii_case("ggml") && !enc.eq_ignore_ascii_case("autodetect") {
+            return Err(format!("unsupported encoding `{enc}` in `{s}` (edgewasm serves GGML/GGUF models)"));
+        }
+        if !["auto", "cpu"].iter().any(|t| target.eq_ignore_ascii_case(t)) {
+            return Err(format!("unsupported execution target `{target}` in `{s}` (AUTO or CPU)"));
+        }
+        Preload::new(name, path)
+    }
+
+    fn new(name: &str, path: &str) -> Result<Preload, String> {
+        if name.is_empty() || path.is_empty() {
+            return Err("model name and path must be non-empty".into());
+        }
+        Ok(Preload { name: name.to_string(), path: PathBuf::from(path) })
+    }
+}
+
+/// Named, loaded models.
+#[derive(Clone, Debug, Default)]
+pub struct ModelSet {
+    models: BTreeMap<String, Arc<Model>>,
+}
+
+impl ModelSet {
+    pub fn new() -> ModelSet {
+        ModelSet::default()
+    }
+
+    /// Loads every preload; a file named twice is mapped once.
+    pub fn load(preloads: &[Preload]) -> Result<ModelSet, String> {
+        let mut set = ModelSet::new();
+        let mut by_path: Vec<(PathBuf, Arc<Model>)> = Vec::new();
+        for p in preloads {
+            let canon = p.path.canonicalize().unwrap_or_else(|_| p.path.clone());
+            let model = match by_path.iter().find(|(q, _)| *q == canon) {
+                Some((_, m)) => Arc::clone(m),
+                None => {
+                    let m = Arc::new(
+                        Model::open(&p.path).map_err(|e| format!("loading model `{}` from {}: {e}", p.name, p.path.display()))?,
+                    );
+                    by_path.push((canon, Arc::clone(&m)));
+                    m
+                }
+            };
+            set.insert(&p.name, model);
+        }
+        Ok(set)
+    }
+
+    pub fn insert(&mut self, name: &str, model: Arc<Model>) {
+        self.models.insert(name.to_string(), model);
+    }
+
+    pub fn get(&self, name: &str) -> NnResult<&Arc<Model>> {
+        self.models.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.models.keys().map(String::as_str).collect();
+            NnError::not_found(format!("no model named `{name}` (preloaded: {})", known.join(", ")))
+        })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.models.keys().map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Model>)> {
+        self.models.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
+}
+
+/// Whether `path` exists as a file (for CLI validation messages).
+pub fn is_model_file(path: &Path) -> bool {
+    path.is_file()
+}

@@ -1,0 +1,123 @@
+//! Loading components: compiling `.wasm` (through an on-disk cache of
+//! compiled code) or deserializing precompiled `.cwasm`.
+//!
+//! Cache entries live in `$EDGEWASM_CACHE_DIR`, else
+//! `$XDG_CACHE_HOME/edgewasm`, else `~/.cache/edgewasm`, named by the
+//! SHA-256 of the wasmtime version, the target, the engine's compilation
+//! settings and the component's bytes.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Precompiled, Result};
+
+/// How a component was obtained (for `--verbose`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadKind {
+    /// Deserialized a `.cwasm` given on the command line.
+    Precompiled,
+    /// Deserialized from the compile cache.
+    CacheHit,
+    /// Compiled (and stored in the cache unless disabled).
+    Compiled,
+}
+
+/// The cache directory, if one can be determined.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("EDGEWASM_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("edgewasm"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edgewasm"))
+}
+
+/// The cache key of `bytes` for `engine`.
+pub fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
+    let mut settings = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut settings);
+    let mut h = Sha256::new();
+    h.update(b"edgewasm-component-cache-v1\0");
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(b"\0wasmtime-48.0.8\0");
+    h.update(std::env::consts::ARCH.as_bytes());
+    h.update(std::env::consts::OS.as_bytes());
+    h.update(settings.finish().to_le_bytes());
+    h.update(bytes);
+    hex::encode(h.finalize())
+}
+
+/// Loads the component at `path`: a `.cwasm` is deserialized, a `.wasm`
+/// compiled or taken from the cache (`cache: false` skips the cache).
+pub fn load_component(engine: &Engine, path: &Path, cache: bool) -> Result<(Component, LoadKind)> {
+    let bytes = std::fs::read(path).map_err(|e| wasmtime::format_err!("reading {}: {e}", path.display()))?;
+    match Engine::detect_precompiled(&bytes) {
+        Some(Precompiled::Component) => {
+            // SAFETY: the user handed us this file as a precompiled component
+            // produced by `edgewasm compile`; wasmtime checks the version and
+            // engine settings in its header before using it.
+            let c = unsafe { Component::deserialize(engine, &bytes) }
+                .map_err(|e| wasmtime::format_err!("{}: not loadable by this edgewasm build ({e}); recompile it with `edgewasm compile`", path.display()))?;
+            return Ok((c, LoadKind::Precompiled));
+        }
+        Some(Precompiled::Module) => {
+            wasmtime::bail!("{} is a precompiled core module; edgewasm runs components", path.display())
+        }
+        None => {}
+    }
+    if !bytes.starts_with(b"\0asm") {
+        wasmtime::bail!("{} is not a WebAssembly component (.wasm) or precompiled component (.cwasm)", path.display());
+    }
+    // Layer byte: 0x01 (component) vs 0x00 (core module) in the version field.
+    if bytes.len() >= 8 && bytes[6] == 0 && bytes[7] == 0 {
+        wasmtime::bail!(
+            "{} is a core wasm module; edgewasm runs components (build for wasm32-wasip2, or wrap with `wasm-tools component new`)",
+            path.display()
+        );
+    }
+    let entry = if cache { cache_dir().map(|d| d.join(format!("{}.cwasm", cache_key(engine, &bytes)))) } else { None };
+    if let Some(entry) = &entry {
+        if entry.is_file() {
+            // SAFETY: cache entries are written only by `store` below from
+            // `Component::serialize` of this same engine configuration (the
+            // key covers version, target and settings); wasmtime re-checks the
+            // header. A corrupt entry fails to deserialize and is recompiled.
+            match unsafe { Component::deserialize_file(engine, entry) } {
+                Ok(c) => return Ok((c, LoadKind::CacheHit)),
+                Err(_) => {
+                    let _ = std::fs::remove_file(entry);
+                }
+            }
+        }
+    }
+    let component = Component::new(engine, &bytes)?;
+    if let Some(entry) = &entry {
+        if let Ok(ser) = component.serialize() {
+            let _ = store(entry, &ser);
+        }
+    }
+    Ok((component, LoadKind::Compiled))
+}
+
+/// Writes `data` to `path` atomically (temp file + rename).
+fn store(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), path.file_name().unwrap_or_default().to_string_lossy()));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Compiles `input` to a precompiled component at `output`.
+pub fn precompile(engine: &Engine, input: &Path, output: &Path) -> Result<std::time::Duration> {
+    let bytes = std::fs::read(input).map_err(|e| wasmtime::format_err!("reading {}: {e}", input.display()))?;
+    let t = Instant::now();
+    let ser = engine.precompile_component(&bytes)?;
+    let took = t.elapsed();
+    std::fs::write(output, ser).map_err(|e| wasmtime::format_err!("writing {}: {e}", output.display()))?;
+    Ok(took)
+}

@@ -1,0 +1,281 @@
+//! Host side of `edgewasm:llm`: models, sessions and streaming generations
+//! as component resources over `edgewasm_nn::engine`.
+
+use std::sync::Arc;
+
+use edgewasm_llm::generate::StopReason;
+use edgewasm_llm::Model;
+use edgewasm_nn::config::Message;
+use edgewasm_nn::engine::{GuestEnv, LlmContext, SamplingRequest, Session, SharedSession, Stream};
+use edgewasm_nn::{ErrorCode, NnError};
+use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::Result;
+
+mod generated {
+    wasmtime::component::bindgen!({
+        world: "edgewasm:llm/host-llm",
+        path: "../../wit",
+        with: {
+            "edgewasm:llm/llm.model": super::ModelHandle,
+            "edgewasm:llm/llm.session": super::SessionHandle,
+            "edgewasm:llm/llm.generation": edgewasm_nn::engine::Stream,
+        },
+        imports: { default: trappable },
+    });
+}
+
+use generated::edgewasm::llm::{llm, types};
+
+/// A guest's handle on a preloaded model.
+#[derive(Debug)]
+pub struct ModelHandle {
+    name: String,
+    model: Arc<Model>,
+}
+
+/// A guest's chat session.
+#[derive(Debug)]
+pub struct SessionHandle(SharedSession);
+
+/// What the edgewasm:llm host functions borrow from the store.
+pub struct LlmView<'a> {
+    pub table: &'a mut ResourceTable,
+    pub env: &'a Arc<GuestEnv>,
+}
+
+impl std::fmt::Debug for LlmView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmView").finish_non_exhaustive()
+    }
+}
+
+struct HasLlm;
+
+impl HasData for HasLlm {
+    type Data<'a> = LlmView<'a>;
+}
+
+/// Adds edgewasm:llm to `linker`.
+pub fn add_to_linker<T: 'static>(l: &mut wasmtime::component::Linker<T>, f: fn(&mut T) -> LlmView<'_>) -> Result<()> {
+    llm::add_to_linker::<_, HasLlm>(l, f)?;
+    types::add_to_linker::<_, HasLlm>(l, f)?;
+    Ok(())
+}
+
+fn to_wit(e: NnError) -> types::Error {
+    if std::env::var_os("EDGEWASM_LOG").is_some() {
+        eprintln!("[edgewasm-llm] {e}");
+    }
+    match e.code {
+        ErrorCode::NotFound => types::Error::NotFound(e.message),
+        ErrorCode::InvalidArgument | ErrorCode::InvalidEncoding => types::Error::InvalidArgument(e.message),
+        ErrorCode::TooLarge => types::Error::LimitExceeded(e.message),
+        ErrorCode::Timeout => types::Error::Timeout,
+        _ => types::Error::Runtime(e.message),
+    }
+}
+
+fn sampling(s: types::Sampling) -> SamplingRequest {
+    SamplingRequest {
+        max_tokens: s.max_tokens.map(|n| n as usize),
+        temperature: s.temperature,
+        top_k: s.top_k.map(|n| n as usize),
+        top_p: s.top_p,
+        min_p: s.min_p,
+        repeat_penalty: s.repeat_penalty,
+        seed: s.seed,
+        stop: s.stop,
+    }
+}
+
+fn stop_reason(r: StopReason) -> types::StopReason {
+    match r {
+        StopReason::EndOfGeneration => types::StopReason::Eog,
+        StopReason::MaxTokens => types::StopReason::MaxTokens,
+        StopReason::StopString => types::StopReason::StopString,
+        StopReason::ContextFull => types::StopReason::ContextFull,
+    }
+}
+
+impl types::Host for LlmView<'_> {}
+impl llm::Host for LlmView<'_> {}
+
+impl llm::HostModel for LlmView<'_> {
+    fn open(&mut self, name: String) -> Result<Result<Resource<ModelHandle>, types::Error>> {
+        match self.env.models.get(&name) {
+            Ok(m) => {
+                let h = ModelHandle { name, model: Arc::clone(m) };
+                Ok(Ok(self.table.push(h)?))
+            }
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    fn info(&mut self, m: Resource<ModelHandle>) -> Result<types::ModelInfo> {
+        let h = self.table.get(&m)?;
+        let c = h.model.config();
+        let tok = h.model.tokenizer();
+        let cap = self.env.limits.max_ctx.min(c.n_ctx_train.max(1));
+        Ok(types::ModelInfo {
+            name: h.name.clone(),
+            display_name: c.name.clone(),
+            arch: c.arch.clone(),
+            n_vocab: c.n_vocab as u32,
+            n_ctx_train: c.n_ctx_train as u32,
+            n_ctx_max: cap as u32,
+            bos: tok.bos(),
+            eos: tok.eos(),
+            has_chat_template: h.model.chat_template_source().is_some(),
+        })
+    }
+
+    fn tokenize(&mut self, m: Resource<ModelHandle>, text: String, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+        let h = self.table.get(&m)?;
+        Ok(h.model.tokenizer().encode(&text, add_special, parse_special))
+    }
+
+    fn detokenize(&mut self, m: Resource<ModelHandle>, tokens: Vec<u32>, render_special: bool) -> Result<String> {
+        let h = self.table.get(&m)?;
+        let n = h.model.tokenizer().vocab_size() as u32;
+        let valid: Vec<u32> = tokens.into_iter().filter(|&t| t < n).collect();
+        Ok(h.model.tokenizer().decode(&valid, render_special))
+    }
+
+    fn token_text(&mut self, m: Resource<ModelHandle>, token: u32) -> Result<Option<String>> {
+        let h = self.table.get(&m)?;
+        Ok(h.model.tokenizer().token_text(token).map(str::to_string))
+    }
+
+    fn is_eog(&mut self, m: Resource<ModelHandle>, token: u32) -> Result<bool> {
+        let h = self.table.get(&m)?;
+        let tok = h.model.tokenizer();
+        Ok((token as usize) < tok.vocab_size() && tok.is_eog(token))
+    }
+
+    fn apply_chat_template(
+        &mut self,
+        m: Resource<ModelHandle>,
+        messages: Vec<types::ChatMessage>,
+        add_generation_prompt: bool,
+    ) -> Result<Result<String, types::Error>> {
+        let h = self.table.get(&m)?;
+        let tmpl = match h.model.chat_template() {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(to_wit(e.into()))),
+        };
+        let msgs: Vec<edgewasm_llm::chat::ChatMessage> = messages
+            .into_iter()
+            .map(|m| edgewasm_llm::chat::ChatMessage { role: m.role, content: m.content })
+            .collect();
+        Ok(tmpl.render(&msgs, add_generation_prompt).map_err(|e| to_wit(NnError::invalid(format!("chat template: {e}")))))
+    }
+
+    fn drop(&mut self, m: Resource<ModelHandle>) -> Result<()> {
+        self.table.delete(m)?;
+        Ok(())
+    }
+}
+
+impl llm::HostSession for LlmView<'_> {
+    fn create(&mut self, m: Resource<ModelHandle>, ctx_size: Option<u32>) -> Result<Result<Resource<SessionHandle>, types::Error>> {
+        let model = Arc::clone(&self.table.get(&m)?.model);
+        match LlmContext::new(self.env, model, ctx_size.map(|n| n as usize)) {
+            Ok(ctx) => Ok(Ok(self.table.push(SessionHandle(Session::new(ctx)))?)),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    fn complete(
+        &mut self,
+        s: Resource<SessionHandle>,
+        prompt: String,
+        options: types::Sampling,
+    ) -> Result<Result<Resource<Stream>, types::Error>> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        match Session::complete(&session, &prompt, &sampling(options)) {
+            Ok(stream) => Ok(Ok(self.table.push(stream)?)),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    fn chat(
+        &mut self,
+        s: Resource<SessionHandle>,
+        content: String,
+        options: types::Sampling,
+    ) -> Result<Result<Resource<Stream>, types::Error>> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        match Session::chat(&session, &content, &sampling(options)) {
+            Ok(stream) => Ok(Ok(self.table.push(stream)?)),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    fn set_system(&mut self, s: Resource<SessionHandle>, content: Option<String>) -> Result<()> {
+        let h = self.table.get(&s)?;
+        h.0.lock().unwrap_or_else(|e| e.into_inner()).set_system(content);
+        Ok(())
+    }
+
+    fn history(&mut self, s: Resource<SessionHandle>) -> Result<Vec<types::ChatMessage>> {
+        let h = self.table.get(&s)?;
+        let hist: Vec<Message> = h.0.lock().unwrap_or_else(|e| e.into_inner()).history();
+        Ok(hist.into_iter().map(|m| types::ChatMessage { role: m.role, content: m.content }).collect())
+    }
+
+    fn reset(&mut self, s: Resource<SessionHandle>) -> Result<()> {
+        let h = self.table.get(&s)?;
+        h.0.lock().unwrap_or_else(|e| e.into_inner()).reset();
+        Ok(())
+    }
+
+    fn n_past(&mut self, s: Resource<SessionHandle>) -> Result<u32> {
+        let h = self.table.get(&s)?;
+        Ok(h.0.lock().unwrap_or_else(|e| e.into_inner()).n_past() as u32)
+    }
+
+    fn n_ctx(&mut self, s: Resource<SessionHandle>) -> Result<u32> {
+        let h = self.table.get(&s)?;
+        Ok(h.0.lock().unwrap_or_else(|e| e.into_inner()).n_ctx() as u32)
+    }
+
+    fn drop(&mut self, s: Resource<SessionHandle>) -> Result<()> {
+        self.table.delete(s)?;
+        Ok(())
+    }
+}
+
+impl llm::HostGeneration for LlmView<'_> {
+    fn next(&mut self, g: Resource<Stream>) -> Result<Result<Option<String>, types::Error>> {
+        let stream = self.table.get_mut(&g)?;
+        Ok(stream.next().map_err(to_wit))
+    }
+
+    fn collect(&mut self, g: Resource<Stream>) -> Result<Result<String, types::Error>> {
+        let stream = self.table.get_mut(&g)?;
+        Ok(stream.collect().map_err(to_wit))
+    }
+
+    fn stop_reason(&mut self, g: Resource<Stream>) -> Result<Option<types::StopReason>> {
+        Ok(self.table.get(&g)?.stop_reason().map(stop_reason))
+    }
+
+    fn stats(&mut self, g: Resource<Stream>) -> Result<types::Stats> {
+        let s = self.table.get(&g)?.stats().clone();
+        Ok(types::Stats {
+            prompt_tokens: s.prompt_tokens as u32,
+            reused_tokens: s.reused_tokens as u32,
+            generated_tokens: s.generated_tokens as u32,
+            prompt_ms: s.prompt_time.as_secs_f64() * 1e3,
+            generate_ms: s.generate_time.as_secs_f64() * 1e3,
+        })
+    }
+
+    fn drop(&mut self, g: Resource<Stream>) -> Result<()> {
+        self.table.delete(g)?;
+        Ok(())
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send(_: &SessionHandle) {}
