@@ -159,6 +159,7 @@ pub fn cpu_features() -> Vec<&'static str> {
 }
 
 /// AVX-512 VNNI (`vpdpbusd`), used by the AVX-512 path when present.
+#[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx512vnni() -> bool {
     x86::avx512vnni()
 }
@@ -200,9 +201,6 @@ mod x86 {
         false
     }
     pub fn avx512() -> bool {
-        false
-    }
-    pub fn avx512vnni() -> bool {
         false
     }
     pub fn features(_: &mut Vec<&'static str>) {}
@@ -256,6 +254,7 @@ mod tests {
     #[test]
     fn detection_is_consistent() {
         let paths = available_paths();
+        eprintln!("available paths: {paths:?}; cpu features: {:?}", cpu_features());
         assert_eq!(paths[0], KernelPath::Scalar);
         assert!(paths.contains(&detect()));
         assert!(paths.contains(&active_path()));

@@ -28,7 +28,7 @@ pub enum ModelError {
     Gguf(#[from] GgufError),
     #[error("tokenizer: {0}")]
     Tokenizer(#[from] TokenizerError),
-    #[error("unsupported architecture `{0}` (supported: llama)")]
+    #[error("unsupported architecture `{0}` (supported: llama, gemma3)")]
     UnsupportedArchitecture(String),
     #[error("missing metadata key `{0}`")]
     MissingKey(String),

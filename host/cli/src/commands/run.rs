@@ -60,12 +60,11 @@ pub struct RunCommand {
     /// Print load/instantiate/run timings to stderr.
     #[arg(long, short)]
     verbose: bool,
-    /// The component: .wasm (compiled, cached) or .cwasm (`edgewasm compile`).
-    #[arg(value_name = "APP.wasm")]
-    component: PathBuf,
-    /// Arguments passed to the guest.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
-    args: Vec<String>,
+    /// The component (.wasm, compiled and cached, or .cwasm from `edgewasm
+    /// compile`), then the arguments passed to the guest. Everything after
+    /// the component goes to the guest, flags included.
+    #[arg(value_name = "APP.wasm [ARGS]...", trailing_var_arg = true, required = true, num_args = 1..)]
+    component_and_args: Vec<String>,
 }
 
 /// Parses sizes like `512MiB`, `1G`, `65536`.
@@ -160,13 +159,13 @@ impl RunCommand {
                 }
             }
         }
-        let name = self
-            .component
+        let component = PathBuf::from(&self.component_and_args[0]);
+        let name = component
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "app.wasm".into());
         let mut args = vec![name];
-        args.extend(self.args.iter().cloned());
+        args.extend(self.component_and_args[1..].iter().cloned());
         let limits = Limits {
             max_tokens: self.max_tokens,
             max_ctx: self.max_ctx,
@@ -175,7 +174,7 @@ impl RunCommand {
             ..Limits::default()
         };
         let cfg = RunConfig {
-            component: self.component.clone(),
+            component: component.clone(),
             args,
             dirs,
             env,
@@ -187,13 +186,13 @@ impl RunCommand {
         };
         let outcome = edgewasm_runtime::run(&cfg, models_arc, pool)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("running {}", self.component.display()))?;
+            .with_context(|| format!("running {}", component.display()))?;
         let _ = std::io::stdout().flush();
         match outcome {
             Outcome::Exited(0) => Ok(()),
             Outcome::Exited(code) => std::process::exit(code),
             Outcome::TimedOut { limit, detail } => {
-                eprintln!("error: {} exceeded the time limit of {:?} (--timeout)", self.component.display(), limit);
+                eprintln!("error: {} exceeded the time limit of {:?} (--timeout)", component.display(), limit);
                 if self.verbose {
                     eprintln!("{detail}");
                 }

@@ -161,7 +161,12 @@ fn shuffle_q6k(i: i64) -> __m128i {
 #[inline]
 pub(super) fn mins_and_scales_k4(scales: &[u8; 12]) -> __m256i {
     let u = unpack_scales_mins_k4(scales);
-    _mm256_cvtepu8_epi16(_mm_set_epi32(u[3] as i32, u[2] as i32, u[1] as i32, u[0] as i32))
+    _mm256_cvtepu8_epi16(_mm_set_epi32(
+        u[3] as i32,
+        u[2] as i32,
+        u[1] as i32,
+        u[0] as i32,
+    ))
 }
 
 /// `sum_j bsums[2 j] + bsums[2 j + 1]` times the 8 mins, as 4 i32 lanes.
@@ -169,7 +174,10 @@ pub(super) fn mins_and_scales_k4(scales: &[u8; 12]) -> __m256i {
 #[inline]
 pub(super) fn mins_dot_bsums(mins_and_scales: __m256i, bsums: &[i16; 16]) -> __m128i {
     let q8sums = ld_i16x16(bsums);
-    let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256(q8sums, 1));
+    let q8s = _mm_hadd_epi16(
+        _mm256_castsi256_si128(q8sums),
+        _mm256_extracti128_si256(q8sums, 1),
+    );
     _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s)
 }
 
@@ -392,9 +400,12 @@ unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
             let q5_1 = _mm256_add_epi8(q5l_1, q5h_1);
             hmask = _mm256_slli_epi16(hmask, 1);
 
-            let p16_0 = _mm256_madd_epi16(scale_0, _mm256_maddubs_epi16(q5_0, ld_i8x32(&q8[2 * j])));
-            let p16_1 =
-                _mm256_madd_epi16(scale_1, _mm256_maddubs_epi16(q5_1, ld_i8x32(&q8[2 * j + 1])));
+            let p16_0 =
+                _mm256_madd_epi16(scale_0, _mm256_maddubs_epi16(q5_0, ld_i8x32(&q8[2 * j])));
+            let p16_1 = _mm256_madd_epi16(
+                scale_1,
+                _mm256_maddubs_epi16(q5_1, ld_i8x32(&q8[2 * j + 1])),
+            );
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_0, p16_1));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
@@ -432,10 +443,8 @@ unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
 
             let q4_0 = _mm256_or_si256(_mm256_and_si256(q4bits1, m15), q4h_0);
             let q4_1 = _mm256_or_si256(_mm256_and_si256(q4bits2, m15), q4h_1);
-            let q4_2 =
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h_2);
-            let q4_3 =
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h_3);
+            let q4_2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h_2);
+            let q4_3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h_3);
 
             let mut p16_0 = _mm256_maddubs_epi16(q4_0, ld_i8x32(&q8[4 * j]));
             let mut p16_1 = _mm256_maddubs_epi16(q4_1, ld_i8x32(&q8[4 * j + 1]));

@@ -94,7 +94,12 @@ macro_rules! q4k_kernel {
         unsafe fn $name(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
             let m4 = _mm256_set1_epi8(0xF);
             // Scale-broadcast indices: q4 chunk j covers sub-blocks 2j, 2j+1.
-            let idx = [group_index(0, 16), group_index(2, 16), group_index(4, 16), group_index(6, 16)];
+            let idx = [
+                group_index(0, 16),
+                group_index(2, 16),
+                group_index(4, 16),
+                group_index(6, 16),
+            ];
             let mut acc = _mm512_setzero_ps();
             let mut acc_m = _mm_setzero_ps();
             for (xb, yb) in x.iter().zip(y) {
@@ -127,8 +132,16 @@ macro_rules! q4k_kernel {
     };
 }
 
-q4k_kernel!(vec_dot_q4_k, "avx2,fma,f16c,avx512f,avx512bw,avx512vl", dpwssd_plain);
-q4k_kernel!(vec_dot_q4_k_vnni, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", dpwssd_vnni);
+q4k_kernel!(
+    vec_dot_q4_k,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl",
+    dpwssd_plain
+);
+q4k_kernel!(
+    vec_dot_q4_k_vnni,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    dpwssd_vnni
+);
 
 // ---- Q6_K -------------------------------------------------------------------
 
@@ -186,5 +199,13 @@ macro_rules! q6k_kernel {
     };
 }
 
-q6k_kernel!(vec_dot_q6_k, "avx2,fma,f16c,avx512f,avx512bw,avx512vl", dpwssd_plain);
-q6k_kernel!(vec_dot_q6_k_vnni, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", dpwssd_vnni);
+q6k_kernel!(
+    vec_dot_q6_k,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl",
+    dpwssd_plain
+);
+q6k_kernel!(
+    vec_dot_q6_k_vnni,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    dpwssd_vnni
+);

@@ -125,16 +125,57 @@ macro_rules! k_format {
                 $dq(src, dst)
             }
             fn vec_dot_ref(x: &[Self], y: &[BlockQ8_K]) -> f32 {
-                assert_eq!(x.len(), y.len(), "{} vec_dot_ref: block counts differ", GgmlType::$ty);
+                assert_eq!(
+                    x.len(),
+                    y.len(),
+                    "{} vec_dot_ref: block counts differ",
+                    GgmlType::$ty
+                );
                 $dot(x, y)
             }
         }
     };
 }
 
-k_format!(BlockQ2_K, Q2_K, scalar::quantize_q2_k, scalar::dequantize_q2_k, scalar::dot_q2_k);
-k_format!(BlockQ3_K, Q3_K, scalar::quantize_q3_k, scalar::dequantize_q3_k, scalar::dot_q3_k);
-k_format!(BlockQ4_K, Q4_K, scalar::quantize_q4_k, scalar::dequantize_q4_k, scalar::dot_q4_k);
-k_format!(BlockQ5_K, Q5_K, scalar::quantize_q5_k, scalar::dequantize_q5_k, scalar::dot_q5_k);
-k_format!(BlockQ6_K, Q6_K, scalar::quantize_q6_k, scalar::dequantize_q6_k, scalar::dot_q6_k);
-k_format!(BlockQ8_K, Q8_K, scalar::quantize_q8_k, scalar::dequantize_q8_k, scalar::dot_q8_k);
+k_format!(
+    BlockQ2_K,
+    Q2_K,
+    scalar::quantize_q2_k,
+    scalar::dequantize_q2_k,
+    scalar::dot_q2_k
+);
+k_format!(
+    BlockQ3_K,
+    Q3_K,
+    scalar::quantize_q3_k,
+    scalar::dequantize_q3_k,
+    scalar::dot_q3_k
+);
+k_format!(
+    BlockQ4_K,
+    Q4_K,
+    scalar::quantize_q4_k,
+    scalar::dequantize_q4_k,
+    scalar::dot_q4_k
+);
+k_format!(
+    BlockQ5_K,
+    Q5_K,
+    scalar::quantize_q5_k,
+    scalar::dequantize_q5_k,
+    scalar::dot_q5_k
+);
+k_format!(
+    BlockQ6_K,
+    Q6_K,
+    scalar::quantize_q6_k,
+    scalar::dequantize_q6_k,
+    scalar::dot_q6_k
+);
+k_format!(
+    BlockQ8_K,
+    Q8_K,
+    scalar::quantize_q8_k,
+    scalar::dequantize_q8_k,
+    scalar::dot_q8_k
+);

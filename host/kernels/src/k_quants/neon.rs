@@ -196,7 +196,8 @@ macro_rules! neon_kernels {
                 let four = vdupq_n_u8(4);
                 let mut sumf = 0.0f32;
                 for (xb, yb) in x.iter().zip(y) {
-                    let scales: [u8; 16] = bytemuck::cast(unpack_scales_q3k(&xb.scales).map(u32::to_le));
+                    let scales: [u8; 16] =
+                        bytemuck::cast(unpack_scales_q3k(&xb.scales).map(u32::to_le));
                     let (q3, _) = xb.qs.as_chunks::<16>();
                     let (hm, _) = xb.hmask.as_chunks::<16>();
                     let (q8, _) = yb.qs.as_chunks::<16>();

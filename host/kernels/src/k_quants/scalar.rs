@@ -9,6 +9,8 @@
 //! C's implicit conversions are spelled out: `int -> uint8_t/int8_t` stores
 //! keep the low byte (`as u8`/`as i8`), `int -> float` is `as f32`.
 
+#![allow(clippy::needless_range_loop, clippy::too_many_arguments)] // ports mirror the C loops
+
 use super::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
 use crate::fp::{f16_from_f32, f16_to_f32};
 use crate::GgmlType;
@@ -19,7 +21,7 @@ const GROUP_MAX_EPS: f32 = 1e-15;
 #[track_caller]
 pub(crate) fn assert_quant_lens(ty: GgmlType, floats: usize, blocks: usize) {
     assert!(
-        floats % QK_K == 0 && floats / QK_K == blocks,
+        floats.is_multiple_of(QK_K) && floats / QK_K == blocks,
         "{ty}: {floats} floats do not match {blocks} blocks of {QK_K}"
     );
 }
@@ -490,7 +492,12 @@ pub(crate) fn quantize_q3_k(x: &[f32], y: &mut [BlockQ3_K]) {
         let mut max_scale = 0.0f32;
         let mut amax = 0.0f32;
         for j in 0..QK_K / 16 {
-            scales[j] = make_q3_quants(4, &x[16 * j..16 * j + 16], &mut l[16 * j..16 * j + 16], true);
+            scales[j] = make_q3_quants(
+                4,
+                &x[16 * j..16 * j + 16],
+                &mut l[16 * j..16 * j + 16],
+                true,
+            );
             let scale = scales[j].abs();
             if scale > amax {
                 amax = scale;
@@ -666,7 +673,11 @@ fn quantize_scales_mins_k4(
             max_min = m;
         }
     }
-    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_scale = if max_scale > 0.0 {
+        63.0 / max_scale
+    } else {
+        0.0
+    };
     let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
     for j in 0..QK_K / 32 {
         let ls = (nearest_int(inv_scale * scales[j]) as u8).min(63);
@@ -702,7 +713,16 @@ pub(crate) fn quantize_q4_k(x: &[f32], y: &mut [BlockQ4_K]) {
         // The scales bytes are built with `|=`: start from zero (the C code
         // assigns every byte before or-ing into it, so this changes nothing).
         y.scales = [0; 12];
-        quantize_scales_mins_k4(x, 15, -1.0, 20, &mut l, &mut y.scales, &mut y.d, &mut y.dmin);
+        quantize_scales_mins_k4(
+            x,
+            15,
+            -1.0,
+            20,
+            &mut l,
+            &mut y.scales,
+            &mut y.d,
+            &mut y.dmin,
+        );
         for (j, q) in (0..QK_K).step_by(64).zip(y.qs.chunks_exact_mut(32)) {
             for i in 0..32 {
                 q[i] = l[j + i] | (l[j + i + 32] << 4);
@@ -715,7 +735,11 @@ pub(crate) fn dequantize_q4_k(x: &[BlockQ4_K], y: &mut [f32]) {
     for (b, y) in x.iter().zip(y.chunks_exact_mut(QK_K)) {
         let d = f16_to_f32(b.d);
         let min = f16_to_f32(b.dmin);
-        for (j, (q, y)) in b.qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
+        for (j, (q, y)) in
+            b.qs.chunks_exact(32)
+                .zip(y.chunks_exact_mut(64))
+                .enumerate()
+        {
             let (sc, m) = get_scale_min_k4(2 * j, &b.scales);
             let (d1, m1) = (d * sc as f32, min * m as f32);
             let (sc, m) = get_scale_min_k4(2 * j + 1, &b.scales);
@@ -788,7 +812,16 @@ pub(crate) fn quantize_q5_k(x: &[f32], y: &mut [BlockQ5_K]) {
     let mut l = [0u8; QK_K];
     for (x, y) in x.chunks_exact(QK_K).zip(y.iter_mut()) {
         y.scales = [0; 12];
-        quantize_scales_mins_k4(x, 31, -0.5, 15, &mut l, &mut y.scales, &mut y.d, &mut y.dmin);
+        quantize_scales_mins_k4(
+            x,
+            31,
+            -0.5,
+            15,
+            &mut l,
+            &mut y.scales,
+            &mut y.d,
+            &mut y.dmin,
+        );
         y.qh = [0; QK_K / 8];
         let (mut m1, mut m2) = (1u8, 2u8);
         for (n, ql) in (0..QK_K).step_by(64).zip(y.qs.chunks_exact_mut(32)) {
@@ -816,7 +849,11 @@ pub(crate) fn dequantize_q5_k(x: &[BlockQ5_K], y: &mut [f32]) {
         let d = f16_to_f32(b.d);
         let min = f16_to_f32(b.dmin);
         let (mut u1, mut u2) = (1u8, 2u8);
-        for (j, (ql, y)) in b.qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
+        for (j, (ql, y)) in
+            b.qs.chunks_exact(32)
+                .zip(y.chunks_exact_mut(64))
+                .enumerate()
+        {
             let (sc, m) = get_scale_min_k4(2 * j, &b.scales);
             let (d1, m1) = (d * sc as f32, min * m as f32);
             let (sc, m) = get_scale_min_k4(2 * j + 1, &b.scales);
@@ -866,7 +903,12 @@ pub(crate) fn quantize_q6_k(x: &[f32], y: &mut [BlockQ6_K]) {
         let mut max_scale = 0.0f32;
         let mut max_abs_scale = 0.0f32;
         for ib in 0..QK_K / 16 {
-            let scale = make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16], 1);
+            let scale = make_qx_quants(
+                32,
+                &x[16 * ib..16 * ib + 16],
+                &mut l[16 * ib..16 * ib + 16],
+                1,
+            );
             scales[ib] = scale;
             let abs_scale = scale.abs();
             if abs_scale > max_abs_scale {

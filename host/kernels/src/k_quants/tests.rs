@@ -14,8 +14,13 @@ use super::kernels;
 use crate::{available_paths, BlockFormat, GgmlType, KernelPath, TypeKernels};
 use golden::{gen_case, read, read_f32, CASE_NAMES, K_SKIP, N_CASES, N_PER_CASE};
 
-const K_TYPES: [GgmlType; 5] =
-    [GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
+const K_TYPES: [GgmlType; 5] = [
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
 
 fn k(ty: GgmlType, path: KernelPath) -> TypeKernels {
     kernels(ty, path).unwrap_or_else(|| panic!("no {ty} kernels on available path {path}"))
@@ -148,7 +153,11 @@ fn check_golden<B: BlockFormat<Dot = BlockQ8_K>>() {
     let want = read_f32(&format!("{}.deq.f32", ty.name()));
     assert_eq!(deq.len(), want.len());
     for (i, (a, b)) in deq.iter().zip(&want).enumerate() {
-        assert_eq!(a.to_bits(), b.to_bits(), "{ty} dequantize element {i}: {a:e} vs {b:e}");
+        assert_eq!(
+            a.to_bits(),
+            b.to_bits(),
+            "{ty} dequantize element {i}: {a:e} vs {b:e}"
+        );
     }
 
     // ggml's generic vec_dot, bit for bit (same operation order).
@@ -210,7 +219,11 @@ fn generate_data(offset: f32, n: usize, amplitude: f32) -> Vec<f32> {
 
 /// `array_rmse` (sic: `sqrt(sum) / n`).
 fn array_rmse(a: &[f32], b: &[f32]) -> f32 {
-    let sum: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
     (sum.sqrt() as f32) / a.len() as f32
 }
 
@@ -387,7 +400,7 @@ fn raw_q8k(nb: usize, seed: u32) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(96))]
 
     /// Quantized real-valued rows: every path's dot equals the scalar one.
     #[test]
@@ -487,7 +500,10 @@ fn zero_and_empty_rows() {
             let x = quantize_bytes(ty, path, &z);
             let y = quantize_bytes(GgmlType::Q8_K, path, &z);
             let (xa, ya) = (aligned(&x), aligned(&y));
-            assert_eq!((kk.vec_dot)(2 * QK_K, as_bytes(&xa, x.len()), as_bytes(&ya, y.len())), 0.0);
+            assert_eq!(
+                (kk.vec_dot)(2 * QK_K, as_bytes(&xa, x.len()), as_bytes(&ya, y.len())),
+                0.0
+            );
             let empty: &[u8] = bytemuck::cast_slice::<u32, u8>(&[]);
             assert_eq!((kk.vec_dot)(0, empty, empty), 0.0);
         }
@@ -499,7 +515,10 @@ fn table_reports_path_and_types() {
     for path in available_paths() {
         for ty in K_TYPES.into_iter().chain([GgmlType::Q8_K]) {
             let kk = k(ty, path);
-            assert_eq!((kk.ty, kk.vec_dot_type, kk.path), (ty, GgmlType::Q8_K, path));
+            assert_eq!(
+                (kk.ty, kk.vec_dot_type, kk.path),
+                (ty, GgmlType::Q8_K, path)
+            );
         }
         assert!(kernels(GgmlType::Q4_0, path).is_none());
         assert!(kernels(GgmlType::F32, path).is_none());
@@ -564,6 +583,46 @@ fn real_gemma_rows() {
         }
         eprintln!("{} ({}, {} x {}): paths agree", t.name, t.ty, n, rows);
     }
-    assert!(seen.iter().any(|(ty, _)| *ty == GgmlType::Q4_K), "no Q4_K tensor found");
-    assert!(seen.iter().any(|(ty, _)| *ty == GgmlType::Q6_K), "no Q6_K tensor found");
+    assert!(
+        seen.iter().any(|(ty, _)| *ty == GgmlType::Q4_K),
+        "no Q4_K tensor found"
+    );
+    assert!(
+        seen.iter().any(|(ty, _)| *ty == GgmlType::Q6_K),
+        "no Q6_K tensor found"
+    );
+}
+
+/// Rough per-path timing of the dots (`cargo test -p edgewasm-kernels --lib
+/// k_quants::tests::dot_timing -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn dot_timing() {
+    const N: usize = 4096;
+    const REPS: usize = 4000;
+    let a = generate_data(0.0, N, 2.0);
+    let b = generate_data(1.0, N, 2.0);
+    let y = aligned(&quantize_bytes(GgmlType::Q8_K, KernelPath::Scalar, &b));
+    let ylen = N / QK_K * GgmlType::Q8_K.type_size();
+    for ty in K_TYPES {
+        let xq = quantize_bytes(ty, KernelPath::Scalar, &a);
+        let x = aligned(&xq);
+        let mut line = format!("{ty}:");
+        for path in available_paths() {
+            let f = k(ty, path).vec_dot;
+            let t = std::time::Instant::now();
+            let mut s = 0.0f32;
+            for _ in 0..REPS {
+                s += f(
+                    N,
+                    std::hint::black_box(as_bytes(&x, xq.len())),
+                    as_bytes(&y, ylen),
+                );
+            }
+            std::hint::black_box(s);
+            let ns = t.elapsed().as_nanos() as f64 / REPS as f64;
+            line += &format!("  {path} {:.1} ns/256", ns / (N / QK_K) as f64);
+        }
+        eprintln!("{line}");
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod attention;
 pub mod config;
+pub mod gemma3;
 pub mod llama;
 pub mod matmul;
 pub mod ops;
@@ -127,6 +128,7 @@ impl Model {
         }
         let arch: Box<dyn Architecture> = match config.arch.as_str() {
             "llama" => Box::new(llama::Llama::load(&file, &config)?),
+            "gemma3" => Box::new(gemma3::Gemma3::load(&file, &config)?),
             other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
         };
         let chat_template = file.get_str("tokenizer.chat_template")?.map(str::to_string);

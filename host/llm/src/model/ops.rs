@@ -86,6 +86,21 @@ pub fn gelu_tanh(x: f32) -> f32 {
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
 }
 
+/// GELU as ggml's CPU backend computes it (`GGML_GELU_FP16`): the input is
+/// rounded to f16 and looked up in a table of f16 results, saturating
+/// outside ±10. Matching this keeps Gemma's logits next to llama.cpp's.
+#[inline]
+pub fn gelu_ggml(x: f32) -> f32 {
+    use half::f16;
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        f16::from_f32(gelu_tanh(f16::from_f32(x).to_f32())).to_f32()
+    }
+}
+
 /// `gate[i] = act(gate[i]) * up[i]`.
 pub fn gated(gate: &mut [f32], up: &[f32], act: fn(f32) -> f32) {
     for (g, &u) in gate.iter_mut().zip(up) {

@@ -1,0 +1,73 @@
+//! Weight-streaming throughput of the quantized dots: a 576 x 1536 matrix
+//! (SmolLM2-135M's FFN shape) times one activation row, per kernel path.
+//! Throughput is reported in bytes of weights per second.
+//!
+//!     cargo bench -p edgewasm-kernels --bench dot
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use edgewasm_kernels::{available_paths, cpu_features, kernels_for_path, GgmlType, KernelPath};
+
+const ROWS: usize = 1536;
+const COLS: usize = 576;
+
+fn data(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / 8_388_608.0 - 1.0
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    eprintln!("cpu features: {:?}", cpu_features());
+    for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_0, GgmlType::F32] {
+        let scalar = kernels_for_path(ty, KernelPath::Scalar).unwrap();
+        let row_bytes = ty.row_bytes(COLS as u64).unwrap() as usize;
+        let mut w = vec![0u8; ROWS * row_bytes];
+        for (r, out) in w.chunks_exact_mut(row_bytes).enumerate() {
+            (scalar.from_float)(&data(COLS, r as u32 + 1), out);
+        }
+        let vt = scalar.vec_dot_type;
+        let mut a = vec![0u8; vt.row_bytes(COLS as u64).unwrap() as usize];
+        (kernels_for_path(vt, KernelPath::Scalar).unwrap().from_float)(&data(COLS, 999), &mut a);
+
+        let mut g = c.benchmark_group(format!("matvec_{}_{}x{}", ty.name(), ROWS, COLS));
+        g.throughput(Throughput::Bytes(w.len() as u64));
+        for path in available_paths() {
+            let k = kernels_for_path(ty, path).unwrap();
+            g.bench_with_input(BenchmarkId::from_parameter(path), &path, |b, _| {
+                b.iter(|| {
+                    let mut s = 0.0f32;
+                    for row in w.chunks_exact(row_bytes) {
+                        s += (k.vec_dot)(COLS, row, &a);
+                    }
+                    std::hint::black_box(s)
+                })
+            });
+        }
+        g.finish();
+    }
+
+    let x = data(COLS * 8, 5);
+    let mut g = c.benchmark_group("from_float_q8_0_4608");
+    g.throughput(Throughput::Bytes((x.len() * 4) as u64));
+    for path in available_paths() {
+        let k = kernels_for_path(GgmlType::Q8_0, path).unwrap();
+        let mut out = vec![0u8; GgmlType::Q8_0.row_bytes(x.len() as u64).unwrap() as usize];
+        g.bench_with_input(BenchmarkId::from_parameter(path), &path, |b, _| {
+            b.iter(|| (k.from_float)(std::hint::black_box(&x), &mut out))
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);

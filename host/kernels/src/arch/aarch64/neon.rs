@@ -1,0 +1,461 @@
+//! NEON kernels, in two builds: with the dot-product extension (`sdot`, via
+//! inline asm so no unstable intrinsic is needed) and without (`smull` +
+//! pairwise widening adds, ggml's `ggml_vdotq_s32` fallback).
+//!
+//! Every `#[target_feature]` function is reached only through [`install`],
+//! which asserts the features; the private wrappers check the slice contract
+//! before calling in.
+
+use core::arch::aarch64::*;
+use core::arch::asm;
+
+use half::f16;
+
+use crate::blocks::{
+    inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
+};
+use crate::erased::{dot_args, from_float_args};
+use crate::fp::{fp16_bits_to_fp32, fp32_to_fp16_bits};
+use crate::{GgmlType, KernelPath, TypeKernels};
+
+/// Replaces the pointers of `k` that have NEON twins; `dotprod` selects the
+/// `sdot` build of the quantized dots.
+pub(crate) fn install(k: &mut TypeKernels, dotprod: bool) {
+    assert!(KernelPath::Neon.is_available());
+    if dotprod {
+        assert!(KernelPath::NeonDotprod.is_available());
+        sdot::install(k);
+    } else {
+        plain::install(k);
+    }
+    match k.ty {
+        GgmlType::F32 => k.vec_dot = dot_f32,
+        GgmlType::F16 => k.vec_dot = dot_f16,
+        GgmlType::Q8_0 => k.from_float = from_float_q8_0,
+        GgmlType::Q8_1 => k.from_float = from_float_q8_1,
+        _ => {}
+    }
+}
+
+macro_rules! safe_dot {
+    ($name:ident, $x:ty, $inner:path) => {
+        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            let (x, y) = dot_args::<$x>(n, x, y);
+            // SAFETY: only installed by `install` after the features of
+            // `$inner` were detected; `dot_args` checked the lengths.
+            unsafe { $inner(x, y) }
+        }
+    };
+}
+
+safe_dot!(dot_f32, f32, vec_dot_f32);
+safe_dot!(dot_f16, f16, vec_dot_f16);
+
+fn from_float_q8_0(src: &[f32], dst: &mut [u8]) {
+    let dst = from_float_args::<BlockQ8_0>(src, dst);
+    // SAFETY: installed only after NEON detection; lengths checked.
+    unsafe { quantize_q8_0(src, dst) }
+}
+
+fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
+    let dst = from_float_args::<BlockQ8_1>(src, dst);
+    // SAFETY: installed only after NEON detection; lengths checked.
+    unsafe { quantize_q8_1(src, dst) }
+}
+
+#[inline]
+fn h2f(h: f16) -> f32 {
+    fp16_bits_to_fp32(h.to_bits())
+}
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn load_u8x16(p: &[u8; 16]) -> uint8x16_t {
+    // SAFETY: `p` is a reference to 16 readable bytes.
+    unsafe { vld1q_u8(p.as_ptr()) }
+}
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn load_i8x16(p: &[i8]) -> int8x16_t {
+    let p: &[i8; 16] = p.try_into().unwrap();
+    // SAFETY: `p` is a reference to 16 readable bytes.
+    unsafe { vld1q_s8(p.as_ptr()) }
+}
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn load_f32x4(p: &[f32]) -> float32x4_t {
+    let p: &[f32; 4] = p.try_into().unwrap();
+    // SAFETY: `p` is a reference to 4 readable f32.
+    unsafe { vld1q_f32(p.as_ptr()) }
+}
+
+/// Byte j (of 32, as two vectors) = 0x10 if bit j of `qh` is set.
+#[target_feature(enable = "neon")]
+#[inline]
+fn fifth_bits(qh: [u8; 4]) -> (uint8x16_t, uint8x16_t) {
+    let bit = {
+        const B: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+        // SAFETY: `B` is 16 readable bytes.
+        unsafe { vld1q_u8(B.as_ptr()) }
+    };
+    let lo = vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1]));
+    let hi = vcombine_u8(vdup_n_u8(qh[2]), vdup_n_u8(qh[3]));
+    let m = vdupq_n_u8(0x10);
+    (vandq_u8(vtstq_u8(lo, bit), m), vandq_u8(vtstq_u8(hi, bit), m))
+}
+
+/// `sdot` with the dotprod extension.
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+fn dot_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: `sdot` only reads and writes the named vector registers; the
+    // dotprod feature is enabled on this function (and detected by
+    // `install` before any caller runs).
+    unsafe {
+        asm!(
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
+
+/// ggml's `ggml_vdotq_s32` fallback: widening multiplies, pairwise adds.
+#[target_feature(enable = "neon")]
+#[inline]
+fn dot_plain(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let p0 = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+    let p1 = vmull_s8(vget_high_s8(a), vget_high_s8(b));
+    vaddq_s32(acc, vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1)))
+}
+
+macro_rules! quant_dots {
+    ($module:ident, $tf:literal, $dot:ident) => {
+        mod $module {
+            use super::*;
+
+            pub(super) fn install(k: &mut TypeKernels) {
+                match k.ty {
+                    GgmlType::Q4_0 => k.vec_dot = dot_q4_0,
+                    GgmlType::Q4_1 => k.vec_dot = dot_q4_1,
+                    GgmlType::Q5_0 => k.vec_dot = dot_q5_0,
+                    GgmlType::Q5_1 => k.vec_dot = dot_q5_1,
+                    GgmlType::Q8_0 => k.vec_dot = dot_q8_0,
+                    _ => {}
+                }
+            }
+
+            safe_dot!(dot_q4_0, BlockQ4_0, vec_dot_q4_0_q8_0);
+            safe_dot!(dot_q4_1, BlockQ4_1, vec_dot_q4_1_q8_1);
+            safe_dot!(dot_q5_0, BlockQ5_0, vec_dot_q5_0_q8_0);
+            safe_dot!(dot_q5_1, BlockQ5_1, vec_dot_q5_1_q8_1);
+            safe_dot!(dot_q8_0, BlockQ8_0, vec_dot_q8_0_q8_0);
+
+            /// Sum of products of 32 codes (as two i8 vectors) with a Q8 block.
+            #[target_feature(enable = $tf)]
+            #[inline]
+            fn dot32(lo: int8x16_t, hi: int8x16_t, y: &[i8; 32]) -> int32x4_t {
+                let p = $dot(vdupq_n_s32(0), lo, load_i8x16(&y[..16]));
+                $dot(p, hi, load_i8x16(&y[16..]))
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let mut acc = vdupq_n_f32(0.0);
+                let eight = vdupq_n_s8(8);
+                for (xb, yb) in x.iter().zip(y) {
+                    let v = load_u8x16(&xb.qs);
+                    let lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F))), eight);
+                    let hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8::<4>(v)), eight);
+                    let p = dot32(lo, hi, &yb.qs);
+                    acc = vfmaq_f32(acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
+                }
+                vaddvq_f32(acc)
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let mut acc = vdupq_n_f32(0.0);
+                let mut summs = 0.0f32;
+                for (xb, yb) in x.iter().zip(y) {
+                    summs += h2f(xb.m) * h2f(yb.s);
+                    let v = load_u8x16(&xb.qs);
+                    let lo = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F)));
+                    let hi = vreinterpretq_s8_u8(vshrq_n_u8::<4>(v));
+                    let p = dot32(lo, hi, &yb.qs);
+                    acc = vfmaq_f32(acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
+                }
+                vaddvq_f32(acc) + summs
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let mut acc = vdupq_n_f32(0.0);
+                let sixteen = vdupq_n_s8(16);
+                for (xb, yb) in x.iter().zip(y) {
+                    let (h0, h1) = fifth_bits(xb.qh);
+                    let v = load_u8x16(&xb.qs);
+                    let lo = vorrq_u8(vandq_u8(v, vdupq_n_u8(0x0F)), h0);
+                    let hi = vorrq_u8(vshrq_n_u8::<4>(v), h1);
+                    let lo = vsubq_s8(vreinterpretq_s8_u8(lo), sixteen);
+                    let hi = vsubq_s8(vreinterpretq_s8_u8(hi), sixteen);
+                    let p = dot32(lo, hi, &yb.qs);
+                    acc = vfmaq_f32(acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
+                }
+                vaddvq_f32(acc)
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q5_1_q8_1(x: &[BlockQ5_1], y: &[BlockQ8_1]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let mut acc = vdupq_n_f32(0.0);
+                let mut summs = 0.0f32;
+                for (xb, yb) in x.iter().zip(y) {
+                    summs += h2f(xb.m) * h2f(yb.s);
+                    let (h0, h1) = fifth_bits(xb.qh);
+                    let v = load_u8x16(&xb.qs);
+                    let lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(v, vdupq_n_u8(0x0F)), h0));
+                    let hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8::<4>(v), h1));
+                    let p = dot32(lo, hi, &yb.qs);
+                    acc = vfmaq_f32(acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
+                }
+                vaddvq_f32(acc) + summs
+            }
+
+            /// # Safety
+            /// The CPU must support the features in `$tf`.
+            #[target_feature(enable = $tf)]
+            unsafe fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+                assert_eq!(x.len(), y.len());
+                let mut acc0 = vdupq_n_f32(0.0);
+                let mut acc1 = vdupq_n_f32(0.0);
+                let block = |acc: &mut float32x4_t, xb: &BlockQ8_0, yb: &BlockQ8_0| {
+                    let p = dot32(load_i8x16(&xb.qs[..16]), load_i8x16(&xb.qs[16..]), &yb.qs);
+                    *acc = vfmaq_f32(*acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
+                };
+                let mut xs = x.chunks_exact(2);
+                let mut ys = y.chunks_exact(2);
+                for (xp, yp) in (&mut xs).zip(&mut ys) {
+                    block(&mut acc0, &xp[0], &yp[0]);
+                    block(&mut acc1, &xp[1], &yp[1]);
+                }
+                for (xb, yb) in xs.remainder().iter().zip(ys.remainder()) {
+                    block(&mut acc0, xb, yb);
+                }
+                vaddvq_f32(vaddq_f32(acc0, acc1))
+            }
+        }
+    };
+}
+
+quant_dots!(sdot, "neon,dotprod", dot_sdot);
+quant_dots!(plain, "neon", dot_plain);
+
+// ---- float dots ---------------------------------------------------------------
+
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    let mut acc = [vdupq_n_f32(0.0); 4];
+    let mut xs = x.chunks_exact(16);
+    let mut ys = y.chunks_exact(16);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = vfmaq_f32(*a, load_f32x4(&xc[4 * k..4 * k + 4]), load_f32x4(&yc[4 * k..4 * k + 4]));
+        }
+    }
+    let v = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
+    let mut sum = vaddvq_f32(v) as f64;
+    for (&a, &b) in xs.remainder().iter().zip(ys.remainder()) {
+        sum += (a * b) as f64;
+    }
+    sum as f32
+}
+
+/// 8 f16 -> two f32x4 (`fcvtl`/`fcvtl2`, base ARMv8 floating point).
+#[target_feature(enable = "neon")]
+#[inline]
+fn load_f16x8(p: &[f16]) -> (float32x4_t, float32x4_t) {
+    let p: &[f16; 8] = p.try_into().unwrap();
+    // SAFETY: `p` is a reference to 8 readable f16 (16 bytes).
+    let h = unsafe { vld1q_u16(p.as_ptr().cast()) };
+    let (lo, hi): (float32x4_t, float32x4_t);
+    // SAFETY: register-only conversions of the loaded halves.
+    unsafe {
+        asm!(
+            "fcvtl {lo:v}.4s, {h:v}.4h",
+            "fcvtl2 {hi:v}.4s, {h:v}.8h",
+            h = in(vreg) h,
+            lo = out(vreg) lo,
+            hi = out(vreg) hi,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    (lo, hi)
+}
+
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    let mut acc = [vdupq_n_f32(0.0); 4];
+    let mut xs = x.chunks_exact(16);
+    let mut ys = y.chunks_exact(16);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        let (x0, x1) = load_f16x8(&xc[..8]);
+        let (x2, x3) = load_f16x8(&xc[8..]);
+        let (y0, y1) = load_f16x8(&yc[..8]);
+        let (y2, y3) = load_f16x8(&yc[8..]);
+        acc[0] = vfmaq_f32(acc[0], x0, y0);
+        acc[1] = vfmaq_f32(acc[1], x1, y1);
+        acc[2] = vfmaq_f32(acc[2], x2, y2);
+        acc[3] = vfmaq_f32(acc[3], x3, y3);
+    }
+    let v = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
+    let mut sum = vaddvq_f32(v) as f64;
+    for (&a, &b) in xs.remainder().iter().zip(ys.remainder()) {
+        sum += (h2f(a) * h2f(b)) as f64;
+    }
+    sum as f32
+}
+
+// ---- from_float -------------------------------------------------------------
+
+/// `roundf` (FRINTA is exactly round-half-away) then the x86_64 C cast of
+/// [`crate::fp::c_cast_i32`]: NaN and |r| >= 2^31 become `i32::MIN`.
+#[target_feature(enable = "neon")]
+#[inline]
+fn roundf_s32(v: float32x4_t) -> int32x4_t {
+    let r = vrndaq_f32(v);
+    let in_range = vcltq_f32(vabsq_f32(r), vdupq_n_f32(2_147_483_648.0));
+    vbslq_s32(in_range, vcvtq_s32_f32(r), vdupq_n_s32(i32::MIN))
+}
+
+/// One block like `quantize_row_q8_0_ref`; returns `d` and the sum of the
+/// stored bytes.
+#[target_feature(enable = "neon")]
+#[inline]
+fn quantize_q8_block(x: &[f32], qs: &mut [i8; QK]) -> (f32, i32) {
+    let v: [float32x4_t; 8] = core::array::from_fn(|k| load_f32x4(&x[4 * k..4 * k + 4]));
+    let mut m = vabsq_f32(v[0]);
+    for vk in &v[1..] {
+        m = vmaxq_f32(m, vabsq_f32(*vk));
+    }
+    let amax = vmaxvq_f32(m);
+    let d = amax / 127.0;
+    let id = vdupq_n_f32(inv_or_zero(d));
+    let i: [int32x4_t; 8] = core::array::from_fn(|k| roundf_s32(vmulq_f32(v[k], id)));
+    // Truncating narrows keep the low byte, as C's int8_t store does.
+    let n16 = |a: int32x4_t, b: int32x4_t| vcombine_s16(vmovn_s32(a), vmovn_s32(b));
+    let b0 = vcombine_s8(vmovn_s16(n16(i[0], i[1])), vmovn_s16(n16(i[2], i[3])));
+    let b1 = vcombine_s8(vmovn_s16(n16(i[4], i[5])), vmovn_s16(n16(i[6], i[7])));
+    // SAFETY: `qs` is a reference to 32 writable bytes: two 16-byte stores.
+    unsafe {
+        vst1q_s8(qs.as_mut_ptr(), b0);
+        vst1q_s8(qs.as_mut_ptr().add(16), b1);
+    }
+    (d, vaddlvq_s8(b0) as i32 + vaddlvq_s8(b1) as i32)
+}
+
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn quantize_q8_0(src: &[f32], dst: &mut [BlockQ8_0]) {
+    assert_eq!(src.len(), dst.len() * QK);
+    for (x, y) in src.chunks_exact(QK).zip(dst) {
+        let (d, _) = quantize_q8_block(x, &mut y.qs);
+        y.d = f16::from_bits(fp32_to_fp16_bits(d));
+    }
+}
+
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn quantize_q8_1(src: &[f32], dst: &mut [BlockQ8_1]) {
+    assert_eq!(src.len(), dst.len() * QK);
+    for (x, y) in src.chunks_exact(QK).zip(dst) {
+        let (d, sum) = quantize_q8_block(x, &mut y.qs);
+        y.d = f16::from_bits(fp32_to_fp16_bits(d));
+        y.s = f16::from_bits(fp32_to_fp16_bits(sum as f32 * d));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::erased::scalar_kernels;
+    use crate::BlockFormat;
+
+    fn rows(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                let u = (s >> 8) as f32 / 16_777_216.0 - 0.5;
+                u * (1 + (i / 32) % 7) as f32
+            })
+            .collect()
+    }
+
+    /// Both builds (the path table only ever holds one of them).
+    fn check<B: BlockFormat>() {
+        let r = scalar_kernels::<B>(KernelPath::Scalar);
+        for nb in [1usize, 2, 3, 5, 18, 48] {
+            let n = nb * 32;
+            let mut x = vec![0u8; nb * size_of::<B>()];
+            let mut y = vec![0u8; nb * <B::Dot as BlockFormat>::TYPE.type_size()];
+            (r.from_float)(&rows(n, nb as u32), &mut x);
+            let rd = scalar_kernels::<B::Dot>(KernelPath::Scalar);
+            (rd.from_float)(&rows(n, 77 + nb as u32), &mut y);
+            let want = (r.vec_dot)(n, &x, &y);
+            let mut builds: Vec<(&str, fn(&mut TypeKernels))> = vec![("plain", plain::install)];
+            if KernelPath::NeonDotprod.is_available() {
+                builds.push(("sdot", sdot::install));
+            }
+            for (name, install) in builds {
+                let mut k = r;
+                install(&mut k);
+                let got = (k.vec_dot)(n, &x, &y);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{} {name} nb={nb}: {got} vs {want}",
+                    B::TYPE
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn both_builds_match_scalar() {
+        if !KernelPath::Neon.is_available() {
+            return;
+        }
+        check::<BlockQ4_0>();
+        check::<BlockQ4_1>();
+        check::<BlockQ5_0>();
+        check::<BlockQ5_1>();
+        check::<BlockQ8_0>();
+    }
+}

@@ -1,0 +1,40 @@
+//! Gemma 3 270M Q4_K_M against llama.cpp's reference outputs.
+
+use std::sync::Arc;
+
+use edgewasm_llm::perplexity::perplexity;
+use edgewasm_llm::ThreadPool;
+use edgewasm_tests::*;
+
+const FOLDER: &str = "gemma-3-270m-q4_k_m";
+
+#[test]
+fn tokenization_matches_llama_cpp() {
+    let m = model(GEMMA3);
+    let cases = tokenize_cases(FOLDER);
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| {
+            let ids = m.tokenizer().encode(&c.text, true, c.parse_special);
+            (ids != c.ids).then(|| format!("{:?}: got {:?}, want {:?}", c.text, ids, c.ids))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn teacher_forced_logits_match_llama_cpp() {
+    check_generations(GEMMA3, FOLDER);
+}
+
+#[test]
+fn perplexity_within_one_percent_of_llama_cpp() {
+    let r = perplexity_ref(FOLDER);
+    let m = model(GEMMA3);
+    let text = std::fs::read_to_string(reference_dir().join("corpus/gpl-3.txt")).unwrap();
+    let ours = perplexity(&m, Arc::new(ThreadPool::new(2)), &text, r.n_ctx, |_, _, _| {}).unwrap();
+    eprintln!("perplexity: ours {:.4} ({} chunks), llama.cpp {:.4} ({} chunks)", ours.ppl, ours.chunks, r.ppl, r.chunks);
+    assert_eq!(ours.chunks, r.chunks);
+    let rel = (ours.ppl - r.ppl).abs() / r.ppl;
+    assert!(rel <= 0.01, "perplexity {:.4} vs {:.4}: {:.2}% off", ours.ppl, r.ppl, rel * 100.0);
+}
