@@ -7,7 +7,7 @@ set -euo pipefail
 PEER_VERSION=${PEER_VERSION:-0.3.36}
 PEER_DIR=${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-$PEER_VERSION}
 bin="$PEER_DIR/build/bin"
-targets=(llama-bench llama-perplexity llama-tokenize llama-quantize llama-cli)
+targets=(llama-bench llama-perplexity llama-tokenize llama-quantize)
 if [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-perplexity" ]; then
   echo "peer: llama.cpp from llama-cpp-python $PEER_VERSION already built in $bin"
   exit 0

@@ -24,7 +24,13 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
 
 fn bench(c: &mut Criterion) {
     eprintln!("cpu features: {:?}", cpu_features());
-    for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_0, GgmlType::F32] {
+    for ty in [
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+        GgmlType::Q5_0,
+        GgmlType::Q4_0,
+        GgmlType::F32,
+    ] {
         let scalar = kernels_for_path(ty, KernelPath::Scalar).unwrap();
         let row_bytes = ty.row_bytes(COLS as u64).unwrap() as usize;
         let mut w = vec![0u8; ROWS * row_bytes];

@@ -447,7 +447,11 @@ impl BlockFormat for BlockQ8_0 {
         assert_eq!(x.len(), y.len(), "q8_0 x q8_0: block counts differ");
         let mut sumf = 0.0f32;
         for (x, y) in x.iter().zip(y) {
-            let sumi: i32 = x.qs.iter().zip(&y.qs).map(|(&a, &b)| a as i32 * b as i32).sum();
+            let sumi: i32 =
+                x.qs.iter()
+                    .zip(&y.qs)
+                    .map(|(&a, &b)| a as i32 * b as i32)
+                    .sum();
             sumf += sumi as f32 * (f16_to_f32(x.d) * f16_to_f32(y.d));
         }
         sumf
@@ -485,7 +489,11 @@ impl BlockFormat for BlockQ8_1 {
         assert_eq!(x.len(), y.len(), "q8_1 x q8_1: block counts differ");
         let mut sumf = 0.0f32;
         for (x, y) in x.iter().zip(y) {
-            let sumi: i32 = x.qs.iter().zip(&y.qs).map(|(&a, &b)| a as i32 * b as i32).sum();
+            let sumi: i32 =
+                x.qs.iter()
+                    .zip(&y.qs)
+                    .map(|(&a, &b)| a as i32 * b as i32)
+                    .sum();
             sumf += sumi as f32 * (f16_to_f32(x.d) * f16_to_f32(y.d));
         }
         sumf

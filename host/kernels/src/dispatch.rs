@@ -189,8 +189,18 @@ mod x86 {
             )*};
         }
         check!(
-            "sse4.1", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
-            "avx512dq", "avx512vnni", "avx512bf16", "avxvnni"
+            "sse4.1",
+            "avx",
+            "avx2",
+            "fma",
+            "f16c",
+            "avx512f",
+            "avx512bw",
+            "avx512vl",
+            "avx512dq",
+            "avx512vnni",
+            "avx512bf16",
+            "avxvnni"
         );
     }
 }
@@ -254,7 +264,10 @@ mod tests {
     #[test]
     fn detection_is_consistent() {
         let paths = available_paths();
-        eprintln!("available paths: {paths:?}; cpu features: {:?}", cpu_features());
+        eprintln!(
+            "available paths: {paths:?}; cpu features: {:?}",
+            cpu_features()
+        );
         assert_eq!(paths[0], KernelPath::Scalar);
         assert!(paths.contains(&detect()));
         assert!(paths.contains(&active_path()));

@@ -46,8 +46,8 @@ pub(crate) fn dot_args<'a, B: BlockFormat>(
     let xb: &[B] = cast(x, B::TYPE, "vec_dot x");
     let yb: &[B::Dot] = cast(y, <B::Dot as BlockFormat>::TYPE, "vec_dot y");
     assert!(
-        n % B::BLOCK == 0
-            && n % <B::Dot as BlockFormat>::BLOCK == 0
+        n.is_multiple_of(B::BLOCK)
+            && n.is_multiple_of(<B::Dot as BlockFormat>::BLOCK)
             && xb.len() == n / B::BLOCK
             && yb.len() == n / <B::Dot as BlockFormat>::BLOCK,
         "{} vec_dot: n = {n} does not match {} x blocks and {} y blocks",
@@ -65,7 +65,7 @@ pub(crate) fn dot_args<'a, B: BlockFormat>(
 pub(crate) fn from_float_args<'a, B: BlockFormat>(src: &[f32], dst: &'a mut [u8]) -> &'a mut [B] {
     let out: &mut [B] = cast_mut(dst, B::TYPE, "from_float dst");
     assert!(
-        src.len() % B::BLOCK == 0 && out.len() == src.len() / B::BLOCK,
+        src.len().is_multiple_of(B::BLOCK) && out.len() == src.len() / B::BLOCK,
         "{} from_float: {} floats do not fill {} blocks of {}",
         B::TYPE,
         src.len(),

@@ -24,7 +24,12 @@ pub fn fp32_to_fp16_bits(f: f32) -> u16 {
     let exp_bits = (bits >> 13) & 0x0000_7C00;
     let mantissa_bits = bits & 0x0000_0FFF;
     let nonsign = exp_bits + mantissa_bits;
-    ((sign >> 16) | if shl1_w > 0xFF00_0000 { 0x7E00 } else { nonsign }) as u16
+    ((sign >> 16)
+        | if shl1_w > 0xFF00_0000 {
+            0x7E00
+        } else {
+            nonsign
+        }) as u16
 }
 
 /// `ggml_compute_fp16_to_fp32` (exact for every non-NaN input).
@@ -86,7 +91,7 @@ pub fn bf16_bits_to_fp32(h: u16) -> f32 {
 #[inline]
 pub fn c_cast_i32(f: f32) -> i32 {
     // 2^31 is exactly representable; anything >= it (or < -2^31) is invalid.
-    if f.is_nan() || f >= 2_147_483_648.0 || f < -2_147_483_648.0 {
+    if !(-2_147_483_648.0..2_147_483_648.0).contains(&f) {
         i32::MIN
     } else {
         f as i32
@@ -128,7 +133,11 @@ mod tests {
                 assert_eq!(fp32_to_fp16_bits(f) & 0x7fff, 0x7E00);
                 continue;
             }
-            assert_eq!(fp32_to_fp16_bits(f), half::f16::from_f32(f).to_bits(), "{f:e}");
+            assert_eq!(
+                fp32_to_fp16_bits(f),
+                half::f16::from_f32(f).to_bits(),
+                "{f:e}"
+            );
         }
     }
 

@@ -156,9 +156,5 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) {
 
 /// `sum(a[i] * b[i])` on the active path (the F32 `vec_dot`).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    (kernels_for(GgmlType::F32).vec_dot)(
-        a.len(),
-        bytemuck::cast_slice(a),
-        bytemuck::cast_slice(b),
-    )
+    (kernels_for(GgmlType::F32).vec_dot)(a.len(), bytemuck::cast_slice(a), bytemuck::cast_slice(b))
 }

@@ -8,7 +8,12 @@ fn env_var_forces_scalar() {
     // The only test in this binary: nothing has resolved the path yet.
     std::env::set_var("EDGEWASM_KERNEL_PATH", "scalar");
     assert_eq!(active_path(), KernelPath::Scalar);
-    for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::F32] {
+    for ty in [
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+        GgmlType::Q8_1,
+        GgmlType::F32,
+    ] {
         assert_eq!(kernels_for(ty).path, KernelPath::Scalar);
     }
 }

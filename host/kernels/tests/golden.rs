@@ -79,7 +79,9 @@ fn same(a: f32, b: f32) -> bool {
 
 fn check_dequantize<B: BlockFormat>() {
     let ty = B::TYPE;
-    let q: &[B] = bytemuck::cast_slice(&read(&format!("{}.bin", ty.name()))).to_vec().leak();
+    let q: &[B] = bytemuck::cast_slice(&read(&format!("{}.bin", ty.name())))
+        .to_vec()
+        .leak();
     let mut ours = vec![0.0f32; q.len() * B::BLOCK];
     B::dequantize_ref(q, &mut ours);
     let theirs = read_f32(&format!("{}.deq.f32", ty.name()));
@@ -172,7 +174,13 @@ fn q8_k_from_float_matches_ggml_when_present() {
         for c in (0..N_CASES).filter(|c| !K_SKIP.contains(c)) {
             (k.from_float)(&gen_case(c), &mut via[c * row..][..row]);
         }
-        assert_rows_equal(GgmlType::Q8_K, &format!("{path} from_float"), &via, &theirs, &K_SKIP);
+        assert_rows_equal(
+            GgmlType::Q8_K,
+            &format!("{path} from_float"),
+            &via,
+            &theirs,
+            &K_SKIP,
+        );
     }
 }
 

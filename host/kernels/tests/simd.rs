@@ -4,12 +4,12 @@
 //!
 //! Tolerances:
 //! * `from_float`: byte-identical, always (finite and infinite inputs).
-//! * quantized `vec_dot`: per-block integer sums are exact on every path, so
-//!   paths differ from the reference only in how the f32 per-block terms
-//!   `d_x*d_y*sumi (+ m*s)` are multiplied and summed. With
-//!   `T = sum over blocks of |d_x*d_y*sumi| + |m*s|` (in f64), we require
-//!   `|simd - ref| <= (nb + 4) * 2 * eps_f32 * T` (the worst case of two
-//!   different summation orders of nb terms, plus two roundings per term).
+//! * quantized `vec_dot`: integer products are exact on every path; paths
+//!   differ from the reference only in f32 rounding: the SIMD kernels (like
+//!   ggml's) convert per-lane partial sums of a block to f32 and add them
+//!   after scaling, and sum blocks in another order. With
+//!   `T = sum over blocks of |d_x*d_y| * sum_j |x_j*y_j| + |m*s|` (f64), we
+//!   require `|simd - ref| <= (nb + 4) * 2 * eps_f32 * T`.
 //! * f32/f16/bf16 `vec_dot`: the reference sums in f64, SIMD in f32 lanes:
 //!   `|simd - ref| <= (n / 8 + 16) * eps_f32 * sum|x_i*y_i|`.
 
@@ -51,11 +51,14 @@ fn f(h: f16) -> f64 {
     h.to_f64()
 }
 
-/// `sum over blocks |d_x*d_y*sumi| + |m*s|` for the quantized pairs, from
-/// the blocks themselves.
+/// `sum over blocks |d_x*d_y| * sum_j |x_j*y_j| + |m*s|` for the quantized
+/// pairs, from the blocks themselves.
 fn abs_terms(ty: GgmlType, x: &[u8], y: &[u8]) -> f64 {
+    // Sum of |products|, not |sum|: the SIMD kernels (like ggml's) convert
+    // per-lane partial sums of a block to f32 before adding them, so their
+    // rounding is relative to the partials, which can cancel.
     fn sumi(a: impl Iterator<Item = i32>, b: &[i8; 32]) -> f64 {
-        a.zip(b).map(|(p, &q)| p * q as i32).sum::<i32>() as f64
+        a.zip(b).map(|(p, &q)| (p * q as i32).abs()).sum::<i32>() as f64
     }
     fn nib(qs: &[u8; 16]) -> impl Iterator<Item = i32> + '_ {
         (0..32).map(move |j| if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 } as i32)
@@ -66,18 +69,26 @@ fn abs_terms(ty: GgmlType, x: &[u8], y: &[u8]) -> f64 {
     }
     match ty {
         GgmlType::Q4_0 => {
-            let (x, y): (&[BlockQ4_0], &[BlockQ8_0]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
-            x.iter().zip(y).map(|(a, b)| (f(a.d) * f(b.d) * sumi(nib(&a.qs).map(|q| q - 8), &b.qs)).abs()).sum()
-        }
-        GgmlType::Q4_1 => {
-            let (x, y): (&[BlockQ4_1], &[BlockQ8_1]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            let (x, y): (&[BlockQ4_0], &[BlockQ8_0]) =
+                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
             x.iter()
                 .zip(y)
-                .map(|(a, b)| (f(a.d) * f(b.d) * sumi(nib(&a.qs), &b.qs)).abs() + (f(a.m) * f(b.s)).abs())
+                .map(|(a, b)| (f(a.d) * f(b.d) * sumi(nib(&a.qs).map(|q| q - 8), &b.qs)).abs())
+                .sum()
+        }
+        GgmlType::Q4_1 => {
+            let (x, y): (&[BlockQ4_1], &[BlockQ8_1]) =
+                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| {
+                    (f(a.d) * f(b.d) * sumi(nib(&a.qs), &b.qs)).abs() + (f(a.m) * f(b.s)).abs()
+                })
                 .sum()
         }
         GgmlType::Q5_0 => {
-            let (x, y): (&[BlockQ5_0], &[BlockQ8_0]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            let (x, y): (&[BlockQ5_0], &[BlockQ8_0]) =
+                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
             x.iter()
                 .zip(y)
                 .map(|(a, b)| {
@@ -87,7 +98,8 @@ fn abs_terms(ty: GgmlType, x: &[u8], y: &[u8]) -> f64 {
                 .sum()
         }
         GgmlType::Q5_1 => {
-            let (x, y): (&[BlockQ5_1], &[BlockQ8_1]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            let (x, y): (&[BlockQ5_1], &[BlockQ8_1]) =
+                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
             x.iter()
                 .zip(y)
                 .map(|(a, b)| {
@@ -97,12 +109,20 @@ fn abs_terms(ty: GgmlType, x: &[u8], y: &[u8]) -> f64 {
                 .sum()
         }
         GgmlType::Q8_0 => {
-            let (x, y): (&[BlockQ8_0], &[BlockQ8_0]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
-            x.iter().zip(y).map(|(a, b)| (f(a.d) * f(b.d) * sumi(a.qs.iter().map(|&q| q as i32), &b.qs)).abs()).sum()
+            let (x, y): (&[BlockQ8_0], &[BlockQ8_0]) =
+                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| (f(a.d) * f(b.d) * sumi(a.qs.iter().map(|&q| q as i32), &b.qs)).abs())
+                .sum()
         }
         GgmlType::Q8_1 => {
-            let (x, y): (&[BlockQ8_1], &[BlockQ8_1]) = (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
-            x.iter().zip(y).map(|(a, b)| (f(a.d) * f(b.d) * sumi(a.qs.iter().map(|&q| q as i32), &b.qs)).abs()).sum()
+            let (x, y): (&[BlockQ8_1], &[BlockQ8_1]) =
+                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| (f(a.d) * f(b.d) * sumi(a.qs.iter().map(|&q| q as i32), &b.qs)).abs())
+                .sum()
         }
         _ => unreachable!(),
     }
@@ -123,20 +143,35 @@ fn row(max_blocks: usize) -> impl Strategy<Value = Vec<f32>> {
         .prop_map(|(kind, exp, u, bits)| {
             let scale = 10f32.powi(exp / 2) * if exp % 2 == 0 { 1.0 } else { 3.0 };
             match kind {
-                0 | 1 | 2 => u.iter().map(|v| v * scale).collect::<Vec<_>>(),
-                3 => vec![u[0] * scale; 32],              // constant
-                4 => vec![0.0; 32],                       // zero
+                0..=2 => u.iter().map(|v| v * scale).collect::<Vec<_>>(),
+                3 => vec![u[0] * scale; 32], // constant
+                4 => vec![0.0; 32],          // zero
                 5 => u
                     .iter()
                     .enumerate()
-                    .map(|(j, v)| if j == (bits % 32) as usize { 127.0 } else { (v * 126.0).round() + 0.5 })
+                    .map(|(j, v)| {
+                        if j == (bits % 32) as usize {
+                            127.0
+                        } else {
+                            (v * 126.0).round() + 0.5
+                        }
+                    })
                     .collect(), // q8 ties (d = 1)
                 6 => u
                     .iter()
                     .enumerate()
-                    .map(|(j, v)| if (bits >> (j % 32)) & 1 == 1 { 0.0 } else { v * scale })
+                    .map(|(j, v)| {
+                        if (bits >> (j % 32)) & 1 == 1 {
+                            0.0
+                        } else {
+                            v * scale
+                        }
+                    })
                     .collect(), // sparse
-                _ => u.iter().map(|v| (v * 16.0).round() / 16.0 * scale).collect(), // grid
+                _ => u
+                    .iter()
+                    .map(|v| (v * 16.0).round() / 16.0 * scale)
+                    .collect(), // grid
             }
         });
     prop::collection::vec(block, 1..=max_blocks).prop_map(|b| b.concat())
@@ -232,8 +267,12 @@ proptest! {
 #[test]
 fn model_row_lengths() {
     for n in [576usize, 1536, 32, 64, 96] {
-        let xs: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
-        let ys: Vec<f32> = (0..n).map(|i| ((i * 104729) % 997) as f32 / 300.0 - 1.6).collect();
+        let xs: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let ys: Vec<f32> = (0..n)
+            .map(|i| ((i * 104729) % 997) as f32 / 300.0 - 1.6)
+            .collect();
         for ty in LEGACY.into_iter().chain(FLOATS) {
             let r = scalar(ty);
             let qx = quantize(ty, &xs);
@@ -282,7 +321,11 @@ fn ggml_quantize_fns_bounds() {
     let n = 32 * 128;
     let data1 = generate_data(0.0, n, 2.0);
     let data2 = generate_data(1.0, n, 2.0);
-    let dot_exact: f64 = data1.iter().zip(&data2).map(|(&a, &b)| (a * b) as f64).sum();
+    let dot_exact: f64 = data1
+        .iter()
+        .zip(&data2)
+        .map(|(&a, &b)| (a * b) as f64)
+        .sum();
     for path in available_paths() {
         for ty in LEGACY.into_iter().chain(FLOATS) {
             let k = kernels_for_path(ty, path).unwrap();
@@ -291,21 +334,30 @@ fn ggml_quantize_fns_bounds() {
             let mut out = vec![0.0f32; n];
             (k.to_float)(&q, &mut out);
             let total = array_rmse(&data1, &out);
-            assert!(total < MAX_QUANTIZATION_TOTAL_ERROR, "{ty} {path}: quantization error {total}");
+            assert!(
+                total < MAX_QUANTIZATION_TOTAL_ERROR,
+                "{ty} {path}: quantization error {total}"
+            );
 
             let mut q_ref = vec![0u8; q.len()];
             (scalar(ty).from_float)(&data1, &mut q_ref);
             let mut out_ref = vec![0.0f32; n];
             (scalar(ty).to_float)(&q_ref, &mut out_ref);
             let reference = array_rmse(&out, &out_ref);
-            assert!(reference < MAX_QUANTIZATION_REFERENCE_ERROR, "{ty} {path}: reference error {reference}");
+            assert!(
+                reference < MAX_QUANTIZATION_REFERENCE_ERROR,
+                "{ty} {path}: reference error {reference}"
+            );
 
             let vd = kernels_for_path(k.vec_dot_type, path).unwrap();
             let mut qy = vec![0u8; n / vd.ty.block_size() * vd.ty.type_size()];
             (vd.from_float)(&data2, &mut qy);
             let got = (k.vec_dot)(n, &q, &qy);
             let err = (got - dot_exact as f32).abs() / n as f32;
-            assert!(err < MAX_DOT_PRODUCT_ERROR, "{ty} {path}: dot product error {err}");
+            assert!(
+                err < MAX_DOT_PRODUCT_ERROR,
+                "{ty} {path}: dot product error {err}"
+            );
         }
     }
 }
@@ -336,7 +388,11 @@ fn table_is_consistent() {
     for (w, a) in pairs {
         assert_eq!(kernels_for(w).vec_dot_type, a);
         for p in KernelPath::ALL {
-            assert_eq!(kernels_for_path(w, p).is_some(), p.is_available(), "{w} {p}");
+            assert_eq!(
+                kernels_for_path(w, p).is_some(),
+                p.is_available(),
+                "{w} {p}"
+            );
         }
     }
 }
@@ -351,33 +407,69 @@ fn all_paths_panic(f: impl Fn(&TypeKernels) + std::panic::RefUnwindSafe, ty: Ggm
 
 #[test]
 fn contract_violations_panic_before_simd() {
-    let x = vec![0u8; 4 * 36 + 2];
+    let x = [0u8; 4 * 36 + 2];
     for ty in LEGACY {
         let bs = ty.type_size();
         // n not a multiple of the block.
-        all_paths_panic(|k| { let _ = (k.vec_dot)(33, &x[..2 * bs], &x[..2 * 36]); }, ty);
+        all_paths_panic(
+            |k| {
+                let _ = (k.vec_dot)(33, &x[..2 * bs], &x[..2 * 36]);
+            },
+            ty,
+        );
         // x shorter than n.
-        all_paths_panic(|k| { let _ = (k.vec_dot)(64, &x[..bs], &x[..2 * 36]); }, ty);
+        all_paths_panic(
+            |k| {
+                let _ = (k.vec_dot)(64, &x[..bs], &x[..2 * 36]);
+            },
+            ty,
+        );
         // y shorter than n.
-        all_paths_panic(|k| { let _ = (k.vec_dot)(64, &x[..2 * bs], &x[..36]); }, ty);
+        all_paths_panic(
+            |k| {
+                let _ = (k.vec_dot)(64, &x[..2 * bs], &x[..36]);
+            },
+            ty,
+        );
         // partial block.
-        all_paths_panic(|k| { let _ = (k.vec_dot)(32, &x[..bs + 1], &x[..36]); }, ty);
+        all_paths_panic(
+            |k| {
+                let _ = (k.vec_dot)(32, &x[..bs + 1], &x[..36]);
+            },
+            ty,
+        );
         // misaligned (odd address).
-        all_paths_panic(|k| { let _ = (k.vec_dot)(32, &x[1..1 + bs], &x[..36]); }, ty);
+        all_paths_panic(
+            |k| {
+                let _ = (k.vec_dot)(32, &x[1..1 + bs], &x[..36]);
+            },
+            ty,
+        );
         // from_float: src not whole blocks / dst wrong size.
         all_paths_panic(|k| (k.from_float)(&[0.0; 31], &mut vec![0u8; bs]), ty);
         all_paths_panic(|k| (k.from_float)(&[0.0; 64], &mut vec![0u8; bs]), ty);
         // to_float: dst wrong size.
         all_paths_panic(|k| (k.to_float)(&x[..bs], &mut [0.0; 31]), ty);
     }
-    all_paths_panic(|k| { let _ = (k.vec_dot)(3, &[0u8; 12], &[0u8; 8]); }, GgmlType::F32);
-    all_paths_panic(|k| { let _ = (k.vec_dot)(3, &[0u8; 6], &[0u8; 4]); }, GgmlType::F16);
+    all_paths_panic(
+        |k| {
+            let _ = (k.vec_dot)(3, &[0u8; 12], &[0u8; 8]);
+        },
+        GgmlType::F32,
+    );
+    all_paths_panic(
+        |k| {
+            let _ = (k.vec_dot)(3, &[0u8; 6], &[0u8; 4]);
+        },
+        GgmlType::F16,
+    );
 }
 
 #[test]
 fn helpers_round_trip() {
     let xs: Vec<f32> = (0..576).map(|i| (i as f32 * 0.01).sin()).collect();
-    let mut buf = edgewasm_kernels::AlignedBuf::zeroed(GgmlType::Q8_0.row_bytes(576).unwrap() as usize);
+    let mut buf =
+        edgewasm_kernels::AlignedBuf::zeroed(GgmlType::Q8_0.row_bytes(576).unwrap() as usize);
     edgewasm_kernels::quantize_row(GgmlType::Q8_0, &xs, &mut buf);
     let mut back = vec![0.0; 576];
     edgewasm_kernels::dequantize_row(GgmlType::Q8_0, &buf, &mut back);

@@ -183,6 +183,12 @@ pub fn run(cfg: &RunConfig, models: Arc<ModelSet>, pool: Arc<ThreadPool>) -> was
                     return Ok(Outcome::TimedOut { limit, detail: format!("{e:?}") });
                 }
             }
+            if format!("{e:?}").contains("forcing trap when growing memory") {
+                return Err(e.context(format!(
+                    "the guest exceeded the memory limit of {} MiB (--max-memory)",
+                    cfg.max_memory >> 20
+                )));
+            }
             Err(e)
         }
     }

@@ -6,6 +6,9 @@
 //!   nn-greedy.wasm [--model NAME] [--max-tokens N] [--eos ID]... TOKEN-ID...
 //!   nn-greedy.wasm [--model NAME] --text PROMPT [--config JSON]
 //!
+//! `--load FILE` loads a GGUF file the guest can read (`graph.load`, encoding
+//! ggml) instead of a preloaded model.
+//!
 //! Token mode prints the generated ids (`tokens: ...`) and the top-5 logits
 //! of each step (`step I: id=logit ...`). Text mode prints the `text`
 //! output and its `metadata` on stderr.
@@ -25,6 +28,7 @@ fn main() {
     let mut max_tokens = 16usize;
     let mut eos: Vec<u32> = Vec::new();
     let mut text: Option<String> = None;
+    let mut load: Option<String> = None;
     let mut config: Option<String> = None;
     let mut prompt: Vec<u32> = Vec::new();
     let mut it = std::env::args().skip(1);
@@ -35,12 +39,24 @@ fn main() {
             "--max-tokens" => max_tokens = next().parse().expect("--max-tokens N"),
             "--eos" => eos.push(next().parse().expect("--eos ID")),
             "--text" => text = Some(next()),
+            "--load" => load = Some(next()),
             "--config" => config = Some(next()),
             s => prompt.extend(s.split(',').filter(|x| !x.is_empty()).map(|x| x.parse::<u32>().expect("token ids"))),
         }
     }
 
-    let g = graph::load_by_name(&model).unwrap_or_else(|e| fail(&format!("load-by-name `{model}`"), &e));
+    let g = match &load {
+        // Guest-supplied bytes (a GGUF file the guest can read, e.g. via --dir).
+        Some(path) => {
+            let bytes = std::fs::read(path).unwrap_or_else(|e| {
+                eprintln!("cannot read {path}: {e}");
+                exit(2)
+            });
+            graph::load(&[bytes], graph::GraphEncoding::Ggml, graph::ExecutionTarget::Cpu)
+                .unwrap_or_else(|e| fail(&format!("load {path}"), &e))
+        }
+        None => graph::load_by_name(&model).unwrap_or_else(|e| fail(&format!("load-by-name `{model}`"), &e)),
+    };
     let ctx = g.init_execution_context().unwrap_or_else(|e| fail("init-execution-context", &e));
 
     if let Some(t) = text {

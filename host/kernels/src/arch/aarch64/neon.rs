@@ -103,7 +103,10 @@ fn fifth_bits(qh: [u8; 4]) -> (uint8x16_t, uint8x16_t) {
     let lo = vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1]));
     let hi = vcombine_u8(vdup_n_u8(qh[2]), vdup_n_u8(qh[3]));
     let m = vdupq_n_u8(0x10);
-    (vandq_u8(vtstq_u8(lo, bit), m), vandq_u8(vtstq_u8(hi, bit), m))
+    (
+        vandq_u8(vtstq_u8(lo, bit), m),
+        vandq_u8(vtstq_u8(hi, bit), m),
+    )
 }
 
 /// `sdot` with the dotprod extension.
@@ -280,7 +283,11 @@ unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
     let mut ys = y.chunks_exact(16);
     for (xc, yc) in (&mut xs).zip(&mut ys) {
         for (k, a) in acc.iter_mut().enumerate() {
-            *a = vfmaq_f32(*a, load_f32x4(&xc[4 * k..4 * k + 4]), load_f32x4(&yc[4 * k..4 * k + 4]));
+            *a = vfmaq_f32(
+                *a,
+                load_f32x4(&xc[4 * k..4 * k + 4]),
+                load_f32x4(&yc[4 * k..4 * k + 4]),
+            );
         }
     }
     let v = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
@@ -430,7 +437,8 @@ mod tests {
             let rd = scalar_kernels::<B::Dot>(KernelPath::Scalar);
             (rd.from_float)(&rows(n, 77 + nb as u32), &mut y);
             let want = (r.vec_dot)(n, &x, &y);
-            let mut builds: Vec<(&str, fn(&mut TypeKernels))> = vec![("plain", plain::install)];
+            type Install = fn(&mut TypeKernels);
+            let mut builds: Vec<(&str, Install)> = vec![("plain", plain::install)];
             if KernelPath::NeonDotprod.is_available() {
                 builds.push(("sdot", sdot::install));
             }

@@ -320,7 +320,11 @@ unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
     let mut xs8 = xs.remainder().chunks_exact(8);
     let mut ys8 = ys.remainder().chunks_exact(8);
     for (xc, yc) in (&mut xs8).zip(&mut ys8) {
-        acc[0] = _mm256_fmadd_ps(load8f(xc.try_into().unwrap()), load8f(yc.try_into().unwrap()), acc[0]);
+        acc[0] = _mm256_fmadd_ps(
+            load8f(xc.try_into().unwrap()),
+            load8f(yc.try_into().unwrap()),
+            acc[0],
+        );
     }
     let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     let mut sum = hsum_ps(v) as f64;
@@ -347,7 +351,11 @@ unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
     let mut ys = y.chunks_exact(32);
     for (xc, yc) in (&mut xs).zip(&mut ys) {
         for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm256_fmadd_ps(load8h(&xc[8 * k..8 * k + 8]), load8h(&yc[8 * k..8 * k + 8]), *a);
+            *a = _mm256_fmadd_ps(
+                load8h(&xc[8 * k..8 * k + 8]),
+                load8h(&yc[8 * k..8 * k + 8]),
+                *a,
+            );
         }
     }
     let mut xs8 = xs.remainder().chunks_exact(8);
@@ -384,8 +392,7 @@ fn roundf_epi32(v: __m256) -> __m256i {
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn quantize_q8_block(x: &[f32; QK], qs: &mut [i8; QK]) -> (f32, i32) {
-    let v: [__m256; 4] =
-        core::array::from_fn(|k| load8f(x[8 * k..8 * k + 8].try_into().unwrap()));
+    let v: [__m256; 4] = core::array::from_fn(|k| load8f(x[8 * k..8 * k + 8].try_into().unwrap()));
     let sign = _mm256_set1_ps(-0.0);
     let m01 = _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1]));
     let m23 = _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3]));

@@ -1,7 +1,7 @@
 //! AVX-512 (F/BW/VL) kernels, in two builds: with VNNI (`vpdpbusd`, one
 //! instruction for 64 u8 x i8 products summed in fours) and without (`maddubs`
-//! + `madd`, for Skylake-X-class CPUs). [`install`] picks the VNNI build when
-//! `avx512vnni` was detected.
+//! and `madd`, for Skylake-X-class CPUs). [`install`] picks the VNNI build
+//! when `avx512vnni` was detected.
 //!
 //! The quantized dots take two 32-element blocks per 512-bit vector. The
 //! signed formats are handled as `dot(u, y) - dot(offset, y)` with `u` the
@@ -152,13 +152,14 @@ macro_rules! quant_dots {
                 assert_eq!(x.len(), y.len());
                 let eight = _mm512_set1_epi8(8);
                 let mut acc = _mm512_setzero_ps();
-                let mut body = |xa: &BlockQ4_0, xb: &BlockQ4_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
-                    let s = scales2(xa.d, ya.d, dxb, yb.d);
-                    let qx = nibbles2(&xa.qs, &xb.qs);
-                    let qy = bytes2(&ya.qs, &yb.qs);
-                    let i = _mm512_sub_epi32($dot(qx, qy), $dot(eight, qy));
-                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), acc);
-                };
+                let mut body =
+                    |xa: &BlockQ4_0, xb: &BlockQ4_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
+                        let s = scales2(xa.d, ya.d, dxb, yb.d);
+                        let qx = nibbles2(&xa.qs, &xb.qs);
+                        let qy = bytes2(&ya.qs, &yb.qs);
+                        let i = _mm512_sub_epi32($dot(qx, qy), $dot(eight, qy));
+                        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), acc);
+                    };
                 let mut xs = x.chunks_exact(2);
                 let mut ys = y.chunks_exact(2);
                 for (xp, yp) in (&mut xs).zip(&mut ys) {
@@ -178,15 +179,16 @@ macro_rules! quant_dots {
                 assert_eq!(x.len(), y.len());
                 let sixteen = _mm512_set1_epi8(16);
                 let mut acc = _mm512_setzero_ps();
-                let mut body = |xa: &BlockQ5_0, xb: &BlockQ5_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
-                    let s = scales2(xa.d, ya.d, dxb, yb.d);
-                    let hbits = xa.qh() as u64 | (xb.qh() as u64) << 32;
-                    let nib = nibbles2(&xa.qs, &xb.qs);
-                    let qx = _mm512_mask_add_epi8(nib, hbits, nib, sixteen);
-                    let qy = bytes2(&ya.qs, &yb.qs);
-                    let i = _mm512_sub_epi32($dot(qx, qy), $dot(sixteen, qy));
-                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), acc);
-                };
+                let mut body =
+                    |xa: &BlockQ5_0, xb: &BlockQ5_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
+                        let s = scales2(xa.d, ya.d, dxb, yb.d);
+                        let hbits = xa.qh() as u64 | (xb.qh() as u64) << 32;
+                        let nib = nibbles2(&xa.qs, &xb.qs);
+                        let qx = _mm512_mask_add_epi8(nib, hbits, nib, sixteen);
+                        let qy = bytes2(&ya.qs, &yb.qs);
+                        let i = _mm512_sub_epi32($dot(qx, qy), $dot(sixteen, qy));
+                        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), acc);
+                    };
                 let mut xs = x.chunks_exact(2);
                 let mut ys = y.chunks_exact(2);
                 for (xp, yp) in (&mut xs).zip(&mut ys) {
@@ -205,18 +207,20 @@ macro_rules! quant_dots {
                 assert_eq!(x.len(), y.len());
                 let mut acc = _mm512_setzero_ps();
                 let mut ms = _mm256_setzero_ps();
-                let mut body = |xa: &BlockQ4_1, xb: &BlockQ4_1, ya: &BlockQ8_1, yb: &BlockQ8_1, hb: u32| {
-                    let p = scales2_ms(pair(xa.d, xa.m), pair(ya.d, ya.s), hb, pair(yb.d, yb.s));
-                    ms = _mm256_add_ps(ms, p);
-                    let qx = nibbles2(&xa.qs, &xb.qs);
-                    let qy = bytes2(&ya.qs, &yb.qs);
-                    let i = $dot(qx, qy);
-                    let sc = _mm512_permutexvar_ps(
-                        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4),
-                        _mm512_castps256_ps512(p),
-                    );
-                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), sc, acc);
-                };
+                let mut body =
+                    |xa: &BlockQ4_1, xb: &BlockQ4_1, ya: &BlockQ8_1, yb: &BlockQ8_1, hb: u32| {
+                        let p =
+                            scales2_ms(pair(xa.d, xa.m), pair(ya.d, ya.s), hb, pair(yb.d, yb.s));
+                        ms = _mm256_add_ps(ms, p);
+                        let qx = nibbles2(&xa.qs, &xb.qs);
+                        let qy = bytes2(&ya.qs, &yb.qs);
+                        let i = $dot(qx, qy);
+                        let sc = _mm512_permutexvar_ps(
+                            _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4),
+                            _mm512_castps256_ps512(p),
+                        );
+                        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), sc, acc);
+                    };
                 let mut xs = x.chunks_exact(2);
                 let mut ys = y.chunks_exact(2);
                 for (xp, yp) in (&mut xs).zip(&mut ys) {
@@ -238,20 +242,22 @@ macro_rules! quant_dots {
                 let sixteen = _mm512_set1_epi8(16);
                 let mut acc = _mm512_setzero_ps();
                 let mut ms = _mm256_setzero_ps();
-                let mut body = |xa: &BlockQ5_1, xb: &BlockQ5_1, ya: &BlockQ8_1, yb: &BlockQ8_1, hb: u32| {
-                    let p = scales2_ms(pair(xa.d, xa.m), pair(ya.d, ya.s), hb, pair(yb.d, yb.s));
-                    ms = _mm256_add_ps(ms, p);
-                    let hbits = xa.qh() as u64 | (xb.qh() as u64) << 32;
-                    let nib = nibbles2(&xa.qs, &xb.qs);
-                    let qx = _mm512_mask_add_epi8(nib, hbits, nib, sixteen);
-                    let qy = bytes2(&ya.qs, &yb.qs);
-                    let i = $dot(qx, qy);
-                    let sc = _mm512_permutexvar_ps(
-                        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4),
-                        _mm512_castps256_ps512(p),
-                    );
-                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), sc, acc);
-                };
+                let mut body =
+                    |xa: &BlockQ5_1, xb: &BlockQ5_1, ya: &BlockQ8_1, yb: &BlockQ8_1, hb: u32| {
+                        let p =
+                            scales2_ms(pair(xa.d, xa.m), pair(ya.d, ya.s), hb, pair(yb.d, yb.s));
+                        ms = _mm256_add_ps(ms, p);
+                        let hbits = xa.qh() as u64 | (xb.qh() as u64) << 32;
+                        let nib = nibbles2(&xa.qs, &xb.qs);
+                        let qx = _mm512_mask_add_epi8(nib, hbits, nib, sixteen);
+                        let qy = bytes2(&ya.qs, &yb.qs);
+                        let i = $dot(qx, qy);
+                        let sc = _mm512_permutexvar_ps(
+                            _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4),
+                            _mm512_castps256_ps512(p),
+                        );
+                        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), sc, acc);
+                    };
                 let mut xs = x.chunks_exact(2);
                 let mut ys = y.chunks_exact(2);
                 for (xp, yp) in (&mut xs).zip(&mut ys) {
@@ -271,13 +277,23 @@ macro_rules! quant_dots {
                 assert_eq!(x.len(), y.len());
                 let mut acc0 = _mm512_setzero_ps();
                 let mut acc1 = _mm512_setzero_ps();
-                let body = |acc: &mut __m512, xa: &BlockQ8_0, xb: &BlockQ8_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
+                let body = |acc: &mut __m512,
+                            xa: &BlockQ8_0,
+                            xb: &BlockQ8_0,
+                            ya: &BlockQ8_0,
+                            yb: &BlockQ8_0,
+                            dxb: f16| {
                     let s = scales2(xa.d, ya.d, dxb, yb.d);
                     let qx = bytes2(&xa.qs, &xb.qs);
                     let qy = bytes2(&ya.qs, &yb.qs);
                     // |x| (as u8, 0..=128) times y with x's sign.
                     let ax = _mm512_abs_epi8(qx);
-                    let sy = _mm512_mask_sub_epi8(qy, _mm512_movepi8_mask(qx), _mm512_setzero_si512(), qy);
+                    let sy = _mm512_mask_sub_epi8(
+                        qy,
+                        _mm512_movepi8_mask(qx),
+                        _mm512_setzero_si512(),
+                        qy,
+                    );
                     let i = $dot(ax, sy);
                     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), *acc);
                 };
@@ -332,7 +348,11 @@ fn dot_bw(u: __m512i, s: __m512i) -> __m512i {
     _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1))
 }
 
-quant_dots!(vnni, "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c", dot_vnni);
+quant_dots!(
+    vnni,
+    "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c",
+    dot_vnni
+);
 quant_dots!(bw, "avx512f,avx512bw,avx512vl,fma,f16c", dot_bw);
 
 // ---- float dots ---------------------------------------------------------------
@@ -354,7 +374,11 @@ unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
     let mut ys = y.chunks_exact(64);
     for (xc, yc) in (&mut xs).zip(&mut ys) {
         for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_fmadd_ps(load(&xc[16 * k..16 * k + 16]), load(&yc[16 * k..16 * k + 16]), *a);
+            *a = _mm512_fmadd_ps(
+                load(&xc[16 * k..16 * k + 16]),
+                load(&yc[16 * k..16 * k + 16]),
+                *a,
+            );
         }
     }
     let (xr, yr) = (xs.remainder(), ys.remainder());
@@ -398,7 +422,11 @@ unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
     let mut ys = y.chunks_exact(64);
     for (xc, yc) in (&mut xs).zip(&mut ys) {
         for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_fmadd_ps(load(&xc[16 * k..16 * k + 16]), load(&yc[16 * k..16 * k + 16]), *a);
+            *a = _mm512_fmadd_ps(
+                load(&xc[16 * k..16 * k + 16]),
+                load(&yc[16 * k..16 * k + 16]),
+                *a,
+            );
         }
     }
     let (xr, yr) = (xs.remainder(), ys.remainder());
@@ -448,7 +476,12 @@ fn roundf_epi32(v: __m512) -> __m512i {
 #[inline]
 fn quantize_q8_block(x: &[f32; QK], qs: &mut [i8; QK]) -> (f32, i32) {
     // SAFETY: `x` is a reference to 32 readable f32: two 16-lane loads.
-    let (v0, v1) = unsafe { (_mm512_loadu_ps(x.as_ptr()), _mm512_loadu_ps(x.as_ptr().add(16))) };
+    let (v0, v1) = unsafe {
+        (
+            _mm512_loadu_ps(x.as_ptr()),
+            _mm512_loadu_ps(x.as_ptr().add(16)),
+        )
+    };
     let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
     let d = amax / 127.0;
     let id = _mm512_set1_ps(inv_or_zero(d));
@@ -519,7 +552,8 @@ mod tests {
             let rd = scalar_kernels::<B::Dot>(KernelPath::Scalar);
             (rd.from_float)(&rows(n, 77 + nb as u32), &mut y);
             let want = (r.vec_dot)(n, &x, &y);
-            let mut builds: Vec<(&str, fn(&mut TypeKernels))> = vec![("bw", bw::install)];
+            type Install = fn(&mut TypeKernels);
+            let mut builds: Vec<(&str, Install)> = vec![("bw", bw::install)];
             if crate::dispatch::has_avx512vnni() {
                 builds.push(("vnni", vnni::install));
             }

@@ -1,0 +1,338 @@
+//! `edgewasm run`: the Rust guests in guest-components/rust against the
+//! native engine, and every sandbox limit ending a run cleanly.
+//!
+//! Builds the release `edgewasm` binary and the guests (into target/guests/)
+//! on first use.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use edgewasm_llm::{Context, ThreadPool};
+use edgewasm_tests::*;
+
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// The release binary, built (or brought up to date) once per process.
+fn edgewasm() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = std::env::var_os("EDGEWASM_BIN") {
+            return PathBuf::from(b);
+        }
+        let root = repo_root();
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let status = Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["build", "--release", "-p", "edgewasm"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building edgewasm failed");
+        target.join("release/edgewasm")
+    })
+    .clone()
+}
+
+/// target/guests/NAME.wasm, building all guests once per process (the same
+/// steps as `just guests`).
+fn guest(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        let root = repo_root();
+        let ws = root.join("guest-components/rust");
+        let status = Command::new(env!("CARGO"))
+            .current_dir(&ws)
+            .env("CARGO_TARGET_DIR", ws.join("target"))
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .status()
+            .expect("run cargo build for the guests");
+        assert!(status.success(), "building the guests failed (is the wasm32-wasip2 target installed?)");
+        let out = root.join("target/guests");
+        std::fs::create_dir_all(&out).unwrap();
+        for e in std::fs::read_dir(ws.join("target/wasm32-wasip2/release")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "wasm") {
+                std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        out
+    });
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(p.is_file(), "{} missing", p.display());
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    let model = model_path(SMOLLM2);
+    let out = Command::new(edgewasm())
+        .current_dir(repo_root())
+        .env("EDGEWASM_MODELS_DIR", model.parent().unwrap())
+        .args(args)
+        .output()
+        .expect("spawn edgewasm");
+    eprintln!(
+        "$ edgewasm {}\n-> {:?}\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const PROMPTS: &[&str] = &["What is the capital of France?", "Write a haiku about small computers."];
+
+#[test]
+fn chat_guest_matches_native_generate() {
+    let chat = guest("chat");
+    for p in PROMPTS {
+        let native = run(&["generate", "--chat", "--temp", "0", "--max-tokens", "48", "--prompt", p]);
+        assert!(native.status.success());
+        let wasm = run(&["run", s(&chat), "--temp", "0", "--max-tokens", "48", p]);
+        assert!(wasm.status.success());
+        assert_eq!(stdout(&wasm), stdout(&native), "chat.wasm differs from `edgewasm generate --chat` for {p:?}");
+        assert!(!stdout(&native).trim().is_empty());
+    }
+}
+
+#[test]
+fn chat_guest_with_system_and_implicit_run_and_cwasm() {
+    let chat = guest("chat");
+    let p = PROMPTS[0];
+    let native = run(&["generate", "--chat", "--system", "Answer in French.", "--temp", "0", "-n", "24", "--prompt", p]);
+    // `edgewasm APP.wasm` means `edgewasm run APP.wasm`.
+    let wasm = run(&[s(&chat), "--system", "Answer in French.", "--temp", "0", "--max-tokens", "24", p]);
+    assert!(wasm.status.success());
+    assert_eq!(stdout(&wasm), stdout(&native));
+    // Precompiled.
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("chat.cwasm");
+    let c = run(&["compile", s(&chat), "-o", s(&cwasm)]);
+    assert!(c.status.success());
+    let pre = run(&["run", "-v", s(&cwasm), "--system", "Answer in French.", "--temp", "0", "--max-tokens", "24", p]);
+    assert!(pre.status.success());
+    assert!(stderr(&pre).contains("Precompiled"), "{}", stderr(&pre));
+    assert_eq!(stdout(&pre), stdout(&native));
+}
+
+#[test]
+fn raw_mode_and_wasi_nn_text_mode_match_native_completion() {
+    let p = "The three primary colors are";
+    let native = run(&["generate", "--temp", "0", "--max-tokens", "16", "--prompt", p]);
+    assert!(native.status.success());
+    let raw = run(&["run", s(&guest("chat")), "--raw", "--temp", "0", "--max-tokens", "16", p]);
+    assert_eq!(stdout(&raw), stdout(&native));
+    let text = run(&["run", s(&guest("nn-greedy")), "--text", p, "--config", r#"{"n-predict": 16, "temp": 0, "unknown-key": 1}"#]);
+    assert!(text.status.success());
+    assert_eq!(stdout(&text), stdout(&native));
+    let err = stderr(&text);
+    assert!(err.contains("\"output_tokens\":16") && err.contains("\"stop_reason\":\"max_tokens\""), "{err}");
+    assert!(err.contains("ignoring unknown config key `unknown-key`"), "{err}");
+}
+
+/// Greedy decoding natively: (tokens, top-5 (id, logit) per step).
+fn native_greedy(prompt: &[u32], steps: usize) -> (Vec<u32>, Vec<Vec<(u32, f32)>>) {
+    let m = model(SMOLLM2);
+    let mut ctx = Context::new(Arc::clone(&m), Arc::new(ThreadPool::new(2)), 512).unwrap();
+    let mut feed = prompt.to_vec();
+    let (mut toks, mut tops) = (Vec::new(), Vec::new());
+    for _ in 0..steps {
+        let row = ctx.eval(&feed, false).unwrap().to_vec();
+        let mut idx: Vec<usize> = (0..row.len()).collect();
+        idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        tops.push(idx[..5].iter().map(|&i| (i as u32, row[i])).collect());
+        toks.push(idx[0] as u32);
+        feed = vec![idx[0] as u32];
+    }
+    (toks, tops)
+}
+
+#[test]
+fn token_mode_guest_matches_native_engine() {
+    let m = model(SMOLLM2);
+    let prompt = m.tokenizer().encode("The quick brown fox jumps over the", true, false);
+    let steps = 12;
+    let (want_toks, want_tops) = native_greedy(&prompt, steps);
+    let ids: Vec<String> = prompt.iter().map(u32::to_string).collect();
+    let nn = guest("nn-greedy");
+    let out = run(&["run", s(&nn), "--max-tokens", &steps.to_string(), &ids.join(",")]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let toks: Vec<u32> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tokens: "))
+        .expect("tokens line")
+        .split_whitespace()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(toks, want_toks, "greedy tokens differ");
+    for (i, line) in text.lines().filter(|l| l.starts_with("step ")).enumerate() {
+        let got: Vec<(u32, f32)> = line
+            .split_once(": ")
+            .unwrap()
+            .1
+            .split_whitespace()
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k.parse().unwrap(), v.parse().unwrap())
+            })
+            .collect();
+        for ((gi, gv), (wi, wv)) in got.iter().zip(&want_tops[i]) {
+            assert_eq!(gi, wi, "step {i}: top ids differ");
+            assert!((gv - wv).abs() <= 1e-4, "step {i}: logit {gv} vs {wv}");
+        }
+    }
+}
+
+#[test]
+fn wasi_nn_errors_reach_the_guest() {
+    let nn = guest("nn-greedy");
+    let o = run(&["run", s(&nn), "--model", "nope", "1", "2"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not-found"), "{}", stderr(&o));
+    let o = run(&["run", s(&nn), "--text", "hi", "--config", r#"{"temp": "hot"}"#]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("invalid-argument"), "{}", stderr(&o));
+    let o = run(&["run", s(&nn), "999999999"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("invalid-argument"), "{}", stderr(&o));
+    let o = run(&["run", "--max-ctx", "8", s(&nn), "1,2,3,4,5,6,7,8,9"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("too-large"), "{}", stderr(&o));
+}
+
+#[test]
+fn unknown_model_is_not_found_in_edgewasm_llm() {
+    let o = run(&["run", s(&guest("chat")), "--model", "nope", "hi"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not-found"), "{}", stderr(&o));
+    // Named models.
+    let path = model_path(SMOLLM2);
+    let o = run(&["run", "--model", &format!("smol={}", s(&path)), s(&guest("chat")), "--model", "default", "hi"]);
+    assert!(stderr(&o).contains("not-found"), "{}", stderr(&o));
+    let o = run(&[
+        "run",
+        "--nn-preload",
+        &format!("smol:GGML:AUTO:{}", s(&path)),
+        s(&guest("chat")),
+        "--model",
+        "smol",
+        "--max-tokens",
+        "4",
+        "hi",
+    ]);
+    assert!(o.status.success());
+}
+
+#[test]
+fn memory_bomb_is_stopped() {
+    let t = Instant::now();
+    let o = run(&["run", "--max-memory", "64MiB", s(&guest("test-memory-bomb"))]);
+    assert!(!o.status.success());
+    assert!(stdout(&o).contains("allocated 16 MiB"));
+    assert!(!stdout(&o).contains("allocated 64 MiB"));
+    assert!(stderr(&o).contains("memory") || stderr(&o).contains("grow"), "{}", stderr(&o));
+    assert!(t.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn infinite_loop_times_out() {
+    let t = Instant::now();
+    let o = run(&["run", "--timeout", "1s", s(&guest("test-spin"))]);
+    assert_eq!(o.status.code(), Some(124));
+    assert!(stderr(&o).contains("time limit"), "{}", stderr(&o));
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+}
+
+#[test]
+fn timeout_stops_a_long_generation() {
+    let t = Instant::now();
+    let o = run(&[
+        "run",
+        "--timeout",
+        "2s",
+        s(&guest("chat")),
+        "--max-tokens",
+        "4000",
+        "Write a very long story about a robot.",
+    ]);
+    let took = t.elapsed();
+    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+#[test]
+fn filesystem_is_limited_to_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let inside = dir.path().join("inside");
+    std::fs::create_dir(&inside).unwrap();
+    std::fs::write(inside.join("in.txt"), "hello").unwrap();
+    std::fs::write(dir.path().join("outside.txt"), "secret").unwrap();
+    let rf = guest("test-read-file");
+    let mapped = format!("{}::/data", s(&inside));
+    let o = run(&["run", "--dir", &mapped, s(&rf), "/data/in.txt"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("read /data/in.txt: 5 bytes"));
+    for bad in ["/data/../outside.txt", "/etc/hostname", s(&dir.path().join("outside.txt"))] {
+        let o = run(&["run", "--dir", &mapped, s(&rf), bad]);
+        assert!(!o.status.success(), "{bad} was readable");
+        assert!(stdout(&o).contains("cannot read"));
+    }
+    // No --dir: nothing at all.
+    let o = run(&["run", s(&rf), s(&inside.join("in.txt"))]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn guest_loads_model_bytes_under_the_size_limit() {
+    let path = model_path(SMOLLM2);
+    let models_dir = format!("{}::/models", s(path.parent().unwrap()));
+    let file = format!("/models/{SMOLLM2}");
+    let nn = guest("nn-greedy");
+    let by_name = run(&["run", s(&nn), "--max-tokens", "4", "1,2,3"]);
+    let loaded = run(&["run", "--dir", &models_dir, s(&nn), "--load", &file, "--max-tokens", "4", "1,2,3"]);
+    assert!(loaded.status.success());
+    assert_eq!(stdout(&loaded), stdout(&by_name));
+    let o = run(&["run", "--max-load-size", "1MiB", "--dir", &models_dir, s(&nn), "--load", &file, "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("too-large"), "{}", stderr(&o));
+}
+
+#[test]
+fn chat_repl_keeps_the_conversation() {
+    use std::io::Write;
+    let mut child = Command::new(edgewasm())
+        .current_dir(repo_root())
+        .env("EDGEWASM_MODELS_DIR", model_path(SMOLLM2).parent().unwrap())
+        .args(["run", s(&guest("chat")), "-v", "--temp", "0", "--max-tokens", "12"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Hi, I am Ada.\nWhat is my name?\n\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    eprintln!("{}\n{err}", stdout(&o));
+    assert!(o.status.success());
+    let turns: Vec<&str> = err.lines().filter(|l| l.starts_with("[chat] prompt")).collect();
+    assert_eq!(turns.len(), 2, "{err}");
+    assert!(turns[0].contains("(0 reused)"), "{}", turns[0]);
+    assert!(!turns[1].contains("(0 reused)"), "second turn should reuse the KV cache: {}", turns[1]);
+}
