@@ -62,11 +62,12 @@ fn token_mode_keeps_the_kv_cache() {
 
 #[test]
 fn deadline_gives_timeout_then_the_context_is_poisoned() {
-    let e = env(Limits { deadline: Some(Instant::now() + Duration::from_millis(300)), ..Limits::default() });
+    let e = env(Limits { deadline: Some(Instant::now() + Duration::from_millis(600)), ..Limits::default() });
     let mut c = LlmContext::new(&e, model(SMOLLM2), None).unwrap();
-    let cfg = TextConfig { n_predict: Some(100_000), ..TextConfig::default() };
+    // Greedy counting does not stop by itself before the ceiling (4096 tokens).
+    let cfg = TextConfig { n_predict: Some(100_000), temp: Some(0.0), ..TextConfig::default() };
     let t = Instant::now();
-    let err = c.complete_text(Some("Tell me a very long story."), &cfg).unwrap_err();
+    let err = c.complete_text(Some("1, 2, 3, 4, 5, 6,"), &cfg).unwrap_err();
     assert_eq!(err.code, ErrorCode::Timeout);
     assert!(t.elapsed() < Duration::from_secs(5));
     let err = c.eval_tokens(&[1], None).unwrap_err();
@@ -109,7 +110,7 @@ fn chat_session_keeps_history_and_cache() {
     // A superseded generation fails cleanly.
     let mut old = Session::chat(&s, "One", &req).unwrap();
     let _new = Session::chat(&s, "Two", &req).unwrap();
-    assert_eq!(old.next().unwrap_err().code, ErrorCode::InvalidArgument);
+    assert_eq!(old.next_chunk().unwrap_err().code, ErrorCode::InvalidArgument);
 }
 
 #[test]

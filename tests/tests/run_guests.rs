@@ -267,9 +267,11 @@ fn timeout_stops_a_long_generation() {
         "--timeout",
         "2s",
         s(&guest("chat")),
+        "--temp",
+        "0",
         "--max-tokens",
         "4000",
-        "Write a very long story about a robot.",
+        "Count from 1 to 2000, separated by commas.",
     ]);
     let took = t.elapsed();
     assert!(!o.status.success());

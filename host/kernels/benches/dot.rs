@@ -1,5 +1,6 @@
 //! Weight-streaming throughput of the quantized dots: a 576 x 1536 matrix
-//! (SmolLM2-135M's FFN shape) times one activation row, per kernel path.
+//! (SmolLM2-135M's FFN shape; 1536 x 576 for the K-quants, whose rows must be
+//! whole 256-element super-blocks) times one activation row, per kernel path.
 //! Throughput is reported in bytes of weights per second.
 //!
 //!     cargo bench -p edgewasm-kernels --bench dot
@@ -30,18 +31,23 @@ fn bench(c: &mut Criterion) {
         GgmlType::Q5_0,
         GgmlType::Q4_0,
         GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
     ] {
+        // K-quant rows must be whole 256-element super-blocks: transpose.
+        let (rows, cols) = if ty.block_size() == 256 { (COLS, ROWS) } else { (ROWS, COLS) };
         let scalar = kernels_for_path(ty, KernelPath::Scalar).unwrap();
-        let row_bytes = ty.row_bytes(COLS as u64).unwrap() as usize;
-        let mut w = vec![0u8; ROWS * row_bytes];
+        let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+        let mut w = vec![0u8; rows * row_bytes];
         for (r, out) in w.chunks_exact_mut(row_bytes).enumerate() {
-            (scalar.from_float)(&data(COLS, r as u32 + 1), out);
+            (scalar.from_float)(&data(cols, r as u32 + 1), out);
         }
         let vt = scalar.vec_dot_type;
-        let mut a = vec![0u8; vt.row_bytes(COLS as u64).unwrap() as usize];
-        (kernels_for_path(vt, KernelPath::Scalar).unwrap().from_float)(&data(COLS, 999), &mut a);
+        let mut a = vec![0u8; vt.row_bytes(cols as u64).unwrap() as usize];
+        (kernels_for_path(vt, KernelPath::Scalar).unwrap().from_float)(&data(cols, 999), &mut a);
 
-        let mut g = c.benchmark_group(format!("matvec_{}_{}x{}", ty.name(), ROWS, COLS));
+        let mut g = c.benchmark_group(format!("matvec_{}_{}x{}", ty.name(), rows, cols));
         g.throughput(Throughput::Bytes(w.len() as u64));
         for path in available_paths() {
             let k = kernels_for_path(ty, path).unwrap();
@@ -49,7 +55,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     let mut s = 0.0f32;
                     for row in w.chunks_exact(row_bytes) {
-                        s += (k.vec_dot)(COLS, row, &a);
+                        s += (k.vec_dot)(cols, row, &a);
                     }
                     std::hint::black_box(s)
                 })

@@ -7,7 +7,7 @@
 //! part as worker 0.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,12 +16,21 @@ use std::time::{Duration, Instant};
 /// erased (see the SAFETY argument in [`ThreadPool::run`]).
 type Job = &'static (dyn Fn(usize, usize) + Sync);
 
+/// State shared by the caller and the workers. The hot path (posting a job,
+/// picking it up, reporting completion) touches only atomics: a mutex there
+/// would put a worker to sleep whenever it raced the caller, and waking it
+/// costs more than the job.
 struct Shared {
     /// Bumped once per job; workers run the job when they see a new value.
     generation: AtomicUsize,
     /// Workers still running the current job.
     pending: AtomicUsize,
-    job: Mutex<Option<Job>>,
+    /// Points at the current `Job`, which lives on the caller's stack for
+    /// the duration of `run`.
+    job: AtomicPtr<Job>,
+    /// Workers that are (about to be) parked on `wake`.
+    sleepers: AtomicUsize,
+    park: Mutex<()>,
     wake: Condvar,
     shutdown: AtomicBool,
     panicked: AtomicBool,
@@ -45,7 +54,7 @@ impl std::fmt::Debug for ThreadPool {
 /// How long an idle worker spins before parking. Long enough to cover the
 /// gap between two matmuls of one token, short enough not to burn a core
 /// between requests.
-const SPIN: Duration = Duration::from_micros(200);
+const SPIN: Duration = Duration::from_micros(500);
 
 impl ThreadPool {
     /// A pool of `n_threads` (≥ 1) threads, counting the caller.
@@ -54,7 +63,9 @@ impl ThreadPool {
         let shared = Arc::new(Shared {
             generation: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
-            job: Mutex::new(None),
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            sleepers: AtomicUsize::new(0),
+            park: Mutex::new(()),
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
@@ -87,29 +98,41 @@ impl ThreadPool {
         }
         let _guard = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
         let job: &(dyn Fn(usize, usize) + Sync) = &f;
-        // SAFETY: the erased reference is only used by workers between the
-        // generation bump below and the moment `pending` reaches zero, and
-        // this function does not return (even when `f` panics on this thread,
-        // thanks to catch_unwind) before `pending` is zero and the slot is
-        // cleared. So `f` outlives every use.
+        // SAFETY: the erased reference (and the `job` slot pointing at it)
+        // is only used by workers between the generation bump below and the
+        // moment `pending` reaches zero, and this function does not return
+        // (even when `f` panics on this thread, thanks to catch_unwind) before
+        // `pending` is zero. So `f` and `job` outlive every use.
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize, usize) + Sync), Job>(job) };
-        *self.shared.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(job);
-        self.shared.pending.store(n - 1, Ordering::Release);
-        self.shared.generation.fetch_add(1, Ordering::AcqRel);
-        {
-            // Wake parked workers; spinning ones see the generation change.
-            let _g = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.job.store(&job as *const Job as *mut Job, SeqCst);
+        self.shared.pending.store(n - 1, SeqCst);
+        self.shared.generation.fetch_add(1, SeqCst);
+        if self.shared.sleepers.load(SeqCst) > 0 {
+            // Taking the lock orders this notify after a parking worker's
+            // last look at `generation` (it holds the lock from then until
+            // it waits), so the wake-up cannot be lost.
+            let _g = self.shared.park.lock().unwrap_or_else(|e| e.into_inner());
             self.shared.wake.notify_all();
         }
         let mine = panic::catch_unwind(AssertUnwindSafe(|| f(0, n)));
-        while self.shared.pending.load(Ordering::Acquire) != 0 {
-            std::hint::spin_loop();
+        let waiting = Instant::now();
+        let mut spins = 0u32;
+        while self.shared.pending.load(SeqCst) != 0 {
+            // Jobs last microseconds, so spin; but if a worker was
+            // descheduled (more threads than free cores), stop burning the
+            // core it may need.
+            spins = spins.wrapping_add(1);
+            if spins % 1024 == 0 && waiting.elapsed() > SPIN * 4 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
         }
-        *self.shared.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.shared.job.store(std::ptr::null_mut(), SeqCst);
         if let Err(p) = mine {
             panic::resume_unwind(p);
         }
-        if self.shared.panicked.swap(false, Ordering::AcqRel) {
+        if self.shared.panicked.swap(false, SeqCst) {
             panic!("an inference worker thread panicked");
         }
     }
@@ -121,41 +144,47 @@ fn worker_loop(shared: &Shared, tid: usize) {
         let start = Instant::now();
         let mut spins = 0u32;
         // Spin, then park until the generation moves or we shut down.
-        loop {
-            if shared.shutdown.load(Ordering::Acquire) {
+        let generation = loop {
+            if shared.shutdown.load(SeqCst) {
                 return;
             }
-            if shared.generation.load(Ordering::Acquire) != seen {
-                break;
+            let g = shared.generation.load(SeqCst);
+            if g != seen {
+                break g;
             }
-            spins += 1;
-            if spins % 64 == 0 && start.elapsed() > SPIN {
-                let guard = shared.job.lock().unwrap_or_else(|e| e.into_inner());
-                if shared.generation.load(Ordering::Acquire) == seen
-                    && !shared.shutdown.load(Ordering::Acquire)
-                {
+            spins = spins.wrapping_add(1);
+            if spins % 256 == 0 && start.elapsed() > SPIN {
+                shared.sleepers.fetch_add(1, SeqCst);
+                let guard = shared.park.lock().unwrap_or_else(|e| e.into_inner());
+                if shared.generation.load(SeqCst) == seen && !shared.shutdown.load(SeqCst) {
                     drop(shared.wake.wait_timeout(guard, Duration::from_millis(100)));
+                } else {
+                    drop(guard);
                 }
+                shared.sleepers.fetch_sub(1, SeqCst);
             } else {
                 std::hint::spin_loop();
             }
-        }
-        seen = shared.generation.load(Ordering::Acquire);
-        let job = *shared.job.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(job) = job {
+        };
+        seen = generation;
+        let ptr = shared.job.load(SeqCst);
+        if !ptr.is_null() {
+            // SAFETY: a non-null slot points at the caller's `Job`, which
+            // stays alive until `pending` (decremented below) reaches zero.
+            let job: Job = unsafe { *ptr };
             if panic::catch_unwind(AssertUnwindSafe(|| job(tid, shared.n_threads))).is_err() {
-                shared.panicked.store(true, Ordering::Release);
+                shared.panicked.store(true, SeqCst);
             }
         }
-        shared.pending.fetch_sub(1, Ordering::AcqRel);
+        shared.pending.fetch_sub(1, SeqCst);
     }
 }
 
 impl Drop for ThreadPool {
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.shutdown.store(true, SeqCst);
         {
-            let _g = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
+            let _g = self.shared.park.lock().unwrap_or_else(|e| e.into_inner());
             self.shared.wake.notify_all();
         }
         for w in self.workers.drain(..) {
@@ -178,6 +207,7 @@ pub fn split_range(n: usize, tid: usize, nth: usize, align: usize) -> std::ops::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn every_thread_runs_every_job() {

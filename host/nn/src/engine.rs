@@ -380,7 +380,7 @@ pub struct Stream {
 
 impl Stream {
     /// The next non-empty text chunk, or `None` when finished.
-    pub fn next(&mut self) -> NnResult<Option<String>> {
+    pub fn next_chunk(&mut self) -> NnResult<Option<String>> {
         if self.done {
             return Ok(None);
         }
@@ -408,7 +408,7 @@ impl Stream {
 
     pub fn collect(&mut self) -> NnResult<String> {
         let mut out = String::new();
-        while let Some(t) = self.next()? {
+        while let Some(t) = self.next_chunk()? {
             out.push_str(&t);
         }
         Ok(out)

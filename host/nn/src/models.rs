@@ -111,3 +111,30 @@ impl ModelSet {
 pub fn is_model_file(path: &Path) -> bool {
     path.is_file()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preload_flags() {
+        assert_eq!(
+            Preload::parse_model_flag("smol=models/a.gguf").unwrap(),
+            Preload { name: "smol".into(), path: "models/a.gguf".into() }
+        );
+        assert!(Preload::parse_model_flag("nameonly").is_err());
+        assert!(Preload::parse_model_flag("=x").is_err());
+        let p = Preload::parse_nn_preload("default:GGML:AUTO:/m/x.gguf").unwrap();
+        assert_eq!((p.name.as_str(), p.path.to_str().unwrap()), ("default", "/m/x.gguf"));
+        assert!(Preload::parse_nn_preload("d:ggml:cpu:C:/x.gguf").is_ok());
+        assert!(Preload::parse_nn_preload("d:ONNX:AUTO:x").is_err());
+        assert!(Preload::parse_nn_preload("d:GGML:GPU:x").is_err());
+        assert!(Preload::parse_nn_preload("d:GGML").is_err());
+    }
+
+    #[test]
+    fn unknown_name_is_not_found() {
+        let e = ModelSet::new().get("x").unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::NotFound);
+    }
+}

@@ -121,3 +121,31 @@ pub fn precompile(engine: &Engine, input: &Path, output: &Path) -> Result<std::t
     std::fs::write(output, ser).map_err(|e| wasmtime::format_err!("writing {}: {e}", output.display()))?;
     Ok(took)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_key_depends_on_content_only_for_one_engine() {
+        let e = crate::engine().unwrap();
+        assert_eq!(cache_key(&e, b"abc"), cache_key(&e, b"abc"));
+        assert_ne!(cache_key(&e, b"abc"), cache_key(&e, b"abd"));
+        assert_eq!(cache_key(&e, b"").len(), 64);
+    }
+
+    #[test]
+    fn core_modules_and_junk_are_rejected() {
+        let e = crate::engine().unwrap();
+        let dir = std::env::temp_dir().join(format!("edgewasm-cache-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let core = dir.join("core.wasm");
+        std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+        let err = load_component(&e, &core, false).err().unwrap().to_string();
+        assert!(err.contains("core wasm module"), "{err}");
+        let junk = dir.join("junk.wasm");
+        std::fs::write(&junk, b"hello").unwrap();
+        assert!(load_component(&e, &junk, false).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -248,7 +248,7 @@ impl llm::HostSession for LlmView<'_> {
 impl llm::HostGeneration for LlmView<'_> {
     fn next(&mut self, g: Resource<Stream>) -> Result<Result<Option<String>, types::Error>> {
         let stream = self.table.get_mut(&g)?;
-        Ok(stream.next().map_err(to_wit))
+        Ok(stream.next_chunk().map_err(to_wit))
     }
 
     fn collect(&mut self, g: Resource<Stream>) -> Result<Result<String, types::Error>> {

@@ -202,6 +202,18 @@ impl RunCommand {
     }
 }
 
+/// `edgewasm APP.wasm ARGS...` means `edgewasm run APP.wasm ARGS...`.
+pub fn implicit_run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = args.into_iter().collect();
+    if let Some(first) = v.get(1) {
+        let s = first.to_string_lossy();
+        if s.ends_with(".wasm") || s.ends_with(".cwasm") {
+            v.insert(1, "run".into());
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,16 +228,12 @@ mod tests {
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("0").is_err());
     }
-}
 
-/// `edgewasm APP.wasm ARGS...` means `edgewasm run APP.wasm ARGS...`.
-pub fn implicit_run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let mut v: Vec<std::ffi::OsString> = args.into_iter().collect();
-    if let Some(first) = v.get(1) {
-        let s = first.to_string_lossy();
-        if s.ends_with(".wasm") || s.ends_with(".cwasm") {
-            v.insert(1, "run".into());
-        }
+    #[test]
+    fn wasm_file_first_means_run() {
+        let v = |a: &[&str]| implicit_run(a.iter().map(std::ffi::OsString::from));
+        assert_eq!(v(&["edgewasm", "app.wasm", "x"]), v(&["edgewasm", "run", "app.wasm", "x"])[..]);
+        assert_eq!(v(&["edgewasm", "a.cwasm"])[1], "run");
+        assert_eq!(v(&["edgewasm", "generate", "x.wasm"])[1], "generate");
     }
-    v
 }
