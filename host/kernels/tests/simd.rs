@@ -2,16 +2,12 @@
 //! and every path against f32 math with ggml's error bounds
 //! (tests/test-quantize-fns.cpp).
 //!
-//! Tolerances:
-//! * `from_float`: byte-identical, always (finite and infinite inputs).
-//! * quantized `vec_dot`: integer products are exact on every path; paths
-//!   differ from the reference only in f32 rounding: the SIMD kernels (like
-//!   ggml's) convert per-lane partial sums of a block to f32 and add them
-//!   after scaling, and sum blocks in another order. With
-//!   `T = sum over blocks of |d_x*d_y| * sum_j |x_j*y_j| + |m*s|` (f64), we
-//!   require `|simd - ref| <= (nb + 4) * 2 * eps_f32 * T`.
-//! * f32/f16/bf16 `vec_dot`: the reference sums in f64, SIMD in f32 lanes:
-//!   `|simd - ref| <= (n / 8 + 16) * eps_f32 * sum|x_i*y_i|`.
+//! No tolerances: every path must give the reference's exact bits.
+//! * `from_float`: byte-identical (finite and infinite inputs).
+//! * every `vec_dot` (quantized and float): `to_bits()`-identical to the
+//!   scalar `vec_dot_ref` (NaN matches any NaN). The SIMD kernels compute
+//!   exact integer block sums and then repeat the reference's f32 operations
+//!   in its order; the float dots share one fixed 32-lane order.
 
 use edgewasm_kernels::{
     available_paths, kernels_for, kernels_for_path, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1,
@@ -47,85 +43,9 @@ fn quantize(ty: GgmlType, x: &[f32]) -> Vec<u8> {
     out
 }
 
-fn f(h: f16) -> f64 {
-    h.to_f64()
-}
-
-/// `sum over blocks |d_x*d_y| * sum_j |x_j*y_j| + |m*s|` for the quantized
-/// pairs, from the blocks themselves.
-fn abs_terms(ty: GgmlType, x: &[u8], y: &[u8]) -> f64 {
-    // Sum of |products|, not |sum|: the SIMD kernels (like ggml's) convert
-    // per-lane partial sums of a block to f32 before adding them, so their
-    // rounding is relative to the partials, which can cancel.
-    fn sumi(a: impl Iterator<Item = i32>, b: &[i8; 32]) -> f64 {
-        a.zip(b).map(|(p, &q)| (p * q as i32).abs()).sum::<i32>() as f64
-    }
-    fn nib(qs: &[u8; 16]) -> impl Iterator<Item = i32> + '_ {
-        (0..32).map(move |j| if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 } as i32)
-    }
-    fn fifth(qh: [u8; 4]) -> impl Iterator<Item = i32> {
-        let qh = u32::from_le_bytes(qh);
-        (0..32).map(move |j| ((qh >> j) & 1) as i32 * 16)
-    }
-    match ty {
-        GgmlType::Q4_0 => {
-            let (x, y): (&[BlockQ4_0], &[BlockQ8_0]) =
-                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
-            x.iter()
-                .zip(y)
-                .map(|(a, b)| (f(a.d) * f(b.d) * sumi(nib(&a.qs).map(|q| q - 8), &b.qs)).abs())
-                .sum()
-        }
-        GgmlType::Q4_1 => {
-            let (x, y): (&[BlockQ4_1], &[BlockQ8_1]) =
-                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
-            x.iter()
-                .zip(y)
-                .map(|(a, b)| {
-                    (f(a.d) * f(b.d) * sumi(nib(&a.qs), &b.qs)).abs() + (f(a.m) * f(b.s)).abs()
-                })
-                .sum()
-        }
-        GgmlType::Q5_0 => {
-            let (x, y): (&[BlockQ5_0], &[BlockQ8_0]) =
-                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
-            x.iter()
-                .zip(y)
-                .map(|(a, b)| {
-                    let q = nib(&a.qs).zip(fifth(a.qh)).map(|(l, h)| l + h - 16);
-                    (f(a.d) * f(b.d) * sumi(q, &b.qs)).abs()
-                })
-                .sum()
-        }
-        GgmlType::Q5_1 => {
-            let (x, y): (&[BlockQ5_1], &[BlockQ8_1]) =
-                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
-            x.iter()
-                .zip(y)
-                .map(|(a, b)| {
-                    let q = nib(&a.qs).zip(fifth(a.qh)).map(|(l, h)| l + h);
-                    (f(a.d) * f(b.d) * sumi(q, &b.qs)).abs() + (f(a.m) * f(b.s)).abs()
-                })
-                .sum()
-        }
-        GgmlType::Q8_0 => {
-            let (x, y): (&[BlockQ8_0], &[BlockQ8_0]) =
-                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
-            x.iter()
-                .zip(y)
-                .map(|(a, b)| (f(a.d) * f(b.d) * sumi(a.qs.iter().map(|&q| q as i32), &b.qs)).abs())
-                .sum()
-        }
-        GgmlType::Q8_1 => {
-            let (x, y): (&[BlockQ8_1], &[BlockQ8_1]) =
-                (bytemuck::cast_slice(x), bytemuck::cast_slice(y));
-            x.iter()
-                .zip(y)
-                .map(|(a, b)| (f(a.d) * f(b.d) * sumi(a.qs.iter().map(|&q| q as i32), &b.qs)).abs())
-                .sum()
-        }
-        _ => unreachable!(),
-    }
+/// Bit-identical, or both NaN (NaN payloads are not part of the contract).
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
 /// Row data: `nb` blocks of 32 with a per-block scale and a distribution
@@ -197,15 +117,14 @@ proptest! {
             let qx = quantize(ty, xs);
             let qy = quantize(r.vec_dot_type, ys);
             let want = (r.vec_dot)(n, &qx, &qy);
-            let t = abs_terms(ty, &qx, &qy);
-            let tol = ((n / 32) as f64 + 4.0) * 2.0 * f32::EPSILON as f64 * t;
             for path in simd_paths() {
                 let k = kernels_for_path(ty, path).unwrap();
                 prop_assert_eq!(k.vec_dot_type, r.vec_dot_type);
                 let got = (k.vec_dot)(n, &qx, &qy);
                 prop_assert!(
-                    got == want || ((got as f64) - (want as f64)).abs() <= tol,
-                    "{} {}: n={} got {:e} want {:e} (tol {:e})", ty, path, n, got, want, tol
+                    same(got, want),
+                    "{} {}: n={} got {:e} ({:#010x}) want {:e} ({:#010x})",
+                    ty, path, n, got, got.to_bits(), want, want.to_bits()
                 );
             }
         }
@@ -220,17 +139,12 @@ proptest! {
             let qx = quantize(ty, &xs);
             let qy = quantize(ty, &ys);
             let want = (r.vec_dot)(n, &qx, &qy);
-            let mut dx = vec![0.0; n];
-            let mut dy = vec![0.0; n];
-            (r.to_float)(&qx, &mut dx);
-            (r.to_float)(&qy, &mut dy);
-            let s: f64 = dx.iter().zip(&dy).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
-            let tol = ((n / 8) as f64 + 16.0) * f32::EPSILON as f64 * s;
             for path in simd_paths() {
                 let got = (kernels_for_path(ty, path).unwrap().vec_dot)(n, &qx, &qy);
                 prop_assert!(
-                    ((got as f64) - (want as f64)).abs() <= tol,
-                    "{} {}: n={} got {:e} want {:e} (tol {:e})", ty, path, n, got, want, tol
+                    same(got, want),
+                    "{} {}: n={} got {:e} ({:#010x}) want {:e} ({:#010x})",
+                    ty, path, n, got, got.to_bits(), want, want.to_bits()
                 );
             }
         }
@@ -280,10 +194,7 @@ fn model_row_lengths() {
             let want = (r.vec_dot)(n, &qx, &qy);
             for path in simd_paths() {
                 let got = (kernels_for_path(ty, path).unwrap().vec_dot)(n, &qx, &qy);
-                assert!(
-                    (got - want).abs() <= 1e-5 * want.abs().max(1.0) * (n as f32 / 32.0),
-                    "{ty} {path} n={n}: {got} vs {want}"
-                );
+                assert!(same(got, want), "{ty} {path} n={n}: {got:e} vs {want:e}");
             }
         }
     }

@@ -446,9 +446,10 @@ mod tests {
                 let mut k = r;
                 install(&mut k);
                 let got = (k.vec_dot)(n, &x, &y);
-                assert!(
-                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
-                    "{} {name} nb={nb}: {got} vs {want}",
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{} {name} nb={nb}: {got:e} vs {want:e}",
                     B::TYPE
                 );
             }

@@ -7,8 +7,9 @@
 //!
 //! Integer dot products use ggml's tricks: `maddubs` (u8 x i8 -> i16 pairs)
 //! then `madd` with ones (-> i32), with the sign of one operand moved onto
-//! the other (`sign_epi8`) when both are signed. Per-block sums are exact;
-//! only the f32 accumulation order differs from the reference.
+//! the other (`sign_epi8`) when both are signed. Per-block sums are exact,
+//! and the f32 part repeats the reference's operations in its order, so
+//! every `vec_dot` here is bit-identical to `vec_dot_ref`.
 
 use core::arch::x86_64::*;
 
@@ -127,20 +128,6 @@ fn hsum_epi32(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(s)
 }
 
-/// Two pairs of f16 (`a = [a0, a1]`, `b = [b0, b1]` as little-endian u32s)
-/// to `[a0 * b0, a1 * b1, ..]`.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn f16_pair_products(a: u32, b: u32) -> __m128 {
-    let v = _mm_cvtph_ps(_mm_set_epi32(0, 0, b as i32, a as i32));
-    _mm_mul_ps(v, _mm_movehl_ps(v, v))
-}
-
-#[inline]
-fn pair(lo: f16, hi: f16) -> u32 {
-    lo.to_bits() as u32 | (hi.to_bits() as u32) << 16
-}
-
 /// 32 nibbles -> 32 bytes: low nibbles (elements 0..16) then high nibbles
 /// (elements 16..32), ggml's `bytes_from_nibbles_32`.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -185,121 +172,224 @@ fn mul_sum_i8_pairs(x: __m256i, y: __m256i) -> __m256i {
     mul_sum_us8_pairs(ax, sy)
 }
 
-// ---- vec_dot --------------------------------------------------------------
+// ---- vec_dot ----------------------------------------------------------------
+//
+// Bit-identical to `vec_dot_ref`: the SIMD code computes each block's exact
+// integer sum, eight blocks at a time; the f32 part then does the
+// reference's operations (convert, the same multiplies in the same order, no
+// FMA) in eight lanes, one block per lane, and adds the eight terms to the
+// running sum one after another, in block order, as the reference does.
+
+/// Lane `b` = the (wrapping, here exact) sum of the 8 lanes of `v[b]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn hsum8x8_epi32(v: &[__m256i; 8]) -> __m256i {
+    let s01 = _mm256_hadd_epi32(v[0], v[1]);
+    let s23 = _mm256_hadd_epi32(v[2], v[3]);
+    let s45 = _mm256_hadd_epi32(v[4], v[5]);
+    let s67 = _mm256_hadd_epi32(v[6], v[7]);
+    // Per 128-bit half: [v0, v1, v2, v3] (resp. v4..v7) partial sums.
+    let t0 = _mm256_hadd_epi32(s01, s23);
+    let t1 = _mm256_hadd_epi32(s45, s67);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(t0, t1),
+        _mm256_permute2x128_si256::<0x31>(t0, t1),
+    )
+}
+
+/// `sum = sum + t[0]; ...; sum = sum + t[n - 1]`, in order.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn add_in_order(mut sum: f32, t: __m256, n: usize) -> f32 {
+    let mut a = [0.0f32; 8];
+    // SAFETY: `a` is 8 writable f32; unaligned store.
+    unsafe { _mm256_storeu_ps(a.as_mut_ptr(), t) };
+    for &v in &a[..n] {
+        sum += v;
+    }
+    sum
+}
+
+/// Eight f16 (`h(0..8)`, zero past `n`) widened to f32 (exact).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn f16x8(n: usize, h: impl Fn(usize) -> f16) -> __m256 {
+    let b = |i: usize| if i < n { h(i).to_bits() as i16 } else { 0 };
+    _mm256_cvtph_ps(_mm_setr_epi16(b(0), b(1), b(2), b(3), b(4), b(5), b(6), b(7)))
+}
+
+/// The shared driver: `$isum(xb, yb)` gives one block's products as 8 i32
+/// lanes (any split; their sum is the block's exact integer sum), and
+/// `$term(sumi_f32, xs, ys)` the per-block f32 terms of (up to 8) blocks from
+/// their converted sums. Returns the in-order sum of the terms.
+macro_rules! legacy_dot {
+    ($x:expr, $y:expr, $isum:expr, $term:path) => {{
+        let (x, y) = ($x, $y);
+        assert_eq!(x.len(), y.len());
+        let chunk = |sumf: f32, xc: &[_], yc: &[_]| -> f32 {
+            let mut v = [_mm256_setzero_si256(); 8];
+            for (b, (xb, yb)) in xc.iter().zip(yc).enumerate() {
+                v[b] = $isum(xb, yb);
+            }
+            let sumi = _mm256_cvtepi32_ps(hsum8x8_epi32(&v));
+            add_in_order(sumf, $term(sumi, xc, yc), xc.len())
+        };
+        let mut sumf = 0.0f32;
+        let mut xs = x.chunks_exact(8);
+        let mut ys = y.chunks_exact(8);
+        for (xc, yc) in (&mut xs).zip(&mut ys) {
+            sumf = chunk(sumf, xc, yc);
+        }
+        if !xs.remainder().is_empty() {
+            sumf = chunk(sumf, xs.remainder(), ys.remainder());
+        }
+        sumf
+    }};
+}
+
+// Per-block f32 terms of up to 8 blocks (lane b = block b), the reference's
+// expressions lane by lane. Shared with the AVX-512 kernels.
+
+/// Q4_0: `sumi * dx * dy`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn term_q4_0(s: __m256, xc: &[BlockQ4_0], yc: &[BlockQ8_0]) -> __m256 {
+    let n = xc.len();
+    let dx = f16x8(n, |i| xc[i].d);
+    let dy = f16x8(n, |i| yc[i].d);
+    _mm256_mul_ps(_mm256_mul_ps(s, dx), dy)
+}
+
+/// Q4_1 and Q5_1: `(dx * dy) * sumi + m * s`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn term_dm(s: __m256, n: usize, d: impl Fn(usize) -> [f16; 4]) -> __m256 {
+    let dd = _mm256_mul_ps(f16x8(n, |i| d(i)[0]), f16x8(n, |i| d(i)[1]));
+    let ms = _mm256_mul_ps(f16x8(n, |i| d(i)[2]), f16x8(n, |i| d(i)[3]));
+    _mm256_add_ps(_mm256_mul_ps(dd, s), ms)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn term_q4_1(s: __m256, xc: &[BlockQ4_1], yc: &[BlockQ8_1]) -> __m256 {
+    term_dm(s, xc.len(), |i| [xc[i].d, yc[i].d, xc[i].m, yc[i].s])
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn term_q5_1(s: __m256, xc: &[BlockQ5_1], yc: &[BlockQ8_1]) -> __m256 {
+    term_dm(s, xc.len(), |i| [xc[i].d, yc[i].d, xc[i].m, yc[i].s])
+}
+
+/// Q5_0: `(dx * dy) * sumi`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn term_q5_0(s: __m256, xc: &[BlockQ5_0], yc: &[BlockQ8_0]) -> __m256 {
+    let n = xc.len();
+    let dd = _mm256_mul_ps(f16x8(n, |i| xc[i].d), f16x8(n, |i| yc[i].d));
+    _mm256_mul_ps(dd, s)
+}
+
+/// Q8_0: `sumi * (dx * dy)`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn term_q8_0(s: __m256, xc: &[BlockQ8_0], yc: &[BlockQ8_0]) -> __m256 {
+    let n = xc.len();
+    let dd = _mm256_mul_ps(f16x8(n, |i| xc[i].d), f16x8(n, |i| yc[i].d));
+    _mm256_mul_ps(s, dd)
+}
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
-    assert_eq!(x.len(), y.len());
-    let mut acc = _mm256_setzero_ps();
-    for (xb, yb) in x.iter().zip(y) {
-        let d = f16_pair_products(pair(xb.d, f16::ZERO), pair(yb.d, f16::ZERO));
-        let d = _mm256_broadcastss_ps(d);
-        let qx = _mm256_sub_epi8(bytes_from_nibbles_32(&xb.qs), _mm256_set1_epi8(8));
-        let qy = load32(&yb.qs);
-        let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(qx, qy));
-        acc = _mm256_fmadd_ps(d, q, acc);
-    }
-    hsum_ps(acc)
+    legacy_dot!(
+        x,
+        y,
+        |xb: &BlockQ4_0, yb: &BlockQ8_0| {
+            let qx = _mm256_sub_epi8(bytes_from_nibbles_32(&xb.qs), _mm256_set1_epi8(8));
+            mul_sum_i8_pairs(qx, load32(&yb.qs))
+        },
+        term_q4_0
+    )
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
-    assert_eq!(x.len(), y.len());
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
-    let mut summs = _mm_setzero_ps();
-    let mut block = |acc: &mut __m256, xb: &BlockQ4_1, yb: &BlockQ8_1| {
-        // [dx * dy, m * s]
-        let p = f16_pair_products(pair(xb.d, xb.m), pair(yb.d, yb.s));
-        summs = _mm_add_ps(summs, p);
-        let d = _mm256_broadcastss_ps(p);
-        let qx = bytes_from_nibbles_32(&xb.qs);
-        let qy = load32(&yb.qs);
-        let q = _mm256_cvtepi32_ps(mul_sum_us8_pairs(qx, qy));
-        *acc = _mm256_fmadd_ps(d, q, *acc);
-    };
-    let mut xs = x.chunks_exact(2);
-    let mut ys = y.chunks_exact(2);
-    for (xp, yp) in (&mut xs).zip(&mut ys) {
-        block(&mut acc0, &xp[0], &yp[0]);
-        block(&mut acc1, &xp[1], &yp[1]);
-    }
-    for (xb, yb) in xs.remainder().iter().zip(ys.remainder()) {
-        block(&mut acc0, xb, yb);
-    }
-    let ms = _mm_cvtss_f32(_mm_movehdup_ps(summs));
-    hsum_ps(_mm256_add_ps(acc0, acc1)) + ms
+    legacy_dot!(
+        x,
+        y,
+        |xb: &BlockQ4_1, yb: &BlockQ8_1| mul_sum_us8_pairs(
+            bytes_from_nibbles_32(&xb.qs),
+            load32(&yb.qs)
+        ),
+        term_q4_1
+    )
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
-    assert_eq!(x.len(), y.len());
-    let mut acc = _mm256_setzero_ps();
-    for (xb, yb) in x.iter().zip(y) {
-        let d = f16_pair_products(pair(xb.d, f16::ZERO), pair(yb.d, f16::ZERO));
-        let d = _mm256_broadcastss_ps(d);
-        let qx = bytes_from_nibbles_32(&xb.qs);
-        // 0xF0 (i.e. -16 once or-ed in) where the fifth bit is clear.
-        let bxhi = _mm256_andnot_si256(bytes_from_bits_32(xb.qh()), _mm256_set1_epi8(0xF0u8 as i8));
-        let qx = _mm256_or_si256(qx, bxhi);
-        let qy = load32(&yb.qs);
-        let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(qx, qy));
-        acc = _mm256_fmadd_ps(d, q, acc);
-    }
-    hsum_ps(acc)
+    legacy_dot!(
+        x,
+        y,
+        |xb: &BlockQ5_0, yb: &BlockQ8_0| {
+            let qx = bytes_from_nibbles_32(&xb.qs);
+            // 0xF0 (i.e. -16 once or-ed in) where the fifth bit is clear.
+            let bxhi =
+                _mm256_andnot_si256(bytes_from_bits_32(xb.qh()), _mm256_set1_epi8(0xF0u8 as i8));
+            mul_sum_i8_pairs(_mm256_or_si256(qx, bxhi), load32(&yb.qs))
+        },
+        term_q5_0
+    )
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q5_1_q8_1(x: &[BlockQ5_1], y: &[BlockQ8_1]) -> f32 {
-    assert_eq!(x.len(), y.len());
-    let mut acc = _mm256_setzero_ps();
-    let mut summs = _mm_setzero_ps();
-    for (xb, yb) in x.iter().zip(y) {
-        let p = f16_pair_products(pair(xb.d, xb.m), pair(yb.d, yb.s));
-        summs = _mm_add_ps(summs, p);
-        let d = _mm256_broadcastss_ps(p);
-        let qx = bytes_from_nibbles_32(&xb.qs);
-        let bxhi = _mm256_and_si256(bytes_from_bits_32(xb.qh()), _mm256_set1_epi8(0x10));
-        let qx = _mm256_or_si256(qx, bxhi);
-        let qy = load32(&yb.qs);
-        let q = _mm256_cvtepi32_ps(mul_sum_us8_pairs(qx, qy));
-        acc = _mm256_fmadd_ps(d, q, acc);
-    }
-    let ms = _mm_cvtss_f32(_mm_movehdup_ps(summs));
-    hsum_ps(acc) + ms
+    legacy_dot!(
+        x,
+        y,
+        |xb: &BlockQ5_1, yb: &BlockQ8_1| {
+            let qx = bytes_from_nibbles_32(&xb.qs);
+            let bxhi = _mm256_and_si256(bytes_from_bits_32(xb.qh()), _mm256_set1_epi8(0x10));
+            mul_sum_us8_pairs(_mm256_or_si256(qx, bxhi), load32(&yb.qs))
+        },
+        term_q5_1
+    )
 }
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
-    assert_eq!(x.len(), y.len());
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
-    let block = |acc: &mut __m256, xb: &BlockQ8_0, yb: &BlockQ8_0| {
-        let d = f16_pair_products(pair(xb.d, f16::ZERO), pair(yb.d, f16::ZERO));
-        let d = _mm256_broadcastss_ps(d);
-        let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(load32(&xb.qs), load32(&yb.qs)));
-        *acc = _mm256_fmadd_ps(d, q, *acc);
-    };
-    let mut xs = x.chunks_exact(2);
-    let mut ys = y.chunks_exact(2);
-    for (xp, yp) in (&mut xs).zip(&mut ys) {
-        block(&mut acc0, &xp[0], &yp[0]);
-        block(&mut acc1, &xp[1], &yp[1]);
-    }
-    for (xb, yb) in xs.remainder().iter().zip(ys.remainder()) {
-        block(&mut acc0, xb, yb);
-    }
-    hsum_ps(_mm256_add_ps(acc0, acc1))
+    legacy_dot!(
+        x,
+        y,
+        |xb: &BlockQ8_0, yb: &BlockQ8_0| mul_sum_i8_pairs(load32(&xb.qs), load32(&yb.qs)),
+        term_q8_0
+    )
+}
+
+// ---- float dots ---------------------------------------------------------------
+//
+// The fixed order of `crate::float::dot_lanes`: 32 lanes in four registers
+// (lane 8k + i = register k, element i), separate multiply and add, a
+// zero-padded last chunk, then the tree `reduce_lanes` in registers.
+
+/// `reduce_lanes` on lanes held as `a[k]` = lanes 8k..8k+8.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn reduce32(a: [__m256; 4]) -> f32 {
+    let s = _mm256_add_ps(
+        _mm256_add_ps(a[0], a[2]), // w = 16
+        _mm256_add_ps(a[1], a[3]),
+    ); // w = 8: (a0 + a2) + (a1 + a3)
+    hsum_ps(s) // w = 4, 2, 1
 }
 
 /// # Safety
@@ -308,30 +398,25 @@ unsafe fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
 unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
     assert_eq!(x.len(), y.len());
     let mut acc = [_mm256_setzero_ps(); 4];
-    let mut xs = x.chunks_exact(32);
-    let mut ys = y.chunks_exact(32);
-    for (xc, yc) in (&mut xs).zip(&mut ys) {
+    let mut step = |xc: &[f32], yc: &[f32]| {
         for (k, a) in acc.iter_mut().enumerate() {
             let xv = load8f(xc[8 * k..8 * k + 8].try_into().unwrap());
             let yv = load8f(yc[8 * k..8 * k + 8].try_into().unwrap());
-            *a = _mm256_fmadd_ps(xv, yv, *a);
+            *a = _mm256_add_ps(*a, _mm256_mul_ps(xv, yv));
         }
+    };
+    let mut xs = x.chunks_exact(32);
+    let mut ys = y.chunks_exact(32);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        step(xc, yc);
     }
-    let mut xs8 = xs.remainder().chunks_exact(8);
-    let mut ys8 = ys.remainder().chunks_exact(8);
-    for (xc, yc) in (&mut xs8).zip(&mut ys8) {
-        acc[0] = _mm256_fmadd_ps(
-            load8f(xc.try_into().unwrap()),
-            load8f(yc.try_into().unwrap()),
-            acc[0],
-        );
+    if !xs.remainder().is_empty() {
+        let (mut xt, mut yt) = ([0.0f32; 32], [0.0f32; 32]);
+        xt[..xs.remainder().len()].copy_from_slice(xs.remainder());
+        yt[..ys.remainder().len()].copy_from_slice(ys.remainder());
+        step(&xt, &yt);
     }
-    let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    let mut sum = hsum_ps(v) as f64;
-    for (&a, &b) in xs8.remainder().iter().zip(ys8.remainder()) {
-        sum += (a * b) as f64;
-    }
-    sum as f32
+    reduce32(acc)
 }
 
 /// # Safety
@@ -347,28 +432,24 @@ unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
         _mm256_cvtph_ps(unsafe { _mm_loadu_si128(p.as_ptr().cast()) })
     }
     let mut acc = [_mm256_setzero_ps(); 4];
+    let mut step = |xc: &[f16], yc: &[f16]| {
+        for (k, a) in acc.iter_mut().enumerate() {
+            let p = _mm256_mul_ps(load8h(&xc[8 * k..8 * k + 8]), load8h(&yc[8 * k..8 * k + 8]));
+            *a = _mm256_add_ps(*a, p);
+        }
+    };
     let mut xs = x.chunks_exact(32);
     let mut ys = y.chunks_exact(32);
     for (xc, yc) in (&mut xs).zip(&mut ys) {
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm256_fmadd_ps(
-                load8h(&xc[8 * k..8 * k + 8]),
-                load8h(&yc[8 * k..8 * k + 8]),
-                *a,
-            );
-        }
+        step(xc, yc);
     }
-    let mut xs8 = xs.remainder().chunks_exact(8);
-    let mut ys8 = ys.remainder().chunks_exact(8);
-    for (xc, yc) in (&mut xs8).zip(&mut ys8) {
-        acc[0] = _mm256_fmadd_ps(load8h(xc), load8h(yc), acc[0]);
+    if !xs.remainder().is_empty() {
+        let (mut xt, mut yt) = ([f16::ZERO; 32], [f16::ZERO; 32]);
+        xt[..xs.remainder().len()].copy_from_slice(xs.remainder());
+        yt[..ys.remainder().len()].copy_from_slice(ys.remainder());
+        step(&xt, &yt);
     }
-    let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    let mut sum = hsum_ps(v) as f64;
-    for (&a, &b) in xs8.remainder().iter().zip(ys8.remainder()) {
-        sum += (a.to_f32() * b.to_f32()) as f64;
-    }
-    sum as f32
+    reduce32(acc)
 }
 
 // ---- from_float -------------------------------------------------------------

@@ -19,6 +19,9 @@ use half::f16;
 use crate::blocks::{
     inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
 };
+use super::avx2::{
+    add_in_order, hsum8x8_epi32, term_q4_0, term_q4_1, term_q5_0, term_q5_1, term_q8_0,
+};
 use crate::erased::{dot_args, from_float_args};
 use crate::fp::fp32_to_fp16_bits;
 use crate::{GgmlType, KernelPath, TypeKernels};
@@ -67,11 +70,6 @@ fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
     unsafe { quantize_q8_1(src, dst) }
 }
 
-#[inline]
-fn h(x: f16) -> u64 {
-    x.to_bits() as u64
-}
-
 /// The quantized dot products, generated twice: `$tf` is the feature list and
 /// `$dot` the u8 x i8 -> i32x16 helper for that list.
 macro_rules! quant_dots {
@@ -96,37 +94,6 @@ macro_rules! quant_dots {
             safe_dot!(dot_q5_1, BlockQ5_1, vec_dot_q5_1_q8_1);
             safe_dot!(dot_q8_0, BlockQ8_0, vec_dot_q8_0_q8_0);
 
-            /// Scale vector from `[s_a, _, s_b, _]`: lanes 0..8 = s_a, 8..16 = s_b.
-            #[target_feature(enable = $tf)]
-            #[inline]
-            fn spread2(p: __m128) -> __m512 {
-                let idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
-                _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(p))
-            }
-
-            /// `[dxA*dyA, _, dxB*dyB, _]` from four f16 scales.
-            #[target_feature(enable = $tf)]
-            #[inline]
-            fn scales2(dxa: f16, dya: f16, dxb: f16, dyb: f16) -> __m128 {
-                let bits = h(dxa) | h(dya) << 16 | h(dxb) << 32 | h(dyb) << 48;
-                let v = _mm_cvtph_ps(_mm_cvtsi64_si128(bits as i64));
-                _mm_mul_ps(v, _mm_movehdup_ps(v))
-            }
-
-            /// `[dA, mA*sA, _, _, dB, mB*sB, _, _]` (d = dx*dy) from the
-            /// (d, m) and (d, s) header pairs of two blocks each.
-            #[target_feature(enable = $tf)]
-            #[inline]
-            fn scales2_ms(xa: u32, ya: u32, xb: u32, yb: u32) -> __m256 {
-                let v = _mm256_cvtph_ps(_mm_setr_epi32(xa as i32, ya as i32, xb as i32, yb as i32));
-                _mm256_mul_ps(v, _mm256_permute_ps::<0b01_00_11_10>(v))
-            }
-
-            #[inline]
-            fn pair(lo: f16, hi: f16) -> u32 {
-                lo.to_bits() as u32 | (hi.to_bits() as u32) << 16
-            }
-
             /// Unpacked nibbles of two blocks: [lo A, hi A, lo B, hi B] (each
             /// 16 bytes), i.e. elements 0..32 of A then 0..32 of B.
             #[target_feature(enable = $tf)]
@@ -145,173 +112,131 @@ macro_rules! quant_dots {
                 _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load32(a)), load32(b))
             }
 
+            /// The driver: `$pair(xa, xb, ya, yb)` gives the products of two
+            /// blocks as 16 i32 lanes (A in lanes 0..8, B in 8..16); each
+            /// block's exact sum is then scaled by the AVX2 kernels' `$term`
+            /// (the reference's f32 expression) and the terms are added in
+            /// block order. An odd last block is paired with itself and the
+            /// copy ignored.
+            macro_rules! pair_dot {
+                ($x:expr, $y:expr, $pair:expr, $term:path) => {{
+                    let (x, y) = ($x, $y);
+                    assert_eq!(x.len(), y.len());
+                    let chunk = |sumf: f32, xc: &[_], yc: &[_]| -> f32 {
+                        let n = xc.len();
+                        let mut v = [_mm256_setzero_si256(); 8];
+                        for p in 0..n.div_ceil(2) {
+                            let (a, b) = (2 * p, (2 * p + 1).min(n - 1));
+                            let z: __m512i = $pair(&xc[a], &xc[b], &yc[a], &yc[b]);
+                            v[2 * p] = _mm512_castsi512_si256(z);
+                            v[2 * p + 1] = _mm512_extracti64x4_epi64::<1>(z);
+                        }
+                        let s = _mm256_cvtepi32_ps(hsum8x8_epi32(&v));
+                        add_in_order(sumf, $term(s, xc, yc), n)
+                    };
+                    let mut sumf = 0.0f32;
+                    let mut xs = x.chunks_exact(8);
+                    let mut ys = y.chunks_exact(8);
+                    for (xc, yc) in (&mut xs).zip(&mut ys) {
+                        sumf = chunk(sumf, xc, yc);
+                    }
+                    if !xs.remainder().is_empty() {
+                        sumf = chunk(sumf, xs.remainder(), ys.remainder());
+                    }
+                    sumf
+                }};
+            }
+
             /// # Safety
             /// The CPU must support the features in `$tf`.
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
-                assert_eq!(x.len(), y.len());
                 let eight = _mm512_set1_epi8(8);
-                let mut acc = _mm512_setzero_ps();
-                let mut body =
-                    |xa: &BlockQ4_0, xb: &BlockQ4_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
-                        let s = scales2(xa.d, ya.d, dxb, yb.d);
+                pair_dot!(
+                    x,
+                    y,
+                    |xa: &BlockQ4_0, xb: &BlockQ4_0, ya: &BlockQ8_0, yb: &BlockQ8_0| {
                         let qx = nibbles2(&xa.qs, &xb.qs);
                         let qy = bytes2(&ya.qs, &yb.qs);
-                        let i = _mm512_sub_epi32($dot(qx, qy), $dot(eight, qy));
-                        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), acc);
-                    };
-                let mut xs = x.chunks_exact(2);
-                let mut ys = y.chunks_exact(2);
-                for (xp, yp) in (&mut xs).zip(&mut ys) {
-                    body(&xp[0], &xp[1], &yp[0], &yp[1], xp[1].d);
-                }
-                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
-                    // Odd block: B repeats A with a zero scale.
-                    body(xa, xa, ya, ya, f16::ZERO);
-                }
-                _mm512_reduce_add_ps(acc)
+                        _mm512_sub_epi32($dot(qx, qy), $dot(eight, qy))
+                    },
+                    term_q4_0
+                )
             }
 
             /// # Safety
             /// The CPU must support the features in `$tf`.
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
-                assert_eq!(x.len(), y.len());
                 let sixteen = _mm512_set1_epi8(16);
-                let mut acc = _mm512_setzero_ps();
-                let mut body =
-                    |xa: &BlockQ5_0, xb: &BlockQ5_0, ya: &BlockQ8_0, yb: &BlockQ8_0, dxb: f16| {
-                        let s = scales2(xa.d, ya.d, dxb, yb.d);
+                pair_dot!(
+                    x,
+                    y,
+                    |xa: &BlockQ5_0, xb: &BlockQ5_0, ya: &BlockQ8_0, yb: &BlockQ8_0| {
                         let hbits = xa.qh() as u64 | (xb.qh() as u64) << 32;
                         let nib = nibbles2(&xa.qs, &xb.qs);
                         let qx = _mm512_mask_add_epi8(nib, hbits, nib, sixteen);
                         let qy = bytes2(&ya.qs, &yb.qs);
-                        let i = _mm512_sub_epi32($dot(qx, qy), $dot(sixteen, qy));
-                        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), acc);
-                    };
-                let mut xs = x.chunks_exact(2);
-                let mut ys = y.chunks_exact(2);
-                for (xp, yp) in (&mut xs).zip(&mut ys) {
-                    body(&xp[0], &xp[1], &yp[0], &yp[1], xp[1].d);
-                }
-                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
-                    body(xa, xa, ya, ya, f16::ZERO);
-                }
-                _mm512_reduce_add_ps(acc)
+                        _mm512_sub_epi32($dot(qx, qy), $dot(sixteen, qy))
+                    },
+                    term_q5_0
+                )
             }
 
             /// # Safety
             /// The CPU must support the features in `$tf`.
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
-                assert_eq!(x.len(), y.len());
-                let mut acc = _mm512_setzero_ps();
-                let mut ms = _mm256_setzero_ps();
-                let mut body =
-                    |xa: &BlockQ4_1, xb: &BlockQ4_1, ya: &BlockQ8_1, yb: &BlockQ8_1, hb: u32| {
-                        let p =
-                            scales2_ms(pair(xa.d, xa.m), pair(ya.d, ya.s), hb, pair(yb.d, yb.s));
-                        ms = _mm256_add_ps(ms, p);
-                        let qx = nibbles2(&xa.qs, &xb.qs);
-                        let qy = bytes2(&ya.qs, &yb.qs);
-                        let i = $dot(qx, qy);
-                        let sc = _mm512_permutexvar_ps(
-                            _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4),
-                            _mm512_castps256_ps512(p),
-                        );
-                        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), sc, acc);
-                    };
-                let mut xs = x.chunks_exact(2);
-                let mut ys = y.chunks_exact(2);
-                for (xp, yp) in (&mut xs).zip(&mut ys) {
-                    body(&xp[0], &xp[1], &yp[0], &yp[1], pair(xp[1].d, xp[1].m));
-                }
-                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
-                    // Zero (d, m) for the repeated block: no contribution.
-                    body(xa, xa, ya, ya, 0);
-                }
-                let msv = _mm_add_ps(_mm256_castps256_ps128(ms), _mm256_extractf128_ps::<1>(ms));
-                _mm512_reduce_add_ps(acc) + _mm_cvtss_f32(_mm_movehdup_ps(msv))
+                pair_dot!(
+                    x,
+                    y,
+                    |xa: &BlockQ4_1, xb: &BlockQ4_1, ya: &BlockQ8_1, yb: &BlockQ8_1| {
+                        $dot(nibbles2(&xa.qs, &xb.qs), bytes2(&ya.qs, &yb.qs))
+                    },
+                    term_q4_1
+                )
             }
 
             /// # Safety
             /// The CPU must support the features in `$tf`.
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q5_1_q8_1(x: &[BlockQ5_1], y: &[BlockQ8_1]) -> f32 {
-                assert_eq!(x.len(), y.len());
                 let sixteen = _mm512_set1_epi8(16);
-                let mut acc = _mm512_setzero_ps();
-                let mut ms = _mm256_setzero_ps();
-                let mut body =
-                    |xa: &BlockQ5_1, xb: &BlockQ5_1, ya: &BlockQ8_1, yb: &BlockQ8_1, hb: u32| {
-                        let p =
-                            scales2_ms(pair(xa.d, xa.m), pair(ya.d, ya.s), hb, pair(yb.d, yb.s));
-                        ms = _mm256_add_ps(ms, p);
+                pair_dot!(
+                    x,
+                    y,
+                    |xa: &BlockQ5_1, xb: &BlockQ5_1, ya: &BlockQ8_1, yb: &BlockQ8_1| {
                         let hbits = xa.qh() as u64 | (xb.qh() as u64) << 32;
                         let nib = nibbles2(&xa.qs, &xb.qs);
                         let qx = _mm512_mask_add_epi8(nib, hbits, nib, sixteen);
-                        let qy = bytes2(&ya.qs, &yb.qs);
-                        let i = $dot(qx, qy);
-                        let sc = _mm512_permutexvar_ps(
-                            _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4),
-                            _mm512_castps256_ps512(p),
-                        );
-                        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), sc, acc);
-                    };
-                let mut xs = x.chunks_exact(2);
-                let mut ys = y.chunks_exact(2);
-                for (xp, yp) in (&mut xs).zip(&mut ys) {
-                    body(&xp[0], &xp[1], &yp[0], &yp[1], pair(xp[1].d, xp[1].m));
-                }
-                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
-                    body(xa, xa, ya, ya, 0);
-                }
-                let msv = _mm_add_ps(_mm256_castps256_ps128(ms), _mm256_extractf128_ps::<1>(ms));
-                _mm512_reduce_add_ps(acc) + _mm_cvtss_f32(_mm_movehdup_ps(msv))
+                        $dot(qx, bytes2(&ya.qs, &yb.qs))
+                    },
+                    term_q5_1
+                )
             }
 
             /// # Safety
             /// The CPU must support the features in `$tf`.
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
-                assert_eq!(x.len(), y.len());
-                let mut acc0 = _mm512_setzero_ps();
-                let mut acc1 = _mm512_setzero_ps();
-                let body = |acc: &mut __m512,
-                            xa: &BlockQ8_0,
-                            xb: &BlockQ8_0,
-                            ya: &BlockQ8_0,
-                            yb: &BlockQ8_0,
-                            dxb: f16| {
-                    let s = scales2(xa.d, ya.d, dxb, yb.d);
-                    let qx = bytes2(&xa.qs, &xb.qs);
-                    let qy = bytes2(&ya.qs, &yb.qs);
-                    // |x| (as u8, 0..=128) times y with x's sign.
-                    let ax = _mm512_abs_epi8(qx);
-                    let sy = _mm512_mask_sub_epi8(
-                        qy,
-                        _mm512_movepi8_mask(qx),
-                        _mm512_setzero_si512(),
-                        qy,
-                    );
-                    let i = $dot(ax, sy);
-                    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), spread2(s), *acc);
-                };
-                let mut xs = x.chunks_exact(4);
-                let mut ys = y.chunks_exact(4);
-                for (xp, yp) in (&mut xs).zip(&mut ys) {
-                    body(&mut acc0, &xp[0], &xp[1], &yp[0], &yp[1], xp[1].d);
-                    body(&mut acc1, &xp[2], &xp[3], &yp[2], &yp[3], xp[3].d);
-                }
-                let mut xs = xs.remainder().chunks_exact(2);
-                let mut ys = ys.remainder().chunks_exact(2);
-                for (xp, yp) in (&mut xs).zip(&mut ys) {
-                    body(&mut acc0, &xp[0], &xp[1], &yp[0], &yp[1], xp[1].d);
-                }
-                if let (Some(xa), Some(ya)) = (xs.remainder().first(), ys.remainder().first()) {
-                    body(&mut acc1, xa, xa, ya, ya, f16::ZERO);
-                }
-                _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
+                pair_dot!(
+                    x,
+                    y,
+                    |xa: &BlockQ8_0, xb: &BlockQ8_0, ya: &BlockQ8_0, yb: &BlockQ8_0| {
+                        let qx = bytes2(&xa.qs, &xb.qs);
+                        let qy = bytes2(&ya.qs, &yb.qs);
+                        // |x| (as u8, 0..=128) times y with x's sign.
+                        let ax = _mm512_abs_epi8(qx);
+                        let sy = _mm512_mask_sub_epi8(
+                            qy,
+                            _mm512_movepi8_mask(qx),
+                            _mm512_setzero_si512(),
+                            qy,
+                        );
+                        $dot(ax, sy)
+                    },
+                    term_q8_0
+                )
             }
         }
     };
@@ -356,6 +281,22 @@ quant_dots!(
 quant_dots!(bw, "avx512f,avx512bw,avx512vl,fma,f16c", dot_bw);
 
 // ---- float dots ---------------------------------------------------------------
+//
+// The fixed order of `crate::float::dot_lanes`: 32 lanes in two registers
+// (lanes 0..16, 16..32), separate multiply and add, a zero-padded (masked)
+// last chunk, then the tree of `reduce_lanes`.
+
+/// `reduce_lanes` on lanes 0..16 in `a`, 16..32 in `b`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+#[inline]
+fn reduce32(a: __m512, b: __m512) -> f32 {
+    let s = _mm512_add_ps(a, b); // w = 16
+    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(s)));
+    let s = _mm256_add_ps(_mm512_castps512_ps256(s), hi); // w = 8
+    let s = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s)); // w = 4
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s)); // w = 2
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s))) // w = 1
+}
 
 /// # Safety
 /// The CPU must support AVX-512 F/BW/VL, FMA and F16C.
@@ -369,40 +310,35 @@ unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
         // SAFETY: `p` is a reference to 16 readable f32.
         unsafe { _mm512_loadu_ps(p.as_ptr()) }
     }
-    let mut acc = [_mm512_setzero_ps(); 4];
-    let mut xs = x.chunks_exact(64);
-    let mut ys = y.chunks_exact(64);
+    let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let mut xs = x.chunks_exact(32);
+    let mut ys = y.chunks_exact(32);
     for (xc, yc) in (&mut xs).zip(&mut ys) {
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_fmadd_ps(
-                load(&xc[16 * k..16 * k + 16]),
-                load(&yc[16 * k..16 * k + 16]),
-                *a,
-            );
-        }
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(load(&xc[..16]), load(&yc[..16])));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(load(&xc[16..]), load(&yc[16..])));
     }
+    // Masked tail: lanes past the end are neither read nor changed (they
+    // get +0.0 * +0.0, and a lane is never -0.0).
     let (xr, yr) = (xs.remainder(), ys.remainder());
-    let mut xs = xr.chunks_exact(16);
-    let mut ys = yr.chunks_exact(16);
-    for (xc, yc) in (&mut xs).zip(&mut ys) {
-        acc[0] = _mm512_fmadd_ps(load(xc), load(yc), acc[0]);
-    }
-    // Masked tail: lanes past the end are neither read nor counted.
-    let rest = xs.remainder().len();
+    let rest = xr.len();
     if rest > 0 {
-        let m: __mmask16 = (1u16 << rest) - 1;
-        // SAFETY: mask `m` has only the low `rest` lanes set and both
-        // remainders hold `rest` f32, so no lane outside them is touched.
-        let (a, b) = unsafe {
+        let m: u32 = (1u32 << rest) - 1;
+        let (m0, m1) = (m as __mmask16, (m >> 16) as __mmask16);
+        // SAFETY: the masks have only the low `rest` of 32 lanes set and
+        // both remainders hold `rest` f32 (lanes 16.. start at offset 16,
+        // touched only if `rest > 16`), so no lane outside them is read.
+        let (x0, y0, x1, y1) = unsafe {
             (
-                _mm512_maskz_loadu_ps(m, xs.remainder().as_ptr()),
-                _mm512_maskz_loadu_ps(m, ys.remainder().as_ptr()),
+                _mm512_maskz_loadu_ps(m0, xr.as_ptr()),
+                _mm512_maskz_loadu_ps(m0, yr.as_ptr()),
+                _mm512_maskz_loadu_ps(m1, xr.as_ptr().wrapping_add(16)),
+                _mm512_maskz_loadu_ps(m1, yr.as_ptr().wrapping_add(16)),
             )
         };
-        acc[1] = _mm512_fmadd_ps(a, b, acc[1]);
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(x0, y0));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(x1, y1));
     }
-    let v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    _mm512_reduce_add_ps(v)
+    reduce32(a0, a1)
 }
 
 /// # Safety
@@ -417,39 +353,24 @@ unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
         // SAFETY: `p` is a reference to 16 readable f16 (32 bytes).
         _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(p.as_ptr().cast()) })
     }
-    let mut acc = [_mm512_setzero_ps(); 4];
-    let mut xs = x.chunks_exact(64);
-    let mut ys = y.chunks_exact(64);
+    let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let mut xs = x.chunks_exact(32);
+    let mut ys = y.chunks_exact(32);
     for (xc, yc) in (&mut xs).zip(&mut ys) {
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_fmadd_ps(
-                load(&xc[16 * k..16 * k + 16]),
-                load(&yc[16 * k..16 * k + 16]),
-                *a,
-            );
-        }
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(load(&xc[..16]), load(&yc[..16])));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(load(&xc[16..]), load(&yc[16..])));
     }
     let (xr, yr) = (xs.remainder(), ys.remainder());
-    let mut xs = xr.chunks_exact(16);
-    let mut ys = yr.chunks_exact(16);
-    for (xc, yc) in (&mut xs).zip(&mut ys) {
-        acc[0] = _mm512_fmadd_ps(load(xc), load(yc), acc[0]);
-    }
-    let rest = xs.remainder().len();
+    let rest = xr.len();
     if rest > 0 {
-        let m: __mmask16 = (1u16 << rest) - 1;
-        // SAFETY: mask `m` has only the low `rest` 16-bit lanes set and both
-        // remainders hold `rest` f16, so no element outside them is touched.
-        let (a, b) = unsafe {
-            (
-                _mm256_maskz_loadu_epi16(m, xs.remainder().as_ptr().cast()),
-                _mm256_maskz_loadu_epi16(m, ys.remainder().as_ptr().cast()),
-            )
-        };
-        acc[1] = _mm512_fmadd_ps(_mm512_cvtph_ps(a), _mm512_cvtph_ps(b), acc[1]);
+        // Zero-padded copy of the tail (f16 +0.0 widens to +0.0).
+        let (mut xt, mut yt) = ([f16::ZERO; 32], [f16::ZERO; 32]);
+        xt[..rest].copy_from_slice(xr);
+        yt[..rest].copy_from_slice(yr);
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(load(&xt[..16]), load(&yt[..16])));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(load(&xt[16..]), load(&yt[16..])));
     }
-    let v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    _mm512_reduce_add_ps(v)
+    reduce32(a0, a1)
 }
 
 // ---- from_float -------------------------------------------------------------
@@ -560,9 +481,10 @@ mod tests {
             for (name, install) in builds {
                 install(&mut k);
                 let got = (k.vec_dot)(n, &x, &y);
-                assert!(
-                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
-                    "{} {name} nb={nb}: {got} vs {want}",
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{} {name} nb={nb}: {got:e} vs {want:e}",
                     B::TYPE
                 );
             }

@@ -1,0 +1,91 @@
+//! The `edgewasm` binary end to end: real model, real process, exit codes.
+
+use std::process::{Command, Output};
+
+use edgewasm_tests::{model_path, SMOLLM2};
+
+fn edgewasm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgewasm"))
+        .args(args)
+        .env("EDGEWASM_MODELS_DIR", model_path(SMOLLM2).parent().unwrap())
+        .output()
+        .expect("run edgewasm")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn tokenize_prints_json_ids() {
+    let o = edgewasm(&["tokenize", "Hello, world! How are you today?"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids: Vec<u32> = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(ids, [19556, 28, 905, 17, 1073, 359, 346, 1834, 47]);
+}
+
+#[test]
+fn greedy_chat_is_deterministic() {
+    let args = ["generate", "--chat", "--temp", "0", "-n", "24", "-p", "What is the capital of France?"];
+    let a = edgewasm(&args);
+    let b = edgewasm(&args);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    // llama.cpp's greedy continuation of this prompt starts "L'Étoile" too
+    // (checked with scripts/peer/peer-logits.cpp).
+    assert!(stdout(&a).starts_with("L'Étoile"), "unexpected answer: {}", stdout(&a));
+    assert!(!stdout(&a).contains("<|im_end|>"));
+}
+
+#[test]
+fn seeded_sampling_repeats_and_seeds_differ() {
+    let run = |seed: &str| stdout(&edgewasm(&["generate", "-p", "Once upon a time", "-n", "16", "--temp", "1.0", "--seed", seed]));
+    assert_eq!(run("7"), run("7"));
+    assert_ne!(run("7"), run("8"));
+}
+
+#[test]
+fn logits_json_lines_per_position() {
+    let o = edgewasm(&["logits", "--ids", "19556,905", "--all-positions", "--json", "--top", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["top_ids"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn inspect_shows_tensor_table() {
+    let o = edgewasm(&["inspect", SMOLLM2]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains("q4_1") && s.contains("q8_0") && s.contains("llama.block_count"), "{s}");
+}
+
+/// Bad input: a clear message on stderr and exit code 1, never a panic (101).
+#[test]
+fn bad_input_is_a_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = dir.path().join("truncated.gguf");
+    let bytes = std::fs::read(model_path(SMOLLM2)).unwrap();
+    std::fs::write(&truncated, &bytes[..4096]).unwrap();
+    let garbage = dir.path().join("garbage.gguf");
+    std::fs::write(&garbage, b"not a gguf file at all").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["generate", "-m", "no-such-model", "-p", "hi"], "no-such-model"),
+        (vec!["inspect", truncated.to_str().unwrap()], "truncated"),
+        (vec!["generate", "-m", garbage.to_str().unwrap(), "-p", "hi"], "magic"),
+        (vec!["logits", "--ids", "1,99999999"], "out of range"),
+        (vec!["generate", "-p", "hi", "--ctx-size", "100000000"], "cannot be allocated"),
+        (vec!["perplexity", "-f", "/nonexistent/file.txt"], "/nonexistent/file.txt"),
+        (vec!["generate", "-p", ""], "no input tokens"),
+    ];
+    for (args, needle) in cases {
+        let o = edgewasm(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
+    }
+}
