@@ -45,3 +45,8 @@ guests:
 # Run the chat guest (one-shot with a prompt, else a REPL).
 chat-wasm *args="": guests build
     {{bin}} run target/guests/chat.wasm {{args}}
+
+# Same-run speed comparison with llama.cpp (built from PyPI llama-cpp-python's vendored source).
+bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models build
+    bash scripts/build-peer.sh
+    python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" models/{{model}}.gguf {{flags}}
