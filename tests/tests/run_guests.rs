@@ -43,6 +43,8 @@ fn guest(name: &str) -> PathBuf {
         let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
         let root = repo_root();
         let ws = root.join("guest-components/rust");
+        // No-op when installed (as on the dev machines); needed on a fresh CI box.
+        let _ = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).output();
         let status = Command::new(env!("CARGO"))
             .current_dir(&ws)
             .env("CARGO_TARGET_DIR", ws.join("target"))

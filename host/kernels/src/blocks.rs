@@ -153,6 +153,35 @@ pub(crate) fn q8_absmax(x: &[f32]) -> f32 {
     amax
 }
 
+// The f32 part of one block's term in the `vec_dot_ref`s (after the exact
+// integer sum `sumi`), in ggml's expression order. The SIMD kernels evaluate
+// the same expressions (lane-wise or through these functions), so every path
+// gives the reference's bits.
+
+/// Q4_0: `sumi * dx * dy`.
+#[inline(always)]
+pub(crate) fn term_q4_0(sumi: i32, dx: f32, dy: f32) -> f32 {
+    sumi as f32 * dx * dy
+}
+
+/// Q4_1 and Q5_1: `(dx * dy) * sumi + m * s`.
+#[inline(always)]
+pub(crate) fn term_dm(sumi: i32, dx: f32, dy: f32, m: f32, s: f32) -> f32 {
+    (dx * dy) * sumi as f32 + m * s
+}
+
+/// Q5_0: `(dx * dy) * sumi`.
+#[inline(always)]
+pub(crate) fn term_q5_0(sumi: i32, dx: f32, dy: f32) -> f32 {
+    (dx * dy) * sumi as f32
+}
+
+/// Q8_0 (and Q8_1 x Q8_1): `sumi * (dx * dy)`.
+#[inline(always)]
+pub(crate) fn term_q8_0(sumi: i32, dx: f32, dy: f32) -> f32 {
+    sumi as f32 * (dx * dy)
+}
+
 /// `d ? 1.0f/d : 0.0f`.
 #[inline]
 pub(crate) fn inv_or_zero(d: f32) -> f32 {
@@ -212,7 +241,7 @@ impl BlockFormat for BlockQ4_0 {
                 sumi1 += v1 * y.qs[j + QK / 2] as i32;
             }
             let sumi = sumi0 + sumi1;
-            sumf += sumi as f32 * f16_to_f32(x.d) * f16_to_f32(y.d);
+            sumf += term_q4_0(sumi, f16_to_f32(x.d), f16_to_f32(y.d));
         }
         sumf
     }
@@ -268,8 +297,13 @@ impl BlockFormat for BlockQ4_1 {
                 sumi1 += v1 * y.qs[j + QK / 2] as i32;
             }
             let sumi = sumi0 + sumi1;
-            sumf += (f16_to_f32(x.d) * f16_to_f32(y.d)) * sumi as f32
-                + f16_to_f32(x.m) * f16_to_f32(y.s);
+            sumf += term_dm(
+                sumi,
+                f16_to_f32(x.d),
+                f16_to_f32(y.d),
+                f16_to_f32(x.m),
+                f16_to_f32(y.s),
+            );
         }
         sumf
     }
@@ -333,7 +367,7 @@ impl BlockFormat for BlockQ5_0 {
                 sumi1 += x1 * y.qs[j + QK / 2] as i32;
             }
             let sumi = sumi0 + sumi1;
-            sumf += (f16_to_f32(x.d) * f16_to_f32(y.d)) * sumi as f32;
+            sumf += term_q5_0(sumi, f16_to_f32(x.d), f16_to_f32(y.d));
         }
         sumf
     }
@@ -400,8 +434,13 @@ impl BlockFormat for BlockQ5_1 {
                 sumi1 += x1 * y.qs[j + QK / 2] as i32;
             }
             let sumi = sumi0 + sumi1;
-            sumf += (f16_to_f32(x.d) * f16_to_f32(y.d)) * sumi as f32
-                + f16_to_f32(x.m) * f16_to_f32(y.s);
+            sumf += term_dm(
+                sumi,
+                f16_to_f32(x.d),
+                f16_to_f32(y.d),
+                f16_to_f32(x.m),
+                f16_to_f32(y.s),
+            );
         }
         sumf
     }
@@ -452,7 +491,7 @@ impl BlockFormat for BlockQ8_0 {
                     .zip(&y.qs)
                     .map(|(&a, &b)| a as i32 * b as i32)
                     .sum();
-            sumf += sumi as f32 * (f16_to_f32(x.d) * f16_to_f32(y.d));
+            sumf += term_q8_0(sumi, f16_to_f32(x.d), f16_to_f32(y.d));
         }
         sumf
     }
@@ -494,7 +533,7 @@ impl BlockFormat for BlockQ8_1 {
                     .zip(&y.qs)
                     .map(|(&a, &b)| a as i32 * b as i32)
                     .sum();
-            sumf += sumi as f32 * (f16_to_f32(x.d) * f16_to_f32(y.d));
+            sumf += term_q8_0(sumi, f16_to_f32(x.d), f16_to_f32(y.d));
         }
         sumf
     }

@@ -9,11 +9,7 @@
 //!   exact integer block sums and then repeat the reference's f32 operations
 //!   in its order; the float dots share one fixed 32-lane order.
 
-use edgewasm_kernels::{
-    available_paths, kernels_for, kernels_for_path, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1,
-    BlockQ8_0, BlockQ8_1, GgmlType, KernelPath, TypeKernels,
-};
-use half::f16;
+use edgewasm_kernels::{available_paths, kernels_for, kernels_for_path, GgmlType, KernelPath, TypeKernels};
 use proptest::prelude::*;
 
 const LEGACY: [GgmlType; 6] = [

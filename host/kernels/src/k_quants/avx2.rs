@@ -9,11 +9,13 @@
 //! inside the blocks, so they cannot read out of bounds.
 //!
 //! Integer parts are exact (`maddubs` never saturates here: the unsigned
-//! operand is at most 63, so a pair sums to at most 2 * 63 * 128), so
-//! per-block integer sums equal the reference's; only the f32 accumulation
-//! order differs. The Q6_K kernel takes its `- 32` offset from `bsums`, as
-//! ggml does, so it needs Q8_K blocks whose `bsums` are consistent (any
-//! quantize output is).
+//! operand is at most 63, so a pair sums to at most 2 * 63 * 128), and they
+//! are the reference's own integers (per block for Q2_K, per block and index
+//! class mod 8 for the others, see "exact per-class sums" below); the f32
+//! part then repeats the reference's operations in its order, so every dot
+//! here is bit-identical to the scalar one. Like the reference, Q4_K/Q5_K/
+//! Q2_K take the min terms from `bsums`, so they need Q8_K blocks whose
+//! `bsums` are consistent (any quantize output is).
 
 use core::arch::x86_64::*;
 
@@ -120,24 +122,6 @@ pub(super) fn c32<T>(a: &[T]) -> &[[T; 32]] {
 
 // ---- helpers ----------------------------------------------------------------
 
-/// `hsum_float_8`.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-pub(super) fn hsum_float_8(x: __m256) -> f32 {
-    let mut res = _mm256_extractf128_ps(x, 1);
-    res = _mm_add_ps(res, _mm256_castps256_ps128(x));
-    res = _mm_add_ps(res, _mm_movehl_ps(res, res));
-    res = _mm_add_ss(res, _mm_movehdup_ps(res));
-    _mm_cvtss_f32(res)
-}
-
-/// `get_scale_shuffle_k4(i)`: every 16-bit lane picks 16-bit word `i`.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn shuffle_k4(i: i32) -> __m256i {
-    _mm256_set1_epi16((((2 * i + 1) << 8) | (2 * i)) as i16)
-}
-
 /// `get_scale_shuffle_q3k(i)`: the low 128-bit lane picks word `2 i`, the
 /// high one word `2 i + 1`.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -145,14 +129,6 @@ fn shuffle_k4(i: i32) -> __m256i {
 fn shuffle_q3k(i: i32) -> __m256i {
     let w = |k: i32| (((2 * k + 1) << 8) | (2 * k)) as i16;
     _mm256_set_m128i(_mm_set1_epi16(w(2 * i + 1)), _mm_set1_epi16(w(2 * i)))
-}
-
-/// `get_scale_shuffle(i)`: bytes 0..8 pick byte `2 i`, bytes 8..16 `2 i + 1`.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn shuffle_q6k(i: i64) -> __m128i {
-    const ONES: i64 = 0x0101_0101_0101_0101;
-    _mm_set_epi64x(ONES * (2 * i + 1), ONES * (2 * i))
 }
 
 /// The 8 scales (low lane) and 8 mins (high lane) of a Q4_K/Q5_K block as
@@ -181,23 +157,136 @@ pub(super) fn mins_dot_bsums(mins_and_scales: __m256i, bsums: &[i16; 16]) -> __m
     _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s)
 }
 
+// ---- exact per-class sums --------------------------------------------------
+//
+// The reference dots (ggml's generic code) keep 8 integer lanes per block,
+// `aux32[l]` = sum of `scale * q * y` over the elements with index `l` mod 8,
+// then do `sums[l] += d * (aux32[l] as f32)` and finally add the 8 lanes in
+// order. To give the same bits, the kernels below compute exactly those 8
+// class sums: the bytes of `q` and `y` are permuted the same way (`PAIR`:
+// within each 16-byte half, elements k and k + 8 side by side), so `maddubs`
+// adds two elements of one class, and `unpack` + `madd` pair class k of two
+// sub-blocks with their scales. The f32 part is the reference's, lane for
+// lane (separate multiply and add).
+
+/// Byte permutation of each 128-bit half: `[0, 8, 1, 9, .., 7, 15]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn pair(v: __m256i) -> __m256i {
+    let idx = _mm256_setr_epi8(
+        0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5,
+        13, 6, 14, 7, 15,
+    );
+    _mm256_shuffle_epi8(v, idx)
+}
+
+/// `pair` of 32 activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld_y(p: &[i8; 32]) -> __m256i {
+    pair(ld_i8x32(p))
+}
+
+/// Class accumulators: `.0` holds classes 0..4, `.1` classes 4..8, each in
+/// both 128-bit halves (summed by [`Classes::total`]).
+#[derive(Clone, Copy)]
+struct Classes(__m256i, __m256i);
+
+impl Classes {
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn new() -> Self {
+        Classes(_mm256_setzero_si256(), _mm256_setzero_si256())
+    }
+
+    /// Adds `scale * a + scale' * b`: `a`, `b` hold i16 class sums (word k
+    /// of each half = class k) and `s` the i16 scale pair of `a` and `b` in
+    /// every dword of each half.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn add(&mut self, a: __m256i, b: __m256i, s: __m256i) {
+        self.0 = _mm256_add_epi32(self.0, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), s));
+        self.1 = _mm256_add_epi32(self.1, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), s));
+    }
+
+    /// `aux32[0..8]`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn total(self) -> __m256i {
+        _mm256_add_epi32(
+            _mm256_permute2x128_si256::<0x20>(self.0, self.1),
+            _mm256_permute2x128_si256::<0x31>(self.0, self.1),
+        )
+    }
+}
+
+/// Dword `i` of each 128-bit half, broadcast within the half.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dword(v: __m256i, i: usize) -> __m256i {
+    let b = 4 * i as i32;
+    _mm256_shuffle_epi8(v, _mm256_set1_epi32(b | (b + 1) << 8 | (b + 2) << 16 | (b + 3) << 24))
+}
+
+/// 16 per-16-element scales (i8) as i16 pairs for [`Classes::add`] with
+/// vectors of 32 elements: dword `d` of the low half is `(s[4d], s[4d+2])`,
+/// of the high half `(s[4d+1], s[4d+3])`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn scales16_pairs(s: __m128i) -> __m256i {
+    let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, evens_odds))
+}
+
+/// `sums[l] += d * aux32[l]`, as the reference (no FMA).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn add_scaled(sums: __m256, d: f32, aux32: __m256i) -> __m256 {
+    _mm256_add_ps(sums, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(aux32)))
+}
+
+/// `sumf += sums[0]; ..; sumf += sums[7]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn add_lanes(mut sumf: f32, sums: __m256) -> f32 {
+    let mut a = [0.0f32; 8];
+    // SAFETY: `a` is 8 writable f32; unaligned store.
+    unsafe { _mm256_storeu_ps(a.as_mut_ptr(), sums) };
+    for v in a {
+        sumf += v;
+    }
+    sumf
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn hsum_i32x4(v: __m128i) -> i32 {
+    let v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+    let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01>(v));
+    _mm_cvtsi128_si32(v)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn hsum_i32x8(v: __m256i) -> i32 {
+    hsum_i32x4(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)))
+}
+
 // ---- Q2_K -------------------------------------------------------------------
 
+/// The reference keeps one exact integer per block here (`isum`, `summs`),
+/// so only the f32 tail needs to follow it.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q2_k(x: &[BlockQ2_K], y: &[BlockQ8_K]) -> f32 {
     let m3 = _mm256_set1_epi8(3);
     let m4 = _mm_set1_epi8(0xF);
-    let mut acc = _mm256_setzero_ps();
+    let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
-        let d = yb.d * f16_to_f32(xb.d);
-        let dmin = -yb.d * f16_to_f32(xb.dmin);
-
         let mins_and_scales = ld_u8x16(&xb.scales);
         let scales8 = _mm_and_si128(mins_and_scales, m4);
         let mins8 = _mm_and_si128(_mm_srli_epi16(mins_and_scales, 4), m4);
         let mins = _mm256_cvtepi8_epi16(mins8);
-        let prod = _mm256_madd_epi16(mins, ld_i16x16(&yb.bsums));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), acc);
+        let summs = hsum_i32x8(_mm256_madd_epi16(mins, ld_i16x16(&yb.bsums)));
 
         let all_scales = _mm256_cvtepi8_epi16(scales8);
         let l_scales = _mm256_castsi256_si128(all_scales);
@@ -235,9 +324,12 @@ unsafe fn vec_dot_q2_k(x: &[BlockQ2_K], y: &[BlockQ8_K]) -> f32 {
             p2 = _mm256_add_epi32(p2, p3);
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p2));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        let isum = hsum_i32x8(sumi);
+        let dall = yb.d * f16_to_f32(xb.d);
+        let dmin = yb.d * f16_to_f32(xb.dmin);
+        sumf += dall * isum as f32 - dmin * summs as f32;
     }
-    hsum_float_8(acc)
+    sumf
 }
 
 // ---- Q3_K -------------------------------------------------------------------
@@ -247,26 +339,20 @@ unsafe fn vec_dot_q3_k(x: &[BlockQ3_K], y: &[BlockQ8_K]) -> f32 {
     let m3 = _mm256_set1_epi8(3);
     let mone = _mm256_set1_epi8(1);
     let m32 = _mm_set1_epi8(32);
-    let mut acc = _mm256_setzero_ps();
+    let mut sums = _mm256_setzero_ps();
     for (xb, yb) in x.iter().zip(y) {
-        let d = yb.d * f16_to_f32(xb.d);
         let aux = unpack_scales_q3k(&xb.scales);
-        let mut scales128 =
-            _mm_set_epi32(aux[3] as i32, aux[2] as i32, aux[1] as i32, aux[0] as i32);
-        scales128 = _mm_sub_epi8(scales128, m32);
-        let all_scales = _mm256_cvtepi8_epi16(scales128);
-        let l_scales = _mm256_castsi256_si128(all_scales);
-        let h_scales = _mm256_extracti128_si256(all_scales, 1);
-        let scales = [
-            _mm256_set_m128i(l_scales, l_scales),
-            _mm256_set_m128i(h_scales, h_scales),
-        ];
+        let scales128 = _mm_sub_epi8(
+            _mm_set_epi32(aux[3] as i32, aux[2] as i32, aux[1] as i32, aux[0] as i32),
+            m32,
+        );
+        let scales = scales16_pairs(scales128);
 
-        let hbits = ld_u8x32(&xb.hmask);
+        let hbits = pair(ld_u8x32(&xb.hmask));
         let q8 = c32(&yb.qs);
-        let mut sumi = _mm256_setzero_si256();
+        let mut cls = Classes::new();
         for (j, q3) in c32(&xb.qs).iter().enumerate() {
-            let q3bits = ld_u8x32(q3);
+            let q3bits = pair(ld_u8x32(q3));
             // 4 where the high bit is clear, else 0 (the `- 4` of the level).
             let high = |bit: i32| {
                 let m = _mm256_sll_epi16(mone, _mm_cvtsi32_si128(bit));
@@ -274,47 +360,22 @@ unsafe fn vec_dot_q3_k(x: &[BlockQ3_K], y: &[BlockQ8_K]) -> f32 {
                 _mm256_slli_epi16(v, 2)
             };
             let b = 4 * j as i32;
-            let q3l_0 = _mm256_and_si256(q3bits, m3);
-            let q3h_0 = high(b);
-            let q3l_1 = _mm256_and_si256(_mm256_srli_epi16(q3bits, 2), m3);
-            let q3h_1 = high(b + 1);
-            let q3l_2 = _mm256_and_si256(_mm256_srli_epi16(q3bits, 4), m3);
-            let q3h_2 = high(b + 2);
-            let q3l_3 = _mm256_and_si256(_mm256_srli_epi16(q3bits, 6), m3);
-            let q3h_3 = high(b + 3);
-
-            let q8_0 = ld_i8x32(&q8[4 * j]);
-            let q8_1 = ld_i8x32(&q8[4 * j + 1]);
-            let q8_2 = ld_i8x32(&q8[4 * j + 2]);
-            let q8_3 = ld_i8x32(&q8[4 * j + 3]);
-
-            let q8s_0 = _mm256_maddubs_epi16(q3h_0, q8_0);
-            let q8s_1 = _mm256_maddubs_epi16(q3h_1, q8_1);
-            let q8s_2 = _mm256_maddubs_epi16(q3h_2, q8_2);
-            let q8s_3 = _mm256_maddubs_epi16(q3h_3, q8_3);
-
-            let mut p16_0 = _mm256_maddubs_epi16(q3l_0, q8_0);
-            let mut p16_1 = _mm256_maddubs_epi16(q3l_1, q8_1);
-            let mut p16_2 = _mm256_maddubs_epi16(q3l_2, q8_2);
-            let mut p16_3 = _mm256_maddubs_epi16(q3l_3, q8_3);
-
-            p16_0 = _mm256_sub_epi16(p16_0, q8s_0);
-            p16_1 = _mm256_sub_epi16(p16_1, q8s_1);
-            p16_2 = _mm256_sub_epi16(p16_2, q8s_2);
-            p16_3 = _mm256_sub_epi16(p16_3, q8s_3);
-
-            p16_0 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(0)), p16_0);
-            p16_1 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(1)), p16_1);
-            p16_2 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(2)), p16_2);
-            p16_3 = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[j], shuffle_q3k(3)), p16_3);
-
-            p16_0 = _mm256_add_epi32(p16_0, p16_1);
-            p16_2 = _mm256_add_epi32(p16_2, p16_3);
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_0, p16_2));
+            let lev = |k: usize, shift: i32| {
+                let ql = _mm256_and_si256(_mm256_srl_epi16(q3bits, _mm_cvtsi32_si128(shift)), m3);
+                let qy = ld_y(&q8[4 * j + k]);
+                _mm256_sub_epi16(
+                    _mm256_maddubs_epi16(ql, qy),
+                    _mm256_maddubs_epi16(high(b + k as i32), qy),
+                )
+            };
+            let (p0, p1, p2, p3) = (lev(0, 0), lev(1, 2), lev(2, 4), lev(3, 6));
+            cls.add(p0, p1, dword(scales, 2 * j));
+            cls.add(p2, p3, dword(scales, 2 * j + 1));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        let d = f16_to_f32(xb.d) * yb.d;
+        sums = add_scaled(sums, d, cls.total());
     }
-    hsum_float_8(acc)
+    add_lanes(0.0, sums)
 }
 
 // ---- Q4_K -------------------------------------------------------------------
@@ -322,39 +383,30 @@ unsafe fn vec_dot_q3_k(x: &[BlockQ3_K], y: &[BlockQ8_K]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
     let m4 = _mm256_set1_epi8(0xF);
-    let mut acc = _mm256_setzero_ps();
-    let mut acc_m = _mm_setzero_ps();
+    let mut sums = _mm256_setzero_ps();
+    let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
-        let d = yb.d * f16_to_f32(xb.d);
-        let dmin = -yb.d * f16_to_f32(xb.dmin);
-
         let mins_and_scales = mins_and_scales_k4(&xb.scales);
-        let prod = mins_dot_bsums(mins_and_scales, &yb.bsums);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
-
+        let sumi = hsum_i32x4(mins_dot_bsums(mins_and_scales, &yb.bsums));
         let sc128 = _mm256_castsi256_si128(mins_and_scales);
         let scales = _mm256_set_m128i(sc128, sc128);
 
         let q8 = c32(&yb.qs);
-        let mut sumi = _mm256_setzero_si256();
+        let mut cls = Classes::new();
         for (j, q4) in c32(&xb.qs).iter().enumerate() {
-            let scale_l = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j as i32));
-            let scale_h = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j as i32 + 1));
-
-            let q4bits = ld_u8x32(q4);
+            let q4bits = pair(ld_u8x32(q4));
             let q4l = _mm256_and_si256(q4bits, m4);
             let q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
-
-            let p16l = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, ld_i8x32(&q8[2 * j])));
-            let p16h =
-                _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, ld_i8x32(&q8[2 * j + 1])));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16l, p16h));
+            let pl = _mm256_maddubs_epi16(q4l, ld_y(&q8[2 * j]));
+            let ph = _mm256_maddubs_epi16(q4h, ld_y(&q8[2 * j + 1]));
+            cls.add(pl, ph, dword(scales, j));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        let d = f16_to_f32(xb.d) * yb.d;
+        sums = add_scaled(sums, d, cls.total());
+        let dmin = f16_to_f32(xb.dmin) * yb.d;
+        sumf -= dmin * sumi as f32;
     }
-    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
-    hsum_float_8(acc) + _mm_cvtss_f32(acc_m)
+    add_lanes(sumf, sums)
 }
 
 // ---- Q5_K -------------------------------------------------------------------
@@ -362,55 +414,40 @@ unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
     let m4 = _mm256_set1_epi8(0xF);
-    let mzero = _mm_setzero_si128();
-    let mone = _mm256_set1_epi8(1);
-    let mut acc = _mm256_setzero_ps();
-    let mut summs = 0.0f32;
+    let m16 = _mm256_set1_epi8(16);
+    let mut sums = _mm256_setzero_ps();
+    let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
-        let d = yb.d * f16_to_f32(xb.d);
-        let dmin = -yb.d * f16_to_f32(xb.dmin);
-
         let mins_and_scales = mins_and_scales_k4(&xb.scales);
-        let prod = mins_dot_bsums(mins_and_scales, &yb.bsums);
-        let hsum = _mm_hadd_epi32(_mm_hadd_epi32(prod, mzero), mzero);
-        summs += dmin * _mm_cvtsi128_si32(hsum) as f32;
-
+        let sumi = hsum_i32x4(mins_dot_bsums(mins_and_scales, &yb.bsums));
         let sc128 = _mm256_castsi256_si128(mins_and_scales);
         let scales = _mm256_set_m128i(sc128, sc128);
 
-        let hbits = ld_u8x32(&xb.qh);
-        let mut hmask = mone;
+        let hbits = pair(ld_u8x32(&xb.qh));
         let q8 = c32(&yb.qs);
-        let mut sumi = _mm256_setzero_si256();
+        let mut cls = Classes::new();
         for (j, q5) in c32(&xb.qs).iter().enumerate() {
-            let scale_0 = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j as i32));
-            let scale_1 = _mm256_shuffle_epi8(scales, shuffle_k4(2 * j as i32 + 1));
-            let q5bits = ld_u8x32(q5);
-            let bit = _mm_cvtsi32_si128(2 * j as i32);
-            let bit1 = _mm_cvtsi32_si128(2 * j as i32 + 1);
-
-            let q5l_0 = _mm256_and_si256(q5bits, m4);
-            let q5h_0 = _mm256_slli_epi16(_mm256_srl_epi16(_mm256_and_si256(hbits, hmask), bit), 4);
-            let q5_0 = _mm256_add_epi8(q5l_0, q5h_0);
-            hmask = _mm256_slli_epi16(hmask, 1);
-
-            let q5l_1 = _mm256_and_si256(_mm256_srli_epi16(q5bits, 4), m4);
-            let q5h_1 =
-                _mm256_slli_epi16(_mm256_srl_epi16(_mm256_and_si256(hbits, hmask), bit1), 4);
-            let q5_1 = _mm256_add_epi8(q5l_1, q5h_1);
-            hmask = _mm256_slli_epi16(hmask, 1);
-
-            let p16_0 =
-                _mm256_madd_epi16(scale_0, _mm256_maddubs_epi16(q5_0, ld_i8x32(&q8[2 * j])));
-            let p16_1 = _mm256_madd_epi16(
-                scale_1,
-                _mm256_maddubs_epi16(q5_1, ld_i8x32(&q8[2 * j + 1])),
+            let q5bits = pair(ld_u8x32(q5));
+            // 16 where bit 2j (resp. 2j + 1) of the element's qh byte is set.
+            let bit = |k: i32| {
+                let m = _mm256_set1_epi8(1 << k);
+                _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, m), m), m16)
+            };
+            let q5_0 = _mm256_or_si256(_mm256_and_si256(q5bits, m4), bit(2 * j as i32));
+            let q5_1 = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(q5bits, 4), m4),
+                bit(2 * j as i32 + 1),
             );
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_0, p16_1));
+            let p0 = _mm256_maddubs_epi16(q5_0, ld_y(&q8[2 * j]));
+            let p1 = _mm256_maddubs_epi16(q5_1, ld_y(&q8[2 * j + 1]));
+            cls.add(p0, p1, dword(scales, j));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        let d = f16_to_f32(xb.d) * yb.d;
+        sums = add_scaled(sums, d, cls.total());
+        let dmin = f16_to_f32(xb.dmin) * yb.d;
+        sumf -= dmin * sumi as f32;
     }
-    hsum_float_8(acc) + summs
+    add_lanes(sumf, sums)
 }
 
 // ---- Q6_K -------------------------------------------------------------------
@@ -419,22 +456,18 @@ unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
 unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
     let m3 = _mm256_set1_epi8(3);
     let m15 = _mm256_set1_epi8(15);
-    let mut acc = _mm256_setzero_ps();
+    let m32 = _mm256_set1_epi8(32);
+    let mut sums = _mm256_setzero_ps();
     for (xb, yb) in x.iter().zip(y) {
-        let d = yb.d * f16_to_f32(xb.d);
-        let q8sums = ld_i16x16(&yb.bsums);
-        let scales = ld_i8x16(&xb.scales);
-        let scales_16 = _mm256_cvtepi8_epi16(scales);
-        let q8sclsub = _mm256_slli_epi32(_mm256_madd_epi16(q8sums, scales_16), 5);
-
+        let scales = scales16_pairs(ld_i8x16(&xb.scales));
         let ql = c32(&xb.ql);
         let qh = c32(&xb.qh);
         let q8 = c32(&yb.qs);
-        let mut sumi = _mm256_setzero_si256();
+        let mut cls = Classes::new();
         for j in 0..QK_K / 128 {
-            let q4bits1 = ld_u8x32(&ql[2 * j]);
-            let q4bits2 = ld_u8x32(&ql[2 * j + 1]);
-            let q4bits_h = ld_u8x32(&qh[j]);
+            let q4bits1 = pair(ld_u8x32(&ql[2 * j]));
+            let q4bits2 = pair(ld_u8x32(&ql[2 * j + 1]));
+            let q4bits_h = pair(ld_u8x32(&qh[j]));
 
             let q4h_0 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, m3), 4);
             let q4h_1 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(12)), 2);
@@ -446,29 +479,20 @@ unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
             let q4_2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h_2);
             let q4_3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h_3);
 
-            let mut p16_0 = _mm256_maddubs_epi16(q4_0, ld_i8x32(&q8[4 * j]));
-            let mut p16_1 = _mm256_maddubs_epi16(q4_1, ld_i8x32(&q8[4 * j + 1]));
-            let mut p16_2 = _mm256_maddubs_epi16(q4_2, ld_i8x32(&q8[4 * j + 2]));
-            let mut p16_3 = _mm256_maddubs_epi16(q4_3, ld_i8x32(&q8[4 * j + 3]));
-
-            let is = 4 * j as i64;
-            let scale_0 = _mm_shuffle_epi8(scales, shuffle_q6k(is));
-            let scale_1 = _mm_shuffle_epi8(scales, shuffle_q6k(is + 1));
-            let scale_2 = _mm_shuffle_epi8(scales, shuffle_q6k(is + 2));
-            let scale_3 = _mm_shuffle_epi8(scales, shuffle_q6k(is + 3));
-
-            p16_0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_0), p16_0);
-            p16_1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_1), p16_1);
-            p16_2 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_2), p16_2);
-            p16_3 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scale_3), p16_3);
-
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_0, p16_1));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16_2, p16_3));
+            // (q - 32) . y per class pair, as q . y - 32 . y (no saturation:
+            // |q . y| <= 2 * 63 * 128, |32 . y| <= 2 * 32 * 128).
+            let lev = |q: __m256i, k: usize| {
+                let qy = ld_y(&q8[4 * j + k]);
+                _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy), _mm256_maddubs_epi16(m32, qy))
+            };
+            let (p0, p1, p2, p3) = (lev(q4_0, 0), lev(q4_1, 1), lev(q4_2, 2), lev(q4_3, 3));
+            cls.add(p0, p1, dword(scales, 2 * j));
+            cls.add(p2, p3, dword(scales, 2 * j + 1));
         }
-        sumi = _mm256_sub_epi32(sumi, q8sclsub);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        let d = f16_to_f32(xb.d) * yb.d;
+        sums = add_scaled(sums, d, cls.total());
     }
-    hsum_float_8(acc)
+    add_lanes(0.0, sums)
 }
 
 // ---- Q8_K quantize ----------------------------------------------------------

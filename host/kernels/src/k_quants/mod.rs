@@ -5,8 +5,10 @@
 //!   impls (`Dot = BlockQ8_K` for all);
 //! * `scalar`: the reference kernels, ports of ggml's C code (bit-identical
 //!   quantize/dequantize and generic dot products, checked against goldens);
-//! * `avx2`, `avx512`, `neon`: SIMD twins of the dot products and of the Q8_K
-//!   quantize, installed by [`kernels`] on top of the scalar table.
+//! * `avx2`, `neon`: SIMD twins of the dot products and of the Q8_K
+//!   quantize, installed by [`kernels`] on top of the scalar table (the
+//!   AVX-512 path uses the AVX2 twins). Every twin is bit-identical to the
+//!   reference.
 //!
 //! [`BlockFormat`]: crate::BlockFormat
 
@@ -15,8 +17,6 @@ mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
-#[cfg(target_arch = "x86_64")]
-mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 
@@ -48,11 +48,10 @@ pub(crate) fn kernels(ty: GgmlType, path: KernelPath) -> Option<TypeKernels> {
         KernelPath::Scalar => {}
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => avx2::install(&mut k),
+        // The AVX2 kernels (bit-identical to the reference): the former
+        // 512-bit Q4_K/Q6_K kernels summed in another order.
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx512 => {
-            avx2::install(&mut k);
-            avx512::install(&mut k);
-        }
+        KernelPath::Avx512 => avx2::install(&mut k),
         #[cfg(target_arch = "aarch64")]
         KernelPath::Neon => neon::install(&mut k, false),
         #[cfg(target_arch = "aarch64")]

@@ -3,12 +3,13 @@
 //! ggml's `ggml_vdotq_s32` fallback does).
 //!
 //! The weights of each 16- or 32-element sub-block are expanded to signed
-//! bytes (their levels, offsets applied), dotted with the Q8_K quants into
-//! exact i32 sums, scaled by the integer sub-block scale, and combined per
-//! block as ggml's NEON code does: `sumf += d * isum (- dmin * summs)`. The
-//! integer sums equal the reference's; only the f32 order differs. Unlike
-//! the x86 Q6_K kernel, nothing here depends on `bsums` except the mins terms
-//! of Q2_K/Q4_K/Q5_K (as in the reference).
+//! bytes (their levels, offsets applied) and multiplied with the Q8_K quants
+//! into the reference's exact integers: one per block for Q2_K (`sdot` or
+//! its emulation), and the 8 per-class sums `aux32` for Q3_K..Q6_K
+//! (widening multiplies, both builds). The f32 part then repeats the
+//! reference's operations in its order, so every dot is bit-identical to the
+//! scalar one. Nothing depends on `bsums` except the mins terms of
+//! Q2_K/Q4_K/Q5_K (as in the reference).
 //!
 //! Every `#[target_feature]` function is reached only through [`install`],
 //! which asserts the path is available and installs the `dotprod` variants
@@ -34,14 +35,11 @@ pub(crate) fn install(k: &mut TypeKernels, dotprod: bool) {
     match (k.ty, dotprod) {
         (GgmlType::Q2_K, false) => k.vec_dot = plain::dot_q2_k,
         (GgmlType::Q2_K, true) => k.vec_dot = sdot::dot_q2_k,
-        (GgmlType::Q3_K, false) => k.vec_dot = plain::dot_q3_k,
-        (GgmlType::Q3_K, true) => k.vec_dot = sdot::dot_q3_k,
-        (GgmlType::Q4_K, false) => k.vec_dot = plain::dot_q4_k,
-        (GgmlType::Q4_K, true) => k.vec_dot = sdot::dot_q4_k,
-        (GgmlType::Q5_K, false) => k.vec_dot = plain::dot_q5_k,
-        (GgmlType::Q5_K, true) => k.vec_dot = sdot::dot_q5_k,
-        (GgmlType::Q6_K, false) => k.vec_dot = plain::dot_q6_k,
-        (GgmlType::Q6_K, true) => k.vec_dot = sdot::dot_q6_k,
+        // Both builds: per-class sums need widening multiplies, not `sdot`.
+        (GgmlType::Q3_K, _) => k.vec_dot = dot_q3_k,
+        (GgmlType::Q4_K, _) => k.vec_dot = dot_q4_k,
+        (GgmlType::Q5_K, _) => k.vec_dot = dot_q5_k,
+        (GgmlType::Q6_K, _) => k.vec_dot = dot_q6_k,
         (GgmlType::Q8_K, _) => k.from_float = from_float_q8_k,
         _ => {}
     }
@@ -137,23 +135,12 @@ macro_rules! neon_kernels {
                 };
             }
             wrapper!(dot_q2_k, BlockQ2_K, vec_dot_q2_k);
-            wrapper!(dot_q3_k, BlockQ3_K, vec_dot_q3_k);
-            wrapper!(dot_q4_k, BlockQ4_K, vec_dot_q4_k);
-            wrapper!(dot_q5_k, BlockQ5_K, vec_dot_q5_k);
-            wrapper!(dot_q6_k, BlockQ6_K, vec_dot_q6_k);
 
             /// Sum of `a . b` over 16 lanes.
             #[target_feature(enable = $features)]
             #[inline]
             fn dot16(a: int8x16_t, b: int8x16_t) -> i32 {
                 vaddvq_s32($dot(vdupq_n_s32(0), a, b))
-            }
-
-            /// Sum of `a0 . b0 + a1 . b1` (32 lanes).
-            #[target_feature(enable = $features)]
-            #[inline]
-            fn dot32(a0: int8x16_t, a1: int8x16_t, b0: int8x16_t, b1: int8x16_t) -> i32 {
-                vaddvq_s32($dot($dot(vdupq_n_s32(0), a0, b0), a1, b1))
             }
 
             #[target_feature(enable = $features)]
@@ -190,167 +177,244 @@ macro_rules! neon_kernels {
                 sumf
             }
 
-            #[target_feature(enable = $features)]
-            unsafe fn vec_dot_q3_k(x: &[BlockQ3_K], y: &[BlockQ8_K]) -> f32 {
-                let m3 = vdupq_n_u8(3);
-                let four = vdupq_n_u8(4);
-                let mut sumf = 0.0f32;
-                for (xb, yb) in x.iter().zip(y) {
-                    let scales: [u8; 16] =
-                        bytemuck::cast(unpack_scales_q3k(&xb.scales).map(u32::to_le));
-                    let (q3, _) = xb.qs.as_chunks::<16>();
-                    let (hm, _) = xb.hmask.as_chunks::<16>();
-                    let (q8, _) = yb.qs.as_chunks::<16>();
-                    let h = [ld_u8(&hm[0]), ld_u8(&hm[1])];
-                    let mut isum = 0i32;
-                    for k in 0..2 {
-                        let b = [ld_u8(&q3[2 * k]), ld_u8(&q3[2 * k + 1])];
-                        for s in 0..4 {
-                            let sh = vdupq_n_s8(-2 * s as i8);
-                            let bit = vdupq_n_u8(1u8 << (4 * k + s));
-                            for half in 0..2 {
-                                let low = vandq_u8(vshlq_u8(b[half], sh), m3);
-                                // - 4 where the high bit is clear.
-                                let off = vbicq_u8(four, vtstq_u8(h[half], bit));
-                                let lv = vreinterpretq_s8_u8(vsubq_u8(low, off));
-                                let sub = 8 * k + 2 * s + half;
-                                let scale = scales[sub] as i8 as i32 - 32;
-                                isum += dot16(lv, ld_i8(&q8[sub])) * scale;
-                            }
-                        }
-                    }
-                    sumf += yb.d * f16_to_f32(xb.d) * isum as f32;
-                }
-                sumf
-            }
-
-            #[target_feature(enable = $features)]
-            unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
-                let m4 = vdupq_n_u8(0xF);
-                let mut sumf = 0.0f32;
-                for (xb, yb) in x.iter().zip(y) {
-                    let d = yb.d * f16_to_f32(xb.d);
-                    let dmin = yb.d * f16_to_f32(xb.dmin);
-                    let u = unpack_scales_mins_k4(&xb.scales);
-                    let scales: [u8; 16] = bytemuck::cast(u.map(u32::to_le));
-                    let mins = (u[2] as u64) | ((u[3] as u64) << 32);
-                    sumf -= dmin * mins_dot_bsums(mins, &yb.bsums) as f32;
-
-                    let (q4, _) = xb.qs.as_chunks::<16>();
-                    let (q8, _) = yb.qs.as_chunks::<16>();
-                    let (mut sumi1, mut sumi2) = (0i32, 0i32);
-                    for j in 0..QK_K / 64 {
-                        let b0 = ld_u8(&q4[2 * j]);
-                        let b1 = ld_u8(&q4[2 * j + 1]);
-                        let lo0 = vreinterpretq_s8_u8(vandq_u8(b0, m4));
-                        let lo1 = vreinterpretq_s8_u8(vandq_u8(b1, m4));
-                        let hi0 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b0));
-                        let hi1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b1));
-                        let p1 = dot32(lo0, lo1, ld_i8(&q8[4 * j]), ld_i8(&q8[4 * j + 1]));
-                        sumi1 += p1 * scales[2 * j] as i32;
-                        let p2 = dot32(hi0, hi1, ld_i8(&q8[4 * j + 2]), ld_i8(&q8[4 * j + 3]));
-                        sumi2 += p2 * scales[2 * j + 1] as i32;
-                    }
-                    sumf += d * (sumi1 + sumi2) as f32;
-                }
-                sumf
-            }
-
-            #[target_feature(enable = $features)]
-            unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
-                let m4 = vdupq_n_u8(0xF);
-                let one = vdupq_n_u8(1);
-                let two = vdupq_n_u8(2);
-                let mut sumf = 0.0f32;
-                for (xb, yb) in x.iter().zip(y) {
-                    let d = yb.d * f16_to_f32(xb.d);
-                    let dmin = yb.d * f16_to_f32(xb.dmin);
-                    let u = unpack_scales_mins_k4(&xb.scales);
-                    let scales: [u8; 16] = bytemuck::cast(u.map(u32::to_le));
-                    let mins = (u[2] as u64) | ((u[3] as u64) << 32);
-                    let summs = mins_dot_bsums(mins, &yb.bsums);
-
-                    let (q5, _) = xb.qs.as_chunks::<16>();
-                    let (qh, _) = xb.qh.as_chunks::<16>();
-                    let (q8, _) = yb.qs.as_chunks::<16>();
-                    let mut h0 = ld_u8(&qh[0]);
-                    let mut h1 = ld_u8(&qh[1]);
-                    let mut sumi = 0i32;
-                    for j in 0..QK_K / 64 {
-                        let b0 = ld_u8(&q5[2 * j]);
-                        let b1 = ld_u8(&q5[2 * j + 1]);
-                        let lo0 = vorrq_u8(vandq_u8(b0, m4), vshlq_n_u8::<4>(vandq_u8(h0, one)));
-                        let lo1 = vorrq_u8(vandq_u8(b1, m4), vshlq_n_u8::<4>(vandq_u8(h1, one)));
-                        let hi0 = vorrq_u8(vshrq_n_u8::<4>(b0), vshlq_n_u8::<3>(vandq_u8(h0, two)));
-                        let hi1 = vorrq_u8(vshrq_n_u8::<4>(b1), vshlq_n_u8::<3>(vandq_u8(h1, two)));
-                        h0 = vshrq_n_u8::<2>(h0);
-                        h1 = vshrq_n_u8::<2>(h1);
-                        let p1 = dot32(
-                            vreinterpretq_s8_u8(lo0),
-                            vreinterpretq_s8_u8(lo1),
-                            ld_i8(&q8[4 * j]),
-                            ld_i8(&q8[4 * j + 1]),
-                        );
-                        let p2 = dot32(
-                            vreinterpretq_s8_u8(hi0),
-                            vreinterpretq_s8_u8(hi1),
-                            ld_i8(&q8[4 * j + 2]),
-                            ld_i8(&q8[4 * j + 3]),
-                        );
-                        sumi += p1 * scales[2 * j] as i32 + p2 * scales[2 * j + 1] as i32;
-                    }
-                    sumf += d * sumi as f32 - dmin * summs as f32;
-                }
-                sumf
-            }
-
-            #[target_feature(enable = $features)]
-            unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
-                let m4 = vdupq_n_u8(0xF);
-                let m3 = vdupq_n_u8(3);
-                let m32 = vdupq_n_s8(32);
-                let mut sumf = 0.0f32;
-                for (xb, yb) in x.iter().zip(y) {
-                    let (ql, _) = xb.ql.as_chunks::<16>();
-                    let (qh, _) = xb.qh.as_chunks::<16>();
-                    let (q8, _) = yb.qs.as_chunks::<16>();
-                    let sc = &xb.scales;
-                    let mut isum = 0i32;
-                    for j in 0..2 {
-                        for half in 0..2 {
-                            // Elements 128 j + 16 half + {0, 32, 64, 96} + 0..16.
-                            let a = ld_u8(&ql[4 * j + half]);
-                            let b = ld_u8(&ql[4 * j + 2 + half]);
-                            let h = ld_u8(&qh[2 * j + half]);
-                            let lv = [
-                                vorrq_u8(vandq_u8(a, m4), vshlq_n_u8::<4>(vandq_u8(h, m3))),
-                                vorrq_u8(
-                                    vandq_u8(b, m4),
-                                    vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<2>(h), m3)),
-                                ),
-                                vorrq_u8(
-                                    vshrq_n_u8::<4>(a),
-                                    vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<4>(h), m3)),
-                                ),
-                                vorrq_u8(vshrq_n_u8::<4>(b), vshlq_n_u8::<4>(vshrq_n_u8::<6>(h))),
-                            ];
-                            for (g, l) in lv.into_iter().enumerate() {
-                                let sub = 8 * j + 2 * g + half;
-                                let q = vsubq_s8(vreinterpretq_s8_u8(l), m32);
-                                isum += dot16(q, ld_i8(&q8[sub])) * sc[sub] as i32;
-                            }
-                        }
-                    }
-                    sumf += yb.d * f16_to_f32(xb.d) * isum as f32;
-                }
-                sumf
-            }
         }
     };
 }
 
 neon_kernels!(plain, "neon", dot_emul);
 neon_kernels!(sdot, "neon,dotprod", dot_sdot);
+
+// ---- Q3_K..Q6_K: exact per-class sums -----------------------------------------
+//
+// The reference dots (ggml's generic code) keep 8 integer lanes per block,
+// `aux32[l]` = sum of `scale * q * y` over the elements with index `l` mod 8,
+// then do `sums[l] += d * (aux32[l] as f32)` and add the 8 lanes in order at
+// the end. A 16-element chunk starting at a multiple of 8 has, after
+// `smull`/`smlal` of its two halves, exactly class k in i16 lane k; `smlal`
+// by the scale widens it into the two i32x4 class accumulators. The f32 part
+// is the reference's, lane for lane (separate multiply and add). Both NEON
+// builds use these (`sdot` sums four neighbours, i.e. four classes).
+
+macro_rules! k_wrapper {
+    ($name:ident, $x:ty, $inner:ident) => {
+        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            let (x, y) = dot_args::<$x>(n, x, y);
+            // SAFETY: only installed by `install`, which asserted that a NEON
+            // path is available; `dot_args` checked the block counts match.
+            unsafe { $inner(x, y) }
+        }
+    };
+}
+k_wrapper!(dot_q3_k, BlockQ3_K, vec_dot_q3_k);
+k_wrapper!(dot_q4_k, BlockQ4_K, vec_dot_q4_k);
+k_wrapper!(dot_q5_k, BlockQ5_K, vec_dot_q5_k);
+k_wrapper!(dot_q6_k, BlockQ6_K, vec_dot_q6_k);
+
+/// Class sums of 16 levels `q` with 16 activations (i16 lane k = elements k
+/// and k + 8), added to `acc`.
+#[target_feature(enable = "neon")]
+#[inline]
+fn classes16(acc: int16x8_t, q: int8x16_t, y: int8x16_t) -> int16x8_t {
+    let acc = vmlal_s8(acc, vget_low_s8(q), vget_low_s8(y));
+    vmlal_high_s8(acc, q, y)
+}
+
+/// The 8 class accumulators (`aux32`), as classes 0..4 and 4..8.
+#[derive(Clone, Copy)]
+struct Aux32(int32x4_t, int32x4_t);
+
+impl Aux32 {
+    #[target_feature(enable = "neon")]
+    #[inline]
+    fn new() -> Self {
+        Aux32(vdupq_n_s32(0), vdupq_n_s32(0))
+    }
+
+    /// `aux32[l] += scale * c[l]`.
+    #[target_feature(enable = "neon")]
+    #[inline]
+    fn add(&mut self, c: int16x8_t, scale: i16) {
+        self.0 = vmlal_n_s16(self.0, vget_low_s16(c), scale);
+        self.1 = vmlal_high_n_s16(self.1, c, scale);
+    }
+}
+
+/// `sums[l] += d * aux32[l]` (no FMA, as the reference).
+#[target_feature(enable = "neon")]
+#[inline]
+fn add_scaled(sums: &mut [float32x4_t; 2], d: f32, a: Aux32) {
+    let dv = vdupq_n_f32(d);
+    sums[0] = vaddq_f32(sums[0], vmulq_f32(dv, vcvtq_f32_s32(a.0)));
+    sums[1] = vaddq_f32(sums[1], vmulq_f32(dv, vcvtq_f32_s32(a.1)));
+}
+
+/// `sumf += sums[0]; ..; sumf += sums[7]`.
+#[target_feature(enable = "neon")]
+#[inline]
+fn add_lanes(mut sumf: f32, sums: [float32x4_t; 2]) -> f32 {
+    let mut a = [0.0f32; 8];
+    // SAFETY: `a` is 8 writable f32: two 4-lane stores.
+    unsafe {
+        vst1q_f32(a.as_mut_ptr(), sums[0]);
+        vst1q_f32(a.as_mut_ptr().add(4), sums[1]);
+    }
+    for v in a {
+        sumf += v;
+    }
+    sumf
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn vec_dot_q3_k(x: &[BlockQ3_K], y: &[BlockQ8_K]) -> f32 {
+    let m3 = vdupq_n_u8(3);
+    let four = vdupq_n_u8(4);
+    let mut sums = [vdupq_n_f32(0.0); 2];
+    for (xb, yb) in x.iter().zip(y) {
+        let scales: [u8; 16] = bytemuck::cast(unpack_scales_q3k(&xb.scales).map(u32::to_le));
+        let (q3, _) = xb.qs.as_chunks::<16>();
+        let (hm, _) = xb.hmask.as_chunks::<16>();
+        let (q8, _) = yb.qs.as_chunks::<16>();
+        let h = [ld_u8(&hm[0]), ld_u8(&hm[1])];
+        let mut aux = Aux32::new();
+        for k in 0..2 {
+            let b = [ld_u8(&q3[2 * k]), ld_u8(&q3[2 * k + 1])];
+            for s in 0..4 {
+                let sh = vdupq_n_s8(-2 * s as i8);
+                let bit = vdupq_n_u8(1u8 << (4 * k + s));
+                for half in 0..2 {
+                    let low = vandq_u8(vshlq_u8(b[half], sh), m3);
+                    // - 4 where the high bit is clear.
+                    let off = vbicq_u8(four, vtstq_u8(h[half], bit));
+                    let lv = vreinterpretq_s8_u8(vsubq_u8(low, off));
+                    let sub = 8 * k + 2 * s + half;
+                    let c = classes16(vdupq_n_s16(0), lv, ld_i8(&q8[sub]));
+                    aux.add(c, scales[sub] as i8 as i16 - 32);
+                }
+            }
+        }
+        add_scaled(&mut sums, f16_to_f32(xb.d) * yb.d, aux);
+    }
+    add_lanes(0.0, sums)
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
+    let m4 = vdupq_n_u8(0xF);
+    let mut sums = [vdupq_n_f32(0.0); 2];
+    let mut sumf = 0.0f32;
+    for (xb, yb) in x.iter().zip(y) {
+        let u = unpack_scales_mins_k4(&xb.scales);
+        let scales: [u8; 16] = bytemuck::cast(u.map(u32::to_le));
+        let mins = (u[2] as u64) | ((u[3] as u64) << 32);
+        let sumi = mins_dot_bsums(mins, &yb.bsums);
+
+        let (q4, _) = xb.qs.as_chunks::<16>();
+        let (q8, _) = yb.qs.as_chunks::<16>();
+        let mut aux = Aux32::new();
+        for j in 0..QK_K / 64 {
+            let b0 = ld_u8(&q4[2 * j]);
+            let b1 = ld_u8(&q4[2 * j + 1]);
+            let lo0 = vreinterpretq_s8_u8(vandq_u8(b0, m4));
+            let lo1 = vreinterpretq_s8_u8(vandq_u8(b1, m4));
+            let hi0 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b0));
+            let hi1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b1));
+            // 4 products per class and sub-block: |sum| <= 4 * 15 * 128.
+            let c1 = classes16(classes16(vdupq_n_s16(0), lo0, ld_i8(&q8[4 * j])), lo1, ld_i8(&q8[4 * j + 1]));
+            let c2 = classes16(classes16(vdupq_n_s16(0), hi0, ld_i8(&q8[4 * j + 2])), hi1, ld_i8(&q8[4 * j + 3]));
+            aux.add(c1, scales[2 * j] as i16);
+            aux.add(c2, scales[2 * j + 1] as i16);
+        }
+        add_scaled(&mut sums, f16_to_f32(xb.d) * yb.d, aux);
+        let dmin = f16_to_f32(xb.dmin) * yb.d;
+        sumf -= dmin * sumi as f32;
+    }
+    add_lanes(sumf, sums)
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
+    let m4 = vdupq_n_u8(0xF);
+    let one = vdupq_n_u8(1);
+    let two = vdupq_n_u8(2);
+    let mut sums = [vdupq_n_f32(0.0); 2];
+    let mut sumf = 0.0f32;
+    for (xb, yb) in x.iter().zip(y) {
+        let u = unpack_scales_mins_k4(&xb.scales);
+        let scales: [u8; 16] = bytemuck::cast(u.map(u32::to_le));
+        let mins = (u[2] as u64) | ((u[3] as u64) << 32);
+        let sumi = mins_dot_bsums(mins, &yb.bsums);
+
+        let (q5, _) = xb.qs.as_chunks::<16>();
+        let (qh, _) = xb.qh.as_chunks::<16>();
+        let (q8, _) = yb.qs.as_chunks::<16>();
+        let mut h0 = ld_u8(&qh[0]);
+        let mut h1 = ld_u8(&qh[1]);
+        let mut aux = Aux32::new();
+        for j in 0..QK_K / 64 {
+            let b0 = ld_u8(&q5[2 * j]);
+            let b1 = ld_u8(&q5[2 * j + 1]);
+            let lo0 = vorrq_u8(vandq_u8(b0, m4), vshlq_n_u8::<4>(vandq_u8(h0, one)));
+            let lo1 = vorrq_u8(vandq_u8(b1, m4), vshlq_n_u8::<4>(vandq_u8(h1, one)));
+            let hi0 = vorrq_u8(vshrq_n_u8::<4>(b0), vshlq_n_u8::<3>(vandq_u8(h0, two)));
+            let hi1 = vorrq_u8(vshrq_n_u8::<4>(b1), vshlq_n_u8::<3>(vandq_u8(h1, two)));
+            h0 = vshrq_n_u8::<2>(h0);
+            h1 = vshrq_n_u8::<2>(h1);
+            let s = vreinterpretq_s8_u8;
+            // 4 products per class and sub-block: |sum| <= 4 * 31 * 128.
+            let c1 = classes16(classes16(vdupq_n_s16(0), s(lo0), ld_i8(&q8[4 * j])), s(lo1), ld_i8(&q8[4 * j + 1]));
+            let c2 = classes16(classes16(vdupq_n_s16(0), s(hi0), ld_i8(&q8[4 * j + 2])), s(hi1), ld_i8(&q8[4 * j + 3]));
+            aux.add(c1, scales[2 * j] as i16);
+            aux.add(c2, scales[2 * j + 1] as i16);
+        }
+        add_scaled(&mut sums, f16_to_f32(xb.d) * yb.d, aux);
+        let dmin = f16_to_f32(xb.dmin) * yb.d;
+        sumf -= dmin * sumi as f32;
+    }
+    add_lanes(sumf, sums)
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
+    let m4 = vdupq_n_u8(0xF);
+    let m3 = vdupq_n_u8(3);
+    let m32 = vdupq_n_s8(32);
+    let mut sums = [vdupq_n_f32(0.0); 2];
+    for (xb, yb) in x.iter().zip(y) {
+        let (ql, _) = xb.ql.as_chunks::<16>();
+        let (qh, _) = xb.qh.as_chunks::<16>();
+        let (q8, _) = yb.qs.as_chunks::<16>();
+        let sc = &xb.scales;
+        let mut aux = Aux32::new();
+        for j in 0..2 {
+            for half in 0..2 {
+                // Elements 128 j + 16 half + {0, 32, 64, 96} + 0..16.
+                let a = ld_u8(&ql[4 * j + half]);
+                let b = ld_u8(&ql[4 * j + 2 + half]);
+                let h = ld_u8(&qh[2 * j + half]);
+                let lv = [
+                    vorrq_u8(vandq_u8(a, m4), vshlq_n_u8::<4>(vandq_u8(h, m3))),
+                    vorrq_u8(
+                        vandq_u8(b, m4),
+                        vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<2>(h), m3)),
+                    ),
+                    vorrq_u8(
+                        vshrq_n_u8::<4>(a),
+                        vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<4>(h), m3)),
+                    ),
+                    vorrq_u8(vshrq_n_u8::<4>(b), vshlq_n_u8::<4>(vshrq_n_u8::<6>(h))),
+                ];
+                for (g, l) in lv.into_iter().enumerate() {
+                    let sub = 8 * j + 2 * g + half;
+                    let q = vsubq_s8(vreinterpretq_s8_u8(l), m32);
+                    let c = classes16(vdupq_n_s16(0), q, ld_i8(&q8[sub]));
+                    aux.add(c, sc[sub] as i16);
+                }
+            }
+        }
+        add_scaled(&mut sums, f16_to_f32(xb.d) * yb.d, aux);
+    }
+    add_lanes(0.0, sums)
+}
 
 // ---- Q8_K quantize ----------------------------------------------------------
 

@@ -290,48 +290,24 @@ fn rmse_equals_ggml_on_golden_inputs() {
 
 // ---- SIMD twins against the scalar references -------------------------------
 
-/// `|a - b|` allowed between two paths: f32 rounding of differently ordered
-/// sums, relative to the sum of the magnitudes of the terms (`x_i y_i`, and
-/// the sub-block-min terms, found by dequantizing with the quants zeroed).
-fn dot_tolerance(ty: GgmlType, x: &[u8], y: &[u8]) -> f32 {
-    let xd = dequantize_bytes(ty, x);
-    let mut zeroed = x.to_vec();
-    let bs = ty.type_size();
-    for b in zeroed.chunks_exact_mut(bs) {
-        let (lo, hi) = match ty {
-            GgmlType::Q2_K => (16, 80),
-            GgmlType::Q3_K => (0, 96),
-            GgmlType::Q4_K => (16, 144),
-            GgmlType::Q5_K => (16, 176),
-            GgmlType::Q6_K => (0, 192),
-            _ => unreachable!(),
-        };
-        b[lo..hi].fill(0);
-    }
-    let zd = dequantize_bytes(ty, &zeroed);
-    let yd = dequantize_bytes(GgmlType::Q8_K, y);
-    let mag: f64 = (0..xd.len())
-        .map(|i| ((xd[i].abs() + zd[i].abs()) * yd[i].abs()) as f64)
-        .sum();
-    (mag * 2e-6) as f32 + f32::MIN_POSITIVE
-}
-
+/// Every path's dot must give the scalar reference's exact bits.
 fn check_paths_agree(ty: GgmlType, x: &[u8], y: &[u8]) -> Result<(), TestCaseError> {
     let n = x.len() / ty.type_size() * QK_K;
     let (xa, ya) = (aligned(x), aligned(y));
     let (xb, yb) = (as_bytes(&xa, x.len()), as_bytes(&ya, y.len()));
     let want = (k(ty, KernelPath::Scalar).vec_dot)(n, xb, yb);
-    let tol = dot_tolerance(ty, x, y);
     for path in available_paths() {
         let got = (k(ty, path).vec_dot)(n, xb, yb);
+        // Bit-identical (NaN matches NaN: payloads are not part of the contract).
         prop_assert!(
-            (got - want).abs() <= tol,
-            "{} {}: {} vs scalar {} (tol {})",
+            got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+            "{} {}: {:e} ({:#010x}) vs scalar {:e} ({:#010x})",
             ty,
             path,
             got,
+            got.to_bits(),
             want,
-            tol
+            want.to_bits()
         );
     }
     Ok(())

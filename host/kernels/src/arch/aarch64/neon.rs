@@ -2,6 +2,11 @@
 //! inline asm so no unstable intrinsic is needed) and without (`smull` +
 //! pairwise widening adds, ggml's `ggml_vdotq_s32` fallback).
 //!
+//! Bit-identical to the scalar references: the quantized dots compute each
+//! block's exact integer sum and then evaluate the reference's f32
+//! expression (`crate::blocks::term_*`) block by block, in order; the float
+//! dots use the fixed 32-lane order of `crate::float::dot_lanes`.
+//!
 //! Every `#[target_feature]` function is reached only through [`install`],
 //! which asserts the features; the private wrappers check the slice contract
 //! before calling in.
@@ -14,6 +19,7 @@ use half::f16;
 use crate::blocks::{
     inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
 };
+use crate::blocks;
 use crate::erased::{dot_args, from_float_args};
 use crate::fp::{fp16_bits_to_fp32, fp32_to_fp16_bits};
 use crate::{GgmlType, KernelPath, TypeKernels};
@@ -168,21 +174,24 @@ macro_rules! quant_dots {
                 $dot(p, hi, load_i8x16(&y[16..]))
             }
 
+            // Each block: its exact integer sum (`vaddvq_s32` of the lanes),
+            // then the reference's f32 expression, added in block order.
+
             /// # Safety
             /// The CPU must support the features in `$tf`.
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
                 assert_eq!(x.len(), y.len());
-                let mut acc = vdupq_n_f32(0.0);
+                let mut sumf = 0.0f32;
                 let eight = vdupq_n_s8(8);
                 for (xb, yb) in x.iter().zip(y) {
                     let v = load_u8x16(&xb.qs);
                     let lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F))), eight);
                     let hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8::<4>(v)), eight);
-                    let p = dot32(lo, hi, &yb.qs);
-                    acc = vfmaq_f32(acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
+                    let sumi = vaddvq_s32(dot32(lo, hi, &yb.qs));
+                    sumf += blocks::term_q4_0(sumi, h2f(xb.d), h2f(yb.d));
                 }
-                vaddvq_f32(acc)
+                sumf
             }
 
             /// # Safety
@@ -190,17 +199,15 @@ macro_rules! quant_dots {
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
                 assert_eq!(x.len(), y.len());
-                let mut acc = vdupq_n_f32(0.0);
-                let mut summs = 0.0f32;
+                let mut sumf = 0.0f32;
                 for (xb, yb) in x.iter().zip(y) {
-                    summs += h2f(xb.m) * h2f(yb.s);
                     let v = load_u8x16(&xb.qs);
                     let lo = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F)));
                     let hi = vreinterpretq_s8_u8(vshrq_n_u8::<4>(v));
-                    let p = dot32(lo, hi, &yb.qs);
-                    acc = vfmaq_f32(acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
+                    let sumi = vaddvq_s32(dot32(lo, hi, &yb.qs));
+                    sumf += blocks::term_dm(sumi, h2f(xb.d), h2f(yb.d), h2f(xb.m), h2f(yb.s));
                 }
-                vaddvq_f32(acc) + summs
+                sumf
             }
 
             /// # Safety
@@ -208,7 +215,7 @@ macro_rules! quant_dots {
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
                 assert_eq!(x.len(), y.len());
-                let mut acc = vdupq_n_f32(0.0);
+                let mut sumf = 0.0f32;
                 let sixteen = vdupq_n_s8(16);
                 for (xb, yb) in x.iter().zip(y) {
                     let (h0, h1) = fifth_bits(xb.qh);
@@ -217,10 +224,10 @@ macro_rules! quant_dots {
                     let hi = vorrq_u8(vshrq_n_u8::<4>(v), h1);
                     let lo = vsubq_s8(vreinterpretq_s8_u8(lo), sixteen);
                     let hi = vsubq_s8(vreinterpretq_s8_u8(hi), sixteen);
-                    let p = dot32(lo, hi, &yb.qs);
-                    acc = vfmaq_f32(acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
+                    let sumi = vaddvq_s32(dot32(lo, hi, &yb.qs));
+                    sumf += blocks::term_q5_0(sumi, h2f(xb.d), h2f(yb.d));
                 }
-                vaddvq_f32(acc)
+                sumf
             }
 
             /// # Safety
@@ -228,18 +235,16 @@ macro_rules! quant_dots {
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q5_1_q8_1(x: &[BlockQ5_1], y: &[BlockQ8_1]) -> f32 {
                 assert_eq!(x.len(), y.len());
-                let mut acc = vdupq_n_f32(0.0);
-                let mut summs = 0.0f32;
+                let mut sumf = 0.0f32;
                 for (xb, yb) in x.iter().zip(y) {
-                    summs += h2f(xb.m) * h2f(yb.s);
                     let (h0, h1) = fifth_bits(xb.qh);
                     let v = load_u8x16(&xb.qs);
                     let lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(v, vdupq_n_u8(0x0F)), h0));
                     let hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8::<4>(v), h1));
-                    let p = dot32(lo, hi, &yb.qs);
-                    acc = vfmaq_f32(acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
+                    let sumi = vaddvq_s32(dot32(lo, hi, &yb.qs));
+                    sumf += blocks::term_dm(sumi, h2f(xb.d), h2f(yb.d), h2f(xb.m), h2f(yb.s));
                 }
-                vaddvq_f32(acc) + summs
+                sumf
             }
 
             /// # Safety
@@ -247,22 +252,12 @@ macro_rules! quant_dots {
             #[target_feature(enable = $tf)]
             unsafe fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
                 assert_eq!(x.len(), y.len());
-                let mut acc0 = vdupq_n_f32(0.0);
-                let mut acc1 = vdupq_n_f32(0.0);
-                let block = |acc: &mut float32x4_t, xb: &BlockQ8_0, yb: &BlockQ8_0| {
+                let mut sumf = 0.0f32;
+                for (xb, yb) in x.iter().zip(y) {
                     let p = dot32(load_i8x16(&xb.qs[..16]), load_i8x16(&xb.qs[16..]), &yb.qs);
-                    *acc = vfmaq_f32(*acc, vcvtq_f32_s32(p), vdupq_n_f32(h2f(xb.d) * h2f(yb.d)));
-                };
-                let mut xs = x.chunks_exact(2);
-                let mut ys = y.chunks_exact(2);
-                for (xp, yp) in (&mut xs).zip(&mut ys) {
-                    block(&mut acc0, &xp[0], &yp[0]);
-                    block(&mut acc1, &xp[1], &yp[1]);
+                    sumf += blocks::term_q8_0(vaddvq_s32(p), h2f(xb.d), h2f(yb.d));
                 }
-                for (xb, yb) in xs.remainder().iter().zip(ys.remainder()) {
-                    block(&mut acc0, xb, yb);
-                }
-                vaddvq_f32(vaddq_f32(acc0, acc1))
+                sumf
             }
         }
     };
@@ -272,30 +267,47 @@ quant_dots!(sdot, "neon,dotprod", dot_sdot);
 quant_dots!(plain, "neon", dot_plain);
 
 // ---- float dots ---------------------------------------------------------------
+//
+// The fixed order of `crate::float::dot_lanes`: 32 lanes in eight registers
+// (lanes 4k..4k+4 in register k), separate multiply and add (never `fmla`),
+// a zero-padded last chunk, then the tree of `reduce_lanes`.
+
+/// `reduce_lanes` on 32 lanes held as `a[k]` = lanes 4k..4k+4.
+#[target_feature(enable = "neon")]
+#[inline]
+fn reduce32(a: [float32x4_t; 8]) -> f32 {
+    let b: [float32x4_t; 4] = core::array::from_fn(|k| vaddq_f32(a[k], a[k + 4])); // w = 16
+    let c0 = vaddq_f32(b[0], b[2]); // w = 8
+    let c1 = vaddq_f32(b[1], b[3]);
+    let d = vaddq_f32(c0, c1); // w = 4
+    let e = vadd_f32(vget_low_f32(d), vget_high_f32(d)); // w = 2
+    vget_lane_f32::<0>(e) + vget_lane_f32::<1>(e) // w = 1
+}
 
 /// # Safety
 /// The CPU must support NEON.
 #[target_feature(enable = "neon")]
 unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
     assert_eq!(x.len(), y.len());
-    let mut acc = [vdupq_n_f32(0.0); 4];
-    let mut xs = x.chunks_exact(16);
-    let mut ys = y.chunks_exact(16);
-    for (xc, yc) in (&mut xs).zip(&mut ys) {
+    let mut acc = [vdupq_n_f32(0.0); 8];
+    let mut step = |xc: &[f32], yc: &[f32]| {
         for (k, a) in acc.iter_mut().enumerate() {
-            *a = vfmaq_f32(
-                *a,
-                load_f32x4(&xc[4 * k..4 * k + 4]),
-                load_f32x4(&yc[4 * k..4 * k + 4]),
-            );
+            let p = vmulq_f32(load_f32x4(&xc[4 * k..4 * k + 4]), load_f32x4(&yc[4 * k..4 * k + 4]));
+            *a = vaddq_f32(*a, p);
         }
+    };
+    let mut xs = x.chunks_exact(32);
+    let mut ys = y.chunks_exact(32);
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        step(xc, yc);
     }
-    let v = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
-    let mut sum = vaddvq_f32(v) as f64;
-    for (&a, &b) in xs.remainder().iter().zip(ys.remainder()) {
-        sum += (a * b) as f64;
+    if !xs.remainder().is_empty() {
+        let (mut xt, mut yt) = ([0.0f32; 32], [0.0f32; 32]);
+        xt[..xs.remainder().len()].copy_from_slice(xs.remainder());
+        yt[..ys.remainder().len()].copy_from_slice(ys.remainder());
+        step(&xt, &yt);
     }
-    sum as f32
+    reduce32(acc)
 }
 
 /// 8 f16 -> two f32x4 (`fcvtl`/`fcvtl2`, base ARMv8 floating point).
@@ -325,25 +337,27 @@ fn load_f16x8(p: &[f16]) -> (float32x4_t, float32x4_t) {
 #[target_feature(enable = "neon")]
 unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
     assert_eq!(x.len(), y.len());
-    let mut acc = [vdupq_n_f32(0.0); 4];
-    let mut xs = x.chunks_exact(16);
-    let mut ys = y.chunks_exact(16);
+    let mut acc = [vdupq_n_f32(0.0); 8];
+    let mut step = |xc: &[f16], yc: &[f16]| {
+        for k in 0..4 {
+            let (x0, x1) = load_f16x8(&xc[8 * k..8 * k + 8]);
+            let (y0, y1) = load_f16x8(&yc[8 * k..8 * k + 8]);
+            acc[2 * k] = vaddq_f32(acc[2 * k], vmulq_f32(x0, y0));
+            acc[2 * k + 1] = vaddq_f32(acc[2 * k + 1], vmulq_f32(x1, y1));
+        }
+    };
+    let mut xs = x.chunks_exact(32);
+    let mut ys = y.chunks_exact(32);
     for (xc, yc) in (&mut xs).zip(&mut ys) {
-        let (x0, x1) = load_f16x8(&xc[..8]);
-        let (x2, x3) = load_f16x8(&xc[8..]);
-        let (y0, y1) = load_f16x8(&yc[..8]);
-        let (y2, y3) = load_f16x8(&yc[8..]);
-        acc[0] = vfmaq_f32(acc[0], x0, y0);
-        acc[1] = vfmaq_f32(acc[1], x1, y1);
-        acc[2] = vfmaq_f32(acc[2], x2, y2);
-        acc[3] = vfmaq_f32(acc[3], x3, y3);
+        step(xc, yc);
     }
-    let v = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
-    let mut sum = vaddvq_f32(v) as f64;
-    for (&a, &b) in xs.remainder().iter().zip(ys.remainder()) {
-        sum += (h2f(a) * h2f(b)) as f64;
+    if !xs.remainder().is_empty() {
+        let (mut xt, mut yt) = ([f16::ZERO; 32], [f16::ZERO; 32]);
+        xt[..xs.remainder().len()].copy_from_slice(xs.remainder());
+        yt[..ys.remainder().len()].copy_from_slice(ys.remainder());
+        step(&xt, &yt);
     }
-    sum as f32
+    reduce32(acc)
 }
 
 // ---- from_float -------------------------------------------------------------

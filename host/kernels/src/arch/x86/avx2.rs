@@ -19,7 +19,8 @@ use crate::blocks::{
     inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
 };
 use crate::erased::{dot_args, from_float_args};
-use crate::fp::fp32_to_fp16_bits;
+use crate::blocks;
+use crate::fp::{f16_to_f32 as h, fp32_to_fp16_bits};
 use crate::{GgmlType, KernelPath, TypeKernels};
 
 /// Replaces the pointers of `k` that have AVX2 twins.
@@ -121,7 +122,7 @@ fn hmax_ps(v: __m256) -> f32 {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn hsum_epi32(v: __m256i) -> i32 {
+pub(crate) fn hsum_epi32(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
     let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01>(s));
@@ -204,98 +205,106 @@ pub(crate) fn add_in_order(mut sum: f32, t: __m256, n: usize) -> f32 {
     let mut a = [0.0f32; 8];
     // SAFETY: `a` is 8 writable f32; unaligned store.
     unsafe { _mm256_storeu_ps(a.as_mut_ptr(), t) };
-    for &v in &a[..n] {
-        sum += v;
+    for v in &a[..n] {
+        // A load folded into each add is cheaper than the shuffles LLVM
+        // would otherwise use to pull the lanes out of the register.
+        // SAFETY: `v` is a reference to an initialized f32.
+        sum += unsafe { core::ptr::read_volatile(v) };
     }
     sum
 }
 
-/// Eight f16 (`h(0..8)`, zero past `n`) widened to f32 (exact).
+/// Eight f16 (`h(0..8)`) widened to f32 (exact).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn f16x8(n: usize, h: impl Fn(usize) -> f16) -> __m256 {
-    let b = |i: usize| if i < n { h(i).to_bits() as i16 } else { 0 };
+pub(crate) fn f16x8(h: impl Fn(usize) -> f16) -> __m256 {
+    let b = |i: usize| h(i).to_bits() as i16;
     _mm256_cvtph_ps(_mm_setr_epi16(b(0), b(1), b(2), b(3), b(4), b(5), b(6), b(7)))
 }
 
-/// The shared driver: `$isum(xb, yb)` gives one block's products as 8 i32
-/// lanes (any split; their sum is the block's exact integer sum), and
-/// `$term(sumi_f32, xs, ys)` the per-block f32 terms of (up to 8) blocks from
-/// their converted sums. Returns the in-order sum of the terms.
-macro_rules! legacy_dot {
-    ($x:expr, $y:expr, $isum:expr, $term:path) => {{
+/// The shared driver, over chunks of 8 blocks: `$terms(xc, yc)` gives the
+/// 8 per-block f32 terms of `&[X; 8]`, `&[Y; 8]` (exact integer sums, then
+/// the reference's f32 expression per lane); they are added to the running
+/// sum one by one, in block order. The last `n % 8` blocks go one at a time
+/// through `$term1(xb, yb) -> f32` (the same expression, in scalar).
+macro_rules! chunked_dot {
+    ($x:expr, $y:expr, $terms:expr, $term1:expr) => {{
         let (x, y) = ($x, $y);
         assert_eq!(x.len(), y.len());
-        let chunk = |sumf: f32, xc: &[_], yc: &[_]| -> f32 {
-            let mut v = [_mm256_setzero_si256(); 8];
-            for (b, (xb, yb)) in xc.iter().zip(yc).enumerate() {
-                v[b] = $isum(xb, yb);
-            }
-            let sumi = _mm256_cvtepi32_ps(hsum8x8_epi32(&v));
-            add_in_order(sumf, $term(sumi, xc, yc), xc.len())
-        };
         let mut sumf = 0.0f32;
-        let mut xs = x.chunks_exact(8);
-        let mut ys = y.chunks_exact(8);
-        for (xc, yc) in (&mut xs).zip(&mut ys) {
-            sumf = chunk(sumf, xc, yc);
+        let (x8, xr) = x.as_chunks::<8>();
+        let (y8, yr) = y.as_chunks::<8>();
+        for (xc, yc) in x8.iter().zip(y8) {
+            sumf = add_in_order(sumf, $terms(xc, yc), 8);
         }
-        if !xs.remainder().is_empty() {
-            sumf = chunk(sumf, xs.remainder(), ys.remainder());
+        for (xb, yb) in xr.iter().zip(yr) {
+            sumf += $term1(xb, yb);
         }
         sumf
     }};
 }
+pub(crate) use chunked_dot;
 
-// Per-block f32 terms of up to 8 blocks (lane b = block b), the reference's
-// expressions lane by lane. Shared with the AVX-512 kernels.
+/// [`chunked_dot`] with `$isum(xb, yb)`: one block's products as 8 i32
+/// lanes (their sum is the block's exact integer sum).
+macro_rules! legacy_dot {
+    ($x:expr, $y:expr, $isum:expr, $term:path, $scalar:expr) => {
+        chunked_dot!(
+            $x,
+            $y,
+            |xc: &[_; 8], yc: &[_; 8]| {
+                let v: [__m256i; 8] = core::array::from_fn(|b| $isum(&xc[b], &yc[b]));
+                $term(_mm256_cvtepi32_ps(hsum8x8_epi32(&v)), xc, yc)
+            },
+            |xb, yb| $scalar(hsum_epi32($isum(xb, yb)), xb, yb)
+        )
+    };
+}
+
+// Per-block f32 terms of 8 blocks (lane b = block b) from their converted
+// integer sums: the reference's expressions, lane by lane. Shared with the
+// AVX-512 kernels.
 
 /// Q4_0: `sumi * dx * dy`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn term_q4_0(s: __m256, xc: &[BlockQ4_0], yc: &[BlockQ8_0]) -> __m256 {
-    let n = xc.len();
-    let dx = f16x8(n, |i| xc[i].d);
-    let dy = f16x8(n, |i| yc[i].d);
+pub(crate) fn term_q4_0(s: __m256, xc: &[BlockQ4_0; 8], yc: &[BlockQ8_0; 8]) -> __m256 {
+    let dx = f16x8(|i| xc[i].d);
+    let dy = f16x8(|i| yc[i].d);
     _mm256_mul_ps(_mm256_mul_ps(s, dx), dy)
 }
 
-/// Q4_1 and Q5_1: `(dx * dy) * sumi + m * s`.
+/// Q4_1: `(dx * dy) * sumi + m * s`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn term_dm(s: __m256, n: usize, d: impl Fn(usize) -> [f16; 4]) -> __m256 {
-    let dd = _mm256_mul_ps(f16x8(n, |i| d(i)[0]), f16x8(n, |i| d(i)[1]));
-    let ms = _mm256_mul_ps(f16x8(n, |i| d(i)[2]), f16x8(n, |i| d(i)[3]));
+pub(crate) fn term_q4_1(s: __m256, xc: &[BlockQ4_1; 8], yc: &[BlockQ8_1; 8]) -> __m256 {
+    let dd = _mm256_mul_ps(f16x8(|i| xc[i].d), f16x8(|i| yc[i].d));
+    let ms = _mm256_mul_ps(f16x8(|i| xc[i].m), f16x8(|i| yc[i].s));
     _mm256_add_ps(_mm256_mul_ps(dd, s), ms)
 }
 
+/// Q5_1: `(dx * dy) * sumi + m * s`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn term_q4_1(s: __m256, xc: &[BlockQ4_1], yc: &[BlockQ8_1]) -> __m256 {
-    term_dm(s, xc.len(), |i| [xc[i].d, yc[i].d, xc[i].m, yc[i].s])
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-pub(crate) fn term_q5_1(s: __m256, xc: &[BlockQ5_1], yc: &[BlockQ8_1]) -> __m256 {
-    term_dm(s, xc.len(), |i| [xc[i].d, yc[i].d, xc[i].m, yc[i].s])
+pub(crate) fn term_q5_1(s: __m256, xc: &[BlockQ5_1; 8], yc: &[BlockQ8_1; 8]) -> __m256 {
+    let dd = _mm256_mul_ps(f16x8(|i| xc[i].d), f16x8(|i| yc[i].d));
+    let ms = _mm256_mul_ps(f16x8(|i| xc[i].m), f16x8(|i| yc[i].s));
+    _mm256_add_ps(_mm256_mul_ps(dd, s), ms)
 }
 
 /// Q5_0: `(dx * dy) * sumi`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn term_q5_0(s: __m256, xc: &[BlockQ5_0], yc: &[BlockQ8_0]) -> __m256 {
-    let n = xc.len();
-    let dd = _mm256_mul_ps(f16x8(n, |i| xc[i].d), f16x8(n, |i| yc[i].d));
+pub(crate) fn term_q5_0(s: __m256, xc: &[BlockQ5_0; 8], yc: &[BlockQ8_0; 8]) -> __m256 {
+    let dd = _mm256_mul_ps(f16x8(|i| xc[i].d), f16x8(|i| yc[i].d));
     _mm256_mul_ps(dd, s)
 }
 
 /// Q8_0: `sumi * (dx * dy)`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn term_q8_0(s: __m256, xc: &[BlockQ8_0], yc: &[BlockQ8_0]) -> __m256 {
-    let n = xc.len();
-    let dd = _mm256_mul_ps(f16x8(n, |i| xc[i].d), f16x8(n, |i| yc[i].d));
+pub(crate) fn term_q8_0(s: __m256, xc: &[BlockQ8_0; 8], yc: &[BlockQ8_0; 8]) -> __m256 {
+    let dd = _mm256_mul_ps(f16x8(|i| xc[i].d), f16x8(|i| yc[i].d));
     _mm256_mul_ps(s, dd)
 }
 
@@ -310,7 +319,8 @@ unsafe fn vec_dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
             let qx = _mm256_sub_epi8(bytes_from_nibbles_32(&xb.qs), _mm256_set1_epi8(8));
             mul_sum_i8_pairs(qx, load32(&yb.qs))
         },
-        term_q4_0
+        term_q4_0,
+        |s, xb: &BlockQ4_0, yb: &BlockQ8_0| blocks::term_q4_0(s, h(xb.d), h(yb.d))
     )
 }
 
@@ -325,7 +335,8 @@ unsafe fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
             bytes_from_nibbles_32(&xb.qs),
             load32(&yb.qs)
         ),
-        term_q4_1
+        term_q4_1,
+        |s, xb: &BlockQ4_1, yb: &BlockQ8_1| blocks::term_dm(s, h(xb.d), h(yb.d), h(xb.m), h(yb.s))
     )
 }
 
@@ -343,7 +354,8 @@ unsafe fn vec_dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
                 _mm256_andnot_si256(bytes_from_bits_32(xb.qh()), _mm256_set1_epi8(0xF0u8 as i8));
             mul_sum_i8_pairs(_mm256_or_si256(qx, bxhi), load32(&yb.qs))
         },
-        term_q5_0
+        term_q5_0,
+        |s, xb: &BlockQ5_0, yb: &BlockQ8_0| blocks::term_q5_0(s, h(xb.d), h(yb.d))
     )
 }
 
@@ -359,7 +371,8 @@ unsafe fn vec_dot_q5_1_q8_1(x: &[BlockQ5_1], y: &[BlockQ8_1]) -> f32 {
             let bxhi = _mm256_and_si256(bytes_from_bits_32(xb.qh()), _mm256_set1_epi8(0x10));
             mul_sum_us8_pairs(_mm256_or_si256(qx, bxhi), load32(&yb.qs))
         },
-        term_q5_1
+        term_q5_1,
+        |s, xb: &BlockQ5_1, yb: &BlockQ8_1| blocks::term_dm(s, h(xb.d), h(yb.d), h(xb.m), h(yb.s))
     )
 }
 
@@ -371,7 +384,8 @@ unsafe fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
         x,
         y,
         |xb: &BlockQ8_0, yb: &BlockQ8_0| mul_sum_i8_pairs(load32(&xb.qs), load32(&yb.qs)),
-        term_q8_0
+        term_q8_0,
+        |s, xb: &BlockQ8_0, yb: &BlockQ8_0| blocks::term_q8_0(s, h(xb.d), h(yb.d))
     )
 }
 

@@ -20,10 +20,11 @@ use crate::blocks::{
     inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
 };
 use super::avx2::{
-    add_in_order, hsum8x8_epi32, term_q4_0, term_q4_1, term_q5_0, term_q5_1, term_q8_0,
+    add_in_order, chunked_dot, hsum_epi32, term_q4_0, term_q4_1, term_q5_0, term_q5_1, term_q8_0,
 };
 use crate::erased::{dot_args, from_float_args};
-use crate::fp::fp32_to_fp16_bits;
+use crate::blocks;
+use crate::fp::{f16_to_f32 as h, fp32_to_fp16_bits};
 use crate::{GgmlType, KernelPath, TypeKernels};
 
 /// Replaces the pointers of `k` that have AVX-512 twins (call after the AVX2
@@ -112,39 +113,30 @@ macro_rules! quant_dots {
                 _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load32(a)), load32(b))
             }
 
-            /// The driver: `$pair(xa, xb, ya, yb)` gives the products of two
-            /// blocks as 16 i32 lanes (A in lanes 0..8, B in 8..16); each
+            /// The AVX2 driver with `$pair(xa, xb, ya, yb)`: the products of
+            /// two blocks as 16 i32 lanes (A in lanes 0..8, B in 8..16); each
             /// block's exact sum is then scaled by the AVX2 kernels' `$term`
             /// (the reference's f32 expression) and the terms are added in
-            /// block order. An odd last block is paired with itself and the
-            /// copy ignored.
+            /// block order.
             macro_rules! pair_dot {
-                ($x:expr, $y:expr, $pair:expr, $term:path) => {{
-                    let (x, y) = ($x, $y);
-                    assert_eq!(x.len(), y.len());
-                    let chunk = |sumf: f32, xc: &[_], yc: &[_]| -> f32 {
-                        let n = xc.len();
-                        let mut v = [_mm256_setzero_si256(); 8];
-                        for p in 0..n.div_ceil(2) {
-                            let (a, b) = (2 * p, (2 * p + 1).min(n - 1));
-                            let z: __m512i = $pair(&xc[a], &xc[b], &yc[a], &yc[b]);
-                            v[2 * p] = _mm512_castsi512_si256(z);
-                            v[2 * p + 1] = _mm512_extracti64x4_epi64::<1>(z);
+                ($x:expr, $y:expr, $pair:expr, $term:path, $scalar:expr) => {
+                    chunked_dot!(
+                        $x,
+                        $y,
+                        |xc: &[_; 8], yc: &[_; 8]| {
+                            let z: [__m512i; 4] = core::array::from_fn(|p| {
+                                let (a, b) = (2 * p, 2 * p + 1);
+                                $pair(&xc[a], &xc[b], &yc[a], &yc[b])
+                            });
+                            $term(_mm256_cvtepi32_ps(hsum8_blocks(&z)), xc, yc)
+                        },
+                        |xb, yb| {
+                            // One block (paired with itself; the copy is dropped).
+                            let z: __m512i = $pair(xb, xb, yb, yb);
+                            $scalar(hsum_epi32(_mm512_castsi512_si256(z)), xb, yb)
                         }
-                        let s = _mm256_cvtepi32_ps(hsum8x8_epi32(&v));
-                        add_in_order(sumf, $term(s, xc, yc), n)
-                    };
-                    let mut sumf = 0.0f32;
-                    let mut xs = x.chunks_exact(8);
-                    let mut ys = y.chunks_exact(8);
-                    for (xc, yc) in (&mut xs).zip(&mut ys) {
-                        sumf = chunk(sumf, xc, yc);
-                    }
-                    if !xs.remainder().is_empty() {
-                        sumf = chunk(sumf, xs.remainder(), ys.remainder());
-                    }
-                    sumf
-                }};
+                    )
+                };
             }
 
             /// # Safety
@@ -160,7 +152,8 @@ macro_rules! quant_dots {
                         let qy = bytes2(&ya.qs, &yb.qs);
                         _mm512_sub_epi32($dot(qx, qy), $dot(eight, qy))
                     },
-                    term_q4_0
+                    term_q4_0,
+                    |s, xb: &BlockQ4_0, yb: &BlockQ8_0| blocks::term_q4_0(s, h(xb.d), h(yb.d))
                 )
             }
 
@@ -179,7 +172,8 @@ macro_rules! quant_dots {
                         let qy = bytes2(&ya.qs, &yb.qs);
                         _mm512_sub_epi32($dot(qx, qy), $dot(sixteen, qy))
                     },
-                    term_q5_0
+                    term_q5_0,
+                    |s, xb: &BlockQ5_0, yb: &BlockQ8_0| blocks::term_q5_0(s, h(xb.d), h(yb.d))
                 )
             }
 
@@ -193,7 +187,8 @@ macro_rules! quant_dots {
                     |xa: &BlockQ4_1, xb: &BlockQ4_1, ya: &BlockQ8_1, yb: &BlockQ8_1| {
                         $dot(nibbles2(&xa.qs, &xb.qs), bytes2(&ya.qs, &yb.qs))
                     },
-                    term_q4_1
+                    term_q4_1,
+                    |s, xb: &BlockQ4_1, yb: &BlockQ8_1| blocks::term_dm(s, h(xb.d), h(yb.d), h(xb.m), h(yb.s))
                 )
             }
 
@@ -211,7 +206,8 @@ macro_rules! quant_dots {
                         let qx = _mm512_mask_add_epi8(nib, hbits, nib, sixteen);
                         $dot(qx, bytes2(&ya.qs, &yb.qs))
                     },
-                    term_q5_1
+                    term_q5_1,
+                    |s, xb: &BlockQ5_1, yb: &BlockQ8_1| blocks::term_dm(s, h(xb.d), h(yb.d), h(xb.m), h(yb.s))
                 )
             }
 
@@ -235,11 +231,38 @@ macro_rules! quant_dots {
                         );
                         $dot(ax, sy)
                     },
-                    term_q8_0
+                    term_q8_0,
+                    |s, xb: &BlockQ8_0, yb: &BlockQ8_0| blocks::term_q8_0(s, h(xb.d), h(yb.d))
                 )
             }
         }
     };
+}
+
+/// Lane `b` of the result = the sum of the 8 i32 lanes of block `b`, where
+/// `z[p]` holds block `2p` in lanes 0..8 and block `2p + 1` in lanes 8..16.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+#[inline]
+fn hsum8_blocks(z: &[__m512i; 4]) -> __m256i {
+    // 128-bit quarters: z[p] = [A0, A1, B0, B1]. Fold each block's two
+    // quarters: s01 = [blk0, blk1, blk2, blk3] (4 lanes each), s23 = 4..8.
+    let fold = |a: __m512i, b: __m512i| {
+        _mm512_add_epi32(
+            _mm512_shuffle_i32x4::<0b10_00_10_00>(a, b),
+            _mm512_shuffle_i32x4::<0b11_01_11_01>(a, b),
+        )
+    };
+    let s01 = fold(z[0], z[1]);
+    let s23 = fold(z[2], z[3]);
+    // Quarter k: [k0 + k2, (k+4)0 + (k+4)2, k1 + k3, (k+4)1 + (k+4)3].
+    let p = _mm512_add_epi32(
+        _mm512_unpacklo_epi32(s01, s23),
+        _mm512_unpackhi_epi32(s01, s23),
+    );
+    // Quarter k, lanes 0 and 1: the totals of blocks k and k + 4.
+    let q = _mm512_add_epi32(p, _mm512_shuffle_epi32::<0b01_00_11_10>(p));
+    let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    _mm512_castsi512_si256(_mm512_permutexvar_epi32(idx, q))
 }
 
 /// Loads 16 bytes.
