@@ -18,8 +18,13 @@ models:
 build:
     cargo build --release -p edgewasm
 
-# Answer a chat prompt with the default model (the quick start's main job).
-chat prompt="Why run small language models on edge devices? Answer in two sentences." *flags="": models build
+# The quick start's main job: the sandboxed chat guest (target/guests/chat.wasm)
+# answers a prompt with the default model through wasi:nn / edgewasm:llm.
+chat prompt="Why run small language models on edge devices? Answer in two sentences." *flags="": models guests build
+    {{bin}} run target/guests/chat.wasm --temp 0 --max-tokens 128 {{flags}} "{{prompt}}"
+
+# The same answer from the native engine, without wasm.
+chat-native prompt="Why run small language models on edge devices? Answer in two sentences." *flags="": models build
     {{bin}} generate --chat --temp 0 --max-tokens 128 --prompt "{{prompt}}" {{flags}}
 
 # The whole test suite: unit, property, malformed-input and reference tests.

@@ -127,8 +127,24 @@ proptest! {
     }
 
     #[test]
-    fn float_vec_dot_matches_reference(xs in prop::collection::vec(-100.0f32..100.0, 1..700), seed in any::<u32>()) {
+    fn float_vec_dot_matches_reference(
+        xs in prop::collection::vec(-100.0f32..100.0, 1..700),
+        seed in any::<u32>(),
+        special in 0u8..8,
+    ) {
+        let mut xs = xs;
         let n = xs.len();
+        let at = seed as usize % n;
+        match special {
+            // Signed zeros and exact cancellation.
+            1 => xs.iter_mut().step_by(3).for_each(|v| *v = if *v < 0.0 { -0.0 } else { 0.0 }),
+            2 => xs[at] = f32::INFINITY,
+            3 => xs[at] = f32::NAN,
+            4 => xs.iter_mut().for_each(|v| *v *= 1e36), // f32 products overflow
+            5 => xs.iter_mut().for_each(|v| *v *= 1e-40), // subnormal
+            6 => xs.iter_mut().for_each(|v| *v = v.round()), // exact products, ties in sums
+            _ => {}
+        }
         let ys: Vec<f32> = xs.iter().enumerate().map(|(i, v)| (v * 0.37 + (i as u32 ^ seed) as f32 * 1e-3).sin()).collect();
         for ty in FLOATS {
             let r = scalar(ty);
