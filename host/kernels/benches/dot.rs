@@ -36,7 +36,11 @@ fn bench(c: &mut Criterion) {
         GgmlType::Q6_K,
     ] {
         // K-quant rows must be whole 256-element super-blocks: transpose.
-        let (rows, cols) = if ty.block_size() == 256 { (COLS, ROWS) } else { (ROWS, COLS) };
+        let (rows, cols) = if ty.block_size() == 256 {
+            (COLS, ROWS)
+        } else {
+            (ROWS, COLS)
+        };
         let scalar = kernels_for_path(ty, KernelPath::Scalar).unwrap();
         let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
         let mut w = vec![0u8; rows * row_bytes];

@@ -106,8 +106,9 @@ impl BlockFormat for f16 {
         }
     }
 
-    /// The order of [`dot_lanes`] on the widened values (the f32 product of
-    /// two f16 is exact). Converts in chunks to keep the lane loop simple.
+    /// The order of [`dot_lanes`] on the widened values. The f32 product of
+    /// two f16 is exact (22 significant bits, no overflow or underflow), so
+    /// SIMD paths may fuse it into an FMA and still round like `a + x * y`.
     fn vec_dot_ref(x: &[f16], y: &[f16]) -> f32 {
         assert_same_len("f16 x f16", x.len(), y.len());
         let mut acc = [0.0f32; DOT_LANES];

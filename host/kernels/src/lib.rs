@@ -5,7 +5,9 @@
 //! reference quantize, a dequantize and a dot product against the activation
 //! format ggml pairs it with ([`BlockFormat::Dot`]). Those scalar functions are
 //! the ground truth. SIMD twins (AVX2+FMA, AVX-512, NEON, NEON dotprod) live in
-//! `arch/` and are tested against them.
+//! `arch/` (and `k_quants/`) and return bit-identical results: every
+//! `vec_dot` gives the reference's exact f32 bits on every path and
+//! architecture (see the README, "Determinism").
 //!
 //! The model does not call block functions directly: it asks [`kernels_for`]
 //! for a [`TypeKernels`] table of function pointers, resolved once for the

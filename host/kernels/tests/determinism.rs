@@ -48,7 +48,9 @@ fn dots(ty: GgmlType, path: KernelPath) -> (Vec<u32>, u64) {
             continue;
         }
         for c in 0..N_CASES {
-            if ty.block_size() == 256 && (K_SKIP.contains(&c) || K_SKIP.contains(&((c + 1) % N_CASES))) {
+            if ty.block_size() == 256
+                && (K_SKIP.contains(&c) || K_SKIP.contains(&((c + 1) % N_CASES)))
+            {
                 bits.push(0);
                 continue;
             }
@@ -57,10 +59,11 @@ fn dots(ty: GgmlType, path: KernelPath) -> (Vec<u32>, u64) {
             // byte-identity elsewhere); u32 buffers for alignment.
             let mut x = vec![0u32; (ty.row_bytes(n as u64).unwrap() as usize).div_ceil(4)];
             let mut y = vec![0u32; (vt.ty.row_bytes(n as u64).unwrap() as usize).div_ceil(4)];
-            let xb = &mut bytemuck::cast_slice_mut(&mut x)[..ty.row_bytes(n as u64).unwrap() as usize];
+            let xb =
+                &mut bytemuck::cast_slice_mut(&mut x)[..ty.row_bytes(n as u64).unwrap() as usize];
             (scalar.from_float)(a, xb);
-            let yb =
-                &mut bytemuck::cast_slice_mut(&mut y)[..vt.ty.row_bytes(n as u64).unwrap() as usize];
+            let yb = &mut bytemuck::cast_slice_mut(&mut y)
+                [..vt.ty.row_bytes(n as u64).unwrap() as usize];
             (scalar_vt.from_float)(b, yb);
             let d = (k.vec_dot)(n, xb, yb);
             // NaN payloads are not part of the contract.

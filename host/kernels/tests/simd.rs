@@ -9,7 +9,9 @@
 //!   exact integer block sums and then repeat the reference's f32 operations
 //!   in its order; the float dots share one fixed 32-lane order.
 
-use edgewasm_kernels::{available_paths, kernels_for, kernels_for_path, GgmlType, KernelPath, TypeKernels};
+use edgewasm_kernels::{
+    available_paths, kernels_for, kernels_for_path, GgmlType, KernelPath, TypeKernels,
+};
 use proptest::prelude::*;
 
 const LEGACY: [GgmlType; 6] = [

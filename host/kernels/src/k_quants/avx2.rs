@@ -225,7 +225,10 @@ impl Classes {
 #[inline]
 fn dword(v: __m256i, i: usize) -> __m256i {
     let b = 4 * i as i32;
-    _mm256_shuffle_epi8(v, _mm256_set1_epi32(b | (b + 1) << 8 | (b + 2) << 16 | (b + 3) << 24))
+    _mm256_shuffle_epi8(
+        v,
+        _mm256_set1_epi32(b | (b + 1) << 8 | (b + 2) << 16 | (b + 3) << 24),
+    )
 }
 
 /// 16 per-16-element scales (i8) as i16 pairs for [`Classes::add`] with
@@ -242,7 +245,10 @@ fn scales16_pairs(s: __m128i) -> __m256i {
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn add_scaled(sums: __m256, d: f32, aux32: __m256i) -> __m256 {
-    _mm256_add_ps(sums, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(aux32)))
+    _mm256_add_ps(
+        sums,
+        _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(aux32)),
+    )
 }
 
 /// `sumf += sums[0]; ..; sumf += sums[7]`.
@@ -269,7 +275,10 @@ fn hsum_i32x4(v: __m128i) -> i32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn hsum_i32x8(v: __m256i) -> i32 {
-    hsum_i32x4(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)))
+    hsum_i32x4(_mm_add_epi32(
+        _mm256_castsi256_si128(v),
+        _mm256_extracti128_si256::<1>(v),
+    ))
 }
 
 // ---- Q2_K -------------------------------------------------------------------

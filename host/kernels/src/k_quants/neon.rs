@@ -176,7 +176,6 @@ macro_rules! neon_kernels {
                 }
                 sumf
             }
-
         }
     };
 }
@@ -319,8 +318,16 @@ unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
             let hi0 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b0));
             let hi1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b1));
             // 4 products per class and sub-block: |sum| <= 4 * 15 * 128.
-            let c1 = classes16(classes16(vdupq_n_s16(0), lo0, ld_i8(&q8[4 * j])), lo1, ld_i8(&q8[4 * j + 1]));
-            let c2 = classes16(classes16(vdupq_n_s16(0), hi0, ld_i8(&q8[4 * j + 2])), hi1, ld_i8(&q8[4 * j + 3]));
+            let c1 = classes16(
+                classes16(vdupq_n_s16(0), lo0, ld_i8(&q8[4 * j])),
+                lo1,
+                ld_i8(&q8[4 * j + 1]),
+            );
+            let c2 = classes16(
+                classes16(vdupq_n_s16(0), hi0, ld_i8(&q8[4 * j + 2])),
+                hi1,
+                ld_i8(&q8[4 * j + 3]),
+            );
             aux.add(c1, scales[2 * j] as i16);
             aux.add(c2, scales[2 * j + 1] as i16);
         }
@@ -361,8 +368,16 @@ unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
             h1 = vshrq_n_u8::<2>(h1);
             let s = vreinterpretq_s8_u8;
             // 4 products per class and sub-block: |sum| <= 4 * 31 * 128.
-            let c1 = classes16(classes16(vdupq_n_s16(0), s(lo0), ld_i8(&q8[4 * j])), s(lo1), ld_i8(&q8[4 * j + 1]));
-            let c2 = classes16(classes16(vdupq_n_s16(0), s(hi0), ld_i8(&q8[4 * j + 2])), s(hi1), ld_i8(&q8[4 * j + 3]));
+            let c1 = classes16(
+                classes16(vdupq_n_s16(0), s(lo0), ld_i8(&q8[4 * j])),
+                s(lo1),
+                ld_i8(&q8[4 * j + 1]),
+            );
+            let c2 = classes16(
+                classes16(vdupq_n_s16(0), s(hi0), ld_i8(&q8[4 * j + 2])),
+                s(hi1),
+                ld_i8(&q8[4 * j + 3]),
+            );
             aux.add(c1, scales[2 * j] as i16);
             aux.add(c2, scales[2 * j + 1] as i16);
         }

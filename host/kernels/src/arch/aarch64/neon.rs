@@ -16,10 +16,10 @@ use core::arch::asm;
 
 use half::f16;
 
+use crate::blocks;
 use crate::blocks::{
     inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
 };
-use crate::blocks;
 use crate::erased::{dot_args, from_float_args};
 use crate::fp::{fp16_bits_to_fp32, fp32_to_fp16_bits};
 use crate::{GgmlType, KernelPath, TypeKernels};
@@ -292,7 +292,10 @@ unsafe fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
     let mut acc = [vdupq_n_f32(0.0); 8];
     let mut step = |xc: &[f32], yc: &[f32]| {
         for (k, a) in acc.iter_mut().enumerate() {
-            let p = vmulq_f32(load_f32x4(&xc[4 * k..4 * k + 4]), load_f32x4(&yc[4 * k..4 * k + 4]));
+            let p = vmulq_f32(
+                load_f32x4(&xc[4 * k..4 * k + 4]),
+                load_f32x4(&yc[4 * k..4 * k + 4]),
+            );
             *a = vaddq_f32(*a, p);
         }
     };
@@ -342,8 +345,9 @@ unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
         for k in 0..4 {
             let (x0, x1) = load_f16x8(&xc[8 * k..8 * k + 8]);
             let (y0, y1) = load_f16x8(&yc[8 * k..8 * k + 8]);
-            acc[2 * k] = vaddq_f32(acc[2 * k], vmulq_f32(x0, y0));
-            acc[2 * k + 1] = vaddq_f32(acc[2 * k + 1], vmulq_f32(x1, y1));
+            // `fmla` is exact here: the f32 product of two f16 is exact.
+            acc[2 * k] = vfmaq_f32(acc[2 * k], x0, y0);
+            acc[2 * k + 1] = vfmaq_f32(acc[2 * k + 1], x1, y1);
         }
     };
     let mut xs = x.chunks_exact(32);

@@ -15,12 +15,12 @@ use core::arch::x86_64::*;
 
 use half::f16;
 
+use crate::blocks;
 use crate::blocks::{
     inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
 };
 use crate::erased::{dot_args, from_float_args};
-use crate::blocks;
-use crate::fp::{f16_to_f32 as h, fp32_to_fp16_bits};
+use crate::fp::fp32_to_fp16_bits;
 use crate::{GgmlType, KernelPath, TypeKernels};
 
 /// Replaces the pointers of `k` that have AVX2 twins.
@@ -214,12 +214,29 @@ pub(crate) fn add_in_order(mut sum: f32, t: __m256, n: usize) -> f32 {
     sum
 }
 
+/// One f16 widened to f32 with F16C (exact; the same value as
+/// `fp::f16_to_f32` for every non-NaN input).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn h(x: f16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(x.to_bits() as i32)))
+}
+
 /// Eight f16 (`h(0..8)`) widened to f32 (exact).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 pub(crate) fn f16x8(h: impl Fn(usize) -> f16) -> __m256 {
     let b = |i: usize| h(i).to_bits() as i16;
-    _mm256_cvtph_ps(_mm_setr_epi16(b(0), b(1), b(2), b(3), b(4), b(5), b(6), b(7)))
+    _mm256_cvtph_ps(_mm_setr_epi16(
+        b(0),
+        b(1),
+        b(2),
+        b(3),
+        b(4),
+        b(5),
+        b(6),
+        b(7),
+    ))
 }
 
 /// The shared driver, over chunks of 8 blocks: `$terms(xc, yc)` gives the
@@ -274,22 +291,56 @@ pub(crate) fn term_q4_0(s: __m256, xc: &[BlockQ4_0; 8], yc: &[BlockQ8_0; 8]) -> 
     _mm256_mul_ps(_mm256_mul_ps(s, dx), dy)
 }
 
-/// Q4_1: `(dx * dy) * sumi + m * s`.
+/// Q4_1 and Q5_1: `(dx * dy) * sumi + m * s`, from the blocks' `(d, m)`
+/// and `(d, s)` f16 pairs read as `u32`s (one insert per block and side).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn term_q4_1(s: __m256, xc: &[BlockQ4_1; 8], yc: &[BlockQ8_1; 8]) -> __m256 {
-    let dd = _mm256_mul_ps(f16x8(|i| xc[i].d), f16x8(|i| yc[i].d));
-    let ms = _mm256_mul_ps(f16x8(|i| xc[i].m), f16x8(|i| yc[i].s));
+fn term_dm(s: __m256, xh: impl Fn(usize) -> u32, yh: impl Fn(usize) -> u32) -> __m256 {
+    let g = |h: &dyn Fn(usize) -> u32| {
+        let v = |i: usize| h(i) as i32;
+        _mm256_setr_epi32(v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7))
+    };
+    let (gx, gy) = (g(&xh), g(&yh));
+    // [dd0, ms0, dd1, ms1, dd2, ms2, dd3, ms3] and the same for blocks 4..8.
+    let pa = _mm256_mul_ps(
+        _mm256_cvtph_ps(_mm256_castsi256_si128(gx)),
+        _mm256_cvtph_ps(_mm256_castsi256_si128(gy)),
+    );
+    let pb = _mm256_mul_ps(
+        _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(gx)),
+        _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(gy)),
+    );
+    // The shuffles give blocks [0, 1, 4, 5, 2, 3, 6, 7]; the permutation is
+    // its own inverse.
+    let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+    let dd = _mm256_permutevar8x32_ps(_mm256_shuffle_ps::<0b10_00_10_00>(pa, pb), order);
+    let ms = _mm256_permutevar8x32_ps(_mm256_shuffle_ps::<0b11_01_11_01>(pa, pb), order);
     _mm256_add_ps(_mm256_mul_ps(dd, s), ms)
 }
 
-/// Q5_1: `(dx * dy) * sumi + m * s`.
+#[inline]
+fn pair_bits(lo: f16, hi: f16) -> u32 {
+    lo.to_bits() as u32 | (hi.to_bits() as u32) << 16
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn term_q4_1(s: __m256, xc: &[BlockQ4_1; 8], yc: &[BlockQ8_1; 8]) -> __m256 {
+    term_dm(
+        s,
+        |i| pair_bits(xc[i].d, xc[i].m),
+        |i| pair_bits(yc[i].d, yc[i].s),
+    )
+}
+
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 pub(crate) fn term_q5_1(s: __m256, xc: &[BlockQ5_1; 8], yc: &[BlockQ8_1; 8]) -> __m256 {
-    let dd = _mm256_mul_ps(f16x8(|i| xc[i].d), f16x8(|i| yc[i].d));
-    let ms = _mm256_mul_ps(f16x8(|i| xc[i].m), f16x8(|i| yc[i].s));
-    _mm256_add_ps(_mm256_mul_ps(dd, s), ms)
+    term_dm(
+        s,
+        |i| pair_bits(xc[i].d, xc[i].m),
+        |i| pair_bits(yc[i].d, yc[i].s),
+    )
 }
 
 /// Q5_0: `(dx * dy) * sumi`.
@@ -448,8 +499,13 @@ unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
     let mut acc = [_mm256_setzero_ps(); 4];
     let mut step = |xc: &[f16], yc: &[f16]| {
         for (k, a) in acc.iter_mut().enumerate() {
-            let p = _mm256_mul_ps(load8h(&xc[8 * k..8 * k + 8]), load8h(&yc[8 * k..8 * k + 8]));
-            *a = _mm256_add_ps(*a, p);
+            // FMA is exact here: the f32 product of two f16 is exact, so
+            // fma(x, y, a) rounds once, like the reference's a + x * y.
+            *a = _mm256_fmadd_ps(
+                load8h(&xc[8 * k..8 * k + 8]),
+                load8h(&yc[8 * k..8 * k + 8]),
+                *a,
+            );
         }
     };
     let mut xs = x.chunks_exact(32);

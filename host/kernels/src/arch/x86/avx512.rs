@@ -16,15 +16,15 @@ use core::arch::x86_64::*;
 
 use half::f16;
 
+use super::avx2::{
+    add_in_order, chunked_dot, h, hsum_epi32, term_q4_0, term_q4_1, term_q5_0, term_q5_1, term_q8_0,
+};
+use crate::blocks;
 use crate::blocks::{
     inv_or_zero, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK,
 };
-use super::avx2::{
-    add_in_order, chunked_dot, hsum_epi32, term_q4_0, term_q4_1, term_q5_0, term_q5_1, term_q8_0,
-};
 use crate::erased::{dot_args, from_float_args};
-use crate::blocks;
-use crate::fp::{f16_to_f32 as h, fp32_to_fp16_bits};
+use crate::fp::fp32_to_fp16_bits;
 use crate::{GgmlType, KernelPath, TypeKernels};
 
 /// Replaces the pointers of `k` that have AVX-512 twins (call after the AVX2
@@ -188,7 +188,13 @@ macro_rules! quant_dots {
                         $dot(nibbles2(&xa.qs, &xb.qs), bytes2(&ya.qs, &yb.qs))
                     },
                     term_q4_1,
-                    |s, xb: &BlockQ4_1, yb: &BlockQ8_1| blocks::term_dm(s, h(xb.d), h(yb.d), h(xb.m), h(yb.s))
+                    |s, xb: &BlockQ4_1, yb: &BlockQ8_1| blocks::term_dm(
+                        s,
+                        h(xb.d),
+                        h(yb.d),
+                        h(xb.m),
+                        h(yb.s)
+                    )
                 )
             }
 
@@ -207,7 +213,13 @@ macro_rules! quant_dots {
                         $dot(qx, bytes2(&ya.qs, &yb.qs))
                     },
                     term_q5_1,
-                    |s, xb: &BlockQ5_1, yb: &BlockQ8_1| blocks::term_dm(s, h(xb.d), h(yb.d), h(xb.m), h(yb.s))
+                    |s, xb: &BlockQ5_1, yb: &BlockQ8_1| blocks::term_dm(
+                        s,
+                        h(xb.d),
+                        h(yb.d),
+                        h(xb.m),
+                        h(yb.s)
+                    )
                 )
             }
 
@@ -380,8 +392,9 @@ unsafe fn vec_dot_f16(x: &[f16], y: &[f16]) -> f32 {
     let mut xs = x.chunks_exact(32);
     let mut ys = y.chunks_exact(32);
     for (xc, yc) in (&mut xs).zip(&mut ys) {
-        a0 = _mm512_add_ps(a0, _mm512_mul_ps(load(&xc[..16]), load(&yc[..16])));
-        a1 = _mm512_add_ps(a1, _mm512_mul_ps(load(&xc[16..]), load(&yc[16..])));
+        // FMA is exact here (the f32 product of two f16 is exact).
+        a0 = _mm512_fmadd_ps(load(&xc[..16]), load(&yc[..16]), a0);
+        a1 = _mm512_fmadd_ps(load(&xc[16..]), load(&yc[16..]), a1);
     }
     let (xr, yr) = (xs.remainder(), ys.remainder());
     let rest = xr.len();
