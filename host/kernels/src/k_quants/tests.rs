@@ -569,36 +569,3 @@ fn real_gemma_rows() {
     );
 }
 
-/// Rough per-path timing of the dots (`cargo test -p edgewasm-kernels --lib
-/// k_quants::tests::dot_timing -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn dot_timing() {
-    const N: usize = 4096;
-    const REPS: usize = 4000;
-    let a = generate_data(0.0, N, 2.0);
-    let b = generate_data(1.0, N, 2.0);
-    let y = aligned(&quantize_bytes(GgmlType::Q8_K, KernelPath::Scalar, &b));
-    let ylen = N / QK_K * GgmlType::Q8_K.type_size();
-    for ty in K_TYPES {
-        let xq = quantize_bytes(ty, KernelPath::Scalar, &a);
-        let x = aligned(&xq);
-        let mut line = format!("{ty}:");
-        for path in available_paths() {
-            let f = k(ty, path).vec_dot;
-            let t = std::time::Instant::now();
-            let mut s = 0.0f32;
-            for _ in 0..REPS {
-                s += f(
-                    N,
-                    std::hint::black_box(as_bytes(&x, xq.len())),
-                    as_bytes(&y, ylen),
-                );
-            }
-            std::hint::black_box(s);
-            let ns = t.elapsed().as_nanos() as f64 / REPS as f64;
-            line += &format!("  {path} {:.1} ns/256", ns / (N / QK_K) as f64);
-        }
-        eprintln!("{line}");
-    }
-}
