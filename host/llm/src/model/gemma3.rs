@@ -9,7 +9,8 @@ use super::attention::{attention, AttentionParams};
 use super::config::ModelConfig;
 use super::matmul::{matmul, QMatrix};
 use super::ops::{add_inplace, gated, gelu_ggml, rms_norm, rms_norm_inplace, rope_apply, RopeStyle};
-use super::weights::{matrix, optional_matrix, vector};
+use super::head::Head;
+use super::weights::{matrix, vector};
 use super::{Architecture, ForwardEnv};
 use crate::ModelError;
 
@@ -42,17 +43,14 @@ struct Layer {
 /// Weights of a Gemma 3 model.
 #[derive(Debug)]
 pub struct Gemma3 {
-    token_embd: QMatrix,
+    head: Head,
     layers: Vec<Layer>,
-    output_norm: Vec<f32>,
-    output: QMatrix,
     swa_rope_base: f32,
 }
 
 impl Gemma3 {
     pub fn load(g: &GgufFile, c: &ModelConfig) -> Result<Gemma3, ModelError> {
         let (d, qd, kvd, vd) = (c.n_embd, c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim);
-        let token_embd = matrix(g, "token_embd.weight", d, c.n_vocab)?;
         let layers = (0..c.n_layer)
             .map(|i| {
                 let n = |s: &str| format!("blk.{i}.{s}.weight");
@@ -74,10 +72,8 @@ impl Gemma3 {
                 })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
-        let output_norm = vector(g, "output_norm.weight", d)?;
-        let output = optional_matrix(g, "output.weight", d, c.n_vocab)?.unwrap_or_else(|| token_embd.clone());
         let swa_rope_base = g.get_f32(&format!("{}.rope.freq_base_swa", c.arch))?.unwrap_or(DEFAULT_SWA_ROPE_BASE);
-        Ok(Gemma3 { token_embd, layers, output_norm, output, swa_rope_base })
+        Ok(Gemma3 { head: Head::load(g, c)?, layers, swa_rope_base })
     }
 }
 
@@ -89,13 +85,7 @@ impl Architecture for Gemma3 {
         let n = tokens.len();
         let d = c.n_embd;
         let (qd, kvd, vd, od) = (c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim, c.n_head * c.v_dim);
-        let embd_scale = (d as f32).sqrt();
-
-        for (i, &t) in tokens.iter().enumerate() {
-            let row = &mut s.x[i * d..(i + 1) * d];
-            self.token_embd.dequantize_row(file, t as usize, row);
-            row.iter_mut().for_each(|v| *v *= embd_scale);
-        }
+        self.head.embed(file, c, tokens, (d as f32).sqrt(), s);
         // Two RoPE tables: local layers and global layers use different bases.
         let rope_len = n * c.rope_dims;
         s.fill_rope(c, pos0, n, self.swa_rope_base);
@@ -156,17 +146,9 @@ impl Architecture for Gemma3 {
             add_inplace(&mut s.x[..n * d], &s.tmp[..n * d]);
         }
 
-        let m = n - out_from;
-        if m == 0 {
-            return;
-        }
-        for i in out_from..n {
-            let j = i - out_from;
-            rms_norm(&s.x[i * d..(i + 1) * d], &self.output_norm, c.rms_eps, &mut s.xn[j * d..(j + 1) * d]);
-        }
-        matmul(pool, file, &self.output, &s.xn[..m * d], m, &mut s.xq, logits);
+        self.head.logits(pool, file, c, s, n, out_from, logits);
         if let Some(cap) = c.final_logit_softcap {
-            for v in logits[..m * c.n_vocab].iter_mut() {
+            for v in logits[..(n - out_from) * c.n_vocab].iter_mut() {
                 *v = (*v / cap).tanh() * cap;
             }
         }

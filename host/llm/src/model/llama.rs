@@ -9,7 +9,8 @@ use super::attention::{attention, AttentionParams};
 use super::config::ModelConfig;
 use super::matmul::{matmul, QMatrix};
 use super::ops::{add_inplace, gated, rms_norm, rope_apply, silu, RopeStyle};
-use super::weights::{matrix, optional_matrix, vector};
+use super::head::Head;
+use super::weights::{matrix, vector};
 use super::{Architecture, ForwardEnv};
 use crate::ModelError;
 
@@ -29,17 +30,13 @@ struct Layer {
 /// Weights of a llama-architecture model.
 #[derive(Debug)]
 pub struct Llama {
-    token_embd: QMatrix,
+    head: Head,
     layers: Vec<Layer>,
-    output_norm: Vec<f32>,
-    /// `output.weight`, or the token embedding when tied.
-    output: QMatrix,
 }
 
 impl Llama {
     pub fn load(g: &GgufFile, c: &ModelConfig) -> Result<Llama, ModelError> {
         let (d, qd, kvd, vd) = (c.n_embd, c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim);
-        let token_embd = matrix(g, "token_embd.weight", d, c.n_vocab)?;
         let layers = (0..c.n_layer)
             .map(|i| {
                 let n = |s: &str| format!("blk.{i}.{s}.weight");
@@ -56,9 +53,7 @@ impl Llama {
                 })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
-        let output_norm = vector(g, "output_norm.weight", d)?;
-        let output = optional_matrix(g, "output.weight", d, c.n_vocab)?.unwrap_or_else(|| token_embd.clone());
-        Ok(Llama { token_embd, layers, output_norm, output })
+        Ok(Llama { head: Head::load(g, c)?, layers })
     }
 }
 
@@ -71,9 +66,7 @@ impl Architecture for Llama {
         let d = c.n_embd;
         let (qd, kvd, vd, od) = (c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim, c.n_head * c.v_dim);
 
-        for (i, &t) in tokens.iter().enumerate() {
-            self.token_embd.dequantize_row(file, t as usize, &mut s.x[i * d..(i + 1) * d]);
-        }
+        self.head.embed(file, c, tokens, 1.0, s);
         s.fill_rope(c, pos0, n, c.rope_base);
         let params = |layer| AttentionParams {
             layer,
@@ -114,14 +107,6 @@ impl Architecture for Llama {
             add_inplace(&mut s.x[..n * d], &s.tmp[..n * d]);
         }
 
-        let m = n - out_from;
-        if m == 0 {
-            return;
-        }
-        for i in out_from..n {
-            let j = i - out_from;
-            rms_norm(&s.x[i * d..(i + 1) * d], &self.output_norm, c.rms_eps, &mut s.xn[j * d..(j + 1) * d]);
-        }
-        matmul(pool, file, &self.output, &s.xn[..m * d], m, &mut s.xq, logits);
+        self.head.logits(pool, file, c, s, n, out_from, logits);
     }
 }

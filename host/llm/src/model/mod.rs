@@ -7,6 +7,7 @@
 pub mod attention;
 pub mod config;
 pub mod gemma3;
+pub mod head;
 pub mod llama;
 pub mod matmul;
 pub mod ops;
