@@ -1,1 +1,0 @@
-/work/main/guest-components/rust/target/wasm32-wasip2/release/libedgewasm_guest.rlib: /work/main/guest-components/rust/bindings/src/lib.rs /work/main/wit/deps/cli.wit /work/main/wit/deps/clocks.wit /work/main/wit/deps/filesystem.wit /work/main/wit/deps/io.wit /work/main/wit/deps/random.wit /work/main/wit/deps/sockets.wit /work/main/wit/deps/wasi-nn.wit /work/main/wit/llm.wit
