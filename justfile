@@ -7,6 +7,13 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", justfile_direc
 
 bin := CARGO_TARGET_DIR / "release/edgewasm"
 
+# aarch64: Debian's cross gcc links, qemu-aarch64 runs (QEMU_CPU=max has
+# NEON and dotprod) with the cross sysroot.
+aarch64 := "aarch64-unknown-linux-gnu"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER := "aarch64-linux-gnu-gcc"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER := "qemu-aarch64 -L /usr/aarch64-linux-gnu"
+export QEMU_CPU := env_var_or_default("QEMU_CPU", "max")
+
 default:
     @just --list
 
@@ -27,9 +34,28 @@ chat prompt="Why run small language models on edge devices? Answer in two senten
 chat-native prompt="Why run small language models on edge devices? Answer in two sentences." *flags="": models build
     {{bin}} generate --chat --temp 0 --max-tokens 128 --prompt "{{prompt}}" {{flags}}
 
-# The whole test suite: unit, property, malformed-input and reference tests.
-test: models
+# The whole test suite: unit, property, malformed-input, reference and
+# guest tests on x86_64 (including the x86_64-vs-aarch64 comparison), then
+# the engine's own tests under aarch64 emulation.
+test: models setup-aarch64
     cargo test --workspace --release --no-fail-fast
+    just test-aarch64
+
+# Install the aarch64 cross linker, sysroot, qemu-user and Rust target (apt, rustup).
+setup-aarch64:
+    bash scripts/setup-aarch64.sh
+
+# Cross-build edgewasm for aarch64 Linux (target/aarch64-unknown-linux-gnu/release/edgewasm).
+build-aarch64: setup-aarch64
+    cargo build --release --target {{aarch64}} -p edgewasm
+
+# The engine crates' tests compiled for aarch64 and run under qemu-aarch64:
+# every kernel path the CPU has against the scalar reference (NEON and
+# dotprod on `max`, NEON alone on a Cortex-A53), the forced scalar path, and
+# the GGUF, tokenizer and model tests.
+test-aarch64: models setup-aarch64
+    cargo test --release --no-fail-fast --target {{aarch64}} -p edgewasm-kernels -p edgewasm-gguf -p edgewasm-tokenizer -p edgewasm-llm
+    QEMU_CPU=cortex-a53 cargo test --release --target {{aarch64}} -p edgewasm-kernels --test simd --test determinism --test golden
 
 # llama-bench style throughput on the default model.
 bench *flags="": models build
@@ -39,13 +65,18 @@ bench *flags="": models build
 perplexity model="smollm2-135m-instruct-q4_1": models build
     {{bin}} perplexity --model {{model}} --file ../shared/reference/corpus/gpl-3.txt --ctx 512
 
-# Build the Rust guest components (guest-components/rust, wasm32-wasip2) into target/guests/.
+# Build the Rust guest components (guest-components/rust, wasm32-wasip2) into target/guests/,
+# and the WasmEdge-style core modules (guest-components/wasmedge, wasm32-wasip1) into target/guests/wasmedge/.
 guests:
     rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
     cd guest-components/rust && CARGO_TARGET_DIR=target cargo build --release --target wasm32-wasip2
     mkdir -p target/guests
     cp guest-components/rust/target/wasm32-wasip2/release/*.wasm target/guests/
-    @ls -l target/guests/
+    rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+    cd guest-components/wasmedge && CARGO_TARGET_DIR=target cargo build --release --target wasm32-wasip1
+    mkdir -p target/guests/wasmedge
+    cp guest-components/wasmedge/target/wasm32-wasip1/release/*.wasm target/guests/wasmedge/
+    @ls -l target/guests/ target/guests/wasmedge/
 
 # Run the chat guest (one-shot with a prompt, else a REPL).
 chat-wasm *args="": guests build
@@ -55,3 +86,29 @@ chat-wasm *args="": guests build
 bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models build
     bash scripts/build-peer.sh
     python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" models/{{model}}.gguf {{flags}}
+
+# RUSTC_BOOTSTRAP=1: cargo-fuzz needs nightly -Z flags (sanitizers, coverage)
+# and the machine has stable Rust only (see scripts/setup-fuzz.sh).
+# Targets: gguf, gguf_writer, tokenizer, chat_template, nn_config.
+# Corpus grows in fuzz/corpus/TARGET; crashes land in fuzz/artifacts/TARGET.
+# Fuzz one target for `secs` seconds from fuzz/seeds/TARGET (docs/RELIABILITY.md).
+fuzz target="gguf" secs="60":
+    bash scripts/setup-fuzz.sh
+    mkdir -p fuzz/corpus/{{target}}
+    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{justfile_directory()}}/fuzz/target" nice -n 10 cargo fuzz run --fuzz-dir fuzz {{target}} fuzz/corpus/{{target}} fuzz/seeds/{{target}} -- -max_total_time={{secs}} -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+
+# Every fuzz target builds, then runs a fixed number of inputs (-seed=1: the same
+# inputs every time, so CI is not flaky) from its seeds into a scratch corpus;
+# fails on any crash, hang (>10 s) or OOM (>2 GiB).
+fuzz-smoke:
+    bash scripts/setup-fuzz.sh
+    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{justfile_directory()}}/fuzz/target" nice -n 10 cargo fuzz build --fuzz-dir fuzz
+    for spec in gguf:50000 gguf_writer:40000 tokenizer:50000 chat_template:50000 nn_config:200000; do \
+        t=${spec%:*}; runs=${spec#*:}; scratch=$(mktemp -d); mkdir "$scratch/corpus"; start=$SECONDS; \
+        if RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{justfile_directory()}}/fuzz/target" nice -n 10 cargo fuzz run --fuzz-dir fuzz $t "$scratch/corpus" fuzz/seeds/$t -- -seed=1 -runs=$runs -max_total_time=120 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$scratch/log" 2>&1; then \
+            echo "fuzz-smoke $t: ok, $(grep -oE 'number_of_executed_units: *[0-9]+' "$scratch/log" | grep -oE '[0-9]+$') runs in $((SECONDS - start)) s"; \
+            rm -rf "$scratch"; \
+        else \
+            { grep -E -A12 "panicked at|==[0-9]+== ERROR|^SUMMARY" "$scratch/log" || tail -n 20 "$scratch/log"; } | cut -c1-300 | head -n 60; echo "fuzz-smoke $t: FAILED (log: $scratch/log, crash input in fuzz/artifacts/$t/)"; exit 1; \
+        fi; \
+    done

@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use edgewasm_llm::{Context, Model, ThreadPool};
 use serde::Deserialize;
 
+mod bins;
+pub use bins::{edgewasm, edgewasm_aarch64, guest, qemu_aarch64, AARCH64};
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()

@@ -6,66 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edgewasm_llm::{Context, ThreadPool};
 use edgewasm_tests::*;
-
-static BUILD: Mutex<()> = Mutex::new(());
-
-/// The release binary, built (or brought up to date) once per process.
-fn edgewasm() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = std::env::var_os("EDGEWASM_BIN") {
-            return PathBuf::from(b);
-        }
-        let root = repo_root();
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        let status = Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args(["build", "--release", "-p", "edgewasm"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building edgewasm failed");
-        target.join("release/edgewasm")
-    })
-    .clone()
-}
-
-/// target/guests/NAME.wasm, building all guests once per process (the same
-/// steps as `just guests`).
-fn guest(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-        let root = repo_root();
-        let ws = root.join("guest-components/rust");
-        // No-op when installed (as on the dev machines); needed on a fresh CI box.
-        let _ = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).output();
-        let status = Command::new(env!("CARGO"))
-            .current_dir(&ws)
-            .env("CARGO_TARGET_DIR", ws.join("target"))
-            .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .status()
-            .expect("run cargo build for the guests");
-        assert!(status.success(), "building the guests failed (is the wasm32-wasip2 target installed?)");
-        let out = root.join("target/guests");
-        std::fs::create_dir_all(&out).unwrap();
-        for e in std::fs::read_dir(ws.join("target/wasm32-wasip2/release")).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "wasm") {
-                std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
-            }
-        }
-        out
-    });
-    let p = dir.join(format!("{name}.wasm"));
-    assert!(p.is_file(), "{} missing", p.display());
-    p
-}
 
 fn run(args: &[&str]) -> Output {
     let model = model_path(SMOLLM2);
@@ -148,8 +93,8 @@ fn raw_mode_and_wasi_nn_text_mode_match_native_completion() {
 }
 
 /// Greedy decoding natively: (tokens, top-5 (id, logit) per step).
-fn native_greedy(prompt: &[u32], steps: usize) -> (Vec<u32>, Vec<Vec<(u32, f32)>>) {
-    let m = model(SMOLLM2);
+fn native_greedy(model_name: &str, prompt: &[u32], steps: usize) -> (Vec<u32>, Vec<Vec<(u32, f32)>>) {
+    let m = model(model_name);
     let mut ctx = Context::new(Arc::clone(&m), Arc::new(ThreadPool::new(2)), 512).unwrap();
     let mut feed = prompt.to_vec();
     let (mut toks, mut tops) = (Vec::new(), Vec::new());
@@ -166,13 +111,28 @@ fn native_greedy(prompt: &[u32], steps: usize) -> (Vec<u32>, Vec<Vec<(u32, f32)>
 
 #[test]
 fn token_mode_guest_matches_native_engine() {
-    let m = model(SMOLLM2);
+    check_token_mode(SMOLLM2, &[]);
+}
+
+/// nn-greedy in wasi:nn token mode against the native engine: the same
+/// greedy tokens and the same top-5 logits at every step.
+fn check_token_mode(model_name: &str, run_flags: &[&str]) {
+    let m = model(model_name);
     let prompt = m.tokenizer().encode("The quick brown fox jumps over the", true, false);
     let steps = 12;
-    let (want_toks, want_tops) = native_greedy(&prompt, steps);
+    let (want_toks, want_tops) = native_greedy(model_name, &prompt, steps);
     let ids: Vec<String> = prompt.iter().map(u32::to_string).collect();
     let nn = guest("nn-greedy");
-    let out = run(&["run", s(&nn), "--max-tokens", &steps.to_string(), &ids.join(",")]);
+    let steps_s = steps.to_string();
+    let mut args = vec!["run"];
+    args.extend_from_slice(run_flags);
+    args.extend([s(&nn), "--max-tokens", &steps_s]);
+    if !run_flags.is_empty() {
+        args.extend(["--model", "gemma"]);
+    }
+    let joined = ids.join(",");
+    args.push(&joined);
+    let out = run(&args);
     assert!(out.status.success());
     let text = stdout(&out);
     let toks: Vec<u32> = text
@@ -199,6 +159,47 @@ fn token_mode_guest_matches_native_engine() {
             assert!((gv - wv).abs() <= 1e-4, "step {i}: logit {gv} vs {wv}");
         }
     }
+}
+
+/// Gemma 3 (SentencePiece, K-quants, sliding window) through both guest
+/// interfaces: the chat guest with the model's own `<start_of_turn>`
+/// template, raw completion, wasi:nn text mode and token mode all equal the
+/// native engine.
+#[test]
+fn gemma3_runs_through_both_guest_interfaces() {
+    let path = model_path(GEMMA3);
+    let reg = format!("gemma={}", s(&path));
+    let chat = guest("chat");
+    let p = "What is the capital of France?";
+    let native = run(&["generate", "--model", s(&path), "--chat", "--temp", "0", "--max-tokens", "24", "--prompt", p]);
+    assert!(native.status.success());
+    assert!(!stdout(&native).trim().is_empty());
+    let wasm = run(&["run", "--model", &reg, s(&chat), "--model", "gemma", "--temp", "0", "--max-tokens", "24", p]);
+    assert!(wasm.status.success());
+    assert_eq!(stdout(&wasm), stdout(&native), "chat.wasm with Gemma 3 differs from native");
+
+    let p = "The three primary colors are";
+    let native = run(&["generate", "--model", s(&path), "--temp", "0", "--max-tokens", "16", "--prompt", p]);
+    assert!(native.status.success());
+    let raw = run(&["run", "--model", &reg, s(&chat), "--model", "gemma", "--raw", "--temp", "0", "--max-tokens", "16", p]);
+    assert_eq!(stdout(&raw), stdout(&native));
+    let preload = format!("gemma:GGML:AUTO:{}", s(&path));
+    let text = run(&[
+        "run",
+        "--nn-preload",
+        &preload,
+        s(&guest("nn-greedy")),
+        "--model",
+        "gemma",
+        "--text",
+        p,
+        "--config",
+        r#"{"n-predict": 16, "temp": 0}"#,
+    ]);
+    assert!(text.status.success());
+    assert_eq!(stdout(&text), stdout(&native));
+
+    check_token_mode(GEMMA3, &["--model", &reg]);
 }
 
 #[test]

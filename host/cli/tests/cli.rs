@@ -56,6 +56,21 @@ fn logits_json_lines_per_position() {
     assert_eq!(lines[1]["top_ids"].as_array().unwrap().len(), 3);
 }
 
+/// The digest covers every logit bit: the same input on 1 and 2 threads
+/// agrees (the engine is thread-count invariant), another input does not.
+#[test]
+fn logits_digest_is_exact_and_thread_invariant() {
+    let d = |ids: &str, t: &str| {
+        let o = edgewasm(&["logits", "--ids", ids, "--all-positions", "--digest", "-t", t]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let a = d("1,19556,905,314", "1");
+    assert!(a.starts_with("digest ") && a.contains("positions 4 vocab 49152"), "{a}");
+    assert_eq!(a, d("1,19556,905,314", "2"));
+    assert_ne!(a, d("1,19556,905,315", "1"));
+}
+
 #[test]
 fn inspect_shows_tensor_table() {
     let o = edgewasm(&["inspect", SMOLLM2]);

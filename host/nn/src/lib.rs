@@ -8,7 +8,8 @@
 //! - [`engine`]: contexts, text and token mode, chat sessions, streams;
 //! - [`backend`]: `wasmtime_wasi_nn::backend` traits over the engine;
 //! - [`registry`]: graphs by name;
-//! - [`wit`]: the wasi:nn WIT glue.
+//! - [`wit`]: the wasi:nn WIT glue;
+//! - [`wasmedge`]: WasmEdge's `wasi_ephemeral_nn` ABI for core modules.
 
 pub mod backend;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod limits;
 pub mod models;
 pub mod registry;
+pub mod wasmedge;
 pub mod wit;
 
 pub use engine::GuestEnv;

@@ -1,9 +1,12 @@
 //! edgewasm's component host: wasmtime engine, linker and store setup, the
 //! sandbox (preopened directories, environment, memory and instance
 //! limits, wall-clock timeout), WASI 0.2 + wasi:nn + edgewasm:llm, and the
-//! compiled-component cache.
+//! compiled-component cache. Core modules (wasm32-wasip1, WasmEdge-style
+//! apps) run in the same sandbox with WASI preview 1 and WasmEdge's
+//! `wasi_ephemeral_nn` ([`core`]).
 
 pub mod cache;
+pub mod core;
 pub mod llm_host;
 
 use std::path::PathBuf;
@@ -17,12 +20,12 @@ use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-pub use cache::LoadKind;
+pub use cache::{LoadKind, Loaded};
 
 /// Everything `edgewasm run` needs to know.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
-    /// The component (`.wasm` or `.cwasm`).
+    /// The component or core module (`.wasm` or `.cwasm`).
     pub component: PathBuf,
     /// `argv[0]` and the rest as the guest sees them.
     pub args: Vec<String>,
@@ -99,48 +102,53 @@ pub fn host_models(models: ModelSet, threads: usize) -> (Arc<ModelSet>, Arc<Thre
     (Arc::new(models), Arc::new(ThreadPool::new(threads.max(1))))
 }
 
-/// Runs `cfg.component`'s `wasi:cli/run` in a fresh sandboxed store.
-pub fn run(cfg: &RunConfig, models: Arc<ModelSet>, pool: Arc<ThreadPool>) -> wasmtime::Result<Outcome> {
-    let t0 = Instant::now();
-    let engine = engine()?;
-    let (component, kind) = cache::load_component(&engine, &cfg.component, cfg.cache)?;
-    let t_load = t0.elapsed();
-    let linker = linker(&engine)?;
+/// The sandbox every guest gets, component or core module: WASI context
+/// (arguments, environment, preopened directories, stdio), the wasi-nn
+/// environment under the backend limits, the store limits and the deadline.
+pub(crate) struct Sandbox {
+    pub wasi: WasiCtxBuilder,
+    pub env: Arc<GuestEnv>,
+    pub limits: StoreLimits,
+    pub deadline: Option<Instant>,
+}
 
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.inherit_stdio().args(&cfg.args);
-    for (k, v) in &cfg.env {
-        wasi.env(k, v);
+impl Sandbox {
+    fn new(cfg: &RunConfig, models: Arc<ModelSet>, pool: Arc<ThreadPool>, t0: Instant) -> wasmtime::Result<Sandbox> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.inherit_stdio().args(&cfg.args);
+        for (k, v) in &cfg.env {
+            wasi.env(k, v);
+        }
+        for (host, guest) in &cfg.dirs {
+            wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
+                .map_err(|e| wasmtime::format_err!("--dir {}: {e}", host.display()))?;
+        }
+        let deadline = cfg.timeout.map(|t| t0 + t);
+        let mut limits = cfg.limits.clone();
+        limits.deadline = deadline;
+        let env = GuestEnv::new(models, pool, limits);
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(cfg.max_memory)
+            .memories(16)
+            .instances(256)
+            .tables(256)
+            .table_elements(1 << 20)
+            .trap_on_grow_failure(true)
+            .build();
+        Ok(Sandbox { wasi, env, limits, deadline })
     }
-    for (host, guest) in &cfg.dirs {
-        wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
-            .map_err(|e| wasmtime::format_err!("--dir {}: {e}", host.display()))?;
-    }
-    let deadline = cfg.timeout.map(|t| t0 + t);
-    let mut limits = cfg.limits.clone();
-    limits.deadline = deadline;
-    let env = GuestEnv::new(models, pool, limits);
-    let store_limits = StoreLimitsBuilder::new()
-        .memory_size(cfg.max_memory)
-        .memories(16)
-        .instances(256)
-        .tables(256)
-        .table_elements(1 << 20)
-        .trap_on_grow_failure(true)
-        .build();
-    let state = State {
-        wasi: wasi.build(),
-        table: ResourceTable::new(),
-        nn: WasiNn::new(&env),
-        env,
-        limits: store_limits,
-    };
-    let mut store = Store::new(&engine, state);
-    store.limiter(|s| &mut s.limits);
+}
+
+/// Arms the epoch deadline of `store` (the epoch ticks once, at the
+/// deadline, from [`start_timer`]).
+pub(crate) fn arm_epoch<T>(store: &mut Store<T>) {
     store.epoch_deadline_trap();
     store.set_epoch_deadline(1);
-    // The epoch ticks once, at the deadline (or never).
-    if let Some(timeout) = cfg.timeout {
+}
+
+/// Ticks the engine's epoch once `timeout` after `t0`.
+fn start_timer(engine: &Engine, timeout: Option<Duration>, t0: Instant) -> wasmtime::Result<()> {
+    if let Some(timeout) = timeout {
         let engine = engine.clone();
         let remaining = timeout.saturating_sub(t0.elapsed());
         std::thread::Builder::new()
@@ -151,26 +159,67 @@ pub fn run(cfg: &RunConfig, models: Arc<ModelSet>, pool: Arc<ThreadPool>) -> was
             })
             .map_err(|e| wasmtime::format_err!("spawning the timeout thread: {e}"))?;
     }
+    Ok(())
+}
 
-    let t1 = Instant::now();
-    let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, &component, &linker)?;
-    let t_inst = t1.elapsed();
-    if cfg.verbose {
-        eprintln!(
-            "[edgewasm] component {:?} in {:.1} ms, instantiated in {:.1} ms",
-            kind,
-            t_load.as_secs_f64() * 1e3,
-            t_inst.as_secs_f64() * 1e3
-        );
-    }
+/// Runs `cfg.component` in a fresh sandboxed store: a component's
+/// `wasi:cli/run`, or a core module's `_start` (by the file's header).
+pub fn run(cfg: &RunConfig, models: Arc<ModelSet>, pool: Arc<ThreadPool>) -> wasmtime::Result<Outcome> {
+    let t0 = Instant::now();
+    let engine = engine()?;
+    let (loaded, kind) = cache::load(&engine, &cfg.component, cfg.cache)?;
+    let t_load = t0.elapsed();
+    let sandbox = Sandbox::new(cfg, models, pool, t0)?;
+    let deadline = sandbox.deadline;
+    start_timer(&engine, cfg.timeout, t0)?;
+    let verbose = |what: &str, t_inst: Duration| {
+        if cfg.verbose {
+            eprintln!(
+                "[edgewasm] {what} {:?} in {:.1} ms, instantiated in {:.1} ms",
+                kind,
+                t_load.as_secs_f64() * 1e3,
+                t_inst.as_secs_f64() * 1e3
+            );
+        }
+    };
     let t2 = Instant::now();
-    let result = command.wasi_cli_run().call_run(&mut store);
+    let result = match loaded {
+        Loaded::Component(c) => run_component(&engine, &c, sandbox, verbose),
+        Loaded::Module(m) => core::run_module(&engine, &m, sandbox, verbose),
+    };
     if cfg.verbose {
         eprintln!("[edgewasm] run {:.1} ms (total {:.1} ms)", t2.elapsed().as_secs_f64() * 1e3, t0.elapsed().as_secs_f64() * 1e3);
     }
+    outcome(result, cfg, deadline)
+}
+
+/// Instantiates a component and calls its `wasi:cli/run`; the exit status.
+fn run_component(
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+    sb: Sandbox,
+    verbose: impl Fn(&str, Duration),
+) -> wasmtime::Result<i32> {
+    let linker = linker(engine)?;
+    let mut wasi = sb.wasi;
+    let state = State { wasi: wasi.build(), table: ResourceTable::new(), nn: WasiNn::new(&sb.env), env: sb.env, limits: sb.limits };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    arm_epoch(&mut store);
+    let t1 = Instant::now();
+    let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, component, &linker)?;
+    verbose("component", t1.elapsed());
+    match command.wasi_cli_run().call_run(&mut store)? {
+        Ok(()) => Ok(0),
+        Err(()) => Ok(1),
+    }
+}
+
+/// How a guest's result ends the run: its exit status, a timeout, or an
+/// error (with the memory limit named when it was the cause).
+fn outcome(result: wasmtime::Result<i32>, cfg: &RunConfig, deadline: Option<Instant>) -> wasmtime::Result<Outcome> {
     match result {
-        Ok(Ok(())) => Ok(Outcome::Exited(0)),
-        Ok(Err(())) => Ok(Outcome::Exited(1)),
+        Ok(code) => Ok(Outcome::Exited(code)),
         Err(e) => {
             if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 return Ok(Outcome::Exited(exit.0));

@@ -30,9 +30,26 @@ pub struct LogitsCommand {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
+    /// Print one FNV-1a 64 digest of the exact bits of every printed
+    /// logit (all of the vocabulary, not only the top-K) instead of the
+    /// table: two machines agree bit for bit iff their digests match.
+    #[arg(long, conflicts_with = "json")]
+    digest: bool,
     /// Worker threads.
     #[arg(long, short)]
     threads: Option<usize>,
+}
+
+/// FNV-1a 64 over the little-endian bytes of each value's bit pattern.
+pub fn logits_digest(logits: &[f32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in logits {
+        for b in v.to_bits().to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// The `k` largest logits as (id, logit), highest first; ties by lower id.
@@ -65,6 +82,11 @@ impl LogitsCommand {
         let mut ctx = Context::new(Arc::clone(&model), pool, ids.len())?;
         let logits = ctx.eval(&ids, self.all_positions).context("evaluating")?;
         let first = if self.all_positions { 0 } else { ids.len() - 1 };
+        if self.digest {
+            let rows = ids.len() - first;
+            println!("digest {:016x} positions {rows} vocab {n_vocab}", logits_digest(&logits[..rows * n_vocab]));
+            return Ok(());
+        }
         for (row, pos) in (first..ids.len()).enumerate() {
             let top = top_k(&logits[row * n_vocab..(row + 1) * n_vocab], self.top);
             if self.json {

@@ -1,5 +1,6 @@
-//! `edgewasm run`: run a WASI 0.2 component with wasi:nn and edgewasm:llm
-//! backed by the native engine, in a sandbox.
+//! `edgewasm run`: run a WASI 0.2 component with wasi:nn and edgewasm:llm,
+//! or a WASI preview 1 core module with WasmEdge's `wasi_ephemeral_nn`
+//! (apps written for WasmEdge), backed by the native engine, in a sandbox.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,11 +16,13 @@ use crate::models;
 /// Exit code when --timeout ends the run (as timeout(1)).
 pub const EXIT_TIMEOUT: i32 = 124;
 
-/// Run a WebAssembly component (`edgewasm APP.wasm` is short for this).
+/// Run a WebAssembly component, or a core module written for WasmEdge
+/// (`edgewasm APP.wasm` is short for this).
 #[derive(Parser, Debug)]
 pub struct RunCommand {
     /// Give the guest a host directory, as GUEST inside (default: the same
-    /// path). Nothing else of the host filesystem is visible.
+    /// path); WasmEdge's GUEST:HOST form (`--dir .:.`) works too. Nothing
+    /// else of the host filesystem is visible.
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     dirs: Vec<String>,
     /// Set an environment variable for the guest (NAME alone: the host's value).
@@ -60,8 +63,8 @@ pub struct RunCommand {
     /// Print load/instantiate/run timings to stderr.
     #[arg(long, short)]
     verbose: bool,
-    /// The component (.wasm, compiled and cached, or .cwasm from `edgewasm
-    /// compile`), then the arguments passed to the guest. Everything after
+    /// The component or core module (.wasm, compiled and cached, or .cwasm
+    /// from `edgewasm compile`), then the arguments passed to the guest. Everything after
     /// the component goes to the guest, flags included.
     #[arg(value_name = "APP.wasm [ARGS]...", trailing_var_arg = true, required = true, num_args = 1..)]
     component_and_args: Vec<String>,
@@ -81,6 +84,18 @@ pub fn parse_size(s: &str) -> Result<usize> {
         u => bail!("bad size unit `{u}` in `{s}` (use B, KiB, MiB, GiB)"),
     };
     Ok((n * mult) as usize)
+}
+
+/// Splits a `--dir` value into (host, guest): `HOST::GUEST` (ours), a
+/// plain directory, or else WasmEdge's `GUEST:HOST`.
+pub fn parse_dir(d: &str) -> (String, String) {
+    if let Some((h, g)) = d.split_once("::") {
+        return (h.to_string(), g.to_string());
+    }
+    match d.split_once(':') {
+        Some((g, h)) if !std::path::Path::new(d).is_dir() => (h.to_string(), g.to_string()),
+        _ => (d.to_string(), d.to_string()),
+    }
 }
 
 /// Parses durations like `30s`, `500ms`, `2m`, `10` (seconds).
@@ -139,10 +154,7 @@ impl RunCommand {
 
         let mut dirs = Vec::new();
         for d in &self.dirs {
-            let (host, guest) = match d.split_once("::") {
-                Some((h, g)) => (h.to_string(), g.to_string()),
-                None => (d.clone(), d.clone()),
-            };
+            let (host, guest) = parse_dir(d);
             if !std::path::Path::new(&host).is_dir() {
                 bail!("--dir {d}: {host} is not a directory");
             }
@@ -227,6 +239,16 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("0").is_err());
+    }
+
+    #[test]
+    fn dir_forms() {
+        let p = |d: &str| parse_dir(d);
+        assert_eq!(p("/data::/in"), ("/data".into(), "/in".into()));
+        assert_eq!(p("."), (".".into(), ".".into()));
+        // WasmEdge: GUEST:HOST.
+        assert_eq!(p(".:."), (".".into(), ".".into()));
+        assert_eq!(p("/guest:/host/dir"), ("/host/dir".into(), "/guest".into()));
     }
 
     #[test]

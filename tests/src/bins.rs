@@ -1,0 +1,102 @@
+//! Building the binaries the end-to-end tests run: the release `edgewasm`
+//! (native and aarch64) and the guest components.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use crate::repo_root;
+
+static BUILD: Mutex<()> = Mutex::new(());
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// The release binary (`EDGEWASM_BIN` overrides), built (or brought up to date) once per process.
+pub fn edgewasm() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = std::env::var_os("EDGEWASM_BIN") {
+            return PathBuf::from(b);
+        }
+        let root = repo_root();
+        let target = target_dir();
+        let status = Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["build", "--release", "-p", "edgewasm"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building edgewasm failed");
+        target.join("release/edgewasm")
+    })
+    .clone()
+}
+
+/// target/guests/NAME.wasm, building all guests once per process (the same
+/// steps as `just guests`).
+pub fn guest(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        let root = repo_root();
+        let ws = root.join("guest-components/rust");
+        // No-op when installed (as on the dev machines); needed on a fresh CI box.
+        let _ = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).output();
+        let status = Command::new(env!("CARGO"))
+            .current_dir(&ws)
+            .env("CARGO_TARGET_DIR", ws.join("target"))
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .status()
+            .expect("run cargo build for the guests");
+        assert!(status.success(), "building the guests failed (is the wasm32-wasip2 target installed?)");
+        let out = root.join("target/guests");
+        std::fs::create_dir_all(&out).unwrap();
+        for e in std::fs::read_dir(ws.join("target/wasm32-wasip2/release")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "wasm") {
+                std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        out
+    });
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(p.is_file(), "{} missing", p.display());
+    p
+}
+
+
+/// The aarch64 target triple the cross tests use.
+pub const AARCH64: &str = "aarch64-unknown-linux-gnu";
+
+/// The release `edgewasm` cross-built for aarch64 (`EDGEWASM_AARCH64_BIN`
+/// overrides), built once per process with Debian's cross gcc as the
+/// linker. Needs `scripts/setup-aarch64.sh` (run by `just test`).
+pub fn edgewasm_aarch64() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = std::env::var_os("EDGEWASM_AARCH64_BIN") {
+            return PathBuf::from(b);
+        }
+        let status = Command::new(env!("CARGO"))
+            .current_dir(repo_root())
+            .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc")
+            .args(["build", "--release", "-p", "edgewasm", "--target", AARCH64])
+            .status()
+            .expect("run cargo build --target aarch64-unknown-linux-gnu");
+        assert!(status.success(), "cross-building edgewasm for aarch64 failed (run scripts/setup-aarch64.sh)");
+        target_dir().join(AARCH64).join("release/edgewasm")
+    })
+    .clone()
+}
+
+/// A command running `bin` under qemu-aarch64 with the Debian cross
+/// sysroot, emulating `cpu` (`max` has NEON and dotprod; `cortex-a53`
+/// has NEON only).
+pub fn qemu_aarch64(bin: &std::path::Path, cpu: &str) -> Command {
+    let mut c = Command::new("qemu-aarch64");
+    c.env("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu").env("QEMU_CPU", cpu).arg(bin);
+    c
+}

@@ -1,0 +1,364 @@
+//! WasmEdge compatibility: core-module guests written by us with the
+//! crates.io crate `wasmedge-wasi-nn` (0.7 and 0.8, in
+//! guest-components/wasmedge) run unmodified under `edgewasm run`, with
+//! WasmEdge's command line, and give the native engine's output; bad guest
+//! pointers are error codes; the sandbox limits hold for core modules.
+//!
+//! Builds the release `edgewasm` binary and the wasm32-wasip1 guests (into
+//! target/guests/wasmedge/) on first use.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+use edgewasm_tests::{model_path, repo_root, SMOLLM2};
+
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// The release binary (`EDGEWASM_BIN` overrides), built once per process.
+fn edgewasm() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = std::env::var_os("EDGEWASM_BIN") {
+            return PathBuf::from(b);
+        }
+        let root = repo_root();
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let status = Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["build", "--release", "-p", "edgewasm"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building edgewasm failed");
+        target.join("release/edgewasm")
+    })
+    .clone()
+}
+
+/// target/guests/wasmedge/NAME.wasm, building the wasm32-wasip1 guests once
+/// per process (the same steps as `just guests`).
+fn guest(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        let root = repo_root();
+        let ws = root.join("guest-components/wasmedge");
+        // No-op when installed; needed on a fresh machine.
+        let _ = Command::new("rustup").args(["target", "add", "wasm32-wasip1"]).output();
+        let status = Command::new(env!("CARGO"))
+            .current_dir(&ws)
+            .env("CARGO_TARGET_DIR", ws.join("target"))
+            .args(["build", "--release", "--target", "wasm32-wasip1"])
+            .status()
+            .expect("run cargo build for the wasmedge guests");
+        assert!(status.success(), "building the wasmedge guests failed (is the wasm32-wasip1 target installed?)");
+        let out = root.join("target/guests/wasmedge");
+        std::fs::create_dir_all(&out).unwrap();
+        for e in std::fs::read_dir(ws.join("target/wasm32-wasip1/release")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "wasm") {
+                std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        out
+    });
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(p.is_file(), "{} missing", p.display());
+    p
+}
+
+fn run_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let model = model_path(SMOLLM2);
+    let mut c = Command::new(edgewasm());
+    c.current_dir(repo_root()).env("EDGEWASM_MODELS_DIR", model.parent().unwrap()).args(args);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = c.output().expect("spawn edgewasm");
+    eprintln!(
+        "$ edgewasm {}\n-> {:?}\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with(args, &[])
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `edgewasm run` as WasmEdge is invoked: `--dir .:. --nn-preload
+/// default:GGML:AUTO:MODEL`, then the guest's options as `--env` and the
+/// app with its arguments (`default 'prompt'`).
+fn run_guest(app: &str, env: &[&str], args: &[&str]) -> Output {
+    let preload = format!("default:GGML:AUTO:{}", model_path(SMOLLM2).display());
+    let wasm = guest(app);
+    let mut a = vec!["run", "--dir", ".:.", "--nn-preload", &preload];
+    for e in env {
+        a.extend(["--env", e]);
+    }
+    a.push(s(&wasm));
+    a.extend(args);
+    run(&a)
+}
+
+/// `edgewasm generate -v`: the text and (prompt, generated) token counts.
+fn native(args: &[&str]) -> (String, usize, usize) {
+    let mut a = vec!["generate", "-v", "--temp", "0"];
+    a.extend(args);
+    let o = run(&a);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    let count = |key: &str| -> usize {
+        let rest = &err[err.find(key).unwrap_or_else(|| panic!("no `{key}` in {err}")) + key.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    (stdout(&o), count("prompt: "), count("generated: "))
+}
+
+/// The metadata JSON lines the guests print to stderr.
+fn metadata(o: &Output) -> Vec<serde_json::Value> {
+    stderr(o)
+        .lines()
+        .filter_map(|l| l.strip_prefix("metadata: "))
+        .map(|l| serde_json::from_str(l).expect("metadata is JSON"))
+        .collect()
+}
+
+fn tokens(m: &serde_json::Value) -> (usize, usize) {
+    (m["input_tokens"].as_u64().unwrap() as usize, m["output_tokens"].as_u64().unwrap() as usize)
+}
+
+const VERSIONS: &[&str] = &["v07", "v08"];
+const PROMPTS: &[&str] = &["The three primary colors are", "Once upon a time, in a small village,"];
+
+#[test]
+fn basic_completion_matches_native_generate() {
+    for p in PROMPTS {
+        let (text, n_in, n_out) = native(&["--max-tokens", "32", "--prompt", p]);
+        assert!(!text.trim().is_empty());
+        for v in VERSIONS {
+            let o = run_guest(&format!("basic-{v}"), &["temp=0", "n_predict=32"], &["default", p]);
+            assert!(o.status.success(), "basic-{v}");
+            assert_eq!(stdout(&o), text, "basic-{v} differs from `edgewasm generate` for {p:?}");
+            let m = metadata(&o);
+            assert_eq!(m.len(), 1);
+            assert_eq!(tokens(&m[0]), (n_in, n_out), "basic-{v} token counts");
+            assert!(m[0]["llama_commit"].as_str().unwrap().starts_with("edgewasm"), "{}", m[0]);
+            assert!(m[0]["llama_build_number"].is_u64());
+        }
+    }
+}
+
+#[test]
+fn streaming_with_compute_single_equals_compute() {
+    let p = PROMPTS[1];
+    let (text, n_in, n_out) = native(&["--max-tokens", "40", "--prompt", p]);
+    for v in VERSIONS {
+        let o = run_guest(&format!("stream-{v}"), &["temp=0", "n_predict=40"], &["default", p]);
+        assert!(o.status.success(), "stream-{v}");
+        assert_eq!(stdout(&o), text, "stream-{v}: the pieces do not add up to the completion");
+        assert_eq!(tokens(&metadata(&o)[0]), (n_in, n_out));
+        // One compute_single per generated token.
+        assert!(stderr(&o).contains(&format!("pieces: {n_out}\n")), "{}", stderr(&o));
+    }
+}
+
+const SYSTEM: &str = "You are a concise assistant.";
+
+#[test]
+fn chatml_chat_matches_the_native_chat_template() {
+    let q = "What is the capital of France?";
+    let (text, n_in, n_out) = native(&["--chat", "--system", SYSTEM, "--max-tokens", "48", "--prompt", q]);
+    for v in VERSIONS {
+        let sys = format!("system={SYSTEM}");
+        let o = run_guest(&format!("chat-{v}"), &["temp=0", "n_predict=48", &sys], &["default", q]);
+        assert!(o.status.success(), "chat-{v}");
+        assert_eq!(stdout(&o), text, "chat-{v}: hand-built ChatML differs from the model's template");
+        assert_eq!(tokens(&metadata(&o)[0]), (n_in, n_out));
+    }
+}
+
+#[test]
+fn a_prompt_that_extends_the_last_reuses_the_cache_with_unchanged_output() {
+    let sys = format!("system={SYSTEM}");
+    let turns = ["Name a primary color.", "And another one?", "Thanks. One more?"];
+    let mut args = vec!["default"];
+    args.extend(turns);
+    let reuse = run_guest("chat-v08", &["temp=0", "n_predict=24", &sys], &args);
+    let fresh = run_guest("chat-v08", &["temp=0", "n_predict=24", &sys, "fresh_context=1"], &args);
+    assert!(reuse.status.success() && fresh.status.success());
+    assert_eq!(stdout(&reuse), stdout(&fresh), "reusing the KV cache changed the answers");
+    let (mr, mf) = (metadata(&reuse), metadata(&fresh));
+    assert_eq!(mr.len(), turns.len());
+    for t in 1..turns.len() {
+        let reused = mr[t]["reused_tokens"].as_u64().unwrap();
+        assert!(reused > 0, "turn {t}: nothing reused: {}", mr[t]);
+        assert_eq!(mf[t]["reused_tokens"].as_u64(), Some(0));
+        assert_eq!(tokens(&mr[t]), tokens(&mf[t]));
+    }
+}
+
+#[test]
+fn unknown_model_name_is_model_not_found() {
+    let o = run_guest("basic-v07", &[], &["nosuch-model", "Hi"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("Model Not Found"), "{}", stderr(&o));
+}
+
+/// Writes the text-format module `wat` as `NAME.wasm` in `dir`.
+fn wat_module(dir: &Path, name: &str, wat: &str) -> PathBuf {
+    let bytes = wat::parse_str(wat).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let p = dir.join(format!("{name}.wasm"));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// A `(data ...)` segment of little-endian u32 values.
+fn words(at: u32, values: &[u32]) -> String {
+    let hex: String = values.iter().flat_map(|v| v.to_le_bytes()).map(|b| format!("\\{b:02x}")).collect();
+    format!("(data (i32.const {at}) \"{hex}\")")
+}
+
+#[test]
+fn bad_guest_pointers_are_error_codes_and_the_host_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"{"n-predict": 4, "temp": 0}"#;
+    // Layout: 0 graph, 4 context, 8 bytes written; 64 "default", 80
+    // "nosuch"; 128 a builder entry out of bounds; 160 a tensor whose data
+    // is out of bounds; 256 a good prompt tensor; 400 a config tensor.
+    let segments = [
+        words(128, &[0xfff0, 0x1000]),
+        words(160, &[300, 1, 3, 0xfffe, 16]),
+        words(256, &[300, 1, 3, 320, 5]),
+        words(300, &[1]),
+        words(400, &[300, 1, 3, 440, config.len() as u32]),
+    ]
+    .join("\n");
+    let config = config.replace('"', "\\\"");
+    let wat = format!(
+        r#"(module
+  (import "wasi_ephemeral_nn" "load" (func $load (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "load_by_name" (func $load_by_name (param i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "init_execution_context" (func $init (param i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "set_input" (func $set_input (param i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "compute" (func $compute (param i32) (result i32)))
+  (import "wasi_ephemeral_nn" "compute_single" (func $compute_single (param i32) (result i32)))
+  (import "wasi_ephemeral_nn" "get_output" (func $get_output (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "finalize_execution_context" (func $fin (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "default")
+  (data (i32.const 80) "nosuch")
+  (data (i32.const 320) "Hello")
+  (data (i32.const 440) "{config}")
+  {segments}
+  ;; Exits with `step` unless `got` is `want`.
+  (func $expect (param $got i32) (param $want i32) (param $step i32)
+    (if (i32.ne (local.get $got) (local.get $want)) (then (call $exit (local.get $step)))))
+  (func (export "_start")
+    (call $expect (call $load (i32.const 0xfffffff0) (i32.const 1) (i32.const 6) (i32.const 3) (i32.const 0)) (i32.const 1) (i32.const 10))
+    (call $expect (call $load (i32.const 128) (i32.const 0x7fffffff) (i32.const 6) (i32.const 3) (i32.const 0)) (i32.const 1) (i32.const 11))
+    (call $expect (call $load (i32.const 128) (i32.const 1) (i32.const 6) (i32.const 3) (i32.const 0)) (i32.const 1) (i32.const 12))
+    (call $expect (call $load_by_name (i32.const -1) (i32.const 7) (i32.const 0)) (i32.const 1) (i32.const 13))
+    (call $expect (call $load_by_name (i32.const 64) (i32.const 7) (i32.const 65534)) (i32.const 1) (i32.const 14))
+    (call $expect (call $load_by_name (i32.const 80) (i32.const 6) (i32.const 0)) (i32.const 103) (i32.const 15))
+    (call $expect (call $load_by_name (i32.const 64) (i32.const 7) (i32.const 0)) (i32.const 0) (i32.const 16))
+    (call $expect (call $init (i32.load (i32.const 0)) (i32.const 65536)) (i32.const 1) (i32.const 17))
+    (call $expect (call $init (i32.const 99) (i32.const 4)) (i32.const 1) (i32.const 18))
+    (call $expect (call $init (i32.load (i32.const 0)) (i32.const 4)) (i32.const 0) (i32.const 19))
+    (call $expect (call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const 65530)) (i32.const 1) (i32.const 20))
+    (call $expect (call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const 160)) (i32.const 1) (i32.const 21))
+    (call $expect (call $compute (i32.const 12345)) (i32.const 1) (i32.const 22))
+    (call $expect (call $compute_single (i32.load (i32.const 4))) (i32.const 1) (i32.const 23))
+    (call $expect (call $get_output (i32.load (i32.const 4)) (i32.const 1) (i32.const 65000) (i32.const 10000) (i32.const 8)) (i32.const 1) (i32.const 24))
+    (call $expect (call $get_output (i32.load (i32.const 4)) (i32.const 1) (i32.const 1024) (i32.const 512) (i32.const -4)) (i32.const 1) (i32.const 25))
+    (call $expect (call $get_output (i32.load (i32.const 4)) (i32.const 1) (i32.const 1024) (i32.const 2) (i32.const 8)) (i32.const 7) (i32.const 26))
+    ;; After all that, a real request still works.
+    (call $expect (call $set_input (i32.load (i32.const 4)) (i32.const 1) (i32.const 400)) (i32.const 0) (i32.const 27))
+    (call $expect (call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const 256)) (i32.const 0) (i32.const 28))
+    (call $expect (call $compute (i32.load (i32.const 4))) (i32.const 0) (i32.const 29))
+    (call $expect (call $get_output (i32.load (i32.const 4)) (i32.const 0) (i32.const 1024) (i32.const 4096) (i32.const 8)) (i32.const 0) (i32.const 30))
+    (if (i32.eqz (i32.load (i32.const 8))) (then (call $exit (i32.const 31))))
+    (call $expect (call $fin (i32.load (i32.const 4))) (i32.const 0) (i32.const 32))
+    (call $expect (call $fin (i32.load (i32.const 4))) (i32.const 1) (i32.const 33))
+    (call $exit (i32.const 0))))"#
+    );
+    let m = wat_module(dir.path(), "bad-pointers", &wat);
+    let o = run(&["run", "--nn-preload", &format!("default:GGML:AUTO:{}", model_path(SMOLLM2).display()), s(&m)]);
+    assert_eq!(o.status.code(), Some(0), "a check failed: the exit code is its step number");
+    assert!(stderr(&o).contains("lie outside guest memory"), "{}", stderr(&o));
+
+    // No memory export: MissingMemory (3); the module traps otherwise.
+    let m = wat_module(
+        dir.path(),
+        "no-memory",
+        r#"(module
+  (import "wasi_ephemeral_nn" "compute" (func $compute (param i32) (result i32)))
+  (func (export "_start") (if (i32.ne (call $compute (i32.const 0)) (i32.const 3)) (then unreachable))))"#,
+    );
+    assert_eq!(run(&["run", s(&m)]).status.code(), Some(0));
+}
+
+#[test]
+fn core_modules_get_the_same_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    // Wall-clock limit in wasm: exit 124.
+    let spin = wat_module(dir.path(), "spin", r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#);
+    assert_eq!(run(&["run", "--timeout", "500ms", s(&spin)]).status.code(), Some(124));
+    // Memory limit.
+    let bomb = wat_module(
+        dir.path(),
+        "bomb",
+        r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (drop (memory.grow (i32.const 16))) (br $l))))"#,
+    );
+    let o = run(&["run", "--max-memory", "8MiB", s(&bomb)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--max-memory"), "{}", stderr(&o));
+    // Wall-clock limit during host inference: exit 124 as well.
+    let o = run_guest_timeout();
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    // The compile cache covers core modules.
+    let cache = tempfile::tempdir().unwrap();
+    let env = [("EDGEWASM_CACHE_DIR", cache.path().to_str().unwrap())];
+    let first = run_with(&["run", "-v", "--timeout", "200ms", s(&spin)], &env);
+    assert!(stderr(&first).contains("core module Compiled"), "{}", stderr(&first));
+    let second = run_with(&["run", "-v", "--timeout", "200ms", s(&spin)], &env);
+    assert!(stderr(&second).contains("core module CacheHit"), "{}", stderr(&second));
+}
+
+fn run_guest_timeout() -> Output {
+    let preload = format!("default:GGML:AUTO:{}", model_path(SMOLLM2).display());
+    let wasm = guest("stream-v08");
+    run(&[
+        "run",
+        "--timeout",
+        "1500ms",
+        "--nn-preload",
+        &preload,
+        "--env",
+        "temp=0",
+        "--env",
+        "n_predict=4000",
+        "--env",
+        "ctx_size=8192",
+        s(&wasm),
+        "default",
+        "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,",
+    ])
+}
