@@ -36,10 +36,12 @@ chat-native prompt="Why run small language models on edge devices? Answer in two
 
 # The whole test suite: unit, property, malformed-input, reference and
 # guest tests on x86_64 (including the x86_64-vs-aarch64 comparison), then
-# the engine's own tests under aarch64 emulation.
+# the engine's own tests under aarch64 emulation, then every fuzz target in
+# smoke mode.
 test: models setup-aarch64
     cargo test --workspace --release --no-fail-fast
     just test-aarch64
+    just fuzz-smoke
 
 # Install the aarch64 cross linker, sysroot, qemu-user and Rust target (apt, rustup).
 setup-aarch64:
@@ -89,23 +91,23 @@ bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models build
 
 # RUSTC_BOOTSTRAP=1: cargo-fuzz needs nightly -Z flags (sanitizers, coverage)
 # and the machine has stable Rust only (see scripts/setup-fuzz.sh).
-# Targets: gguf, gguf_writer, tokenizer, chat_template, nn_config.
+# Targets: gguf, gguf_writer, tokenizer, chat_template, nn_config, wasmedge_memory.
 # Corpus grows in fuzz/corpus/TARGET; crashes land in fuzz/artifacts/TARGET.
 # Fuzz one target for `secs` seconds from fuzz/seeds/TARGET (docs/RELIABILITY.md).
 fuzz target="gguf" secs="60":
     bash scripts/setup-fuzz.sh
     mkdir -p fuzz/corpus/{{target}}
-    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{justfile_directory()}}/fuzz/target" nice -n 10 cargo fuzz run --fuzz-dir fuzz {{target}} fuzz/corpus/{{target}} fuzz/seeds/{{target}} -- -max_total_time={{secs}} -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{CARGO_TARGET_DIR}}/fuzz" nice -n 10 cargo fuzz run --fuzz-dir fuzz {{target}} fuzz/corpus/{{target}} fuzz/seeds/{{target}} -- -max_total_time={{secs}} -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 # Every fuzz target builds, then runs a fixed number of inputs (-seed=1: the same
 # inputs every time, so CI is not flaky) from its seeds into a scratch corpus;
 # fails on any crash, hang (>10 s) or OOM (>2 GiB).
 fuzz-smoke:
     bash scripts/setup-fuzz.sh
-    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{justfile_directory()}}/fuzz/target" nice -n 10 cargo fuzz build --fuzz-dir fuzz
-    for spec in gguf:50000 gguf_writer:40000 tokenizer:50000 chat_template:50000 nn_config:200000; do \
+    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{CARGO_TARGET_DIR}}/fuzz" nice -n 10 cargo fuzz build --fuzz-dir fuzz
+    for spec in gguf:50000 gguf_writer:40000 tokenizer:50000 chat_template:50000 nn_config:200000 wasmedge_memory:200000; do \
         t=${spec%:*}; runs=${spec#*:}; scratch=$(mktemp -d); mkdir "$scratch/corpus"; start=$SECONDS; \
-        if RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{justfile_directory()}}/fuzz/target" nice -n 10 cargo fuzz run --fuzz-dir fuzz $t "$scratch/corpus" fuzz/seeds/$t -- -seed=1 -runs=$runs -max_total_time=120 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$scratch/log" 2>&1; then \
+        if RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{CARGO_TARGET_DIR}}/fuzz" nice -n 10 cargo fuzz run --fuzz-dir fuzz $t "$scratch/corpus" fuzz/seeds/$t -- -seed=1 -runs=$runs -max_total_time=120 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$scratch/log" 2>&1; then \
             echo "fuzz-smoke $t: ok, $(grep -oE 'number_of_executed_units: *[0-9]+' "$scratch/log" | grep -oE '[0-9]+$') runs in $((SECONDS - start)) s"; \
             rm -rf "$scratch"; \
         else \

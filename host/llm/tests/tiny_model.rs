@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter, Value};
+use edgewasm_llm::chat::ChatMessage;
 use edgewasm_llm::{Context, Model, ModelError, ThreadPool};
 
 const D: usize = 64;
@@ -53,6 +54,7 @@ fn tiny_gguf(ty: GgmlType, skip: Option<&str>, bad_shape: Option<&str>) -> Vec<u
         ("llama.attention.head_count_kv", (N_KV as u32).into()),
         ("llama.rope.freq_base", 10000.0f32.into()),
         ("llama.attention.layer_norm_rms_epsilon", 1e-5f32.into()),
+        ("tokenizer.chat_template", "FILE:{% for m in messages %}{{ m.content }}{% endfor %}".into()),
         ("tokenizer.ggml.model", "gpt2".into()),
         ("tokenizer.ggml.pre", "smollm".into()),
         // Token 3 is "t" and 4 is "1", so the one merge "t 1" makes token 1 ("t1").
@@ -172,4 +174,18 @@ fn absurd_context_sizes_fail_cleanly() {
     let m = load(&tiny_gguf(GgmlType::Q4_1, None, None)).unwrap();
     let r = Context::new(Arc::clone(&m), Arc::new(ThreadPool::new(1)), usize::MAX / 2);
     assert!(matches!(r, Err(ModelError::ContextTooLarge { .. })));
+}
+
+/// A file's own template is used, unless the file is untrusted (a guest's
+/// `load`), when the architecture's built-in one (ChatML for llama) is.
+#[test]
+fn untrusted_files_do_not_run_their_chat_template() {
+    let file = Arc::new(GgufFile::from_bytes(&tiny_gguf(GgmlType::Q8_0, None, None)).unwrap());
+    let msgs = [ChatMessage::new("user", "hi")];
+    let own = Model::from_gguf(Arc::clone(&file)).unwrap().chat_template().unwrap().render(&msgs, true).unwrap();
+    assert_eq!(own, "FILE:hi");
+    let untrusted = Model::from_gguf(file).unwrap().without_file_chat_template();
+    assert!(untrusted.chat_template_source().is_none());
+    let built_in = untrusted.chat_template().unwrap().render(&msgs, true).unwrap();
+    assert!(built_in.contains("<|im_start|>user\nhi<|im_end|>"), "{built_in}");
 }

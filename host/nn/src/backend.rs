@@ -52,7 +52,8 @@ impl GgmlBackend {
             return Err(NnError::new(crate::error::ErrorCode::InvalidEncoding, "not a GGUF file (bad magic)"));
         }
         let file = GgufFile::from_bytes(bytes).map_err(|e| NnError::new(crate::error::ErrorCode::InvalidEncoding, e.to_string()))?;
-        let model = Model::from_gguf(Arc::new(file))?;
+        // Guest bytes are untrusted: their Jinja template is never run.
+        let model = Model::from_gguf(Arc::new(file))?.without_file_chat_template();
         Ok(graph(&self.env, Arc::new(model)))
     }
 }

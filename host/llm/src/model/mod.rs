@@ -145,6 +145,18 @@ impl Model {
     pub fn file(&self) -> &Arc<GgufFile> {
         &self.file
     }
+    /// Drops the file's own chat template, so [`Model::chat_template`] uses
+    /// the built-in one for the architecture. For files from an untrusted
+    /// source (a guest's wasi:nn `load`): minijinja bounds a render's steps
+    /// and output, but not the memory of strings built inside it (`ns.x ~
+    /// ns.x` forty times is 1 TiB), so a hostile template could exhaust the
+    /// host's memory (docs/RELIABILITY.md). Operator-provided files keep
+    /// theirs.
+    pub fn without_file_chat_template(mut self) -> Model {
+        self.chat_template = None;
+        self
+    }
+
     /// The file's Jinja chat template, if it has one.
     pub fn chat_template_source(&self) -> Option<&str> {
         self.chat_template.as_deref()

@@ -108,7 +108,8 @@ impl WasmEdgeNn {
             return Err(CallError::new(Errno::InvalidEncoding, "not a GGUF file (bad magic)"));
         }
         let file = GgufFile::from_bytes(bytes).map_err(|e| CallError::new(Errno::InvalidEncoding, e.to_string()))?;
-        let model = Model::from_gguf(Arc::new(file)).map_err(NnError::from)?;
+        // Guest bytes are untrusted: their Jinja template is never run.
+        let model = Model::from_gguf(Arc::new(file)).map_err(NnError::from)?.without_file_chat_template();
         self.add_graph(GraphSlot { model: Arc::new(model), settings, from_bytes: true })
     }
 
