@@ -7,6 +7,9 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", justfile_direc
 
 bin := CARGO_TARGET_DIR / "release/edgewasm"
 
+# The wit-bindgen that generated guest-components/c/gen (same as the Rust guests' crate).
+wit_bindgen_version := "0.63.0"
+
 # aarch64: Debian's cross gcc links, qemu-aarch64 runs (QEMU_CPU=max has
 # NEON and dotprod) with the cross sysroot.
 aarch64 := "aarch64-unknown-linux-gnu"
@@ -68,7 +71,9 @@ perplexity model="smollm2-135m-instruct-q4_1": models build
     {{bin}} perplexity --model {{model}} --file ../shared/reference/corpus/gpl-3.txt --ctx 512
 
 # Build the Rust guest components (guest-components/rust, wasm32-wasip2) into target/guests/,
-# and the WasmEdge-style core modules (guest-components/wasmedge, wasm32-wasip1) into target/guests/wasmedge/.
+# the WasmEdge-style core modules (guest-components/wasmedge, wasm32-wasip1) into target/guests/wasmedge/,
+# then the C, JavaScript and Python components (c-*.wasm, js-*.wasm, python-*.wasm), installing
+# their pinned toolchains when missing (scripts/setup-guest-toolchains.sh).
 guests:
     rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
     cd guest-components/rust && CARGO_TARGET_DIR=target cargo build --release --target wasm32-wasip2
@@ -78,7 +83,25 @@ guests:
     cd guest-components/wasmedge && CARGO_TARGET_DIR=target cargo build --release --target wasm32-wasip1
     mkdir -p target/guests/wasmedge
     cp guest-components/wasmedge/target/wasm32-wasip1/release/*.wasm target/guests/wasmedge/
+    bash scripts/build-guest-components.sh
     @ls -l target/guests/ target/guests/wasmedge/
+
+# Install the C, JavaScript and Python guest toolchains (pinned; apt, PyPI, npm, crates.io; only what is missing).
+guest-toolchains:
+    bash scripts/setup-guest-toolchains.sh
+
+# Regenerate the committed C bindings (guest-components/c/gen) from wit/ with wit-bindgen-cli
+# (wit_bindgen_version), installed (C generator only, 12-20 min, once) into ~/.cache/edgewasm when missing.
+c-bindings:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    root="$HOME/.cache/edgewasm/wit-bindgen-cli-{{wit_bindgen_version}}"
+    if ! "$root/bin/wit-bindgen" --version 2>/dev/null | grep -q "^wit-bindgen-cli {{wit_bindgen_version}}$"; then
+        echo "c-bindings: cargo install wit-bindgen-cli {{wit_bindgen_version}} (C generator only) into $root"
+        nice cargo install wit-bindgen-cli --version {{wit_bindgen_version}} --locked --no-default-features --features c --root "$root"
+    fi
+    rm -f guest-components/c/gen/command.[ch]
+    "$root/bin/wit-bindgen" c wit --world edgewasm:llm/command --no-object-file --out-dir guest-components/c/gen
 
 # Run the chat guest (one-shot with a prompt, else a REPL).
 chat-wasm *args="": guests build

@@ -35,8 +35,14 @@ pub fn edgewasm() -> PathBuf {
 }
 
 /// target/guests/NAME.wasm, building all guests once per process (the same
-/// steps as `just guests`).
+/// steps as `just guests`). `c-*`, `js-*` and `python-*` guests come from
+/// [`other_language_guests`].
 pub fn guest(name: &str) -> PathBuf {
+    if ["c-", "js-", "python-"].iter().any(|p| name.starts_with(p)) {
+        let p = other_language_guests().join(format!("{name}.wasm"));
+        assert!(p.is_file(), "{} missing", p.display());
+        return p;
+    }
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
@@ -66,6 +72,28 @@ pub fn guest(name: &str) -> PathBuf {
     p
 }
 
+/// The C, JavaScript and Python guests (guest-components/{c,js,python}),
+/// built into target/guests/ once per process by
+/// scripts/build-guest-components.sh, as `just guests` does: it installs the
+/// pinned toolchains when missing (apt, PyPI, npm, crates.io) and rebuilds a
+/// component only when its inputs changed, so `edgewasm run`'s compile cache
+/// (keyed by the component's bytes) keeps serving the 12-18 MB JS and Python
+/// components.
+fn other_language_guests() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        let root = repo_root();
+        let status = Command::new("bash")
+            .current_dir(&root)
+            .arg(root.join("scripts/build-guest-components.sh"))
+            .status()
+            .expect("run scripts/build-guest-components.sh");
+        assert!(status.success(), "building the C/JS/Python guests failed (scripts/build-guest-components.sh)");
+        root.join("target/guests")
+    })
+    .clone()
+}
 
 /// The aarch64 target triple the cross tests use.
 pub const AARCH64: &str = "aarch64-unknown-linux-gnu";
