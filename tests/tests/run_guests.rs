@@ -4,7 +4,7 @@
 //! Builds the release `edgewasm` binary and the guests (into target/guests/)
 //! on first use.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
