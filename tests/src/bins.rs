@@ -44,32 +44,46 @@ pub fn guest(name: &str) -> PathBuf {
         return p;
     }
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-        let root = repo_root();
-        let ws = root.join("guest-components/rust");
-        // No-op when installed (as on the dev machines); needed on a fresh CI box.
-        let _ = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).output();
-        let status = Command::new(env!("CARGO"))
-            .current_dir(&ws)
-            .env("CARGO_TARGET_DIR", ws.join("target"))
-            .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .status()
-            .expect("run cargo build for the guests");
-        assert!(status.success(), "building the guests failed (is the wasm32-wasip2 target installed?)");
-        let out = root.join("target/guests");
-        std::fs::create_dir_all(&out).unwrap();
-        for e in std::fs::read_dir(ws.join("target/wasm32-wasip2/release")).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "wasm") {
-                std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
-            }
-        }
-        out
-    });
+    let dir = DIR.get_or_init(|| build_rust_guests("guest-components/rust", "wasm32-wasip2", "target/guests"));
     let p = dir.join(format!("{name}.wasm"));
     assert!(p.is_file(), "{} missing", p.display());
     p
+}
+
+/// target/guests/wasmedge/NAME.wasm: the WasmEdge-style core modules
+/// (guest-components/wasmedge, wasm32-wasip1), built once per process.
+pub fn wasmedge_guest(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| build_rust_guests("guest-components/wasmedge", "wasm32-wasip1", "target/guests/wasmedge"));
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(p.is_file(), "{} missing", p.display());
+    p
+}
+
+/// Builds the guest workspace `ws` for `target` (adding the rustup target
+/// first: a no-op when installed, needed on a fresh CI box) and copies its
+/// `.wasm` files into `out`, as `just guests` does.
+fn build_rust_guests(ws: &str, target: &str, out: &str) -> PathBuf {
+    let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let root = repo_root();
+    let ws = root.join(ws);
+    let _ = Command::new("rustup").args(["target", "add", target]).output();
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", ws.join("target"))
+        .args(["build", "--release", "--target", target])
+        .status()
+        .expect("run cargo build for the guests");
+    assert!(status.success(), "building the guests in {} failed (is the {target} target installed?)", ws.display());
+    let out = root.join(out);
+    std::fs::create_dir_all(&out).unwrap();
+    for e in std::fs::read_dir(ws.join("target").join(target).join("release")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "wasm") {
+            std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    out
 }
 
 /// The C, JavaScript and Python guests (guest-components/{c,js,python}),

@@ -9,64 +9,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
 
-use edgewasm_tests::{model_path, repo_root, SMOLLM2};
-
-static BUILD: Mutex<()> = Mutex::new(());
-
-/// The release binary (`EDGEWASM_BIN` overrides), built once per process.
-fn edgewasm() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = std::env::var_os("EDGEWASM_BIN") {
-            return PathBuf::from(b);
-        }
-        let root = repo_root();
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        let status = Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args(["build", "--release", "-p", "edgewasm"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building edgewasm failed");
-        target.join("release/edgewasm")
-    })
-    .clone()
-}
-
-/// target/guests/wasmedge/NAME.wasm, building the wasm32-wasip1 guests once
-/// per process (the same steps as `just guests`).
-fn guest(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-        let root = repo_root();
-        let ws = root.join("guest-components/wasmedge");
-        // No-op when installed; needed on a fresh machine.
-        let _ = Command::new("rustup").args(["target", "add", "wasm32-wasip1"]).output();
-        let status = Command::new(env!("CARGO"))
-            .current_dir(&ws)
-            .env("CARGO_TARGET_DIR", ws.join("target"))
-            .args(["build", "--release", "--target", "wasm32-wasip1"])
-            .status()
-            .expect("run cargo build for the wasmedge guests");
-        assert!(status.success(), "building the wasmedge guests failed (is the wasm32-wasip1 target installed?)");
-        let out = root.join("target/guests/wasmedge");
-        std::fs::create_dir_all(&out).unwrap();
-        for e in std::fs::read_dir(ws.join("target/wasm32-wasip1/release")).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "wasm") {
-                std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
-            }
-        }
-        out
-    });
-    let p = dir.join(format!("{name}.wasm"));
-    assert!(p.is_file(), "{} missing", p.display());
-    p
-}
+use edgewasm_tests::{edgewasm, model_path, repo_root, wasmedge_guest as guest, SMOLLM2};
 
 fn run_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let model = model_path(SMOLLM2);
