@@ -23,5 +23,5 @@ if [ ! -d "$PEER_DIR/src" ]; then
 fi
 cmake -S "$PEER_DIR/src/vendor/llama.cpp" -B "$PEER_DIR/build" -DCMAKE_BUILD_TYPE=Release \
   -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-cmake --build "$PEER_DIR/build" --target "${targets[@]}" -j"$(nproc)"
+cmake --build "$PEER_DIR/build" --target "${targets[@]}" -j"${PEER_JOBS:-$(nproc)}"
 echo "peer: built in $bin"

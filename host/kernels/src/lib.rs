@@ -71,6 +71,7 @@ mod dispatch;
 mod erased;
 mod float;
 pub mod fp;
+pub mod gemm;
 mod k_quants;
 
 pub use aligned::{AlignedBuf, BUF_ALIGN};

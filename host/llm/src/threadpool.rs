@@ -4,29 +4,46 @@
 //! thread, so spawning threads per op (or waking them through the OS every
 //! time) would cost more than the math. Workers here spin briefly on an
 //! atomic generation counter before parking, and the calling thread takes
-//! part as worker 0.
+//! part.
+//!
+//! Work is split into chunks that threads *claim* from a shared counter, and
+//! a worker only takes part in a job if it shows up while the job is still
+//! open. On a busy device a worker can be descheduled for milliseconds; with
+//! a static split the caller would wait for that worker's share, but here the
+//! caller (and any other worker) simply claims the remaining chunks, closes
+//! the job, and waits only for workers that are mid-chunk. Which thread
+//! computes a chunk never changes its result, so outputs stay bit-identical
+//! whatever the scheduling.
 
+use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A job as the workers see it: a borrowed closure whose lifetime has been
-/// erased (see the SAFETY argument in [`ThreadPool::run`]).
-type Job = &'static (dyn Fn(usize, usize) + Sync);
+/// erased (see the SAFETY argument in [`ThreadPool::for_each_chunk`]).
+type Job = &'static (dyn Fn() + Sync);
+
+/// `Shared::ticket`: bits 32.. the job's generation (mod 2^32), bit 31 set
+/// once the caller closed the job, bits 0..31 the workers that joined it.
+const CLOSED: u64 = 1 << 31;
+const JOINED: u64 = CLOSED - 1;
 
 /// State shared by the caller and the workers. The hot path (posting a job,
-/// picking it up, reporting completion) touches only atomics: a mutex there
+/// joining it, reporting completion) touches only atomics: a mutex there
 /// would put a worker to sleep whenever it raced the caller, and waking it
 /// costs more than the job.
 struct Shared {
-    /// Bumped once per job; workers run the job when they see a new value.
+    /// Bumped once per job; workers look at the ticket when it moves.
     generation: AtomicUsize,
-    /// Workers still running the current job.
-    pending: AtomicUsize,
+    /// Who may still join the current job (see [`CLOSED`]).
+    ticket: AtomicU64,
+    /// Workers that joined the current job and finished it.
+    done: AtomicUsize,
     /// Points at the current `Job`, which lives on the caller's stack for
-    /// the duration of `run`.
+    /// the duration of `for_each_chunk`.
     job: AtomicPtr<Job>,
     /// Workers that are (about to be) parked on `wake`.
     sleepers: AtomicUsize,
@@ -62,7 +79,8 @@ impl ThreadPool {
         let n_threads = n_threads.max(1);
         let shared = Arc::new(Shared {
             generation: AtomicUsize::new(0),
-            pending: AtomicUsize::new(0),
+            ticket: AtomicU64::new(CLOSED),
+            done: AtomicUsize::new(0),
             job: AtomicPtr::new(std::ptr::null_mut()),
             sleepers: AtomicUsize::new(0),
             park: Mutex::new(()),
@@ -76,7 +94,7 @@ impl ThreadPool {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("edgewasm-worker-{tid}"))
-                    .spawn(move || worker_loop(&shared, tid))
+                    .spawn(move || worker_loop(&shared))
                     .expect("failed to spawn inference worker thread")
             })
             .collect();
@@ -88,39 +106,70 @@ impl ThreadPool {
         self.shared.n_threads
     }
 
-    /// Runs `f(thread_index, n_threads)` on every thread of the pool and
-    /// returns when all have finished. Panics if `f` panicked on any thread.
-    pub fn run<F: Fn(usize, usize) + Sync>(&self, f: F) {
-        let n = self.shared.n_threads;
-        if n == 1 {
-            f(0, 1);
+    /// A chunk size giving each thread about `per_thread` chunks of `n`
+    /// items (at least `min`), so late or slow threads can be covered.
+    pub fn chunk_size(&self, n: usize, per_thread: usize, min: usize) -> usize {
+        n.div_ceil(self.n_threads() * per_thread.max(1)).max(min.max(1))
+    }
+
+    /// Calls `f` on consecutive ranges of `chunk` items covering `0..n`,
+    /// each exactly once, on the caller and whichever workers join in time.
+    /// Returns when every range is done. Panics if `f` panicked.
+    ///
+    /// If another caller is using the pool, this one runs all of `f` on its
+    /// own thread instead of queueing (so guests sharing a pool still run in
+    /// parallel).
+    pub fn for_each_chunk<F: Fn(Range<usize>) + Sync>(&self, n: usize, chunk: usize, f: F) {
+        let chunk = chunk.max(1);
+        let n_chunks = n.div_ceil(chunk);
+        let next = AtomicUsize::new(0);
+        let work = || loop {
+            let i = next.fetch_add(1, SeqCst);
+            if i >= n_chunks {
+                break;
+            }
+            f(i * chunk..((i + 1) * chunk).min(n));
+        };
+        if self.shared.n_threads == 1 || n_chunks <= 1 {
+            work();
             return;
         }
-        let _guard = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let job: &(dyn Fn(usize, usize) + Sync) = &f;
-        // SAFETY: the erased reference (and the `job` slot pointing at it)
-        // is only used by workers between the generation bump below and the
-        // moment `pending` reaches zero, and this function does not return
-        // (even when `f` panics on this thread, thanks to catch_unwind) before
-        // `pending` is zero. So `f` and `job` outlive every use.
-        let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize, usize) + Sync), Job>(job) };
-        self.shared.job.store(&job as *const Job as *mut Job, SeqCst);
-        self.shared.pending.store(n - 1, SeqCst);
-        self.shared.generation.fetch_add(1, SeqCst);
-        if self.shared.sleepers.load(SeqCst) > 0 {
+        let _guard = match self.run_lock.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                work();
+                return;
+            }
+        };
+        let job: &(dyn Fn() + Sync) = &work;
+        // SAFETY: the erased reference (and the `job` slot pointing at it) is
+        // only used by workers that joined through `ticket` while it was open
+        // for this generation, and this function does not return (even when
+        // `work` panics on this thread, thanks to catch_unwind) before the
+        // ticket is closed and every joined worker has reported `done`. So
+        // `work` and `job` outlive every use.
+        let job: Job = unsafe { std::mem::transmute::<&(dyn Fn() + Sync), Job>(job) };
+        let sh = &*self.shared;
+        let generation = sh.generation.load(SeqCst).wrapping_add(1);
+        sh.job.store(&job as *const Job as *mut Job, SeqCst);
+        sh.done.store(0, SeqCst);
+        sh.ticket.store(((generation as u64) & 0xFFFF_FFFF) << 32, SeqCst);
+        sh.generation.store(generation, SeqCst);
+        if sh.sleepers.load(SeqCst) > 0 {
             // Taking the lock orders this notify after a parking worker's
             // last look at `generation` (it holds the lock from then until
             // it waits), so the wake-up cannot be lost.
-            let _g = self.shared.park.lock().unwrap_or_else(|e| e.into_inner());
-            self.shared.wake.notify_all();
+            let _g = sh.park.lock().unwrap_or_else(|e| e.into_inner());
+            sh.wake.notify_all();
         }
-        let mine = panic::catch_unwind(AssertUnwindSafe(|| f(0, n)));
+        let mine = panic::catch_unwind(AssertUnwindSafe(&work));
+        let joined = (sh.ticket.fetch_or(CLOSED, SeqCst) & JOINED) as usize;
         let waiting = Instant::now();
         let mut spins = 0u32;
-        while self.shared.pending.load(SeqCst) != 0 {
-            // Jobs last microseconds, so spin; but if a worker was
-            // descheduled (more threads than free cores), stop burning the
-            // core it may need.
+        while sh.done.load(SeqCst) != joined {
+            // Joined workers are mid-chunk: spin, but yield if one of them
+            // was descheduled (more threads than free cores).
             spins = spins.wrapping_add(1);
             if spins % 1024 == 0 && waiting.elapsed() > SPIN * 4 {
                 std::thread::yield_now();
@@ -128,17 +177,32 @@ impl ThreadPool {
                 std::hint::spin_loop();
             }
         }
-        self.shared.job.store(std::ptr::null_mut(), SeqCst);
+        sh.job.store(std::ptr::null_mut(), SeqCst);
         if let Err(p) = mine {
             panic::resume_unwind(p);
         }
-        if self.shared.panicked.swap(false, SeqCst) {
+        if sh.panicked.swap(false, SeqCst) {
             panic!("an inference worker thread panicked");
         }
     }
 }
 
-fn worker_loop(shared: &Shared, tid: usize) {
+/// Joins the job of `generation` if it is still open: `true` if joined.
+fn join(shared: &Shared, generation: usize) -> bool {
+    let want = ((generation as u64) & 0xFFFF_FFFF) << 32;
+    let mut t = shared.ticket.load(SeqCst);
+    loop {
+        if t & !(CLOSED | JOINED) != want || t & CLOSED != 0 {
+            return false;
+        }
+        match shared.ticket.compare_exchange_weak(t, t + 1, SeqCst, SeqCst) {
+            Ok(_) => return true,
+            Err(now) => t = now,
+        }
+    }
+}
+
+fn worker_loop(shared: &Shared) {
     let mut seen = 0usize;
     loop {
         let start = Instant::now();
@@ -167,16 +231,18 @@ fn worker_loop(shared: &Shared, tid: usize) {
             }
         };
         seen = generation;
-        let ptr = shared.job.load(SeqCst);
-        if !ptr.is_null() {
-            // SAFETY: a non-null slot points at the caller's `Job`, which
-            // stays alive until `pending` (decremented below) reaches zero.
-            let job: Job = unsafe { *ptr };
-            if panic::catch_unwind(AssertUnwindSafe(|| job(tid, shared.n_threads))).is_err() {
-                shared.panicked.store(true, SeqCst);
-            }
+        if !join(shared, generation) {
+            continue; // too late: the caller already finished this job
         }
-        shared.pending.fetch_sub(1, SeqCst);
+        let ptr = shared.job.load(SeqCst);
+        // SAFETY: we joined the open ticket of this generation, so the slot
+        // points at the caller's `Job`, which stays alive until the caller
+        // has seen our `done` below.
+        let job: Job = unsafe { *ptr };
+        if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+            shared.panicked.store(true, SeqCst);
+        }
+        shared.done.fetch_add(1, SeqCst);
     }
 }
 
@@ -193,56 +259,71 @@ impl Drop for ThreadPool {
     }
 }
 
-/// The half-open range of `0..n` that thread `tid` of `nth` owns, in
-/// contiguous chunks rounded to `align` items.
-pub fn split_range(n: usize, tid: usize, nth: usize, align: usize) -> std::ops::Range<usize> {
-    let align = align.max(1);
-    let units = n.div_ceil(align);
-    let per = units.div_ceil(nth.max(1));
-    let start = (tid * per * align).min(n);
-    let end = ((tid + 1) * per * align).min(n);
-    start..end
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
 
     #[test]
-    fn every_thread_runs_every_job() {
+    fn every_chunk_runs_exactly_once() {
         let pool = ThreadPool::new(3);
-        for _ in 0..200 {
-            let hits = AtomicUsize::new(0);
-            pool.run(|tid, n| {
-                assert_eq!(n, 3);
-                hits.fetch_add(1 << (tid * 8), Ordering::Relaxed);
+        for round in 0..300 {
+            let n = round % 37;
+            let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            pool.for_each_chunk(n, 1 + round % 4, |r| {
+                for i in r {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                }
             });
-            assert_eq!(hits.load(Ordering::Relaxed), 1 | 1 << 8 | 1 << 16);
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
         }
     }
 
     #[test]
-    fn ranges_partition() {
-        for n in [0, 1, 7, 64, 1000] {
-            for nth in 1..5 {
-                let mut covered = 0;
-                for t in 0..nth {
-                    let r = split_range(n, t, nth, 4);
-                    assert_eq!(r.start, covered.min(n));
-                    covered = r.end.max(covered);
+    fn workers_take_part() {
+        let pool = ThreadPool::new(2);
+        let main = std::thread::current().id();
+        let elsewhere = AtomicUsize::new(0);
+        for _ in 0..200 {
+            pool.for_each_chunk(64, 1, |_| {
+                if std::thread::current().id() != main {
+                    elsewhere.fetch_add(1, Ordering::Relaxed);
                 }
-                assert_eq!(covered, n);
-            }
+                std::thread::sleep(Duration::from_micros(20));
+            });
         }
+        assert!(elsewhere.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn callers_sharing_a_pool_all_finish() {
+        let pool = Arc::new(ThreadPool::new(2));
+        let total = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (pool, total) = (Arc::clone(&pool), Arc::clone(&total));
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        pool.for_each_chunk(50, 3, |r| {
+                            total.fetch_add(r.len(), Ordering::Relaxed);
+                        });
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(total.load(Ordering::Relaxed), 4 * 100 * 50);
     }
 
     #[test]
     fn worker_panic_is_reported() {
         let pool = ThreadPool::new(2);
         let r = panic::catch_unwind(AssertUnwindSafe(|| {
-            pool.run(|tid, _| {
-                if tid == 1 {
+            pool.for_each_chunk(64, 1, |r| {
+                std::thread::sleep(Duration::from_micros(50));
+                if r.start == 63 {
                     panic!("boom");
                 }
             })
@@ -250,9 +331,9 @@ mod tests {
         assert!(r.is_err());
         // The pool still works afterwards.
         let hits = AtomicUsize::new(0);
-        pool.run(|_, _| {
+        pool.for_each_chunk(10, 1, |_| {
             hits.fetch_add(1, Ordering::Relaxed);
         });
-        assert_eq!(hits.load(Ordering::Relaxed), 2);
+        assert_eq!(hits.load(Ordering::Relaxed), 10);
     }
 }

@@ -2,7 +2,7 @@
 
 use super::ops::{axpy, dot_f32};
 use crate::kv_cache::KvCache;
-use crate::threadpool::{split_range, ThreadPool};
+use crate::threadpool::ThreadPool;
 
 /// Shape and options of one attention layer.
 #[derive(Clone, Copy, Debug)]
@@ -42,10 +42,11 @@ pub fn attention(
     let group = p.n_head / p.n_kv_head;
     let tasks = n * p.n_head;
     let outp = OutPtr(out.as_mut_ptr());
-    pool.run(|tid, nth| {
+    let chunk = pool.chunk_size(tasks, 4, 1);
+    pool.for_each_chunk(tasks, chunk, |range| {
         let outp = outp;
         let mut scores = Vec::with_capacity(pos0 + n);
-        for t in split_range(tasks, tid, nth, 1) {
+        for t in range {
             let (i, h) = (t / p.n_head, t % p.n_head);
             let pos = pos0 + i;
             let kvh = h / group;

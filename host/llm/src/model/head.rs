@@ -7,7 +7,7 @@ use edgewasm_gguf::GgufFile;
 use super::config::ModelConfig;
 use super::matmul::{matmul, QMatrix};
 use super::ops::rms_norm;
-use super::weights::{matrix, optional_matrix, vector};
+use super::weights::{optional_matrix, plain_matrix, vector};
 use super::Scratch;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
@@ -22,10 +22,18 @@ pub struct Head {
 
 impl Head {
     pub fn load(g: &GgufFile, c: &ModelConfig) -> Result<Head, ModelError> {
-        let token_embd = matrix(g, "token_embd.weight", c.n_embd, c.n_vocab)?;
+        // The embedding is read a row at a time from the mapping; only the
+        // output matrix (the embedding itself when tied) is interleaved.
+        let token_embd = plain_matrix(g, "token_embd.weight", c.n_embd, c.n_vocab)?;
         let output_norm = vector(g, "output_norm.weight", c.n_embd)?;
-        let output =
-            optional_matrix(g, "output.weight", c.n_embd, c.n_vocab)?.unwrap_or_else(|| token_embd.clone());
+        let output = match optional_matrix(g, "output.weight", c.n_embd, c.n_vocab)? {
+            Some(m) => m,
+            None => {
+                let mut m = token_embd.clone();
+                m.repack(g);
+                m
+            }
+        };
         Ok(Head { token_embd, output_norm, output })
     }
 

@@ -1,9 +1,13 @@
 //! Weight matrices and the threaded matrix × activations product.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use edgewasm_gguf::{GgmlType, GgufFile, TensorInfo};
+use edgewasm_kernels::gemm::{self, RepackedMatrix, TILE_ROWS};
 use edgewasm_kernels::{kernels_for, TypeKernels};
 
-use crate::threadpool::{split_range, ThreadPool};
+use crate::threadpool::ThreadPool;
 
 /// A 2-D weight tensor in the mapped file: `rows` rows of `cols` elements in
 /// a ggml block format. Holds no bytes itself; [`QMatrix::bytes`] slices the
@@ -16,6 +20,9 @@ pub struct QMatrix {
     pub cols: usize,
     info: TensorInfo,
     kernels: &'static TypeKernels,
+    /// The first `tile_rows` rows interleaved for the tile kernels (shared by
+    /// clones, e.g. a tied output matrix), where the active path has them.
+    repacked: Option<Arc<RepackedMatrix>>,
 }
 
 impl QMatrix {
@@ -27,7 +34,25 @@ impl QMatrix {
             cols,
             info: info.clone(),
             kernels: kernels_for(info.ty),
+            repacked: None,
         }
+    }
+
+    /// Interleaves the weights for the tile kernels when the active kernel
+    /// path has them (same results as `vec_dot`, bit for bit; faster).
+    pub(crate) fn repack(&mut self, file: &GgufFile) {
+        if gemm::supports(self.ty) && gemm::repack_pays_off() && self.rows >= TILE_ROWS {
+            // Shapes were checked by the loader, so this cannot fail; if it
+            // somehow did, `vec_dot` on the mapped rows is still correct.
+            self.repacked = RepackedMatrix::new(self.ty, self.rows, self.cols, self.bytes(file))
+                .ok()
+                .map(Arc::new);
+        }
+    }
+
+    /// Heap bytes of the interleaved copy, if any.
+    pub fn repacked_bytes(&self) -> usize {
+        self.repacked.as_ref().map_or(0, |r| r.heap_bytes())
     }
 
     /// The weight bytes, `rows * row_bytes`.
@@ -82,7 +107,7 @@ unsafe impl Send for OutPtr {}
 // SAFETY: as above; no element is written by two threads or read while written.
 unsafe impl Sync for OutPtr {}
 
-/// Rows handed to a thread at a time are multiples of this, so threads never
+/// Rows of plain (not interleaved) weights per work item, so threads never
 /// share a cache line of the output in decode.
 const ROW_ALIGN: usize = 16;
 
@@ -114,10 +139,10 @@ pub fn matmul(
         let from_float = edgewasm_kernels::kernels_for(dot_ty).from_float;
         if n >= 4 {
             let dst_ptr = dst.as_mut_ptr() as usize;
-            pool.run(|tid, nth| {
-                for b in split_range(n, tid, nth, 1) {
-                    // SAFETY: rows `b` are disjoint between threads and lie in
-                    // `dst` (n * act_row bytes), which outlives the job.
+            pool.for_each_chunk(n, 1, |rows| {
+                for b in rows {
+                    // SAFETY: each row `b` is claimed by one thread and lies
+                    // in `dst` (n * act_row bytes), which outlives the job.
                     let row = unsafe {
                         std::slice::from_raw_parts_mut((dst_ptr as *mut u8).add(b * act_row), act_row)
                     };
@@ -136,17 +161,49 @@ pub fn matmul(
     let rows = w.rows;
     let vec_dot = kern.vec_dot;
     let outp = OutPtr(out.as_mut_ptr());
-    pool.run(|tid, nth| {
+    let (tiles, first_plain) = match &w.repacked {
+        Some(rp) => (rp.tiles(), rp.tile_rows()),
+        None => (0, 0),
+    };
+    // Work items: the 16-row tiles, then the remaining rows in groups of
+    // ROW_ALIGN (all rows when nothing is interleaved).
+    let plain_groups = (rows - first_plain).div_ceil(ROW_ALIGN);
+    let items = tiles + plain_groups;
+    let chunk = pool.chunk_size(items, 8, 1);
+    pool.for_each_chunk(items, chunk, |range| {
         let outp = outp;
-        let range = split_range(rows, tid, nth, ROW_ALIGN);
-        for r in range {
+        let tile_part = range.start.min(tiles)..range.end.min(tiles);
+        if let (Some(rp), false) = (&w.repacked, tile_part.is_empty()) {
+            PANEL.with_borrow_mut(|panel| {
+                panel.resize(tile_part.len() * n * TILE_ROWS, 0.0);
+                rp.gemm(tile_part.clone(), act, n, panel);
+                for (i, t) in tile_part.clone().enumerate() {
+                    for b in 0..n {
+                        let src = &panel[(i * n + b) * TILE_ROWS..(i * n + b + 1) * TILE_ROWS];
+                        // SAFETY: rows 16t..16t+16 < rows belong to this
+                        // chunk only; b*rows + row < n*rows <= out.len().
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(src.as_ptr(), outp.0.add(b * rows + t * TILE_ROWS), TILE_ROWS)
+                        };
+                    }
+                }
+            });
+        }
+        let groups = range.start.max(tiles) - tiles..range.end.max(tiles) - tiles;
+        let plain = (first_plain + groups.start * ROW_ALIGN).min(rows)..(first_plain + groups.end * ROW_ALIGN).min(rows);
+        for r in plain {
             let wr = &wbytes[r * wrow..(r + 1) * wrow];
             for b in 0..n {
                 let v = vec_dot(k, wr, &act[b * act_row..(b + 1) * act_row]);
                 // SAFETY: index b*rows + r < n*rows <= out.len() (asserted
-                // above); row r belongs to this thread only.
+                // above); row r belongs to this chunk only.
                 unsafe { *outp.0.add(b * rows + r) = v };
             }
         }
     });
+}
+
+thread_local! {
+    /// Per-thread output panels of the tile kernels.
+    static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }

@@ -11,8 +11,16 @@ fn supported(ty: GgmlType) -> bool {
     ty != GgmlType::Q8_K && ty != GgmlType::Q8_1 && edgewasm_kernels::try_kernels_for(ty).is_some()
 }
 
-/// A matrix stored as `[cols, rows]` in ggml order (rows of `cols` values).
+/// A matrix stored as `[cols, rows]` in ggml order (rows of `cols` values),
+/// interleaved for the tile kernels where the CPU has them.
 pub fn matrix(g: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<QMatrix, ModelError> {
+    let mut m = plain_matrix(g, name, cols, rows)?;
+    m.repack(g);
+    Ok(m)
+}
+
+/// [`matrix`] without the interleaved copy (for row lookups only).
+pub fn plain_matrix(g: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<QMatrix, ModelError> {
     let t = g.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
     let dims: Vec<u64> = t.dims.clone();
     let ok = dims.len() == 2 && dims[0] == cols as u64 && dims[1] == rows as u64

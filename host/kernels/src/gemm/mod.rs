@@ -1,0 +1,250 @@
+//! Row-interleaved weights for matrix × many-activations products (prefill)
+//! and matrix × vector (decode), bit-identical to [`crate::TypeKernels::vec_dot`].
+//!
+//! `vec_dot` follows ggml's reference order: per block an exact integer sum,
+//! one f32 term, added to a running sum in block order. A SIMD `vec_dot`
+//! therefore spends most of its time folding 8 or 16 integer lanes into one
+//! block sum and adding the terms one by one. [`RepackedMatrix`] stores 16
+//! weight rows interleaved four bytes at a time, so one `vpdpbusd` (or
+//! `maddubs`) multiplies the same four activation bytes with four bytes of
+//! each of 16 rows: the 16 lanes of the integer accumulator *are* the 16
+//! rows' block sums, with no horizontal folding, and the f32 terms and the
+//! running sums are 16 rows wide too. Every row still sees exactly the
+//! reference's operations in the reference's order, so the output is the
+//! same f32 bits as `vec_dot` on any path (tested in `tests/gemm.rs`).
+//!
+//! Layout: tile `t` (rows `16t..16t+16`) is `nb = cols / 32` tile-blocks of
+//! `tile_block_bytes(ty)` bytes each. A tile-block holds, for block `b` of
+//! the 16 rows:
+//!
+//! * the quants, `groups` vectors of 64 bytes; vector `g` holds bytes
+//!   `4g..4g+4` of every row's `qs` (row `r` at bytes `4r..4r+4`). For Q4_0
+//!   and Q4_1 (4 groups) the low nibbles are elements `4g..4g+4` and the high
+//!   nibbles elements `16+4g..16+4g+4`; for Q8_0 (8 groups) the bytes are
+//!   elements `4g..4g+4`;
+//! * `d` of the 16 rows (f16), then for Q4_1 `m` of the 16 rows (f16).
+//!
+//! Rows past the last whole tile stay in the original layout and go through
+//! `vec_dot` (the caller's job; see [`RepackedMatrix::tile_rows`]).
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use half::f16;
+
+use crate::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
+use crate::{active_path, AlignedBuf, GgmlType, KernelPath};
+
+mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+/// Rows per interleaved tile.
+pub const TILE_ROWS: usize = 16;
+
+/// `tile(qs, nb, act, n, out)`: `qs` is one tile (`nb` tile-blocks), `act`
+/// `n` activation rows of `nb` blocks of the weight's `vec_dot_type`;
+/// writes `out[c * 16 + r]` for `c < n`, `r < 16`.
+type TileFn = fn(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]);
+
+/// The weight types with an interleaved layout.
+pub fn supports(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
+}
+
+/// Bytes of the quants of one tile-block.
+const fn quant_bytes(ty: GgmlType) -> usize {
+    match ty {
+        GgmlType::Q8_0 => 8 * 64,
+        _ => 4 * 64,
+    }
+}
+
+/// Bytes of one tile-block (16 rows × one block), the same as 16 blocks.
+pub const fn tile_block_bytes(ty: GgmlType) -> usize {
+    match ty {
+        GgmlType::Q4_1 => quant_bytes(ty) + 2 * TILE_ROWS * 2,
+        _ => quant_bytes(ty) + TILE_ROWS * 2,
+    }
+}
+
+const _: () = assert!(tile_block_bytes(GgmlType::Q4_0) == TILE_ROWS * size_of::<BlockQ4_0>());
+const _: () = assert!(tile_block_bytes(GgmlType::Q4_1) == TILE_ROWS * size_of::<BlockQ4_1>());
+const _: () = assert!(tile_block_bytes(GgmlType::Q8_0) == TILE_ROWS * size_of::<BlockQ8_0>());
+
+/// A weight matrix (its first `tiles * 16` rows) in the interleaved layout.
+#[derive(Clone)]
+pub struct RepackedMatrix {
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    tiles: usize,
+    data: AlignedBuf,
+}
+
+impl std::fmt::Debug for RepackedMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepackedMatrix")
+            .field("ty", &self.ty)
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .field("tiles", &self.tiles)
+            .finish()
+    }
+}
+
+/// Why a matrix cannot be repacked.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RepackError {
+    #[error("no interleaved layout for {0}")]
+    Unsupported(GgmlType),
+    #[error("{cols} columns are not whole blocks of {ty}")]
+    Columns { ty: GgmlType, cols: usize },
+    #[error("{got} bytes for {rows} rows of {cols} {ty} values (expected {expected})")]
+    Length { ty: GgmlType, rows: usize, cols: usize, got: usize, expected: usize },
+}
+
+impl RepackedMatrix {
+    /// Interleaves the whole tiles of a `rows × cols` matrix of `ty` held in
+    /// `bytes` (row-major ggml blocks).
+    pub fn new(ty: GgmlType, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, RepackError> {
+        if !supports(ty) {
+            return Err(RepackError::Unsupported(ty));
+        }
+        if cols == 0 || cols % QK != 0 {
+            return Err(RepackError::Columns { ty, cols });
+        }
+        let nb = cols / QK;
+        let row_bytes = nb * ty.type_size();
+        let expected = rows.checked_mul(row_bytes).unwrap_or(usize::MAX);
+        if bytes.len() != expected {
+            return Err(RepackError::Length { ty, rows, cols, got: bytes.len(), expected });
+        }
+        let tiles = rows / TILE_ROWS;
+        let tbb = tile_block_bytes(ty);
+        let mut data = AlignedBuf::zeroed(tiles * nb * tbb);
+        let groups = quant_bytes(ty) / 64;
+        let qs_off = ty.type_size() - 4 * groups; // qs are each block's tail
+        for t in 0..tiles {
+            for b in 0..nb {
+                let dst = &mut data[(t * nb + b) * tbb..(t * nb + b + 1) * tbb];
+                for r in 0..TILE_ROWS {
+                    let src = &bytes[(t * TILE_ROWS + r) * row_bytes + b * ty.type_size()..][..ty.type_size()];
+                    for g in 0..groups {
+                        dst[g * 64 + r * 4..g * 64 + r * 4 + 4]
+                            .copy_from_slice(&src[qs_off + 4 * g..qs_off + 4 * g + 4]);
+                    }
+                    let sc = quant_bytes(ty);
+                    // d (and m) are the block's leading f16s.
+                    dst[sc + 2 * r..sc + 2 * r + 2].copy_from_slice(&src[0..2]);
+                    if ty == GgmlType::Q4_1 {
+                        let m = sc + 2 * TILE_ROWS;
+                        dst[m + 2 * r..m + 2 * r + 2].copy_from_slice(&src[2..4]);
+                    }
+                }
+            }
+        }
+        Ok(RepackedMatrix { ty, rows, cols, tiles, data })
+    }
+
+    pub fn ty(&self) -> GgmlType {
+        self.ty
+    }
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Whole 16-row tiles.
+    pub fn tiles(&self) -> usize {
+        self.tiles
+    }
+    /// Rows held here (`tiles * 16`); the rest need `vec_dot`.
+    pub fn tile_rows(&self) -> usize {
+        self.tiles * TILE_ROWS
+    }
+    /// Heap bytes of the interleaved copy.
+    pub fn heap_bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    fn tile(&self, t: usize) -> &[u8] {
+        let len = self.cols / QK * tile_block_bytes(self.ty);
+        &self.data[t * len..(t + 1) * len]
+    }
+
+    /// `out[c * 16 + r] = dot(row 16t + r, act row c)` for the tiles in
+    /// `tiles` (`out` holds `tiles.len()` consecutive `n × 16` panels), on the
+    /// active path. `act` is `n` rows in the weight's `vec_dot_type`.
+    pub fn gemm(&self, tiles: Range<usize>, act: &[u8], n: usize, out: &mut [f32]) {
+        self.gemm_with(tile_fn(self.ty, Some(active_path())), tiles, act, n, out)
+    }
+
+    /// [`Self::gemm`] on a given path (`None` for the portable scalar code);
+    /// `false` if the CPU cannot run `path`.
+    pub fn gemm_on(
+        &self,
+        path: Option<KernelPath>,
+        tiles: Range<usize>,
+        act: &[u8],
+        n: usize,
+        out: &mut [f32],
+    ) -> bool {
+        if path.is_some_and(|p| !p.is_available()) {
+            return false;
+        }
+        self.gemm_with(tile_fn(self.ty, path), tiles, act, n, out);
+        true
+    }
+
+    fn gemm_with(&self, f: TileFn, tiles: Range<usize>, act: &[u8], n: usize, out: &mut [f32]) {
+        let nb = self.cols / QK;
+        let dot_ty = vec_dot_type(self.ty);
+        assert!(tiles.end <= self.tiles, "gemm: tiles {tiles:?} of {}", self.tiles);
+        assert_eq!(act.len(), n * nb * dot_ty.type_size(), "gemm: activation bytes");
+        assert_eq!(act.as_ptr() as usize % 2, 0, "gemm: activation alignment");
+        assert!(out.len() >= tiles.len() * n * TILE_ROWS, "gemm: output length");
+        for (i, t) in tiles.enumerate() {
+            f(self.tile(t), nb, act, n, &mut out[i * n * TILE_ROWS..(i + 1) * n * TILE_ROWS]);
+        }
+    }
+}
+
+fn vec_dot_type(ty: GgmlType) -> GgmlType {
+    match ty {
+        GgmlType::Q4_1 => GgmlType::Q8_1,
+        _ => GgmlType::Q8_0,
+    }
+}
+
+/// Whether the active path has a SIMD tile kernel (otherwise `vec_dot` on
+/// the original rows is as fast, and repacking would only cost memory).
+pub fn repack_pays_off() -> bool {
+    static PAYS: OnceLock<bool> = OnceLock::new();
+    *PAYS.get_or_init(|| {
+        std::env::var_os("EDGEWASM_NO_REPACK").is_none()
+            && matches!(active_path(), KernelPath::Avx2 | KernelPath::Avx512)
+    })
+}
+
+/// The tile kernel of `ty` on `path` (`None`: scalar).
+fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = path.and_then(|p| x86::tile_fn(ty, p)) {
+        return f;
+    }
+    let _ = path;
+    match ty {
+        GgmlType::Q4_0 => scalar::tile_q4_0,
+        GgmlType::Q4_1 => scalar::tile_q4_1,
+        GgmlType::Q8_0 => scalar::tile_q8_0,
+        _ => unreachable!("RepackedMatrix only holds supported types"),
+    }
+}
+
+/// The 16 `d` (or `m`) values of a tile-block starting at byte `off`.
+#[inline]
+fn f16s(tb: &[u8], off: usize) -> &[f16] {
+    bytemuck::cast_slice(&tb[off..off + 2 * TILE_ROWS])
+}

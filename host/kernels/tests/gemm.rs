@@ -1,0 +1,146 @@
+//! The interleaved tile kernels (`gemm`) against the reference `vec_dot`, bit
+//! for bit, on every path this CPU has and on the portable scalar tiles.
+//!
+//! Weights are raw random blocks (every code, including Q8_0's -128 that the
+//! quantizer never writes), scales random finite f16; activations come from
+//! the scalar quantizer, as in the model, including rows at the ±127 limits.
+
+use edgewasm_kernels::gemm::{RepackedMatrix, RepackError, TILE_ROWS};
+use edgewasm_kernels::{available_paths, fp, kernels_for_path, GgmlType, KernelPath};
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+    fn f(&mut self) -> f32 {
+        self.next() as f32 / (1u64 << 31) as f32 * 2.0 - 1.0
+    }
+}
+
+/// `rows` rows of random `ty` blocks.
+fn random_weights(ty: GgmlType, rows: usize, cols: usize, rng: &mut Lcg) -> Vec<u16> {
+    let bs = ty.type_size();
+    let nb = cols / 32;
+    let mut bytes = vec![0u8; rows * nb * bs];
+    for blk in bytes.chunks_mut(bs) {
+        for b in blk.iter_mut() {
+            *b = rng.next() as u8;
+        }
+        // d (and m) finite: scales in ±2^-6..2^-2.
+        let n_scales = if ty == GgmlType::Q4_1 { 2 } else { 1 };
+        for s in 0..n_scales {
+            let v = rng.f() * 0.25;
+            let h = fp::fp32_to_fp16_bits(if v.abs() < 1.0 / 64.0 { 0.02 } else { v });
+            blk[2 * s..2 * s + 2].copy_from_slice(&h.to_le_bytes());
+        }
+    }
+    bytes.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+}
+
+fn quantized_acts(ty: GgmlType, n: usize, cols: usize, rng: &mut Lcg) -> Vec<u16> {
+    let vt = kernels_for_path(ty, KernelPath::Scalar).unwrap().vec_dot_type;
+    let q = kernels_for_path(vt, KernelPath::Scalar).unwrap();
+    let row = vt.type_size() * cols / 32;
+    let mut out = vec![0u16; (n * row).div_ceil(2)];
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
+    for c in 0..n {
+        let x: Vec<f32> = (0..cols)
+            .map(|i| match c % 3 {
+                // Saturated blocks: every quant ±127.
+                2 => if i % 2 == 0 { 1.0 } else { -1.0 },
+                _ => rng.f() * 3.0,
+            })
+            .collect();
+        (q.from_float)(&x, &mut bytes[c * row..(c + 1) * row]);
+    }
+    out
+}
+
+fn check(ty: GgmlType, rows: usize, cols: usize, n: usize, seed: u64) {
+    let mut rng = Lcg(seed);
+    let w = random_weights(ty, rows, cols, &mut rng);
+    let wb: &[u8] = bytemuck::cast_slice(&w);
+    let a = quantized_acts(ty, n, cols, &mut rng);
+    let vt = kernels_for_path(ty, KernelPath::Scalar).unwrap().vec_dot_type;
+    let arow = vt.type_size() * cols / 32;
+    let ab = &bytemuck::cast_slice::<u16, u8>(&a)[..n * arow];
+    let wrow = ty.type_size() * cols / 32;
+    let reference = kernels_for_path(ty, KernelPath::Scalar).unwrap();
+    let m = RepackedMatrix::new(ty, rows, cols, wb).unwrap();
+    assert_eq!(m.tile_rows(), rows / TILE_ROWS * TILE_ROWS);
+    let mut paths: Vec<Option<KernelPath>> = vec![None];
+    paths.extend(available_paths().into_iter().map(Some));
+    for path in paths {
+        let mut out = vec![f32::NAN; m.tiles() * n * TILE_ROWS];
+        assert!(m.gemm_on(path, 0..m.tiles(), ab, n, &mut out));
+        for t in 0..m.tiles() {
+            for c in 0..n {
+                for r in 0..TILE_ROWS {
+                    let row = t * TILE_ROWS + r;
+                    let want = (reference.vec_dot)(
+                        cols,
+                        &wb[row * wrow..(row + 1) * wrow],
+                        &ab[c * arow..(c + 1) * arow],
+                    );
+                    let got = out[(t * n + c) * TILE_ROWS + r];
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{ty} {path:?} rows {rows} cols {cols} n {n}: row {row} col {c}: {got} != {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+const TYPES: [GgmlType; 3] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0];
+
+#[test]
+fn tiles_equal_vec_dot_bit_for_bit() {
+    let mut seed = 1;
+    for ty in TYPES {
+        for (rows, cols) in [(16, 32), (37, 96), (48, 576), (32, 1536)] {
+            for n in [1, 2, 3, 4, 5, 9] {
+                seed += 1;
+                check(ty, rows, cols, n, seed);
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_over_a_tile_range_writes_consecutive_panels() {
+    let mut rng = Lcg(99);
+    let (rows, cols, n) = (64, 64, 3);
+    let w = random_weights(GgmlType::Q4_1, rows, cols, &mut rng);
+    let a = quantized_acts(GgmlType::Q4_1, n, cols, &mut rng);
+    let m = RepackedMatrix::new(GgmlType::Q4_1, rows, cols, bytemuck::cast_slice(&w)).unwrap();
+    let ab = &bytemuck::cast_slice::<u16, u8>(&a)[..n * 36 * 2];
+    let mut all = vec![0.0; 4 * n * TILE_ROWS];
+    m.gemm(0..4, ab, n, &mut all);
+    let mut part = vec![0.0; 2 * n * TILE_ROWS];
+    m.gemm(1..3, ab, n, &mut part);
+    assert_eq!(&all[n * TILE_ROWS..3 * n * TILE_ROWS], &part[..]);
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    assert_eq!(
+        RepackedMatrix::new(GgmlType::Q4_K, 16, 256, &[0; 16 * 144]).unwrap_err(),
+        RepackError::Unsupported(GgmlType::Q4_K)
+    );
+    assert!(matches!(
+        RepackedMatrix::new(GgmlType::Q8_0, 16, 48, &[0; 16 * 34]),
+        Err(RepackError::Columns { .. })
+    ));
+    assert!(matches!(
+        RepackedMatrix::new(GgmlType::Q8_0, 16, 32, &[0; 15 * 34]),
+        Err(RepackError::Length { .. })
+    ));
+    // Fewer rows than a tile: nothing to interleave, all rows via vec_dot.
+    let m = RepackedMatrix::new(GgmlType::Q8_0, 5, 32, &[0; 5 * 34]).unwrap();
+    assert_eq!((m.tiles(), m.tile_rows()), (0, 0));
+}
