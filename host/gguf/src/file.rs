@@ -19,6 +19,9 @@ pub struct GgufFile {
     /// The whole file. Page-aligned in both constructors, so tensor data is
     /// aligned to the file's alignment in memory as well as on disk.
     map: Mmap,
+    /// Whether `map` is a shared mapping of a file (rather than anonymous
+    /// memory holding a copy), so its pages can be dropped and re-read.
+    file_backed: bool,
     version: u32,
     alignment: u64,
     data_offset: u64,
@@ -76,7 +79,9 @@ impl GgufFile {
         // makes. The mapping lives exactly as long as the `GgufFile`.
         #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(io_err("cannot memory-map"))?;
-        Self::from_map(map, limits)
+        let mut g = Self::from_map(map, limits)?;
+        g.file_backed = true;
+        Ok(g)
     }
 
     /// Validates a GGUF file held in memory, with default limits. The bytes
@@ -105,6 +110,7 @@ impl GgufFile {
         let h = reader::parse(&map, limits)?;
         Ok(GgufFile {
             map,
+            file_backed: false,
             version: h.version,
             alignment: h.alignment,
             data_offset: h.data_offset,
@@ -260,6 +266,32 @@ impl GgufFile {
             .and_then(|start| Some((start, start.checked_add(t.size_bytes)?)))
             .and_then(|(s, e)| Some(usize::try_from(s).ok()?..usize::try_from(e).ok()?));
         range.and_then(|r| self.map.get(r)).unwrap_or(&[])
+    }
+
+    /// Drops this process's resident pages of `t`'s data when they are pages
+    /// of the file (a no-op for GGUFs held in memory): for tensors whose data
+    /// was copied elsewhere (interleaved weights), so they stop counting in
+    /// the process's RSS. Reading the data again later faults the same bytes
+    /// back in from the page cache or the file.
+    pub fn release_tensor_pages(&self, t: &TensorInfo) {
+        let data = self.tensor_data(t);
+        if !self.file_backed || data.is_empty() {
+            return;
+        }
+        let offset = data.as_ptr() as usize - self.map.as_ptr() as usize;
+        // SAFETY: `map` is a read-only MAP_SHARED mapping of a file (checked
+        // by `file_backed`). MADV_DONTNEED on such a mapping only removes
+        // page-table entries: the next access reads the unchanged file pages
+        // again, so every `&[u8]` into the map keeps its contents. (On
+        // private or anonymous mappings it would zero pages, hence the check.)
+        #[allow(unsafe_code)]
+        let r = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, data.len())
+        };
+        // Advice is best-effort: failing to drop pages costs memory, not
+        // correctness.
+        let _ = r;
     }
 
     /// The data of the tensor named `name`, if present.

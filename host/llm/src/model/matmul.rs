@@ -47,6 +47,11 @@ impl QMatrix {
             self.repacked = RepackedMatrix::new(self.ty, self.rows, self.cols, self.bytes(file))
                 .ok()
                 .map(Arc::new);
+            if self.repacked.is_some() && self.rows % TILE_ROWS == 0 {
+                // Every row now lives in the copy; the mapped pages are
+                // only read again for embedding lookups (a few rows).
+                file.release_tensor_pages(&self.info);
+            }
         }
     }
 
