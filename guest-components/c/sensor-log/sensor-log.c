@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "command.h"
 
@@ -240,10 +241,17 @@ static bool split3(char *line, char *fields[3]) {
 
 static bool read_log(const char *path, struct log *log) {
     memset(log, 0, sizeof *log);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fail("%s: is a directory, not a log file", path);
+        return false;
+    }
     FILE *f = fopen(path, "r");
     if (!f) {
         if (errno == ENOENT)
             fail("%s: no such file (is its folder given to the guest with `edgewasm run --dir HOST::GUEST`?)", path);
+        else if (errno == ENOTCAPABLE)
+            fail("%s: outside the folders given to the guest (`edgewasm run --dir HOST::GUEST`)", path);
         else
             fail("%s: cannot open: %s", path, strerror(errno));
         return false;
