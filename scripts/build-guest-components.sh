@@ -33,10 +33,11 @@ build_cache="${EDGEWASM_GUEST_BUILD_CACHE:-$HOME/.cache/edgewasm/guest-builds}"
 tools_id="$(clang-19 --version | head -n1); $("$WASM_TOOLS" --version); $("$COMPONENTIZE_PY" --version); $WASI_ADAPTER; node $(node --version)"
 
 # inputs_key PATH...: a hash of the files under PATH... (names and contents),
-# the tool versions and this script.
+# the tool versions and this script. Markdown files (the apps' READMEs) are
+# not build inputs: editing one must not cost a rebuild and a recompile.
 inputs_key() {
     {
-        find "$@" scripts/build-guest-components.sh -type f -not -path '*/__pycache__/*' -not -path '*/node_modules/*' | LC_ALL=C sort |
+        find "$@" scripts/build-guest-components.sh -type f -not -path '*/__pycache__/*' -not -path '*/node_modules/*' -not -name '*.md' | LC_ALL=C sort |
             while IFS= read -r f; do printf '%s %s\n' "$(sha256sum <"$f" | cut -c1-64)" "$f"; done
         echo "$tools_id"
     } | sha256sum | cut -c1-16
