@@ -4,6 +4,10 @@
 # test). Installs the toolchains first (scripts/setup-guest-toolchains.sh).
 #
 #   scripts/build-guest-components.sh [c] [js] [python]    (default: all three)
+#   scripts/build-guest-components.sh c/sensor-log js/assistant ...   (single guests)
+#
+# Guests: the conformance guest in each language and the apps
+# (c/sensor-log, js/assistant, python/classify; see guest-components/README.md).
 #
 # A component is rebuilt only when its inputs (its sources, wit/, the
 # lockfile, the committed C bindings, the tool versions, this script)
@@ -29,10 +33,11 @@ build_cache="${EDGEWASM_GUEST_BUILD_CACHE:-$HOME/.cache/edgewasm/guest-builds}"
 tools_id="$(clang-19 --version | head -n1); $("$WASM_TOOLS" --version); $("$COMPONENTIZE_PY" --version); $WASI_ADAPTER; node $(node --version)"
 
 # inputs_key PATH...: a hash of the files under PATH... (names and contents),
-# the tool versions and this script.
+# the tool versions and this script. Markdown files (the apps' READMEs) are
+# not build inputs: editing one must not cost a rebuild and a recompile.
 inputs_key() {
     {
-        find "$@" scripts/build-guest-components.sh -type f -not -path '*/__pycache__/*' -not -path '*/node_modules/*' | LC_ALL=C sort |
+        find "$@" scripts/build-guest-components.sh -type f -not -path '*/__pycache__/*' -not -path '*/node_modules/*' -not -name '*.md' | LC_ALL=C sort |
             while IFS= read -r f; do printf '%s %s\n' "$(sha256sum <"$f" | cut -c1-64)" "$f"; done
         echo "$tools_id"
     } | sha256sum | cut -c1-16
@@ -107,27 +112,41 @@ build_python() {
 # Every guest is a folder: guest-components/c/NAME/*.c -> c-NAME.wasm,
 # guest-components/js/NAME/NAME.js -> js-NAME.wasm,
 # guest-components/python/NAME/app.py -> python-NAME.wasm.
-for lang in "${langs[@]}"; do
-    case "$lang" in
-        c)
-            for d in guest-components/c/*/; do
+build_one() {
+    case "$1" in
+        c) build_c "$2" ;;
+        js) build_js "$2" ;;
+        python) build_python "$2" ;;
+    esac
+}
+
+# is_guest LANG DIR: whether DIR is a guest folder of LANG.
+is_guest() {
+    case "$1" in
+        c) case "${2##*/}" in gen | adapter | target) return 1 ;; esac
+            compgen -G "$2/*.c" >/dev/null ;;
+        js) [ -f "$2/${2##*/}.js" ] ;;
+        python) [ -f "$2/app.py" ] ;;
+        *) return 1 ;;
+    esac
+}
+
+for arg in "${langs[@]}"; do
+    case "$arg" in
+        c | js | python)
+            for d in guest-components/"$arg"/*/; do
                 d=${d%/}
-                case "${d##*/}" in gen | adapter | target) continue ;; esac
-                if compgen -G "$d/*.c" >/dev/null; then build_c "${d##*/}"; fi
+                if is_guest "$arg" "$d"; then build_one "$arg" "${d##*/}"; fi
             done
             ;;
-        js)
-            for d in guest-components/js/*/; do
-                d=${d%/}
-                if [ -f "$d/${d##*/}.js" ]; then build_js "${d##*/}"; fi
-            done
+        */*)
+            lang=${arg%%/*} name=${arg#*/}
+            if ! is_guest "$lang" "guest-components/$lang/$name"; then
+                echo "build-guest-components: no guest guest-components/$arg (c/NAME/*.c, js/NAME/NAME.js, python/NAME/app.py)" >&2
+                exit 2
+            fi
+            build_one "$lang" "$name"
             ;;
-        python)
-            for d in guest-components/python/*/; do
-                d=${d%/}
-                if [ -f "$d/app.py" ]; then build_python "${d##*/}"; fi
-            done
-            ;;
-        *) echo "build-guest-components: unknown language $lang (c, js, python)" >&2; exit 2 ;;
+        *) echo "build-guest-components: unknown language $arg (c, js, python, or LANG/NAME)" >&2; exit 2 ;;
     esac
 done
