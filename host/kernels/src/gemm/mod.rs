@@ -35,6 +35,8 @@ use half::f16;
 use crate::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
 use crate::{active_path, AlignedBuf, GgmlType, KernelPath};
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -224,7 +226,7 @@ pub fn repack_pays_off() -> bool {
     static PAYS: OnceLock<bool> = OnceLock::new();
     *PAYS.get_or_init(|| {
         std::env::var_os("EDGEWASM_NO_REPACK").is_none()
-            && matches!(active_path(), KernelPath::Avx2 | KernelPath::Avx512)
+            && active_path() != KernelPath::Scalar
     })
 }
 
@@ -232,6 +234,10 @@ pub fn repack_pays_off() -> bool {
 fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
     #[cfg(target_arch = "x86_64")]
     if let Some(f) = path.and_then(|p| x86::tile_fn(ty, p)) {
+        return f;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(f) = path.and_then(|p| aarch64::tile_fn(ty, p)) {
         return f;
     }
     let _ = path;

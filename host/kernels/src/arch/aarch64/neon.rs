@@ -70,7 +70,7 @@ fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
 }
 
 #[inline]
-fn h2f(h: f16) -> f32 {
+pub(crate) fn h2f(h: f16) -> f32 {
     fp16_bits_to_fp32(h.to_bits())
 }
 
@@ -118,7 +118,7 @@ fn fifth_bits(qh: [u8; 4]) -> (uint8x16_t, uint8x16_t) {
 /// `sdot` with the dotprod extension.
 #[target_feature(enable = "neon,dotprod")]
 #[inline]
-fn dot_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+pub(crate) fn dot_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     let mut acc = acc;
     // SAFETY: `sdot` only reads and writes the named vector registers; the
     // dotprod feature is enabled on this function (and detected by
