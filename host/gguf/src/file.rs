@@ -274,7 +274,15 @@ impl GgufFile {
     /// the process's RSS. Reading the data again later faults the same bytes
     /// back in from the page cache or the file.
     pub fn release_tensor_pages(&self, t: &TensorInfo) {
-        let data = self.tensor_data(t);
+        self.release_tensor_range(t, 0..usize::MAX);
+    }
+
+    /// [`Self::release_tensor_pages`] for bytes `range` of `t`'s data
+    /// (clamped to it; pages straddling the ends are released too, which
+    /// is harmless: they are read back on the next access).
+    pub fn release_tensor_range(&self, t: &TensorInfo, range: std::ops::Range<usize>) {
+        let all = self.tensor_data(t);
+        let data = &all[range.start.min(all.len())..range.end.min(all.len())];
         if !self.file_backed || data.is_empty() {
             return;
         }

@@ -66,10 +66,15 @@ fn check(ty: GgmlType, rows: usize, cols: usize, n: usize, seed: u64) {
     let vt = kernels_for_path(ty, KernelPath::Scalar).unwrap().vec_dot_type;
     let arow = vt.type_size() * cols / 32;
     let ab = &bytemuck::cast_slice::<u16, u8>(&a)[..n * arow];
-    let wrow = ty.type_size() * cols / 32;
     let reference = kernels_for_path(ty, KernelPath::Scalar).unwrap();
     let m = RepackedMatrix::new(ty, rows, cols, wb).unwrap();
     assert_eq!(m.tile_rows(), rows / TILE_ROWS * TILE_ROWS);
+    let wrow = ty.type_size() * cols / 32;
+    for r in 0..m.tile_rows() {
+        let mut back = vec![0u8; wrow];
+        m.copy_row(r, &mut back);
+        assert_eq!(back, &wb[r * wrow..(r + 1) * wrow], "{ty}: row {r} round trip");
+    }
     let mut paths: Vec<Option<KernelPath>> = vec![None];
     paths.extend(available_paths().into_iter().map(Some));
     for path in paths {

@@ -110,6 +110,19 @@ impl RepackedMatrix {
     /// Interleaves the whole tiles of a `rows × cols` matrix of `ty` held in
     /// `bytes` (row-major ggml blocks).
     pub fn new(ty: GgmlType, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, RepackError> {
+        Self::new_releasing(ty, rows, cols, bytes, |_| {})
+    }
+
+    /// [`Self::new`], calling `done(range)` with each range of `bytes` that
+    /// has been copied (about every 1 MiB, in order), so the caller can
+    /// release source pages as it goes instead of holding both copies.
+    pub fn new_releasing(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+        mut done: impl FnMut(Range<usize>),
+    ) -> Result<Self, RepackError> {
         if !supports(ty) {
             return Err(RepackError::Unsupported(ty));
         }
@@ -127,6 +140,9 @@ impl RepackedMatrix {
         let mut data = AlignedBuf::zeroed(tiles * nb * tbb);
         let groups = quant_bytes(ty) / 64;
         let qs_off = ty.type_size() - 4 * groups; // qs are each block's tail
+        let tile_src = TILE_ROWS * row_bytes;
+        let tiles_per_release = (1usize << 20).div_ceil(tile_src.max(1)).max(1);
+        let mut released = 0;
         for t in 0..tiles {
             for b in 0..nb {
                 let dst = &mut data[(t * nb + b) * tbb..(t * nb + b + 1) * tbb];
@@ -144,6 +160,10 @@ impl RepackedMatrix {
                         dst[m + 2 * r..m + 2 * r + 2].copy_from_slice(&src[2..4]);
                     }
                 }
+            }
+            if (t + 1) % tiles_per_release == 0 || t + 1 == tiles {
+                done(released..(t + 1) * tile_src);
+                released = (t + 1) * tile_src;
             }
         }
         Ok(RepackedMatrix { ty, rows, cols, tiles, data })
@@ -169,6 +189,32 @@ impl RepackedMatrix {
     /// Heap bytes of the interleaved copy.
     pub fn heap_bytes(&self) -> usize {
         self.data.len()
+    }
+
+    /// Writes row `r` (`< tile_rows()`) back in the original block layout
+    /// into `out` (exactly one row's bytes): the inverse of the interleave,
+    /// so lookups (embeddings) need not touch the original weights.
+    pub fn copy_row(&self, r: usize, out: &mut [u8]) {
+        let ty = self.ty;
+        let nb = self.cols / QK;
+        assert!(r < self.tile_rows(), "copy_row: row {r} of {}", self.tile_rows());
+        assert_eq!(out.len(), nb * ty.type_size(), "copy_row: output length");
+        let (tile, lane) = (self.tile(r / TILE_ROWS), r % TILE_ROWS);
+        let tbb = tile_block_bytes(ty);
+        let groups = quant_bytes(ty) / 64;
+        let qs_off = ty.type_size() - 4 * groups;
+        let sc = quant_bytes(ty);
+        for (b, dst) in out.chunks_exact_mut(ty.type_size()).enumerate() {
+            let tb = &tile[b * tbb..(b + 1) * tbb];
+            for g in 0..groups {
+                dst[qs_off + 4 * g..qs_off + 4 * g + 4].copy_from_slice(&tb[g * 64 + lane * 4..g * 64 + lane * 4 + 4]);
+            }
+            dst[0..2].copy_from_slice(&tb[sc + 2 * lane..sc + 2 * lane + 2]);
+            if ty == GgmlType::Q4_1 {
+                let m = sc + 2 * TILE_ROWS;
+                dst[2..4].copy_from_slice(&tb[m + 2 * lane..m + 2 * lane + 2]);
+            }
+        }
     }
 
     fn tile(&self, t: usize) -> &[u8] {

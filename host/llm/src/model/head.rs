@@ -22,16 +22,16 @@ pub struct Head {
 
 impl Head {
     pub fn load(g: &GgufFile, c: &ModelConfig) -> Result<Head, ModelError> {
-        // The embedding is read a row at a time from the mapping; only the
-        // output matrix (the embedding itself when tied) is interleaved.
-        let token_embd = plain_matrix(g, "token_embd.weight", c.n_embd, c.n_vocab)?;
+        // Only the output matrix is interleaved. When it is the embedding
+        // (tied), lookups read rows back from that copy, so the mapped
+        // embedding pages stay released.
+        let mut token_embd = plain_matrix(g, "token_embd.weight", c.n_embd, c.n_vocab)?;
         let output_norm = vector(g, "output_norm.weight", c.n_embd)?;
         let output = match optional_matrix(g, "output.weight", c.n_embd, c.n_vocab)? {
             Some(m) => m,
             None => {
-                let mut m = token_embd.clone();
-                m.repack(g);
-                m
+                token_embd.repack(g);
+                token_embd.clone()
             }
         };
         Ok(Head { token_embd, output_norm, output })

@@ -44,14 +44,15 @@ impl QMatrix {
         if gemm::supports(self.ty) && gemm::repack_pays_off() && self.rows >= TILE_ROWS {
             // Shapes were checked by the loader, so this cannot fail; if it
             // somehow did, `vec_dot` on the mapped rows is still correct.
-            self.repacked = RepackedMatrix::new(self.ty, self.rows, self.cols, self.bytes(file))
-                .ok()
-                .map(Arc::new);
-            if self.repacked.is_some() && self.rows % TILE_ROWS == 0 {
-                // Every row now lives in the copy; the mapped pages are
-                // only read again for embedding lookups (a few rows).
-                file.release_tensor_pages(&self.info);
-            }
+            // The mapped pages of copied rows are released as the copy
+            // proceeds, so the two copies never coexist (peak RSS); they are
+            // only read again for embedding lookups (a few rows).
+            let info = &self.info;
+            self.repacked = RepackedMatrix::new_releasing(self.ty, self.rows, self.cols, self.bytes(file), |r| {
+                file.release_tensor_range(info, r)
+            })
+            .ok()
+            .map(Arc::new);
         }
     }
 
@@ -74,8 +75,19 @@ impl QMatrix {
     /// Dequantizes row `r` into `out` (`cols` values): embedding lookup.
     pub fn dequantize_row(&self, file: &GgufFile, r: usize, out: &mut [f32]) {
         let rb = self.row_bytes();
-        let bytes = &self.bytes(file)[r * rb..(r + 1) * rb];
-        (self.kernels.to_float)(bytes, &mut out[..self.cols]);
+        match &self.repacked {
+            // From the interleaved copy: the mapped pages were released.
+            Some(rp) if r < rp.tile_rows() => {
+                let mut row = vec![0u16; rb.div_ceil(2)]; // block alignment
+                let row = &mut bytemuck::cast_slice_mut::<u16, u8>(&mut row)[..rb];
+                rp.copy_row(r, row);
+                (self.kernels.to_float)(row, &mut out[..self.cols]);
+            }
+            _ => {
+                let bytes = &self.bytes(file)[r * rb..(r + 1) * rb];
+                (self.kernels.to_float)(bytes, &mut out[..self.cols]);
+            }
+        }
     }
 
     pub fn kernels(&self) -> &'static TypeKernels {
