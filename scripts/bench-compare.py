@@ -3,11 +3,13 @@
 
 Runs `edgewasm bench` and `llama-bench` interleaved on the same model file,
 ROUNDS times each, and prints tokens/s (mean ± stddev over rounds) and the
-ratio edgewasm / llama.cpp for every (threads, test) pair.
+ratio edgewasm / llama.cpp for every (threads, test) pair (mean of the
+per-round ratios, with their range). Then the peak RSS of each tool running
+the same pp + tg test once with 1 thread (from wait4's ru_maxrss).
 
   bench-compare.py EDGEWASM LLAMA_BENCH MODEL [--threads 1,2] [-p 128] [-n 64] [--rounds 3] [--reps 3]
 """
-import argparse, json, statistics, subprocess, sys
+import argparse, json, os, statistics, subprocess, sys
 
 ap = argparse.ArgumentParser()
 ap.add_argument("edgewasm"); ap.add_argument("llama_bench"); ap.add_argument("model")
@@ -46,4 +48,20 @@ for key in sorted(ours, key=lambda k: (k[0], k[1][:2] != "pp", k[1])):
     if key not in peer:
         continue
     (om, osd), (pm, psd) = ms(ours[key]), ms(peer[key])
-    print(f"| {key[0]} | {key[1]} | {om:.1f} ± {osd:.1f} | {pm:.1f} ± {psd:.1f} | {om / pm:.2f} |")
+    ratios = [o / p for o, p in zip(ours[key], peer[key])]
+    spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
+    print(f"| {key[0]} | {key[1]} | {om:.1f} ± {osd:.1f} | {pm:.1f} ± {psd:.1f} | {statistics.mean(ratios):.2f}{spread} |")
+
+def peak_rss_mib(cmd):
+    """Peak resident set size of one run of `cmd`, in MiB."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(cmd)}")
+    return usage.ru_maxrss / 1024  # Linux reports KiB
+
+one = ["-t", "1", "-p", a.p, "-n", a.n, "-r", "1"]
+rss_ours = peak_rss_mib([a.edgewasm, "bench", "-m", a.model] + one)
+rss_peer = peak_rss_mib([a.llama_bench, "-m", a.model] + one)
+print(f"\nPeak RSS, one run of pp{a.p} + tg{a.n} with 1 thread: "
+      f"edgewasm {rss_ours:.1f} MiB, llama.cpp {rss_peer:.1f} MiB (ratio {rss_ours / rss_peer:.2f})")
