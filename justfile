@@ -108,9 +108,9 @@ chat-wasm *args="": guests build
     {{bin}} run target/guests/chat.wasm {{args}}
 
 # Same-run speed comparison with llama.cpp (built from PyPI llama-cpp-python's vendored source).
-bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models build
+bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models guests build
     bash scripts/build-peer.sh
-    python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" models/{{model}}.gguf {{flags}}
+    python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" models/{{model}}.gguf --guest target/guests/chat.wasm {{flags}}
 
 # RUSTC_BOOTSTRAP=1: cargo-fuzz needs nightly -Z flags (sanitizers, coverage)
 # and the machine has stable Rust only (see scripts/setup-fuzz.sh).

@@ -5,16 +5,19 @@ Runs `edgewasm bench` and `llama-bench` interleaved on the same model file,
 ROUNDS times each, and prints tokens/s (mean ± stddev over rounds) and the
 ratio edgewasm / llama.cpp for every (threads, test) pair (mean of the
 per-round ratios, with their range). Then the peak RSS of each tool running
-the same pp + tg test once with 1 thread (from wait4's ru_maxrss).
+the same pp + tg test once with 1 thread (from wait4's ru_maxrss). With
+--guest CHAT.wasm, also the decode speed of that guest (as it sees it) against
+native `edgewasm generate --chat` on the same prompt, alternating, 1 thread.
 
   bench-compare.py EDGEWASM LLAMA_BENCH MODEL [--threads 1,2] [-p 128] [-n 64] [--rounds 3] [--reps 3]
 """
-import argparse, json, os, statistics, subprocess, sys
+import argparse, json, os, re, statistics, subprocess, sys
 
 ap = argparse.ArgumentParser()
 ap.add_argument("edgewasm"); ap.add_argument("llama_bench"); ap.add_argument("model")
 ap.add_argument("--threads", default="1,2"); ap.add_argument("-p", default="128"); ap.add_argument("-n", default="64")
 ap.add_argument("--rounds", type=int, default=3); ap.add_argument("--reps", type=int, default=3)
+ap.add_argument("--guest", help="chat.wasm: also compare a guest's decode speed with native edgewasm")
 a = ap.parse_args()
 
 ours, peer = {}, {}
@@ -65,3 +68,23 @@ rss_ours = peak_rss_mib([a.edgewasm, "bench", "-m", a.model] + one)
 rss_peer = peak_rss_mib([a.llama_bench, "-m", a.model] + one)
 print(f"\nPeak RSS, one run of pp{a.p} + tg{a.n} with 1 thread: "
       f"edgewasm {rss_ours:.1f} MiB, llama.cpp {rss_peer:.1f} MiB (ratio {rss_ours / rss_peer:.2f})")
+
+if a.guest:
+    prompt, n = "Why run small language models on edge devices?", "128"
+    native_cmd = [a.edgewasm, "generate", "-m", a.model, "--chat", "-p", prompt, "--temp", "0", "-n", n, "-t", "1", "-v"]
+    guest_cmd = [a.edgewasm, "run", "-t", "1", "--model", f"default={a.model}", a.guest, "-v", "--temp", "0", "--max-tokens", n, prompt]
+    native, guest = [], []
+    for r in range(max(a.rounds, 3) + 1):
+        for cmd, pattern, into in ((native_cmd, r"generated: (\d+) tokens in ([\d.]+) ms", native),
+                                   (guest_cmd, r"guest-side decode: (\d+) tokens in ([\d.]+) ms", guest)):
+            err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+            m = re.search(pattern, err)
+            if not m:
+                sys.exit(f"no timing in the output of {' '.join(cmd)}:\n{err}")
+            if r > 0:  # the first pair warms up (page cache, compiled guest)
+                into.append(int(m.group(1)) / (float(m.group(2)) / 1e3))
+    ratios = [g / x for g, x in zip(guest, native)]
+    (gm, gsd), (nm, nsd) = ms(guest), ms(native)
+    print(f"\nDecode, {n} tokens, 1 thread, {len(ratios)} alternating runs: guest {gm:.1f} ± {gsd:.1f} t/s, "
+          f"native {nm:.1f} ± {nsd:.1f} t/s, guest/native {statistics.mean(ratios):.3f} "
+          f"({min(ratios):.3f}–{max(ratios):.3f})")
