@@ -163,11 +163,7 @@ pub struct ModelInfo {
 impl ModelInfo {
     /// `llama_hparams::n_gqa`.
     fn n_gqa(&self) -> u32 {
-        if self.n_head_kv == 0 {
-            0
-        } else {
-            self.n_head / self.n_head_kv
-        }
+        self.n_head.checked_div(self.n_head_kv).unwrap_or(0)
     }
 
     /// `model.type == LLM_TYPE_70B`, as the model loaders of `src/models/`
