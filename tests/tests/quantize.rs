@@ -1,9 +1,9 @@
 //! `edgewasm quantize` against llama.cpp's own `llama-quantize
 //! --allow-requantize` on the default model (SmolLM2-135M Q4_1, token_embd
 //! Q8_0, tied embeddings): every tensor has the same name, type, shape and
-//! bytes, the tensors come in the same order, and the metadata is the same
-//! (keys, types and values; llama.cpp moves `general.file_type` and
-//! `general.quantization_version` to the end, we keep them in place).
+//! bytes, the tensors come in the same order, the metadata is the same
+//! (keys in the same order, types and values), and so the whole files are
+//! byte-identical.
 //!
 //! The peer comes from scripts/build-peer.sh (`just peer`, a prerequisite of
 //! `just test`): the test fails, never skips, without it.
@@ -86,8 +86,17 @@ fn same_as_llama_cpp(ftype: &str, want_file_type: u32) {
     for (k, v) in &kb {
         assert_eq!(ka.get(k), Some(v), "metadata {k} differs");
     }
+    let keys = |g: &GgufFile| g.metadata().iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&a), keys(&b), "metadata order differs");
     assert_eq!(a.get_u32("general.file_type").unwrap(), Some(want_file_type));
-    assert_eq!(a.alignment(), b.alignment());
+    assert_eq!((a.version(), a.alignment(), a.data_offset()), (b.version(), b.alignment(), b.data_offset()));
+
+    // Hence the files are the same, byte for byte.
+    let (fa, fb) = (a.as_bytes(), b.as_bytes());
+    assert_eq!(fa.len(), fb.len(), "file sizes differ");
+    if let Some(i) = fa.iter().zip(fb).position(|(x, y)| x != y) {
+        panic!("the files differ first at byte {i} (data section starts at {})", a.data_offset());
+    }
 }
 
 fn open(p: &Path) -> GgufFile {

@@ -125,10 +125,23 @@ fn check(args: &[&str], ftype_id: u32, expect: impl Fn(&str) -> GgmlType) {
     assert_eq!(g.get_u32("general.file_type").unwrap(), Some(ftype_id));
     assert_eq!(g.get_u32("general.quantization_version").unwrap(), Some(2));
     assert_eq!(g.get_str("general.name").unwrap(), Some("tiny"));
-    // Metadata order kept, quantization_version appended.
+    // Metadata order kept; as in llama.cpp, quantization_version and
+    // file_type (set with gguf_set_val_u32) move to the end.
     let keys: Vec<&str> = g.metadata().iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys[..3], ["general.architecture", "general.name", "general.alignment"]);
-    assert_eq!(keys.last(), Some(&"general.quantization_version"));
+    assert_eq!(
+        keys,
+        [
+            "general.architecture",
+            "general.name",
+            "general.alignment",
+            "llama.block_count",
+            "llama.embedding_length",
+            "llama.attention.head_count",
+            "llama.attention.head_count_kv",
+            "general.quantization_version",
+            "general.file_type"
+        ]
+    );
     // llama.cpp's order: non-layer tensors by name, then layer by layer.
     let names: Vec<&str> = g.tensors().iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names[..3], ["output_norm.weight", "token_embd.weight", "blk.0.attn_k.weight"]);

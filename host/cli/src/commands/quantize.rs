@@ -9,8 +9,9 @@
 //! `quantize_row_*_ref`, which is what `ggml_quantize_chunk` runs without an
 //! imatrix); a tensor whose type stays is copied byte for byte. Tensors are
 //! written in llama.cpp's order and all metadata is copied in order, with
-//! `general.file_type` and `general.quantization_version` set as llama.cpp
-//! sets them.
+//! `general.quantization_version` and `general.file_type` set (and moved to
+//! the end) as llama.cpp sets them: for the same input and type the output
+//! file is byte-identical to llama-quantize's.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -45,7 +46,7 @@ pub struct QuantizeCommand {
     /// Output GGUF file (must differ from the input).
     output: PathBuf,
     /// Target file type (see below).
-    #[arg(long = "type", short = 't', value_parser = parse_ftype)]
+    #[arg(long = "type", short = 't', value_name = "TYPE", value_parser = parse_ftype)]
     ftype: Ftype,
     /// Every quantizable tensor gets the type itself (llama-quantize --pure): no
     /// Q6_K output tensor, no K-quant mixture. Shape fallbacks still apply.
@@ -86,8 +87,8 @@ impl QuantizeCommand {
             order.iter().map(|t| TensorDesc { name: t.name.clone(), dims: t.dims.clone(), ty: t.ty }).collect();
         let choices = choose_types(&model, self.ftype, self.pure, &descs)?;
 
+        // GGUF v3, as llama.cpp writes.
         let mut w = GgufWriter::new();
-        w.set_version(src.version())?;
         copy_metadata(&src, &mut w, self.ftype)?;
 
         println!(
@@ -226,31 +227,19 @@ fn model_info(g: &GgufFile) -> Result<ModelInfo> {
     Ok(ModelInfo { arch, n_layer, n_head, n_head_kv, n_expert })
 }
 
-/// Every metadata pair in order; `general.file_type` and
-/// `general.quantization_version` get llama.cpp's values (in place when
-/// present, appended when not).
+/// Every metadata pair in order, then `general.quantization_version` and
+/// `general.file_type`: llama.cpp copies the pairs (`gguf_set_kv`) and then
+/// sets those two with `gguf_set_val_u32`, which removes a key and appends
+/// it, so they move to the end. With llama.cpp's tensor order and types this
+/// makes the whole file byte-identical to llama-quantize's.
 fn copy_metadata(src: &GgufFile, w: &mut GgufWriter, ftype: Ftype) -> Result<()> {
-    let (mut has_ft, mut has_qv) = (false, false);
     for (k, v) in src.metadata() {
-        let v = match k.as_str() {
-            KEY_FILE_TYPE => {
-                has_ft = true;
-                Value::U32(ftype.id())
-            }
-            KEY_QNT_VERSION => {
-                has_qv = true;
-                Value::U32(GGML_QNT_VERSION)
-            }
-            _ => v.clone(),
-        };
-        w.add_metadata(k.clone(), v).with_context(|| format!("copying metadata {k}"))?;
+        if k != KEY_FILE_TYPE && k != KEY_QNT_VERSION {
+            w.add_metadata(k.clone(), v.clone()).with_context(|| format!("copying metadata {k}"))?;
+        }
     }
-    if !has_qv {
-        w.add_metadata(KEY_QNT_VERSION, Value::U32(GGML_QNT_VERSION))?;
-    }
-    if !has_ft {
-        w.add_metadata(KEY_FILE_TYPE, Value::U32(ftype.id()))?;
-    }
+    w.add_metadata(KEY_QNT_VERSION, Value::U32(GGML_QNT_VERSION))?;
+    w.add_metadata(KEY_FILE_TYPE, Value::U32(ftype.id()))?;
     Ok(())
 }
 
