@@ -119,10 +119,20 @@ impl QuantizeCommand {
                 .with_context(|| format!("adding {} to the output", t.name))?;
         }
 
+        // Written next to the output and renamed, so a failed run leaves no
+        // truncated model behind.
         let partial = partial_path(&self.output);
-        w.write_file(&partial).with_context(|| format!("writing {}", partial.display()))?;
-        std::fs::rename(&partial, &self.output)
-            .with_context(|| format!("renaming {} to {}", partial.display(), self.output.display()))?;
+        let written = w
+            .write_file(&partial)
+            .with_context(|| format!("writing {}", partial.display()))
+            .and_then(|()| {
+                std::fs::rename(&partial, &self.output)
+                    .with_context(|| format!("renaming {} to {}", partial.display(), self.output.display()))
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written?;
 
         let mib = |b: u64| b as f64 / 1048576.0;
         let bpw = |b: u64| b as f64 * 8.0 / n_elements.max(1) as f64;
