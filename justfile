@@ -38,10 +38,11 @@ chat-native prompt="Why run small language models on edge devices? Answer in two
     {{bin}} generate --chat --temp 0 --max-tokens 128 --prompt "{{prompt}}" {{flags}}
 
 # The whole test suite: unit, property, malformed-input, reference and
-# guest tests on x86_64 (including the x86_64-vs-aarch64 comparison), then
+# guest tests on x86_64 (including the x86_64-vs-aarch64 comparison and
+# `edgewasm quantize` against the peer's llama-quantize), then
 # the engine's own tests under aarch64 emulation, then every fuzz target in
 # smoke mode.
-test: models setup-aarch64
+test: models setup-aarch64 peer
     cargo test --workspace --release --no-fail-fast
     just test-aarch64
     just fuzz-smoke
@@ -107,9 +108,20 @@ c-bindings:
 chat-wasm *args="": guests build
     {{bin}} run target/guests/chat.wasm {{args}}
 
-# Same-run speed comparison with llama.cpp (built from PyPI llama-cpp-python's vendored source).
-bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models guests build
+# Build the peer, llama.cpp (llama-bench, llama-perplexity, llama-tokenize, llama-quantize),
+# from PyPI llama-cpp-python's vendored source into ~/.cache/edgewasm (idempotent; PEER_DIR overrides).
+peer:
     bash scripts/build-peer.sh
+
+# Requantize a model like `llama-quantize --allow-requantize` (byte-identical tensors):
+# models/MODEL.gguf -> models/BASE-TYPE.gguf, e.g. smollm2-135m-instruct-q8_0.gguf.
+quantize type="q8_0" model="smollm2-135m-instruct-q4_1" *flags="": models build
+    {{bin}} quantize models/{{model}}.gguf "models/$(m={{model}}; echo "${m%-*}")-{{lowercase(type)}}.gguf" --type {{type}} {{flags}}
+
+# Same-run speed comparison with llama.cpp (built from PyPI llama-cpp-python's vendored source).
+# `--quantize q8_0,q4_0` also benches the model requantized by `edgewasm quantize`.
+# Also prints peak RSS and the chat guest's decode speed against native.
+bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models guests build peer
     python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" models/{{model}}.gguf --guest target/guests/chat.wasm {{flags}}
 
 # RUSTC_BOOTSTRAP=1: cargo-fuzz needs nightly -Z flags (sanitizers, coverage)

@@ -3,57 +3,83 @@
 
 Runs `edgewasm bench` and `llama-bench` interleaved on the same model file,
 ROUNDS times each, and prints tokens/s (mean ± stddev over rounds) and the
-ratio edgewasm / llama.cpp for every (threads, test) pair (mean of the
-per-round ratios, with their range). Then the peak RSS of each tool running
-the same pp + tg test once with 1 thread (from wait4's ru_maxrss). With
---guest CHAT.wasm, also the decode speed of that guest (as it sees it) against
-native `edgewasm generate --chat` on the same prompt, alternating, 1 thread.
+ratio edgewasm / llama.cpp for every (threads, test) pair, one table per model
+(the ratio is the mean of the per-round ratios, with their range), then the
+peak RSS of each tool running the same pp + tg test once with 1 thread (from
+wait4's ru_maxrss). With --guest CHAT.wasm, also the decode speed of that
+guest (as it sees it) against native `edgewasm generate --chat` on the same
+prompt and the first model, alternating, 1 thread.
 
-  bench-compare.py EDGEWASM LLAMA_BENCH MODEL [--threads 1,2] [-p 128] [-n 64] [--rounds 3] [--reps 3]
+  bench-compare.py EDGEWASM LLAMA_BENCH MODEL... [--threads 1,2] [-p 128] [-n 64] [--rounds 3] [--reps 3]
+                   [--quantize q8_0,q4_0] [--guest target/guests/chat.wasm]
+
+--quantize TYPES also benches the first MODEL requantized to each type, made
+with `edgewasm quantize` (llama-quantize's rules, byte-identical output) next
+to it as BASE-TYPE.gguf (models/smollm2-135m-instruct-q8_0.gguf from
+models/smollm2-135m-instruct-q4_1.gguf) when that file is missing.
 """
 import argparse, json, os, re, statistics, subprocess, sys
 
 ap = argparse.ArgumentParser()
-ap.add_argument("edgewasm"); ap.add_argument("llama_bench"); ap.add_argument("model")
+ap.add_argument("edgewasm"); ap.add_argument("llama_bench"); ap.add_argument("model", nargs="+")
 ap.add_argument("--threads", default="1,2"); ap.add_argument("-p", default="128"); ap.add_argument("-n", default="64")
 ap.add_argument("--rounds", type=int, default=3); ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--guest", help="chat.wasm: also compare a guest's decode speed with native edgewasm")
+ap.add_argument("--quantize", default="", help="comma-separated `edgewasm quantize` types to make from the first model and bench too")
 a = ap.parse_args()
 
-ours, peer = {}, {}
-for r in range(a.rounds):
-    out = subprocess.run([a.edgewasm, "bench", "-m", a.model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "--json"],
-                         capture_output=True, text=True, check=True).stdout
-    for line in out.splitlines():
-        j = json.loads(line)
-        ours.setdefault((j["threads"], j["test"]), []).append(j["tokens_per_s_mean"])
-        meta = j
-    out = subprocess.run([a.llama_bench, "-m", a.model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "-o", "jsonl"],
-                         capture_output=True, text=True, check=True).stdout
-    for line in out.splitlines():
-        if not line.startswith("{"):
-            continue
-        j = json.loads(line)
-        test = f"pp{j['n_prompt']}" if j["n_gen"] == 0 else f"tg{j['n_gen']}"
-        peer.setdefault((j["n_threads"], test), []).append(j["avg_ts"])
-        peer_build = j.get("build_commit", "?")
-    print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
+
+def quantized(src, ty):
+    stem = os.path.basename(src).removesuffix(".gguf")
+    out = os.path.join(os.path.dirname(src), f"{stem.rsplit('-', 1)[0]}-{ty.lower()}.gguf")
+    if not os.path.exists(out):
+        print(f"making {out} with edgewasm quantize --type {ty}", file=sys.stderr)
+        subprocess.run([a.edgewasm, "quantize", "-q", "--type", ty, src, out], check=True, stdout=sys.stderr)
+    return out
+
 
 def ms(v):
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
-print(f"model: {a.model}")
-print(f"edgewasm {meta['commit']} ({meta['kernel_path']}), llama.cpp {peer_build}; cpu features: {meta['cpu_features']}")
-print(f"{a.rounds} interleaved rounds, each the mean of {a.reps} repetitions after a warm-up\n")
-print("| threads | test | edgewasm t/s | llama.cpp t/s | ratio |")
-print("| ---: | --- | ---: | ---: | ---: |")
-for key in sorted(ours, key=lambda k: (k[0], k[1][:2] != "pp", k[1])):
-    if key not in peer:
-        continue
-    (om, osd), (pm, psd) = ms(ours[key]), ms(peer[key])
-    ratios = [o / p for o, p in zip(ours[key], peer[key])]
-    spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
-    print(f"| {key[0]} | {key[1]} | {om:.1f} ± {osd:.1f} | {pm:.1f} ± {psd:.1f} | {statistics.mean(ratios):.2f}{spread} |")
+
+def bench(model):
+    ours, peer = {}, {}
+    for r in range(a.rounds):
+        out = subprocess.run([a.edgewasm, "bench", "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "--json"],
+                             capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            j = json.loads(line)
+            ours.setdefault((j["threads"], j["test"]), []).append(j["tokens_per_s_mean"])
+            meta = j
+        out = subprocess.run([a.llama_bench, "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "-o", "jsonl"],
+                             capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if not line.startswith("{"):
+                continue
+            j = json.loads(line)
+            test = f"pp{j['n_prompt']}" if j["n_gen"] == 0 else f"tg{j['n_gen']}"
+            peer.setdefault((j["n_threads"], test), []).append(j["avg_ts"])
+            peer_build = j.get("build_commit", "?")
+        print(f"{model}: round {r + 1}/{a.rounds} done", file=sys.stderr)
+
+    print(f"model: {model}")
+    print(f"edgewasm {meta['commit']} ({meta['kernel_path']}), llama.cpp {peer_build}; cpu features: {meta['cpu_features']}")
+    print(f"{a.rounds} interleaved rounds, each the mean of {a.reps} repetitions after a warm-up\n")
+    print("| threads | test | edgewasm t/s | llama.cpp t/s | ratio |")
+    print("| ---: | --- | ---: | ---: | ---: |")
+    for key in sorted(ours, key=lambda k: (k[0], k[1][:2] != "pp", k[1])):
+        if key not in peer:
+            continue
+        (om, osd), (pm, psd) = ms(ours[key]), ms(peer[key])
+        ratios = [o / p for o, p in zip(ours[key], peer[key])]
+        spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
+        print(f"| {key[0]} | {key[1]} | {om:.1f} ± {osd:.1f} | {pm:.1f} ± {psd:.1f} | {statistics.mean(ratios):.2f}{spread} |")
+    one = ["-m", model, "-t", "1", "-p", a.p, "-n", a.n, "-r", "1"]
+    rss_ours = peak_rss_mib([a.edgewasm, "bench"] + one)
+    rss_peer = peak_rss_mib([a.llama_bench] + one)
+    print(f"\nPeak RSS, one run of pp{a.p} + tg{a.n} with 1 thread: "
+          f"edgewasm {rss_ours:.1f} MiB, llama.cpp {rss_peer:.1f} MiB (ratio {rss_ours / rss_peer:.2f})\n")
+
 
 def peak_rss_mib(cmd):
     """Peak resident set size of one run of `cmd`, in MiB."""
@@ -63,16 +89,11 @@ def peak_rss_mib(cmd):
         sys.exit(f"failed: {' '.join(cmd)}")
     return usage.ru_maxrss / 1024  # Linux reports KiB
 
-one = ["-t", "1", "-p", a.p, "-n", a.n, "-r", "1"]
-rss_ours = peak_rss_mib([a.edgewasm, "bench", "-m", a.model] + one)
-rss_peer = peak_rss_mib([a.llama_bench, "-m", a.model] + one)
-print(f"\nPeak RSS, one run of pp{a.p} + tg{a.n} with 1 thread: "
-      f"edgewasm {rss_ours:.1f} MiB, llama.cpp {rss_peer:.1f} MiB (ratio {rss_ours / rss_peer:.2f})")
 
-if a.guest:
+def guest_vs_native(model):
     prompt, n = "Why run small language models on edge devices?", "128"
-    native_cmd = [a.edgewasm, "generate", "-m", a.model, "--chat", "-p", prompt, "--temp", "0", "-n", n, "-t", "1", "-v"]
-    guest_cmd = [a.edgewasm, "run", "-t", "1", "--model", f"default={a.model}", a.guest, "-v", "--temp", "0", "--max-tokens", n, prompt]
+    native_cmd = [a.edgewasm, "generate", "-m", model, "--chat", "-p", prompt, "--temp", "0", "-n", n, "-t", "1", "-v"]
+    guest_cmd = [a.edgewasm, "run", "-t", "1", "--model", f"default={model}", a.guest, "-v", "--temp", "0", "--max-tokens", n, prompt]
     native, guest = [], []
     for r in range(max(a.rounds, 3) + 1):
         for cmd, pattern, into in ((native_cmd, r"generated: (\d+) tokens in ([\d.]+) ms", native),
@@ -85,6 +106,13 @@ if a.guest:
                 into.append(int(m.group(1)) / (float(m.group(2)) / 1e3))
     ratios = [g / x for g, x in zip(guest, native)]
     (gm, gsd), (nm, nsd) = ms(guest), ms(native)
-    print(f"\nDecode, {n} tokens, 1 thread, {len(ratios)} alternating runs: guest {gm:.1f} ± {gsd:.1f} t/s, "
+    print(f"Guest path ({model}): decode, {n} tokens, 1 thread, {len(ratios)} alternating runs: guest {gm:.1f} ± {gsd:.1f} t/s, "
           f"native {nm:.1f} ± {nsd:.1f} t/s, guest/native {statistics.mean(ratios):.3f} "
           f"({min(ratios):.3f}–{max(ratios):.3f})")
+
+
+models = a.model + [quantized(a.model[0], ty) for ty in a.quantize.split(",") if ty]
+for m in models:
+    bench(m)
+if a.guest:
+    guest_vs_native(a.model[0])

@@ -2,13 +2,19 @@
 # Builds the peer, llama.cpp, from the source package of PyPI
 # `llama-cpp-python` (which vendors it), for same-run comparisons:
 # llama-bench, llama-perplexity, llama-tokenize, llama-quantize, llama-eval-callback.
-# Output: $PEER_DIR/build/bin/. Idempotent.
+# Output: $PEER_DIR/build/bin/ (printed last). Idempotent; serialized with flock.
 set -euo pipefail
 PEER_VERSION=${PEER_VERSION:-0.3.36}
 PEER_DIR=${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-$PEER_VERSION}
 bin="$PEER_DIR/build/bin"
+# One build at a time (test processes may call this in parallel).
+mkdir -p "$(dirname "$PEER_DIR")"
+exec 9>"$PEER_DIR.lock"
+flock 9
 targets=(llama-bench llama-perplexity llama-tokenize llama-quantize)
-if [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-perplexity" ]; then
+missing=()
+for t in "${targets[@]}"; do [ -x "$bin/$t" ] || missing+=("$t"); done
+if [ ${#missing[@]} -eq 0 ]; then
   echo "peer: llama.cpp from llama-cpp-python $PEER_VERSION already built in $bin"
   exit 0
 fi

@@ -5,6 +5,7 @@
 
 mod commands;
 mod models;
+mod quant_rules;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,7 @@ enum Command {
     Bench(commands::bench::BenchCommand),
     Run(commands::run::RunCommand),
     Compile(commands::compile::CompileCommand),
+    Quantize(commands::quantize::QuantizeCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(c) => c.execute(),
         Command::Run(c) => c.execute(),
         Command::Compile(c) => c.execute(),
+        Command::Quantize(c) => c.execute(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -6,5 +6,6 @@ pub mod generate;
 pub mod inspect;
 pub mod logits;
 pub mod perplexity;
+pub mod quantize;
 pub mod run;
 pub mod tokenize;
