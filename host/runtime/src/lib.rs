@@ -205,6 +205,7 @@ fn run_component(
     let state = State { wasi: wasi.build(), table: ResourceTable::new(), nn: WasiNn::new(&sb.env), env: sb.env, limits: sb.limits };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
+    store.set_hostcall_fuel(hostcall_fuel(&store.data().env.limits));
     arm_epoch(&mut store);
     let t1 = Instant::now();
     let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, component, &linker)?;
@@ -212,6 +213,38 @@ fn run_component(
     match command.wasi_cli_run().call_run(&mut store)? {
         Ok(()) => Ok(0),
         Err(()) => Ok(1),
+    }
+}
+
+/// Most bytes a guest may copy to the host in one call: wasmtime's default
+/// (128 MiB), raised to the largest `load` and prompt the operator allows
+/// (the default would refuse a 241 MiB model under a 512 MiB
+/// `--max-load-size`), plus room for the call's other arguments. Below it,
+/// the backend's own checks refuse with a specific message.
+pub fn hostcall_fuel(limits: &Limits) -> usize {
+    limits.max_load_bytes.max(limits.max_prompt_bytes).max(128 << 20).saturating_add(1 << 20)
+}
+
+/// The operator's view of a guest failure: the cause (trap or host error)
+/// first, the wasm backtrace only with `--verbose`.
+fn clean_error(e: wasmtime::Error, verbose: bool) -> wasmtime::Error {
+    let root = e.root_cause().to_string();
+    let what = match e.downcast_ref::<Trap>() {
+        Some(Trap::MemoryOutOfBounds) => format!(
+            "the guest trapped: {root} (a stack overflow in a Rust or C guest ends this way too: its stack lives in linear memory)"
+        ),
+        Some(_) => format!("the guest trapped: {root}"),
+        None if root.contains("fuel allocated for hostcalls") => format!(
+            "the guest was stopped: {root} (one call may pass the host at most the larger of --max-load-size and --max-prompt-size)"
+        ),
+        None if root.starts_with("unknown handle index") => {
+            format!("the guest was stopped: {root} (it used a resource handle it had dropped, or never had)")
+        }
+        None => format!("the guest was stopped: {root}"),
+    };
+    match e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        Some(bt) if verbose => wasmtime::format_err!("{what}\n{bt}"),
+        _ => wasmtime::format_err!("{what}"),
     }
 }
 
@@ -233,10 +266,13 @@ fn outcome(result: wasmtime::Result<i32>, cfg: &RunConfig, deadline: Option<Inst
                 }
             }
             if format!("{e:?}").contains("forcing trap when growing memory") {
-                return Err(e.context(format!(
+                return Err(wasmtime::format_err!(
                     "the guest exceeded the memory limit of {} MiB (--max-memory)",
                     cfg.max_memory >> 20
-                )));
+                ));
+            }
+            if e.downcast_ref::<wasmtime::WasmBacktrace>().is_some() || e.downcast_ref::<Trap>().is_some() {
+                return Err(clean_error(e, cfg.verbose));
             }
             Err(e)
         }

@@ -54,9 +54,21 @@ pub struct RunCommand {
     /// Most live inference contexts per guest.
     #[arg(long, default_value_t = 8)]
     max_contexts: usize,
-    /// Most bytes a guest may pass to wasi:nn `load`.
-    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
+    /// Most bytes of models a guest may load from its own bytes (wasi:nn
+    /// `load`), summed over those alive.
+    #[arg(long, value_name = "SIZE", default_value = "512MiB")]
     max_load_size: String,
+    /// Most KV-cache memory per guest, summed over its live contexts (each
+    /// counted at its full ctx-size).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB")]
+    max_kv_memory: String,
+    /// Most bytes of one prompt (or wasi:nn input tensor, or text to
+    /// tokenize).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+    max_prompt_size: String,
+    /// Most bytes of wasi:nn tensors a guest may hold at once.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    max_tensor_memory: String,
     /// Do not use the compiled-component cache.
     #[arg(long)]
     no_cache: bool,
@@ -183,6 +195,9 @@ impl RunCommand {
             max_ctx: self.max_ctx,
             max_contexts: self.max_contexts,
             max_load_bytes: parse_size(&self.max_load_size).context("--max-load-size")?,
+            max_kv_bytes: parse_size(&self.max_kv_memory).context("--max-kv-memory")?,
+            max_prompt_bytes: parse_size(&self.max_prompt_size).context("--max-prompt-size")?,
+            max_tensor_bytes: parse_size(&self.max_tensor_memory).context("--max-tensor-memory")?,
             ..Limits::default()
         };
         let cfg = RunConfig {
