@@ -21,6 +21,7 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub use cache::{LoadKind, Loaded};
+pub use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// Everything `edgewasm run` needs to know.
 #[derive(Clone, Debug)]
@@ -44,6 +45,9 @@ pub struct RunConfig {
     pub cache: bool,
     /// Print phase timings to stderr.
     pub verbose: bool,
+    /// Capture the guest's stdout here instead of inheriting the host's
+    /// (embedding, tests).
+    pub stdout: Option<MemoryOutputPipe>,
 }
 
 /// Per-store state.
@@ -116,6 +120,9 @@ impl Sandbox {
     fn new(cfg: &RunConfig, models: Arc<ModelSet>, pool: Arc<ThreadPool>, t0: Instant) -> wasmtime::Result<Sandbox> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.inherit_stdio().args(&cfg.args);
+        if let Some(out) = &cfg.stdout {
+            wasi.stdout(out.clone());
+        }
         for (k, v) in &cfg.env {
             wasi.env(k, v);
         }
@@ -140,10 +147,11 @@ impl Sandbox {
 }
 
 /// Arms the epoch deadline of `store` (the epoch ticks once, at the
-/// deadline, from [`start_timer`]).
-pub(crate) fn arm_epoch<T>(store: &mut Store<T>) {
+/// deadline, from [`start_timer`]). A store without a deadline is never
+/// interrupted, even when another run on the same engine ticks the epoch.
+pub(crate) fn arm_epoch<T>(store: &mut Store<T>, deadline: Option<Instant>) {
     store.epoch_deadline_trap();
-    store.set_epoch_deadline(1);
+    store.set_epoch_deadline(if deadline.is_some() { 1 } else { 1 << 62 });
 }
 
 /// Ticks the engine's epoch once `timeout` after `t0`.
@@ -165,8 +173,23 @@ fn start_timer(engine: &Engine, timeout: Option<Duration>, t0: Instant) -> wasmt
 /// Runs `cfg.component` in a fresh sandboxed store: a component's
 /// `wasi:cli/run`, or a core module's `_start` (by the file's header).
 pub fn run(cfg: &RunConfig, models: Arc<ModelSet>, pool: Arc<ThreadPool>) -> wasmtime::Result<Outcome> {
+    run_with_engine(&engine()?, cfg, models, pool)
+}
+
+/// [`run`] on a given engine (from [`engine`]), so that many guests in one
+/// process share compiled code, models and threads: one store per call,
+/// callable from many threads at once. The `--timeout` timer ticks the
+/// engine's epoch, so on a shared engine a run's timeout also ends the
+/// other runs that have a timeout (runs without one are never
+/// interrupted): give timed runs an engine each.
+pub fn run_with_engine(
+    engine: &Engine,
+    cfg: &RunConfig,
+    models: Arc<ModelSet>,
+    pool: Arc<ThreadPool>,
+) -> wasmtime::Result<Outcome> {
     let t0 = Instant::now();
-    let engine = engine()?;
+    let engine = engine.clone();
     let (loaded, kind) = cache::load(&engine, &cfg.component, cfg.cache)?;
     let t_load = t0.elapsed();
     let sandbox = Sandbox::new(cfg, models, pool, t0)?;
@@ -206,7 +229,8 @@ fn run_component(
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
     store.set_hostcall_fuel(hostcall_fuel(&store.data().env.limits));
-    arm_epoch(&mut store);
+    let deadline = store.data().env.limits.deadline;
+    arm_epoch(&mut store, deadline);
     let t1 = Instant::now();
     let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, component, &linker)?;
     verbose("component", t1.elapsed());

@@ -210,6 +210,7 @@ impl RunCommand {
             limits,
             cache: !self.no_cache,
             verbose: self.verbose,
+            stdout: None,
         };
         let outcome = edgewasm_runtime::run(&cfg, models_arc, pool)
             .map_err(anyhow::Error::from)
