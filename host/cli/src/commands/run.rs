@@ -37,7 +37,7 @@ pub struct RunCommand {
     #[arg(long = "nn-preload", value_name = "NAME:GGML:AUTO:PATH")]
     nn_preload: Vec<String>,
     /// Inference threads.
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = super::args::positive)]
     threads: Option<usize>,
     /// Most linear memory per guest memory (e.g. 256MiB, 1G, bytes).
     #[arg(long, value_name = "SIZE", default_value = "2GiB")]
@@ -49,7 +49,7 @@ pub struct RunCommand {
     #[arg(long, default_value_t = 4096)]
     max_tokens: usize,
     /// Largest context (KV cache positions) a guest may create.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, value_parser = super::args::positive, default_value_t = 8192)]
     max_ctx: usize,
     /// Most live inference contexts per guest.
     #[arg(long, default_value_t = 8)]
