@@ -44,17 +44,16 @@ impl GgmlBackend {
         let [bytes] = builders else {
             return Err(NnError::invalid(format!("expected one graph builder (a GGUF file), got {}", builders.len())));
         };
-        let max = self.env.limits.max_load_bytes;
-        if bytes.len() > max {
-            return Err(NnError::too_large(format!("model of {} bytes exceeds the load limit of {max} bytes", bytes.len())));
-        }
-        if !bytes.starts_with(GGUF_MAGIC) {
-            return Err(NnError::new(crate::error::ErrorCode::InvalidEncoding, "not a GGUF file (bad magic)"));
-        }
-        let file = GgufFile::from_bytes(bytes).map_err(|e| NnError::new(crate::error::ErrorCode::InvalidEncoding, e.to_string()))?;
-        // Guest bytes are untrusted: their Jinja template is never run.
-        let model = Model::from_gguf(Arc::new(file))?.without_file_chat_template();
-        Ok(graph(&self.env, Arc::new(model)))
+        let model = self.env.load_guest_model(bytes.len(), || {
+            if !bytes.starts_with(GGUF_MAGIC) {
+                return Err(NnError::new(crate::error::ErrorCode::InvalidEncoding, "not a GGUF file (bad magic)"));
+            }
+            let file =
+                GgufFile::from_bytes(bytes).map_err(|e| NnError::new(crate::error::ErrorCode::InvalidEncoding, e.to_string()))?;
+            // Guest bytes are untrusted: their Jinja template is never run.
+            Ok(Model::from_gguf(Arc::new(file))?.without_file_chat_template())
+        })?;
+        Ok(graph(&self.env, model))
     }
 }
 

@@ -2,7 +2,7 @@
 //! contexts under limits, text mode, token mode, chat sessions and
 //! streaming generations. No wasmtime types here.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use edgewasm_llm::chat::ChatMessage;
@@ -24,12 +24,43 @@ pub struct GuestEnv {
     pub pool: Arc<ThreadPool>,
     pub limits: Limits,
     pub slots: Arc<ContextSlots>,
+    /// Models the guest loaded from its own bytes (the host's copy lives as
+    /// long as any graph or context holds it), with their sizes.
+    loaded: Mutex<Vec<(Weak<Model>, usize)>>,
 }
 
 impl GuestEnv {
     pub fn new(models: Arc<ModelSet>, pool: Arc<ThreadPool>, limits: Limits) -> Arc<GuestEnv> {
-        let slots = ContextSlots::new(limits.max_contexts);
-        Arc::new(GuestEnv { models, pool, limits, slots })
+        let slots = ContextSlots::new(limits.max_contexts, limits.max_kv_bytes);
+        Arc::new(GuestEnv { models, pool, limits, slots, loaded: Mutex::new(Vec::new()) })
+    }
+
+    /// Bytes of guest-loaded models still alive.
+    pub fn loaded_bytes(&self) -> usize {
+        let mut l = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        l.retain(|(m, _)| m.strong_count() > 0);
+        l.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Builds a model from `len` guest bytes with `build` (which copies
+    /// them), if the guest's live loaded models stay within the load limit
+    /// (`--max-load-size`); checked before any copy.
+    pub fn load_guest_model(&self, len: usize, build: impl FnOnce() -> NnResult<Model>) -> NnResult<Arc<Model>> {
+        let max = self.limits.max_load_bytes;
+        let held = self.loaded_bytes();
+        if held.checked_add(len).is_none_or(|t| t > max) {
+            return Err(NnError::too_large(if held == 0 {
+                format!("model of {len} bytes exceeds the load limit of {max} bytes (--max-load-size)")
+            } else {
+                format!(
+                    "model of {len} bytes would bring this guest's loaded models to {} bytes, over the load limit of {max} bytes (--max-load-size)",
+                    held.saturating_add(len)
+                )
+            }));
+        }
+        let model = Arc::new(build()?);
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner()).push((Arc::downgrade(&model), len));
+        Ok(model)
     }
 }
 
@@ -102,18 +133,18 @@ impl From<&TextConfig> for SamplingRequest {
 pub struct LlmContext {
     ctx: Context,
     env: Arc<GuestEnv>,
-    _permit: ContextPermit,
+    permit: ContextPermit,
     poisoned: Option<String>,
 }
 
 impl LlmContext {
     pub fn new(env: &Arc<GuestEnv>, model: Arc<Model>, n_ctx: Option<usize>) -> NnResult<LlmContext> {
-        let permit = env.slots.acquire()?;
         let n = env.limits.context_size(n_ctx, model.config().n_ctx_train)?;
+        let permit = env.slots.acquire(kv_bytes_checked(&model, n)?)?;
         env.limits.check_deadline()?;
         let mut ctx = Context::new(model, Arc::clone(&env.pool), n)?;
         ctx.set_deadline(env.limits.deadline);
-        Ok(LlmContext { ctx, env: Arc::clone(env), _permit: permit, poisoned: None })
+        Ok(LlmContext { ctx, env: Arc::clone(env), permit, poisoned: None })
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -159,9 +190,20 @@ impl LlmContext {
         }
         let model = Arc::clone(self.ctx.model());
         let n = self.env.limits.context_size(Some(n_ctx), model.config().n_ctx_train)?;
-        let mut ctx = Context::new(model, Arc::clone(&self.env.pool), n).map_err(|e| self.fail(e.into()))?;
+        // Reserve for the old and the new cache while both exist, then keep
+        // the new one's size.
+        let (old, new) = (kv_bytes_checked(&model, self.ctx.n_ctx())?, kv_bytes_checked(&model, n)?);
+        self.permit.resize(old.saturating_add(new))?;
+        let mut ctx = match Context::new(model, Arc::clone(&self.env.pool), n) {
+            Ok(c) => c,
+            Err(e) => {
+                self.permit.resize(old)?;
+                return Err(self.fail(e.into()));
+            }
+        };
         ctx.set_deadline(self.env.limits.deadline);
         self.ctx = ctx;
+        self.permit.resize(new)?;
         Ok(())
     }
 
@@ -202,9 +244,11 @@ impl LlmContext {
         }
     }
 
-    /// Tokenizes a prompt (BOS added, special tokens parsed).
-    pub fn tokenize_prompt(&self, prompt: &str) -> Vec<u32> {
-        self.ctx.model().tokenizer().encode(prompt, true, true)
+    /// Tokenizes a prompt (BOS added, special tokens parsed), refusing one
+    /// over the prompt size limit before any tokenizer work.
+    pub fn tokenize_prompt(&self, prompt: &str) -> NnResult<Vec<u32>> {
+        self.env.limits.check_prompt_bytes("the prompt", prompt.len())?;
+        Ok(self.ctx.model().tokenizer().encode(prompt, true, true))
     }
 
     /// Starts a generation over `prompt_ids`, reusing the cached prefix.
@@ -257,7 +301,7 @@ impl LlmContext {
                 _ => return Err(NnError::invalid("text mode needs a non-empty `prompt` input or `messages` in `config`")),
             },
         };
-        let ids = self.tokenize_prompt(&text_prompt);
+        let ids = self.tokenize_prompt(&text_prompt)?;
         let opts = SamplingRequest::from(config).options(&self.env.limits)?;
         let mut gen = self.start(&ids, opts)?;
         let mut text = String::new();
@@ -345,7 +389,7 @@ impl Session {
     /// Starts a raw completion of `prompt`.
     pub fn complete(session: &SharedSession, prompt: &str, req: &SamplingRequest) -> NnResult<Stream> {
         let mut s = lock(session);
-        let ids = s.ctx.tokenize_prompt(prompt);
+        let ids = s.ctx.tokenize_prompt(prompt)?;
         let opts = req.options(s.ctx.limits())?;
         let gen = s.ctx.start(&ids, opts)?;
         s.epoch += 1;
@@ -356,10 +400,11 @@ impl Session {
     pub fn chat(session: &SharedSession, content: &str, req: &SamplingRequest) -> NnResult<Stream> {
         let mut s = lock(session);
         let opts = req.options(s.ctx.limits())?;
+        s.ctx.limits().check_prompt_bytes("the chat message", content.len())?;
         let mut msgs = s.history();
         msgs.push(Message { role: "user".into(), content: content.to_string() });
         let prompt = render_chat(s.ctx.model(), &msgs)?;
-        let ids = s.ctx.tokenize_prompt(&prompt);
+        let ids = s.ctx.tokenize_prompt(&prompt)?;
         let gen = s.ctx.start(&ids, opts)?;
         s.history.push(Message { role: "user".into(), content: content.to_string() });
         s.epoch += 1;
@@ -420,6 +465,12 @@ impl Stream {
     pub fn stats(&self) -> &GenerationStats {
         self.gen.stats()
     }
+}
+
+/// Worst-case KV-cache bytes of an `n_ctx`-position context of `model`.
+fn kv_bytes_checked(model: &Model, n_ctx: usize) -> NnResult<usize> {
+    crate::limits::kv_bytes(model.config(), n_ctx)
+        .ok_or_else(|| NnError::too_large(format!("a context of {n_ctx} positions overflows the KV-cache size")))
 }
 
 /// Elapsed milliseconds since `t` (for logs).

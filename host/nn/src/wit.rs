@@ -44,6 +44,10 @@ pub struct GuestError {
 pub struct WasiNn {
     backend: Backend,
     registry: Registry,
+    env: Arc<GuestEnv>,
+    /// Data bytes of the tensors in the guest's resource table (inputs it
+    /// made, outputs it was given and has not dropped).
+    tensor_bytes: usize,
 }
 
 impl std::fmt::Debug for WasiNn {
@@ -55,7 +59,33 @@ impl std::fmt::Debug for WasiNn {
 impl WasiNn {
     /// The GGML backend and the preloaded graphs, under `env`'s limits.
     pub fn new(env: &Arc<GuestEnv>) -> WasiNn {
-        WasiNn { backend: Backend::from(GgmlBackend::new(Arc::clone(env))), registry: Registry::from(NnRegistry::new(env)) }
+        WasiNn {
+            backend: Backend::from(GgmlBackend::new(Arc::clone(env))),
+            registry: Registry::from(NnRegistry::new(env)),
+            env: Arc::clone(env),
+            tensor_bytes: 0,
+        }
+    }
+
+    /// Data bytes of the guest's live tensors.
+    pub fn tensor_bytes(&self) -> usize {
+        self.tensor_bytes
+    }
+
+    /// Counts `len` more tensor bytes, if the guest stays within
+    /// `--max-tensor-memory`.
+    fn reserve_tensor(&mut self, len: usize) -> Result<(), NnError> {
+        let max = self.env.limits.max_tensor_bytes;
+        match self.tensor_bytes.checked_add(len) {
+            Some(t) if t <= max => {
+                self.tensor_bytes = t;
+                Ok(())
+            }
+            _ => Err(NnError::too_large(format!(
+                "wasi:nn tensors of {len} more bytes would exceed the guest's limit of {max} bytes of live tensors (--max-tensor-memory; {} held)",
+                self.tensor_bytes
+            ))),
+        }
     }
 }
 
@@ -207,6 +237,13 @@ impl g::inference::HostGraphExecutionContext for WasiNnView<'_> {
         ctx: Resource<ExecutionContext>,
         inputs: Vec<g::inference::NamedTensor>,
     ) -> wasmtime::Result<Result<Vec<g::inference::NamedTensor>, Resource<GuestError>>> {
+        // Refuse oversized inputs before copying them.
+        for (name, t) in &inputs {
+            let len = self.table.get(t)?.data.len();
+            if let Err(e) = self.nn.env.limits.check_prompt_bytes(&format!("input `{name}`"), len) {
+                return self.err(e);
+            }
+        }
         let mut named = Vec::with_capacity(inputs.len());
         for (name, t) in inputs {
             // Inputs are borrowed in spirit: the guest keeps its handles.
@@ -216,6 +253,10 @@ impl g::inference::HostGraphExecutionContext for WasiNnView<'_> {
         let ctx = self.table.get_mut(&ctx)?;
         match ctx.compute_with_io(named) {
             Ok(outputs) => {
+                let total = outputs.iter().map(|t| t.tensor.data.len()).sum();
+                if let Err(e) = self.nn.reserve_tensor(total) {
+                    return self.err(e);
+                }
                 let mut out = Vec::with_capacity(outputs.len());
                 for t in outputs {
                     out.push((t.name, self.table.push(t.tensor)?));
@@ -239,6 +280,8 @@ impl g::tensor::HostTensor for WasiNnView<'_> {
         ty: g::tensor::TensorType,
         data: g::tensor::TensorData,
     ) -> wasmtime::Result<Resource<Tensor>> {
+        // The constructor has no error result: over the limit, the guest traps.
+        self.nn.reserve_tensor(data.len()).map_err(|e| wasmtime::format_err!("wasi:nn tensor constructor: {e}"))?;
         Ok(self.table.push(Tensor::new(dimensions, tensor_type_in(ty), data))?)
     }
 
@@ -255,7 +298,8 @@ impl g::tensor::HostTensor for WasiNnView<'_> {
     }
 
     fn drop(&mut self, t: Resource<Tensor>) -> wasmtime::Result<()> {
-        self.table.delete(t)?;
+        let t = self.table.delete(t)?;
+        self.nn.tensor_bytes = self.nn.tensor_bytes.saturating_sub(t.data.len());
         Ok(())
     }
 }

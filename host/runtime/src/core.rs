@@ -43,10 +43,11 @@ pub(crate) fn run_module(
 ) -> wasmtime::Result<i32> {
     let linker = linker(engine)?;
     let mut wasi = sb.wasi;
+    let deadline = sb.env.limits.deadline;
     let state = CoreState { wasi: wasi.build_p1(), nn: WasmEdgeNn::new(sb.env), limits: sb.limits };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
-    arm_epoch(&mut store);
+    arm_epoch(&mut store, deadline);
     let t1 = Instant::now();
     let instance = linker.instantiate(&mut store, module)?;
     let start = instance

@@ -21,6 +21,7 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub use cache::{LoadKind, Loaded};
+pub use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// Everything `edgewasm run` needs to know.
 #[derive(Clone, Debug)]
@@ -44,6 +45,9 @@ pub struct RunConfig {
     pub cache: bool,
     /// Print phase timings to stderr.
     pub verbose: bool,
+    /// Capture the guest's stdout here instead of inheriting the host's
+    /// (embedding, tests).
+    pub stdout: Option<MemoryOutputPipe>,
 }
 
 /// Per-store state.
@@ -116,6 +120,9 @@ impl Sandbox {
     fn new(cfg: &RunConfig, models: Arc<ModelSet>, pool: Arc<ThreadPool>, t0: Instant) -> wasmtime::Result<Sandbox> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.inherit_stdio().args(&cfg.args);
+        if let Some(out) = &cfg.stdout {
+            wasi.stdout(out.clone());
+        }
         for (k, v) in &cfg.env {
             wasi.env(k, v);
         }
@@ -140,10 +147,11 @@ impl Sandbox {
 }
 
 /// Arms the epoch deadline of `store` (the epoch ticks once, at the
-/// deadline, from [`start_timer`]).
-pub(crate) fn arm_epoch<T>(store: &mut Store<T>) {
+/// deadline, from [`start_timer`]). A store without a deadline is never
+/// interrupted, even when another run on the same engine ticks the epoch.
+pub(crate) fn arm_epoch<T>(store: &mut Store<T>, deadline: Option<Instant>) {
     store.epoch_deadline_trap();
-    store.set_epoch_deadline(1);
+    store.set_epoch_deadline(if deadline.is_some() { 1 } else { 1 << 62 });
 }
 
 /// Ticks the engine's epoch once `timeout` after `t0`.
@@ -165,8 +173,23 @@ fn start_timer(engine: &Engine, timeout: Option<Duration>, t0: Instant) -> wasmt
 /// Runs `cfg.component` in a fresh sandboxed store: a component's
 /// `wasi:cli/run`, or a core module's `_start` (by the file's header).
 pub fn run(cfg: &RunConfig, models: Arc<ModelSet>, pool: Arc<ThreadPool>) -> wasmtime::Result<Outcome> {
+    run_with_engine(&engine()?, cfg, models, pool)
+}
+
+/// [`run`] on a given engine (from [`engine`]), so that many guests in one
+/// process share compiled code, models and threads: one store per call,
+/// callable from many threads at once. The `--timeout` timer ticks the
+/// engine's epoch, so on a shared engine a run's timeout also ends the
+/// other runs that have a timeout (runs without one are never
+/// interrupted): give timed runs an engine each.
+pub fn run_with_engine(
+    engine: &Engine,
+    cfg: &RunConfig,
+    models: Arc<ModelSet>,
+    pool: Arc<ThreadPool>,
+) -> wasmtime::Result<Outcome> {
     let t0 = Instant::now();
-    let engine = engine()?;
+    let engine = engine.clone();
     let (loaded, kind) = cache::load(&engine, &cfg.component, cfg.cache)?;
     let t_load = t0.elapsed();
     let sandbox = Sandbox::new(cfg, models, pool, t0)?;
@@ -205,13 +228,47 @@ fn run_component(
     let state = State { wasi: wasi.build(), table: ResourceTable::new(), nn: WasiNn::new(&sb.env), env: sb.env, limits: sb.limits };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
-    arm_epoch(&mut store);
+    store.set_hostcall_fuel(hostcall_fuel(&store.data().env.limits));
+    let deadline = store.data().env.limits.deadline;
+    arm_epoch(&mut store, deadline);
     let t1 = Instant::now();
     let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, component, &linker)?;
     verbose("component", t1.elapsed());
     match command.wasi_cli_run().call_run(&mut store)? {
         Ok(()) => Ok(0),
         Err(()) => Ok(1),
+    }
+}
+
+/// Most bytes a guest may copy to the host in one call: wasmtime's default
+/// (128 MiB), raised to the largest `load` and prompt the operator allows
+/// (the default would refuse a 241 MiB model under a 512 MiB
+/// `--max-load-size`), plus room for the call's other arguments. Below it,
+/// the backend's own checks refuse with a specific message.
+pub fn hostcall_fuel(limits: &Limits) -> usize {
+    limits.max_load_bytes.max(limits.max_prompt_bytes).max(128 << 20).saturating_add(1 << 20)
+}
+
+/// The operator's view of a guest failure: the cause (trap or host error)
+/// first, the wasm backtrace only with `--verbose`.
+fn clean_error(e: wasmtime::Error, verbose: bool) -> wasmtime::Error {
+    let root = e.root_cause().to_string();
+    let what = match e.downcast_ref::<Trap>() {
+        Some(Trap::MemoryOutOfBounds) => format!(
+            "the guest trapped: {root} (a stack overflow in a Rust or C guest ends this way too: its stack lives in linear memory)"
+        ),
+        Some(_) => format!("the guest trapped: {root}"),
+        None if root.contains("fuel allocated for hostcalls") => format!(
+            "the guest was stopped: {root} (one call may pass the host at most the larger of --max-load-size and --max-prompt-size)"
+        ),
+        None if root.starts_with("unknown handle index") => {
+            format!("the guest was stopped: {root} (it used a resource handle it had dropped, or never had)")
+        }
+        None => format!("the guest was stopped: {root}"),
+    };
+    match e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        Some(bt) if verbose => wasmtime::format_err!("{what}\n{bt}"),
+        _ => wasmtime::format_err!("{what}"),
     }
 }
 
@@ -233,10 +290,13 @@ fn outcome(result: wasmtime::Result<i32>, cfg: &RunConfig, deadline: Option<Inst
                 }
             }
             if format!("{e:?}").contains("forcing trap when growing memory") {
-                return Err(e.context(format!(
+                return Err(wasmtime::format_err!(
                     "the guest exceeded the memory limit of {} MiB (--max-memory)",
                     cfg.max_memory >> 20
-                )));
+                ));
+            }
+            if e.downcast_ref::<wasmtime::WasmBacktrace>().is_some() || e.downcast_ref::<Trap>().is_some() {
+                return Err(clean_error(e, cfg.verbose));
             }
             Err(e)
         }

@@ -75,6 +75,11 @@ fn to_wit(e: NnError) -> types::Error {
     }
 }
 
+/// A limit breach in a function without an error result: ends the guest.
+fn trap(e: NnError) -> wasmtime::Error {
+    wasmtime::format_err!("{e}")
+}
+
 fn sampling(s: types::Sampling) -> SamplingRequest {
     SamplingRequest {
         max_tokens: s.max_tokens.map(|n| n as usize),
@@ -130,11 +135,19 @@ impl llm::HostModel for LlmView<'_> {
     }
 
     fn tokenize(&mut self, m: Resource<ModelHandle>, text: String, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+        // No error result: a text over the prompt size limit traps, before
+        // any tokenizer work.
+        self.env.limits.check_prompt_bytes("edgewasm:llm model.tokenize: the text", text.len()).map_err(trap)?;
         let h = self.table.get(&m)?;
         Ok(h.model.tokenizer().encode(&text, add_special, parse_special))
     }
 
     fn detokenize(&mut self, m: Resource<ModelHandle>, tokens: Vec<u32>, render_special: bool) -> Result<String> {
+        // As many ids as the prompt limit has bytes (4 per id); over it, a trap.
+        self.env
+            .limits
+            .check_prompt_bytes("edgewasm:llm model.detokenize: the token list", tokens.len().saturating_mul(4))
+            .map_err(trap)?;
         let h = self.table.get(&m)?;
         let n = h.model.tokenizer().vocab_size() as u32;
         let valid: Vec<u32> = tokens.into_iter().filter(|&t| t < n).collect();
@@ -158,6 +171,10 @@ impl llm::HostModel for LlmView<'_> {
         messages: Vec<types::ChatMessage>,
         add_generation_prompt: bool,
     ) -> Result<Result<String, types::Error>> {
+        let bytes = messages.iter().map(|m| m.role.len() + m.content.len()).fold(0usize, usize::saturating_add);
+        if let Err(e) = self.env.limits.check_prompt_bytes("the chat messages", bytes) {
+            return Ok(Err(to_wit(e)));
+        }
         let h = self.table.get(&m)?;
         let tmpl = match h.model.chat_template() {
             Ok(t) => t,

@@ -18,7 +18,7 @@ pub struct BenchCommand {
     #[arg(long, short)]
     model: Option<String>,
     /// Thread counts to test, comma-separated.
-    #[arg(long, short, value_delimiter = ',', default_value = "1,2")]
+    #[arg(long, short, value_parser = super::args::positive, value_delimiter = ',', default_value = "1,2")]
     threads: Vec<usize>,
     /// Prompt lengths for the pp test (0 skips it).
     #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "128")]
@@ -27,7 +27,7 @@ pub struct BenchCommand {
     #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "64")]
     n_gen: Vec<usize>,
     /// Repetitions after the warm-up run.
-    #[arg(short = 'r', long, default_value_t = 5)]
+    #[arg(short = 'r', long, value_parser = super::args::positive, default_value_t = 5)]
     repetitions: usize,
     /// JSON lines instead of a markdown table.
     #[arg(long)]

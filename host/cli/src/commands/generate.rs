@@ -19,19 +19,19 @@ pub struct SamplingArgs {
     #[arg(long, short = 'n', default_value_t = 256)]
     pub max_tokens: usize,
     /// Temperature; 0 means greedy.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, value_parser = super::args::non_negative, default_value_t = 0.8)]
     pub temp: f32,
     /// Keep the K most likely tokens (0 = off).
     #[arg(long, default_value_t = 40)]
     pub top_k: usize,
     /// Nucleus sampling threshold (1 = off).
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, value_parser = super::args::non_negative, default_value_t = 0.95)]
     pub top_p: f32,
     /// Drop tokens below this fraction of the best one's probability (0 = off).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, value_parser = super::args::non_negative, default_value_t = 0.05)]
     pub min_p: f32,
     /// Penalty for repeating recent tokens (1 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, value_parser = super::args::non_negative, default_value_t = 1.0)]
     pub repeat_penalty: f32,
     /// Random seed: the same seed gives the same output.
     #[arg(long, default_value_t = 42)]
@@ -78,10 +78,10 @@ pub struct GenerateCommand {
     #[command(flatten)]
     sampling: SamplingArgs,
     /// Context size in tokens.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, value_parser = super::args::positive, default_value_t = 2048)]
     ctx_size: usize,
     /// Worker threads.
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = super::args::positive)]
     threads: Option<usize>,
     /// Print timings to stderr when done.
     #[arg(long, short)]

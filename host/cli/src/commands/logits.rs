@@ -22,7 +22,7 @@ pub struct LogitsCommand {
     #[arg(long, short)]
     prompt: Option<String>,
     /// How many of the highest logits to print.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, value_parser = super::args::positive, default_value_t = 10)]
     top: usize,
     /// Print every position, not only the last.
     #[arg(long)]
@@ -36,7 +36,7 @@ pub struct LogitsCommand {
     #[arg(long, conflicts_with = "json")]
     digest: bool,
     /// Worker threads.
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = super::args::positive)]
     threads: Option<usize>,
 }
 

@@ -1,5 +1,6 @@
 //! Subcommands, one module each.
 
+pub mod args;
 pub mod bench;
 pub mod compile;
 pub mod generate;

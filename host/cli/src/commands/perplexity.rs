@@ -19,10 +19,10 @@ pub struct PerplexityCommand {
     #[arg(long, short)]
     file: std::path::PathBuf,
     /// Chunk length in tokens.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, value_parser = super::args::positive, default_value_t = 512)]
     ctx: usize,
     /// Worker threads.
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = super::args::positive)]
     threads: Option<usize>,
     /// Print the result as JSON.
     #[arg(long)]

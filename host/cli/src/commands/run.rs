@@ -37,7 +37,7 @@ pub struct RunCommand {
     #[arg(long = "nn-preload", value_name = "NAME:GGML:AUTO:PATH")]
     nn_preload: Vec<String>,
     /// Inference threads.
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = super::args::positive)]
     threads: Option<usize>,
     /// Most linear memory per guest memory (e.g. 256MiB, 1G, bytes).
     #[arg(long, value_name = "SIZE", default_value = "2GiB")]
@@ -49,14 +49,26 @@ pub struct RunCommand {
     #[arg(long, default_value_t = 4096)]
     max_tokens: usize,
     /// Largest context (KV cache positions) a guest may create.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, value_parser = super::args::positive, default_value_t = 8192)]
     max_ctx: usize,
     /// Most live inference contexts per guest.
     #[arg(long, default_value_t = 8)]
     max_contexts: usize,
-    /// Most bytes a guest may pass to wasi:nn `load`.
-    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
+    /// Most bytes of models a guest may load from its own bytes (wasi:nn
+    /// `load`), summed over those alive.
+    #[arg(long, value_name = "SIZE", default_value = "512MiB")]
     max_load_size: String,
+    /// Most KV-cache memory per guest, summed over its live contexts (each
+    /// counted at its full ctx-size).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB")]
+    max_kv_memory: String,
+    /// Most bytes of one prompt (or wasi:nn input tensor, or text to
+    /// tokenize).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+    max_prompt_size: String,
+    /// Most bytes of wasi:nn tensors a guest may hold at once.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    max_tensor_memory: String,
     /// Do not use the compiled-component cache.
     #[arg(long)]
     no_cache: bool,
@@ -183,6 +195,9 @@ impl RunCommand {
             max_ctx: self.max_ctx,
             max_contexts: self.max_contexts,
             max_load_bytes: parse_size(&self.max_load_size).context("--max-load-size")?,
+            max_kv_bytes: parse_size(&self.max_kv_memory).context("--max-kv-memory")?,
+            max_prompt_bytes: parse_size(&self.max_prompt_size).context("--max-prompt-size")?,
+            max_tensor_bytes: parse_size(&self.max_tensor_memory).context("--max-tensor-memory")?,
             ..Limits::default()
         };
         let cfg = RunConfig {
@@ -195,6 +210,7 @@ impl RunCommand {
             limits,
             cache: !self.no_cache,
             verbose: self.verbose,
+            stdout: None,
         };
         let outcome = edgewasm_runtime::run(&cfg, models_arc, pool)
             .map_err(anyhow::Error::from)

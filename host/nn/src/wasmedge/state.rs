@@ -100,17 +100,15 @@ impl WasmEdgeNn {
         if live >= max_graphs {
             return Err(CallError::new(Errno::TooLarge, format!("too many graphs loaded from bytes (limit {max_graphs})")));
         }
-        let max = self.env.limits.max_load_bytes;
-        if bytes.len() > max {
-            return Err(CallError::new(Errno::TooLarge, format!("model of {} bytes exceeds the load limit of {max}", bytes.len())));
-        }
-        if !bytes.starts_with(GGUF_MAGIC) {
-            return Err(CallError::new(Errno::InvalidEncoding, "not a GGUF file (bad magic)"));
-        }
-        let file = GgufFile::from_bytes(bytes).map_err(|e| CallError::new(Errno::InvalidEncoding, e.to_string()))?;
-        // Guest bytes are untrusted: their Jinja template is never run.
-        let model = Model::from_gguf(Arc::new(file)).map_err(NnError::from)?.without_file_chat_template();
-        self.add_graph(GraphSlot { model: Arc::new(model), settings, from_bytes: true })
+        let model = self.env.load_guest_model(bytes.len(), || {
+            if !bytes.starts_with(GGUF_MAGIC) {
+                return Err(NnError::new(crate::error::ErrorCode::InvalidEncoding, "not a GGUF file (bad magic)"));
+            }
+            let file = GgufFile::from_bytes(bytes).map_err(|e| NnError::new(crate::error::ErrorCode::InvalidEncoding, e.to_string()))?;
+            // Guest bytes are untrusted: their Jinja template is never run.
+            Ok(Model::from_gguf(Arc::new(file))?.without_file_chat_template())
+        })?;
+        self.add_graph(GraphSlot { model, settings, from_bytes: true })
     }
 
     /// `load_by_name` / `load_by_name_with_config`: a preloaded model
@@ -179,6 +177,10 @@ impl WasmEdgeNn {
         }
         match index {
             0 => {
+                slot.ctx
+                    .limits()
+                    .check_prompt_bytes("the prompt", data.len())
+                    .map_err(|e| CallError::new(Errno::PromptTooLong, e.message))?;
                 let prompt = std::str::from_utf8(data).map_err(|_| CallError::invalid("the prompt is not UTF-8"))?;
                 slot.stream = None;
                 slot.prompt = Some(prompt.to_string());
@@ -186,7 +188,10 @@ impl WasmEdgeNn {
                 slot.prompt_ids()?;
                 Ok(())
             }
-            1 => slot.settings.apply(data),
+            1 => {
+                slot.ctx.limits().check_prompt_bytes("the config", data.len())?;
+                slot.settings.apply(data)
+            }
             i => Err(CallError::invalid(format!("no input {i} (0: prompt, 1: config)"))),
         }
     }
@@ -277,7 +282,7 @@ impl ExecSlot {
             self.ctx.resize(n)?;
         }
         let prompt = self.prompt.as_deref().filter(|p| !p.is_empty()).ok_or_else(|| CallError::invalid("no prompt: set input 0 first"))?;
-        let ids = self.ctx.tokenize_prompt(prompt);
+        let ids = self.ctx.tokenize_prompt(prompt)?;
         if ids.len() >= self.ctx.n_ctx() {
             return Err(CallError::new(
                 Errno::PromptTooLong,
