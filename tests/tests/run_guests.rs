@@ -270,11 +270,15 @@ fn timeout_stops_a_long_generation() {
         "--timeout",
         "2s",
         s(&guest("chat")),
+        // A raw counting completion: it runs to --max-tokens (about 40 s
+        // on one core) instead of ending at an end-of-turn token, so only
+        // the timeout can stop it.
+        "--raw",
         "--temp",
         "0",
         "--max-tokens",
         "4000",
-        "Count from 1 to 2000, separated by commas.",
+        "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,",
     ]);
     let took = t.elapsed();
     assert!(!o.status.success());
