@@ -11,7 +11,7 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
-use super::{quant_bytes, tile_block_bytes, TileFn, TILE_ROWS};
+use super::{groups, quant_bytes, tile_block_bytes, TileFn, TILE_ROWS};
 use crate::arch::aarch64::neon::{dot_sdot, h2f};
 use crate::blocks::{BlockQ8_0, BlockQ8_1};
 use crate::{GgmlType, KernelPath};
@@ -74,11 +74,6 @@ fn store4(out: &mut [f32], c: usize, quarter: usize, v: float32x4_t) {
     unsafe { vst1q_f32(s.as_mut_ptr(), v) }
 }
 
-/// The activation's 32 quants as eight 4-byte groups.
-#[inline(always)]
-fn groups(qs: &[i8; 32]) -> [i32; 8] {
-    bytemuck::cast(*qs)
-}
 
 macro_rules! tiles {
     ($module:ident, $tf:literal, $dot:ident) => {

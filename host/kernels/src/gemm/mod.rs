@@ -295,6 +295,14 @@ fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
     }
 }
 
+/// The activation's 32 quants as eight 4-byte groups (one broadcast per
+/// quant vector of a tile-block).
+#[inline(always)]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
+fn groups(qs: &[i8; 32]) -> [i32; 8] {
+    bytemuck::cast(*qs)
+}
+
 /// The 16 `d` (or `m`) values of a tile-block starting at byte `off`.
 #[inline]
 fn f16s(tb: &[u8], off: usize) -> &[f16] {

@@ -9,7 +9,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{quant_bytes, tile_block_bytes, TileFn, TILE_ROWS};
+use super::{groups, quant_bytes, tile_block_bytes, TileFn, TILE_ROWS};
 use crate::arch::x86::avx2::h;
 use crate::blocks::{BlockQ8_0, BlockQ8_1};
 use crate::{GgmlType, KernelPath};
@@ -63,11 +63,6 @@ safe_tile!(q4_0_avx2, GgmlType::Q4_0, BlockQ8_0, k_q4_0_avx2, "avx2 + fma + f16c
 safe_tile!(q4_1_avx2, GgmlType::Q4_1, BlockQ8_1, k_q4_1_avx2, "avx2 + fma + f16c");
 safe_tile!(q8_0_avx2, GgmlType::Q8_0, BlockQ8_0, k_q8_0_avx2, "avx2 + fma + f16c");
 
-/// The activation's 32 quants as eight 4-byte groups.
-#[inline(always)]
-fn groups(qs: &[i8; 32]) -> [i32; 8] {
-    bytemuck::cast(*qs)
-}
 
 /// The exact sum of 32 signed bytes.
 #[target_feature(enable = "avx2,fma,f16c")]
