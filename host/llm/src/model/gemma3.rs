@@ -7,7 +7,7 @@ use edgewasm_gguf::GgufFile;
 
 use super::attention::{attention, AttentionParams};
 use super::config::ModelConfig;
-use super::matmul::{matmul, QMatrix};
+use super::matmul::{matmul, matmul_many, QMatrix};
 use super::ops::{add_inplace, gated, gelu_ggml, rms_norm, rms_norm_inplace, rope_apply, RopeStyle};
 use super::head::Head;
 use super::weights::{matrix, vector};
@@ -97,9 +97,8 @@ impl Architecture for Gemma3 {
                 rms_norm(&s.x[i * d..(i + 1) * d], &w.attn_norm, c.rms_eps, &mut s.xn[i * d..(i + 1) * d]);
             }
             let xn = &s.xn[..n * d];
-            matmul(pool, file, &w.wq, xn, n, &mut s.xq, &mut s.q);
-            matmul(pool, file, &w.wk, xn, n, &mut s.xq, &mut s.k);
-            matmul(pool, file, &w.wv, xn, n, &mut s.xq, &mut s.v);
+            let qkv = &mut [(&w.wq, &mut s.q[..]), (&w.wk, &mut s.k[..]), (&w.wv, &mut s.v[..])];
+            matmul_many(pool, file, xn, n, &mut s.xq, qkv);
             let table = if w.window.is_some() { &local_rope[..] } else { &s.rope[..rope_len] };
             for i in 0..n {
                 let rope = &table[i * c.rope_dims..(i + 1) * c.rope_dims];
@@ -136,8 +135,7 @@ impl Architecture for Gemma3 {
                 rms_norm(&s.x[i * d..(i + 1) * d], &w.ffn_norm, c.rms_eps, &mut s.xn[i * d..(i + 1) * d]);
             }
             let xn = &s.xn[..n * d];
-            matmul(pool, file, &w.w_gate, xn, n, &mut s.xq, &mut s.gate);
-            matmul(pool, file, &w.w_up, xn, n, &mut s.xq, &mut s.up);
+            matmul_many(pool, file, xn, n, &mut s.xq, &mut [(&w.w_gate, &mut s.gate[..]), (&w.w_up, &mut s.up[..])]);
             gated(&mut s.gate[..n * c.n_ff], &s.up[..n * c.n_ff], gelu_ggml);
             matmul(pool, file, &w.w_down, &s.gate[..n * c.n_ff], n, &mut s.xq, &mut s.tmp);
             for i in 0..n {

@@ -118,8 +118,8 @@ impl ActBuf {
 /// A raw output pointer that threads write disjoint elements through.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
-// SAFETY: OutPtr is only used inside `matmul`, where each thread writes a
-// disjoint set of rows of a buffer that outlives the pool job.
+// SAFETY: OutPtr is only used inside `matmul_many`, where each thread writes
+// a disjoint set of rows of a buffer that outlives the pool job.
 unsafe impl Send for OutPtr {}
 // SAFETY: as above; no element is written by two threads or read while written.
 unsafe impl Sync for OutPtr {}
@@ -143,52 +143,112 @@ pub fn matmul(
     xq: &mut ActBuf,
     out: &mut [f32],
 ) {
-    let k = w.cols;
-    assert_eq!(x.len(), n * k, "matmul {}: activation shape", w.name);
-    assert!(out.len() >= n * w.rows, "matmul {}: output shape", w.name);
-    let kern = w.kernels;
-    let dot_ty = kern.vec_dot_type;
-    let act_row = dot_ty.type_size() * k / dot_ty.block_size();
-    let act: &[u8] = if dot_ty == GgmlType::F32 {
-        bytemuck::cast_slice(x)
-    } else {
-        let dst = xq.bytes_mut(act_row * n);
-        let from_float = edgewasm_kernels::kernels_for(dot_ty).from_float;
-        if n >= 4 {
-            let dst_ptr = dst.as_mut_ptr() as usize;
-            pool.for_each_chunk(n, 1, |rows| {
-                for b in rows {
-                    // SAFETY: each row `b` is claimed by one thread and lies
-                    // in `dst` (n * act_row bytes), which outlives the job.
-                    let row = unsafe {
-                        std::slice::from_raw_parts_mut((dst_ptr as *mut u8).add(b * act_row), act_row)
-                    };
-                    from_float(&x[b * k..(b + 1) * k], row);
-                }
-            });
-        } else {
-            for b in 0..n {
-                from_float(&x[b * k..(b + 1) * k], &mut dst[b * act_row..(b + 1) * act_row]);
-            }
+    matmul_many(pool, file, x, n, xq, &mut [(w, out)]);
+}
+
+/// [`matmul`] for several weight matrices reading the same activations
+/// (Q/K/V, gate/up): the activations are quantized once and all the products
+/// are one pool job, so decode pays one fork-join for them instead of one per
+/// matrix. Each product's output is exactly what `matmul` would write.
+pub fn matmul_many(
+    pool: &ThreadPool,
+    file: &GgufFile,
+    x: &[f32],
+    n: usize,
+    xq: &mut ActBuf,
+    products: &mut [(&QMatrix, &mut [f32])],
+) {
+    let Some((first, _)) = products.first() else { return };
+    let (k, dot_ty) = (first.cols, first.kernels.vec_dot_type);
+    if products.iter().any(|(w, _)| w.cols != k || w.kernels.vec_dot_type != dot_ty) {
+        // Mixed activation formats (e.g. a Q6_K V next to Q4_K Q/K): one
+        // quantization and one job each.
+        for (w, out) in products.iter_mut() {
+            matmul_many(pool, file, x, n, xq, &mut [(*w, &mut **out)]);
         }
-        xq.bytes(act_row * n)
-    };
-    let wbytes = w.bytes(file);
-    let wrow = w.row_bytes();
-    let rows = w.rows;
-    let vec_dot = kern.vec_dot;
-    let outp = OutPtr(out.as_mut_ptr());
-    let (tiles, first_plain) = match &w.repacked {
-        Some(rp) => (rp.tiles(), rp.tile_rows()),
-        None => (0, 0),
-    };
-    // Work items: the 16-row tiles, then the remaining rows in groups of
-    // ROW_ALIGN (all rows when nothing is interleaved).
-    let plain_groups = (rows - first_plain).div_ceil(ROW_ALIGN);
-    let items = tiles + plain_groups;
-    let chunk = pool.chunk_size(items, 8, 1);
-    pool.for_each_chunk(items, chunk, |range| {
-        let outp = outp;
+        return;
+    }
+    assert_eq!(x.len(), n * k, "matmul {}: activation shape", first.name);
+    let act_row = dot_ty.type_size() * k / dot_ty.block_size();
+    let act = quantize_activations(pool, dot_ty, x, n, k, xq);
+    let plans: Vec<Plan<'_>> = products
+        .iter_mut()
+        .map(|(w, out)| {
+            assert!(out.len() >= n * w.rows, "matmul {}: output shape", w.name);
+            let (tiles, first_plain) = match &w.repacked {
+                Some(rp) => (rp.tiles(), rp.tile_rows()),
+                None => (0, 0),
+            };
+            // Work items: the 16-row tiles, then the remaining rows in groups
+            // of ROW_ALIGN (all rows when nothing is interleaved).
+            let items = tiles + (w.rows - first_plain).div_ceil(ROW_ALIGN);
+            Plan { w, wbytes: w.bytes(file), out: OutPtr(out.as_mut_ptr()), tiles, first_plain, items }
+        })
+        .collect();
+    let total: usize = plans.iter().map(|p| p.items).sum();
+    let chunk = pool.chunk_size(total, 8, 1);
+    pool.for_each_chunk(total, chunk, |range| {
+        let mut base = 0;
+        for p in &plans {
+            let mine = range.start.max(base)..range.end.min(base + p.items);
+            if !mine.is_empty() {
+                p.run(act, act_row, n, mine.start - base..mine.end - base);
+            }
+            base += p.items;
+        }
+    });
+}
+
+/// Quantizes `n` rows of `k` activations to `dot_ty` (threaded for batches).
+fn quantize_activations<'a>(
+    pool: &ThreadPool,
+    dot_ty: GgmlType,
+    x: &'a [f32],
+    n: usize,
+    k: usize,
+    xq: &'a mut ActBuf,
+) -> &'a [u8] {
+    if dot_ty == GgmlType::F32 {
+        return bytemuck::cast_slice(x);
+    }
+    let act_row = dot_ty.type_size() * k / dot_ty.block_size();
+    let dst = xq.bytes_mut(act_row * n);
+    let from_float = edgewasm_kernels::kernels_for(dot_ty).from_float;
+    if n >= 4 {
+        let dst_ptr = dst.as_mut_ptr() as usize;
+        pool.for_each_chunk(n, 1, |rows| {
+            for b in rows {
+                // SAFETY: each row `b` is claimed by one thread and lies in
+                // `dst` (n * act_row bytes), which outlives the job.
+                let row = unsafe { std::slice::from_raw_parts_mut((dst_ptr as *mut u8).add(b * act_row), act_row) };
+                from_float(&x[b * k..(b + 1) * k], row);
+            }
+        });
+    } else {
+        for b in 0..n {
+            from_float(&x[b * k..(b + 1) * k], &mut dst[b * act_row..(b + 1) * act_row]);
+        }
+    }
+    xq.bytes(act_row * n)
+}
+
+/// One weight matrix's share of a [`matmul_many`] job.
+struct Plan<'a> {
+    w: &'a QMatrix,
+    wbytes: &'a [u8],
+    out: OutPtr,
+    /// Interleaved 16-row tiles, and the first row after them.
+    tiles: usize,
+    first_plain: usize,
+    /// Work items: `tiles` then groups of ROW_ALIGN plain rows.
+    items: usize,
+}
+
+impl Plan<'_> {
+    /// Computes work items `range` (`< self.items`) for all `n` activation
+    /// rows.
+    fn run(&self, act: &[u8], act_row: usize, n: usize, range: std::ops::Range<usize>) {
+        let (w, outp, tiles, rows, k) = (self.w, self.out, self.tiles, self.w.rows, self.w.cols);
         let tile_part = range.start.min(tiles)..range.end.min(tiles);
         if let (Some(rp), false) = (&w.repacked, tile_part.is_empty()) {
             PANEL.with_borrow_mut(|panel| {
@@ -207,17 +267,19 @@ pub fn matmul(
             });
         }
         let groups = range.start.max(tiles) - tiles..range.end.max(tiles) - tiles;
-        let plain = (first_plain + groups.start * ROW_ALIGN).min(rows)..(first_plain + groups.end * ROW_ALIGN).min(rows);
+        let first = self.first_plain;
+        let plain = (first + groups.start * ROW_ALIGN).min(rows)..(first + groups.end * ROW_ALIGN).min(rows);
+        let (wrow, vec_dot) = (w.row_bytes(), w.kernels.vec_dot);
         for r in plain {
-            let wr = &wbytes[r * wrow..(r + 1) * wrow];
+            let wr = &self.wbytes[r * wrow..(r + 1) * wrow];
             for b in 0..n {
                 let v = vec_dot(k, wr, &act[b * act_row..(b + 1) * act_row]);
-                // SAFETY: index b*rows + r < n*rows <= out.len() (asserted
-                // above); row r belongs to this chunk only.
+                // SAFETY: index b*rows + r < n*rows <= out.len() (asserted in
+                // matmul_many); row r belongs to this chunk only.
                 unsafe { *outp.0.add(b * rows + r) = v };
             }
         }
-    });
+    }
 }
 
 thread_local! {
