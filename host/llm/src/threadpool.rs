@@ -187,6 +187,33 @@ impl ThreadPool {
     }
 }
 
+impl ThreadPool {
+    /// Calls `f(i, row)` on each whole `row_len`-long row `i` of `data`,
+    /// spread over the pool like [`ThreadPool::for_each_chunk`]. Rows are
+    /// disjoint, so `f` gets each one mutably.
+    pub fn for_each_row_mut<T: Send, F: Fn(usize, &mut [T]) + Sync>(&self, data: &mut [T], row_len: usize, f: F) {
+        let row_len = row_len.max(1);
+        let rows = data.len() / row_len;
+        let base = RowsPtr(data.as_mut_ptr());
+        self.for_each_chunk(rows, self.chunk_size(rows, 4, 1), |range| {
+            let base = &base;
+            for i in range {
+                // SAFETY: row i (i < rows, so inside `data`, which outlives
+                // the job) is handed out exactly once by for_each_chunk, so no
+                // two threads hold overlapping slices.
+                let row = unsafe { std::slice::from_raw_parts_mut(base.0.add(i * row_len), row_len) };
+                f(i, row);
+            }
+        });
+    }
+}
+
+/// The base of the rows [`ThreadPool::for_each_row_mut`] hands out.
+struct RowsPtr<T>(*mut T);
+// SAFETY: only used to build disjoint row slices of a `&mut [T]` with
+// `T: Send`, each on one thread; equivalent to sending `&mut` rows.
+unsafe impl<T: Send> Sync for RowsPtr<T> {}
+
 /// Joins the job of `generation` if it is still open: `true` if joined.
 fn join(shared: &Shared, generation: usize) -> bool {
     let want = ((generation as u64) & 0xFFFF_FFFF) << 32;
@@ -315,6 +342,18 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(total.load(Ordering::Relaxed), 4 * 100 * 50);
+    }
+
+    #[test]
+    fn rows_are_handed_out_once_each() {
+        let pool = ThreadPool::new(2);
+        let mut data = vec![0u32; 7 * 5 + 3]; // the 3 left over are no row
+        for _ in 0..50 {
+            pool.for_each_row_mut(&mut data, 5, |i, row| row.iter_mut().for_each(|v| *v += i as u32 + 1));
+        }
+        for (j, v) in data.iter().enumerate() {
+            assert_eq!(*v, if j < 35 { 50 * (j as u32 / 5 + 1) } else { 0 });
+        }
     }
 
     #[test]

@@ -79,9 +79,8 @@ impl Architecture for Llama {
         };
 
         for (l, w) in self.layers.iter().enumerate() {
-            for i in 0..n {
-                rms_norm(&s.x[i * d..(i + 1) * d], &w.attn_norm, c.rms_eps, &mut s.xn[i * d..(i + 1) * d]);
-            }
+            let x = &s.x;
+            pool.for_each_row_mut(&mut s.xn[..n * d], d, |i, xn| rms_norm(&x[i * d..(i + 1) * d], &w.attn_norm, c.rms_eps, xn));
             let xn = &s.xn[..n * d];
             let qkv = &mut [(&w.wq, &mut s.q[..]), (&w.wk, &mut s.k[..]), (&w.wv, &mut s.v[..])];
             matmul_many(pool, file, xn, n, &mut s.xq, qkv);
@@ -95,12 +94,12 @@ impl Architecture for Llama {
             matmul(pool, file, &w.wo, &s.att[..n * od], n, &mut s.xq, &mut s.tmp);
             add_inplace(&mut s.x[..n * d], &s.tmp[..n * d]);
 
-            for i in 0..n {
-                rms_norm(&s.x[i * d..(i + 1) * d], &w.ffn_norm, c.rms_eps, &mut s.xn[i * d..(i + 1) * d]);
-            }
+            let x = &s.x;
+            pool.for_each_row_mut(&mut s.xn[..n * d], d, |i, xn| rms_norm(&x[i * d..(i + 1) * d], &w.ffn_norm, c.rms_eps, xn));
             let xn = &s.xn[..n * d];
             matmul_many(pool, file, xn, n, &mut s.xq, &mut [(&w.w_gate, &mut s.gate[..]), (&w.w_up, &mut s.up[..])]);
-            gated(&mut s.gate[..n * c.n_ff], &s.up[..n * c.n_ff], silu);
+            let (up, f) = (&s.up, c.n_ff);
+            pool.for_each_row_mut(&mut s.gate[..n * f], f, |i, g| gated(g, &up[i * f..(i + 1) * f], silu));
             matmul(pool, file, &w.w_down, &s.gate[..n * c.n_ff], n, &mut s.xq, &mut s.tmp);
             add_inplace(&mut s.x[..n * d], &s.tmp[..n * d]);
         }

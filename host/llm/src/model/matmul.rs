@@ -214,21 +214,7 @@ fn quantize_activations<'a>(
     let act_row = dot_ty.type_size() * k / dot_ty.block_size();
     let dst = xq.bytes_mut(act_row * n);
     let from_float = edgewasm_kernels::kernels_for(dot_ty).from_float;
-    if n >= 4 {
-        let dst_ptr = dst.as_mut_ptr() as usize;
-        pool.for_each_chunk(n, 1, |rows| {
-            for b in rows {
-                // SAFETY: each row `b` is claimed by one thread and lies in
-                // `dst` (n * act_row bytes), which outlives the job.
-                let row = unsafe { std::slice::from_raw_parts_mut((dst_ptr as *mut u8).add(b * act_row), act_row) };
-                from_float(&x[b * k..(b + 1) * k], row);
-            }
-        });
-    } else {
-        for b in 0..n {
-            from_float(&x[b * k..(b + 1) * k], &mut dst[b * act_row..(b + 1) * act_row]);
-        }
-    }
+    pool.for_each_row_mut(dst, act_row, |b, row| from_float(&x[b * k..(b + 1) * k], row));
     xq.bytes(act_row * n)
 }
 
