@@ -97,11 +97,14 @@ fn answer(session: &llm::Session, args: &Args, text: &str) {
     let started = if args.raw { session.complete(text, &args.sampling) } else { session.chat(text, &args.sampling) };
     let gen = started.unwrap_or_else(|e| fail("starting generation", &e));
     let mut out = std::io::stdout().lock();
-    let mut first: Option<std::time::Instant> = None;
+    // When the first chunk arrived, and the host's generation time by then.
+    let mut first: Option<(std::time::Instant, f64)> = None;
     loop {
         match gen.next() {
             Ok(Some(chunk)) => {
-                first.get_or_insert_with(std::time::Instant::now);
+                if first.is_none() && args.verbose {
+                    first = Some((std::time::Instant::now(), gen.stats().generate_ms));
+                }
                 let _ = out.write_all(chunk.as_bytes());
                 let _ = out.flush();
             }
@@ -127,10 +130,20 @@ fn answer(session: &llm::Session, args: &Args, text: &str) {
             s.generated_tokens as f64 / (s.generate_ms / 1e3).max(1e-9),
             gen.stop_reason()
         );
-        if let (Some(t), true) = (first, s.generated_tokens > 1) {
-            // As the guest sees it (host calls + wasm + output), after the first chunk.
+        if let (Some((t, host0)), true) = (first, s.generated_tokens > 1) {
+            // As the guest sees it (host calls + wasm + output), after the
+            // first chunk, and how much of that the host engine spent
+            // sampling and decoding: the rest is the cost of being a guest.
             let ms = t.elapsed().as_secs_f64() * 1e3;
-            eprintln!("[chat] guest-side decode: {} tokens in {:.1} ms ({:.1} t/s)", s.generated_tokens - 1, ms, (s.generated_tokens - 1) as f64 / (ms / 1e3));
+            let engine = s.generate_ms - host0;
+            eprintln!(
+                "[chat] guest-side decode: {} tokens in {:.1} ms ({:.1} t/s); host engine {:.1} ms of it ({:.2}%)",
+                s.generated_tokens - 1,
+                ms,
+                (s.generated_tokens - 1) as f64 / (ms / 1e3),
+                engine,
+                100.0 * engine / ms
+            );
         }
     }
 }
