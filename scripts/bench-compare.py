@@ -4,7 +4,9 @@
 Runs `edgewasm bench` and `llama-bench` interleaved on the same model file,
 ROUNDS times each, and prints tokens/s (mean ± stddev over rounds) and the
 ratio edgewasm / llama.cpp for every (threads, test) pair, one table per model
-(the ratio is the mean of the per-round ratios, with their range), then the
+(the ratio is the mean of the per-round ratios, with their range; for decode,
+also the ceiling the memory bandwidth sets, from `edgewasm bench --bandwidth`,
+and how much of it each tool reached), then the
 peak RSS of each tool running the same pp + tg test once with 1 thread (from
 wait4's ru_maxrss). With --guest CHAT.wasm, also the decode speed of that
 guest (as it sees it) against native `edgewasm generate --chat` on the same
@@ -44,12 +46,15 @@ def ms(v):
 
 
 def bench(model):
-    ours, peer = {}, {}
+    ours, peer, ceiling = {}, {}, {}
     for r in range(a.rounds):
-        out = subprocess.run([a.edgewasm, "bench", "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "--json"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([a.edgewasm, "bench", "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps),
+                              "--json", "--bandwidth"], capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
             j = json.loads(line)
+            if j["test"] == "mem-read":
+                ceiling.setdefault(j["threads"], []).append(j["tg_ceiling_tokens_per_s"])
+                continue
             ours.setdefault((j["threads"], j["test"]), []).append(j["tokens_per_s_mean"])
             meta = j
         out = subprocess.run([a.llama_bench, "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "-o", "jsonl"],
@@ -66,15 +71,19 @@ def bench(model):
     print(f"model: {model}")
     print(f"edgewasm {meta['commit']} ({meta['kernel_path']}), llama.cpp {peer_build}; cpu features: {meta['cpu_features']}")
     print(f"{a.rounds} interleaved rounds, each the mean of {a.reps} repetitions after a warm-up\n")
-    print("| threads | test | edgewasm t/s | llama.cpp t/s | ratio |")
-    print("| ---: | --- | ---: | ---: | ---: |")
+    print("| threads | test | edgewasm t/s | llama.cpp t/s | ratio | memory-bound ceiling: t/s, edgewasm %, llama.cpp % |")
+    print("| ---: | --- | ---: | ---: | ---: | --- |")
     for key in sorted(ours, key=lambda k: (k[0], k[1][:2] != "pp", k[1])):
         if key not in peer:
             continue
         (om, osd), (pm, psd) = ms(ours[key]), ms(peer[key])
         ratios = [o / p for o, p in zip(ours[key], peer[key])]
         spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
-        print(f"| {key[0]} | {key[1]} | {om:.1f} ± {osd:.1f} | {pm:.1f} ± {psd:.1f} | {statistics.mean(ratios):.2f}{spread} |")
+        bound = ""
+        if key[1].startswith("tg") and key[0] in ceiling:
+            c = statistics.mean(ceiling[key[0]])
+            bound = f"{c:.0f}, {100 * om / c:.0f}%, {100 * pm / c:.0f}%"
+        print(f"| {key[0]} | {key[1]} | {om:.1f} ± {osd:.1f} | {pm:.1f} ± {psd:.1f} | {statistics.mean(ratios):.2f}{spread} | {bound} |")
     one = ["-m", model, "-t", "1", "-p", a.p, "-n", a.n, "-r", "1"]
     rss_ours = peak_rss_mib([a.edgewasm, "bench"] + one)
     rss_peer = peak_rss_mib([a.llama_bench] + one)

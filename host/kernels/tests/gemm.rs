@@ -5,7 +5,7 @@
 //! quantizer never writes), scales random finite f16; activations come from
 //! the scalar quantizer, as in the model, including rows at the ±127 limits.
 
-use edgewasm_kernels::gemm::{RepackedMatrix, RepackError, TILE_ROWS};
+use edgewasm_kernels::gemm::{RepackError, RepackedMatrix, WeightArena, TILE_ROWS};
 use edgewasm_kernels::{available_paths, fp, kernels_for_path, GgmlType, KernelPath};
 
 struct Lcg(u64);
@@ -67,7 +67,12 @@ fn check(ty: GgmlType, rows: usize, cols: usize, n: usize, seed: u64) {
     let arow = vt.type_size() * cols / 32;
     let ab = &bytemuck::cast_slice::<u16, u8>(&a)[..n * arow];
     let reference = kernels_for_path(ty, KernelPath::Scalar).unwrap();
-    let m = RepackedMatrix::new(ty, rows, cols, wb).unwrap();
+    // Every other case keeps the tiles in a huge-page arena, as models do.
+    let arena = if seed % 2 == 1 { WeightArena::new(RepackedMatrix::bytes_for(ty, rows, cols)) } else { None };
+    let m = RepackedMatrix::new_releasing(ty, rows, cols, wb, arena.as_ref(), |_| {}).unwrap();
+    if let Some(arena) = &arena {
+        assert_eq!(arena.used(), m.heap_bytes(), "{ty}: the tiles are in the arena");
+    }
     assert_eq!(m.tile_rows(), rows / TILE_ROWS * TILE_ROWS);
     let wrow = ty.type_size() * cols / 32;
     for r in 0..m.tile_rows() {

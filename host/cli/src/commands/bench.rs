@@ -1,7 +1,10 @@
 //! `edgewasm bench`: prompt-processing (pp) and text-generation (tg)
 //! throughput, measured like llama-bench: one warm-up run, then `-r`
-//! repetitions, reported as mean ± stddev tokens/s.
+//! repetitions, reported as mean ± stddev tokens/s. With `--bandwidth`, also
+//! the machine's memory read bandwidth per thread count and the decode speed
+//! it allows (decode reads every weight once per token).
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +35,10 @@ pub struct BenchCommand {
     /// JSON lines instead of a markdown table.
     #[arg(long)]
     json: bool,
+    /// Also measure memory read bandwidth with each thread count, and the
+    /// decode ceiling it sets: weight bytes per token / bandwidth.
+    #[arg(long)]
+    bandwidth: bool,
 }
 
 struct Sample {
@@ -79,6 +86,36 @@ fn run_tg(model: &Arc<Model>, pool: &Arc<ThreadPool>, n: usize) -> Result<f64> {
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Bytes of weights a decode step reads: every tensor once, except the
+/// token embedding when a separate output matrix exists (then only one row
+/// of it is read; when tied, it *is* the output matrix).
+fn weight_bytes_per_token(model: &Model) -> u64 {
+    let file = model.file();
+    let untied = file.tensor("output.weight").is_some();
+    file.tensors().iter().filter(|t| !(untied && t.name == "token_embd.weight")).map(|t| t.size_bytes).sum()
+}
+
+/// The rate (GB/s) at which `pool` reads a 256 MiB buffer, best of 5: the
+/// ceiling for a bandwidth-bound decode.
+fn read_bandwidth(pool: &ThreadPool) -> f64 {
+    const BYTES: usize = 256 << 20;
+    let buf = vec![1u64; BYTES / 8]; // written, so every page is resident
+    let chunk = pool.chunk_size(buf.len(), 2, 1);
+    let mut best = 0.0f64;
+    for _ in 0..5 {
+        let total = AtomicU64::new(0);
+        let start = Instant::now();
+        pool.for_each_chunk(buf.len(), chunk, |r| {
+            total.fetch_add(buf[r].iter().fold(0u64, |a, &x| a.wrapping_add(x)), Relaxed);
+        });
+        let secs = start.elapsed().as_secs_f64();
+        // Using the sum keeps the reads from being optimised away.
+        assert_eq!(total.load(Relaxed), buf.len() as u64, "bandwidth probe lost a chunk");
+        best = best.max(BYTES as f64 / secs / 1e9);
+    }
+    best
+}
+
 impl BenchCommand {
     pub fn execute(self) -> Result<()> {
         let path = models::resolve(self.model.as_deref())?;
@@ -89,8 +126,24 @@ impl BenchCommand {
         let path_name = edgewasm_kernels::active_path().name();
         let features = edgewasm_kernels::cpu_features().join(",");
         let mut samples = Vec::new();
+        let mut ceilings = Vec::new();
+        let per_token = weight_bytes_per_token(&model);
         for &threads in &self.threads {
             let pool = Arc::new(ThreadPool::new(threads));
+            if self.bandwidth {
+                let gbs = read_bandwidth(&pool);
+                let ceiling = gbs * 1e9 / per_token as f64;
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "test": "mem-read", "threads": threads, "gb_per_s": gbs,
+                            "weight_bytes_per_token": per_token, "tg_ceiling_tokens_per_s": ceiling,
+                        })
+                    );
+                }
+                ceilings.push((threads, gbs, ceiling));
+            }
             let tests = self.n_prompt.iter().filter(|&&n| n > 0).map(|&n| (format!("pp{n}"), n, true))
                 .chain(self.n_gen.iter().filter(|&&n| n > 0).map(|&n| (format!("tg{n}"), n, false)));
             for (name, n, is_pp) in tests {
@@ -119,6 +172,18 @@ impl BenchCommand {
             for s in &samples {
                 let (m, sd) = mean_std(&s.tps);
                 println!("| {file_name} | {size_mib:.1} MiB | {} | {path_name} | {} | {m:.2} ± {sd:.2} |", s.threads, s.test);
+            }
+            for (threads, gbs, ceiling) in &ceilings {
+                let reached = samples
+                    .iter()
+                    .filter(|s| s.threads == *threads && s.test.starts_with("tg"))
+                    .map(|s| format!("; {} reached {:.0}%", s.test, 100.0 * mean_std(&s.tps).0 / ceiling))
+                    .collect::<String>();
+                println!(
+                    "\nmemory read, {threads} thread(s): {gbs:.1} GB/s; decode reads {:.1} MB of weights per token, \
+                     so tg <= {ceiling:.0} t/s{reached}",
+                    per_token as f64 / 1e6
+                );
             }
             println!("\nbuild: {commit}, {} cpu features: {features}", std::env::consts::ARCH);
         }

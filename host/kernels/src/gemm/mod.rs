@@ -27,8 +27,8 @@
 //! Rows past the last whole tile stay in the original layout and go through
 //! `vec_dot` (the caller's job; see [`RepackedMatrix::tile_rows`]).
 
-use std::ops::Range;
-use std::sync::OnceLock;
+use std::ops::{Deref, DerefMut, Range};
+use std::sync::{Arc, OnceLock};
 
 use half::f16;
 
@@ -37,9 +37,12 @@ use crate::{active_path, AlignedBuf, GgmlType, KernelPath};
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+mod arena;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+
+pub use arena::{ArenaSlice, WeightArena};
 
 /// Rows per interleaved tile.
 pub const TILE_ROWS: usize = 16;
@@ -75,13 +78,38 @@ const _: () = assert!(tile_block_bytes(GgmlType::Q4_1) == TILE_ROWS * size_of::<
 const _: () = assert!(tile_block_bytes(GgmlType::Q8_0) == TILE_ROWS * size_of::<BlockQ8_0>());
 
 /// A weight matrix (its first `tiles * 16` rows) in the interleaved layout.
-#[derive(Clone)]
 pub struct RepackedMatrix {
     ty: GgmlType,
     rows: usize,
     cols: usize,
     tiles: usize,
-    data: AlignedBuf,
+    data: Storage,
+}
+
+/// Where a [`RepackedMatrix`] keeps its bytes.
+enum Storage {
+    Heap(AlignedBuf),
+    /// In the model's huge-page arena (see [`WeightArena`]).
+    Arena(ArenaSlice),
+}
+
+impl Deref for Storage {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Storage::Heap(b) => b,
+            Storage::Arena(s) => s,
+        }
+    }
+}
+
+impl DerefMut for Storage {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Storage::Heap(b) => b,
+            Storage::Arena(s) => s,
+        }
+    }
 }
 
 impl std::fmt::Debug for RepackedMatrix {
@@ -110,17 +138,28 @@ impl RepackedMatrix {
     /// Interleaves the whole tiles of a `rows × cols` matrix of `ty` held in
     /// `bytes` (row-major ggml blocks).
     pub fn new(ty: GgmlType, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, RepackError> {
-        Self::new_releasing(ty, rows, cols, bytes, |_| {})
+        Self::new_releasing(ty, rows, cols, bytes, None, |_| {})
     }
 
-    /// [`Self::new`], calling `done(range)` with each range of `bytes` that
-    /// has been copied (about every 1 MiB, in order), so the caller can
-    /// release source pages as it goes instead of holding both copies.
+    /// Bytes the interleaved copy of a `rows × cols` matrix of `ty` takes (0
+    /// when it has no interleaved layout): for sizing a [`WeightArena`].
+    pub fn bytes_for(ty: GgmlType, rows: usize, cols: usize) -> usize {
+        if !supports(ty) || cols % QK != 0 {
+            return 0;
+        }
+        (rows / TILE_ROWS).saturating_mul(cols / QK).saturating_mul(tile_block_bytes(ty))
+    }
+
+    /// [`Self::new`], with the copy in `arena` when there is room (the heap
+    /// otherwise), calling `done(range)` with each range of `bytes` that has
+    /// been copied (about every 1 MiB, in order), so the caller can release
+    /// source pages as it goes instead of holding both copies.
     pub fn new_releasing(
         ty: GgmlType,
         rows: usize,
         cols: usize,
         bytes: &[u8],
+        arena: Option<&Arc<WeightArena>>,
         mut done: impl FnMut(Range<usize>),
     ) -> Result<Self, RepackError> {
         if !supports(ty) {
@@ -137,7 +176,11 @@ impl RepackedMatrix {
         }
         let tiles = rows / TILE_ROWS;
         let tbb = tile_block_bytes(ty);
-        let mut data = AlignedBuf::zeroed(tiles * nb * tbb);
+        let len = tiles * nb * tbb;
+        let mut data = match arena.and_then(|a| a.alloc(len)) {
+            Some(slice) => Storage::Arena(slice),
+            None => Storage::Heap(AlignedBuf::zeroed(len)),
+        };
         let groups = quant_bytes(ty) / 64;
         let qs_off = ty.type_size() - 4 * groups; // qs are each block's tail
         let tile_src = TILE_ROWS * row_bytes;
@@ -186,7 +229,7 @@ impl RepackedMatrix {
     pub fn tile_rows(&self) -> usize {
         self.tiles * TILE_ROWS
     }
-    /// Heap bytes of the interleaved copy.
+    /// Bytes of the interleaved copy (in the heap or an arena).
     pub fn heap_bytes(&self) -> usize {
         self.data.len()
     }

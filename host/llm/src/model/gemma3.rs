@@ -3,14 +3,13 @@
 //! sliding-window attention on five of every six layers (local RoPE base
 //! 10 000, global base from `rope.freq_base`).
 
-use edgewasm_gguf::GgufFile;
 
 use super::attention::{attention, AttentionParams};
 use super::config::ModelConfig;
 use super::matmul::{matmul, matmul_many, QMatrix};
 use super::ops::{add_inplace, gated, gelu_ggml, rms_norm, rms_norm_inplace, rope_apply, RopeStyle};
 use super::head::Head;
-use super::weights::{matrix, vector};
+use super::weights::{matrix, vector, Weights};
 use super::{Architecture, ForwardEnv};
 use crate::ModelError;
 
@@ -49,7 +48,7 @@ pub struct Gemma3 {
 }
 
 impl Gemma3 {
-    pub fn load(g: &GgufFile, c: &ModelConfig) -> Result<Gemma3, ModelError> {
+    pub fn load(g: &Weights<'_>, c: &ModelConfig) -> Result<Gemma3, ModelError> {
         let (d, qd, kvd, vd) = (c.n_embd, c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim);
         let layers = (0..c.n_layer)
             .map(|i| {

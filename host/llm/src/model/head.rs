@@ -7,7 +7,7 @@ use edgewasm_gguf::GgufFile;
 use super::config::ModelConfig;
 use super::matmul::{matmul, QMatrix};
 use super::ops::rms_norm;
-use super::weights::{optional_matrix, plain_matrix, vector};
+use super::weights::{optional_matrix, plain_matrix, vector, Weights};
 use super::Scratch;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
@@ -21,7 +21,7 @@ pub struct Head {
 }
 
 impl Head {
-    pub fn load(g: &GgufFile, c: &ModelConfig) -> Result<Head, ModelError> {
+    pub fn load(g: &Weights<'_>, c: &ModelConfig) -> Result<Head, ModelError> {
         // Only the output matrix is interleaved. When it is the embedding
         // (tied), lookups read rows back from that copy, so the mapped
         // embedding pages stay released.
@@ -30,7 +30,7 @@ impl Head {
         let output = match optional_matrix(g, "output.weight", c.n_embd, c.n_vocab)? {
             Some(m) => m,
             None => {
-                token_embd.repack(g);
+                token_embd.repack(g.file, g.arena());
                 token_embd.clone()
             }
         };

@@ -3,14 +3,13 @@
 //! SwiGLU FFN → residual, then a final norm and the (possibly tied) output
 //! projection.
 
-use edgewasm_gguf::GgufFile;
 
 use super::attention::{attention, AttentionParams};
 use super::config::ModelConfig;
 use super::matmul::{matmul, matmul_many, QMatrix};
 use super::ops::{add_inplace, gated, rms_norm, rope_apply, silu, RopeStyle};
 use super::head::Head;
-use super::weights::{matrix, vector};
+use super::weights::{matrix, vector, Weights};
 use super::{Architecture, ForwardEnv};
 use crate::ModelError;
 
@@ -35,7 +34,7 @@ pub struct Llama {
 }
 
 impl Llama {
-    pub fn load(g: &GgufFile, c: &ModelConfig) -> Result<Llama, ModelError> {
+    pub fn load(g: &Weights<'_>, c: &ModelConfig) -> Result<Llama, ModelError> {
         let (d, qd, kvd, vd) = (c.n_embd, c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim);
         let layers = (0..c.n_layer)
             .map(|i| {

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use edgewasm_gguf::{GgmlType, GgufFile, TensorInfo};
-use edgewasm_kernels::gemm::{self, RepackedMatrix, TILE_ROWS};
+use edgewasm_kernels::gemm::{self, RepackedMatrix, WeightArena, TILE_ROWS};
 use edgewasm_kernels::{kernels_for, TypeKernels};
 
 use crate::threadpool::ThreadPool;
@@ -40,7 +40,7 @@ impl QMatrix {
 
     /// Interleaves the weights for the tile kernels when the active kernel
     /// path has them (same results as `vec_dot`, bit for bit; faster).
-    pub(crate) fn repack(&mut self, file: &GgufFile) {
+    pub(crate) fn repack(&mut self, file: &GgufFile, arena: Option<&Arc<WeightArena>>) {
         if gemm::supports(self.ty) && gemm::repack_pays_off() && self.rows >= TILE_ROWS {
             // Shapes were checked by the loader, so this cannot fail; if it
             // somehow did, `vec_dot` on the mapped rows is still correct.
@@ -48,7 +48,7 @@ impl QMatrix {
             // proceeds, so the two copies never coexist (peak RSS); they are
             // only read again for embedding lookups (a few rows).
             let info = &self.info;
-            self.repacked = RepackedMatrix::new_releasing(self.ty, self.rows, self.cols, self.bytes(file), |r| {
+            self.repacked = RepackedMatrix::new_releasing(self.ty, self.rows, self.cols, self.bytes(file), arena, |r| {
                 file.release_tensor_range(info, r)
             })
             .ok()

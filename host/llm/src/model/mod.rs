@@ -127,9 +127,10 @@ impl Model {
                 value: tokenizer.vocab_size() as u64,
             });
         }
+        let weights = weights::Weights::new(&file);
         let arch: Box<dyn Architecture> = match config.arch.as_str() {
-            "llama" => Box::new(llama::Llama::load(&file, &config)?),
-            "gemma3" => Box::new(gemma3::Gemma3::load(&file, &config)?),
+            "llama" => Box::new(llama::Llama::load(&weights, &config)?),
+            "gemma3" => Box::new(gemma3::Gemma3::load(&weights, &config)?),
             other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
         };
         let chat_template = file.get_str("tokenizer.chat_template")?.map(str::to_string);

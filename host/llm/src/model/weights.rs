@@ -1,9 +1,49 @@
 //! Looking up weight tensors by name and checking their shapes.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use edgewasm_gguf::{GgmlType, GgufFile};
+use edgewasm_kernels::gemm::{self, RepackedMatrix, WeightArena};
 
 use super::matmul::QMatrix;
 use crate::ModelError;
+
+/// The file weights are loaded from, and the huge-page arena their
+/// interleaved copies go to (sized for every matrix that could need one).
+#[derive(Debug)]
+pub struct Weights<'a> {
+    pub file: &'a GgufFile,
+    arena: Option<Arc<WeightArena>>,
+}
+
+impl<'a> Weights<'a> {
+    pub fn new(file: &'a GgufFile) -> Weights<'a> {
+        let capacity: usize = if gemm::repack_pays_off() {
+            file.tensors()
+                .iter()
+                .filter(|t| t.dims.len() >= 2)
+                .map(|t| RepackedMatrix::bytes_for(t.ty, t.dims[1] as usize, t.dims[0] as usize).next_multiple_of(64))
+                .sum()
+        } else {
+            0
+        };
+        Weights { file, arena: WeightArena::new(capacity) }
+    }
+}
+
+impl Weights<'_> {
+    pub fn arena(&self) -> Option<&Arc<WeightArena>> {
+        self.arena.as_ref()
+    }
+}
+
+impl Deref for Weights<'_> {
+    type Target = GgufFile;
+    fn deref(&self) -> &GgufFile {
+        self.file
+    }
+}
 
 /// Types the matmul path has kernels for (Q8_K and Q8_1 are activation
 /// formats, never weights).
@@ -13,14 +53,14 @@ fn supported(ty: GgmlType) -> bool {
 
 /// A matrix stored as `[cols, rows]` in ggml order (rows of `cols` values),
 /// interleaved for the tile kernels where the CPU has them.
-pub fn matrix(g: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<QMatrix, ModelError> {
+pub fn matrix(g: &Weights<'_>, name: &str, cols: usize, rows: usize) -> Result<QMatrix, ModelError> {
     let mut m = plain_matrix(g, name, cols, rows)?;
-    m.repack(g);
+    m.repack(g.file, g.arena());
     Ok(m)
 }
 
 /// [`matrix`] without the interleaved copy (for row lookups only).
-pub fn plain_matrix(g: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<QMatrix, ModelError> {
+pub fn plain_matrix(g: &Weights<'_>, name: &str, cols: usize, rows: usize) -> Result<QMatrix, ModelError> {
     let t = g.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
     let dims: Vec<u64> = t.dims.clone();
     let ok = dims.len() == 2 && dims[0] == cols as u64 && dims[1] == rows as u64
@@ -41,7 +81,7 @@ pub fn plain_matrix(g: &GgufFile, name: &str, cols: usize, rows: usize) -> Resul
 }
 
 /// Like [`matrix`], but `None` when the tensor is absent.
-pub fn optional_matrix(g: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<Option<QMatrix>, ModelError> {
+pub fn optional_matrix(g: &Weights<'_>, name: &str, cols: usize, rows: usize) -> Result<Option<QMatrix>, ModelError> {
     if g.tensor(name).is_none() {
         return Ok(None);
     }
@@ -49,7 +89,7 @@ pub fn optional_matrix(g: &GgufFile, name: &str, cols: usize, rows: usize) -> Re
 }
 
 /// A vector of `n` values (norm weights), converted to f32.
-pub fn vector(g: &GgufFile, name: &str, n: usize) -> Result<Vec<f32>, ModelError> {
+pub fn vector(g: &Weights<'_>, name: &str, n: usize) -> Result<Vec<f32>, ModelError> {
     let t = g.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
     if t.n_elements() != n as u64 || t.dims[0] != n as u64 {
         return Err(ModelError::TensorShape {
