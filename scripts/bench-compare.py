@@ -110,7 +110,7 @@ def guest_vs_native(model):
     native_cmd = [a.edgewasm, "generate", "-m", model, "--chat", "-p", prompt, "--temp", "0", "-n", n, "-t", "1", "-v"]
     guest_cmd = [a.edgewasm, "run", "-t", "1", "--model", f"default={model}", a.guest, "-v", "--temp", "0", "--max-tokens", n, prompt]
     native, guest, engine_share = [], [], []
-    for r in range(2 * max(a.rounds, 3) + 1):
+    for r in range(max(10, 3 * a.rounds) + 1):
         for cmd, pattern, into in ((native_cmd, r"generated: (\d+) tokens in ([\d.]+) ms", native),
                                    (guest_cmd, r"guest-side decode: (\d+) tokens in ([\d.]+) ms .*host engine ([\d.]+) ms", guest)):
             err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
@@ -123,7 +123,7 @@ def guest_vs_native(model):
                     engine_share.append(float(m.group(3)) / float(m.group(2)))
     ratios = [g / x for g, x in zip(guest, native)]
     (gm, gsd), (nm, nsd) = ms(guest), ms(native)
-    print(f"Guest path ({model}): decode, {n} tokens, 1 thread, {len(ratios)} alternating runs: guest {gm:.1f} ± {gsd:.1f} t/s, "
+    print(f"Guest path ({model}): decode, {n} tokens, 1 thread, {len(ratios)} alternating pairs: guest {gm:.1f} ± {gsd:.1f} t/s, "
           f"native {nm:.1f} ± {nsd:.1f} t/s, guest/native median {statistics.median(ratios):.3f} "
           f"(mean {statistics.mean(ratios):.3f}, range {min(ratios):.3f}–{max(ratios):.3f})")
     print(f"  within each guest run, the host engine's share of the guest-side decode time: "
