@@ -74,6 +74,7 @@ fn bad_arguments_never_panic() {
     add(&["bench", "-r", "0"], "--repetitions");
     add(&["run", "--threads", "0", &junk_wasm], "--threads");
     add(&["run", "--max-ctx", "0", &junk_wasm], "--max-ctx");
+    add(&["run", "--max-contexts", "0", &junk_wasm], "--max-contexts");
     add(&["run", "--max-memory", "lots", &junk_wasm], "--max-memory");
     add(&["run", "--max-kv-memory", "1X", &junk_wasm], "--max-kv-memory");
     add(&["run", "--max-prompt-size=-5", &junk_wasm], "--max-prompt-size");

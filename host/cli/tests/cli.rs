@@ -71,6 +71,27 @@ fn logits_digest_is_exact_and_thread_invariant() {
     assert_ne!(a, d("1,19556,905,315", "1"));
 }
 
+/// `bench --json --bandwidth`: one record per test and thread count, plus
+/// the memory probe and the decode ceiling derived from it (speeds are not
+/// checked: they are benchmarks, not tests).
+#[test]
+fn bench_json_has_every_test_and_the_bandwidth_ceiling() {
+    let o = edgewasm(&["bench", "-p", "8", "-n", "4", "-r", "1", "-t", "1,2", "--json", "--bandwidth"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let tests: Vec<(u64, &str)> = lines.iter().map(|l| (l["threads"].as_u64().unwrap(), l["test"].as_str().unwrap())).collect();
+    assert_eq!(tests, [(1, "mem-read"), (1, "pp8"), (1, "tg4"), (2, "mem-read"), (2, "pp8"), (2, "tg4")]);
+    let file_size = std::fs::metadata(model_path(SMOLLM2)).unwrap().len() as f64;
+    for mem in lines.iter().filter(|l| l["test"] == "mem-read") {
+        let (gbs, bytes) = (mem["gb_per_s"].as_f64().unwrap(), mem["weight_bytes_per_token"].as_f64().unwrap());
+        // Tied embeddings: decode reads (nearly) the whole file per token.
+        assert!(bytes > 0.95 * file_size && bytes < file_size, "{bytes} of {file_size}");
+        assert!(gbs > 0.0);
+        let ceiling = mem["tg_ceiling_tokens_per_s"].as_f64().unwrap();
+        assert!((ceiling - gbs * 1e9 / bytes).abs() <= 1e-9 * ceiling, "{mem}");
+    }
+}
+
 #[test]
 fn inspect_shows_tensor_table() {
     let o = edgewasm(&["inspect", SMOLLM2]);

@@ -52,7 +52,7 @@ pub struct RunCommand {
     #[arg(long, value_parser = super::args::positive, default_value_t = 8192)]
     max_ctx: usize,
     /// Most live inference contexts per guest.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, value_parser = super::args::positive, default_value_t = 8)]
     max_contexts: usize,
     /// Most bytes of models a guest may load from its own bytes (wasi:nn
     /// `load`), summed over those alive.

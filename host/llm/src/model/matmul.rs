@@ -161,8 +161,8 @@ pub fn matmul_many(
     let Some((first, _)) = products.first() else { return };
     let (k, dot_ty) = (first.cols, first.kernels.vec_dot_type);
     if products.iter().any(|(w, _)| w.cols != k || w.kernels.vec_dot_type != dot_ty) {
-        // Mixed activation formats (e.g. a Q6_K V next to Q4_K Q/K): one
-        // quantization and one job each.
+        // Different activation formats (e.g. a Q8_0 V next to Q4_K Q and K,
+        // as quantizers mix types): one quantization and one job each.
         for (w, out) in products.iter_mut() {
             matmul_many(pool, file, x, n, xq, &mut [(*w, &mut **out)]);
         }

@@ -19,20 +19,20 @@ pub struct Weights<'a> {
 
 impl<'a> Weights<'a> {
     pub fn new(file: &'a GgufFile) -> Weights<'a> {
+        // Saturating: an absurd total just fails to map, and the heap is used.
         let capacity: usize = if gemm::repack_pays_off() {
             file.tensors()
                 .iter()
                 .filter(|t| t.dims.len() >= 2)
-                .map(|t| RepackedMatrix::bytes_for(t.ty, t.dims[1] as usize, t.dims[0] as usize).next_multiple_of(64))
-                .sum()
+                .map(|t| RepackedMatrix::bytes_for(t.ty, t.dims[1] as usize, t.dims[0] as usize))
+                .map(|b| b.checked_next_multiple_of(64).unwrap_or(usize::MAX))
+                .fold(0, usize::saturating_add)
         } else {
             0
         };
         Weights { file, arena: WeightArena::new(capacity) }
     }
-}
 
-impl Weights<'_> {
     pub fn arena(&self) -> Option<&Arc<WeightArena>> {
         self.arena.as_ref()
     }
