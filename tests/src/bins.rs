@@ -1,11 +1,13 @@
 //! Building the binaries the end-to-end tests run: the release `edgewasm`
 //! (native and aarch64) and the guest components.
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
-use crate::repo_root;
+use crate::{model_path, repo_root, SMOLLM2};
 
 static BUILD: Mutex<()> = Mutex::new(());
 
@@ -32,6 +34,51 @@ pub fn edgewasm() -> PathBuf {
         target.join("release/edgewasm")
     })
     .clone()
+}
+
+/// `edgewasm ARGS` run from the repository root with the models folder as
+/// its model folder (so `--model NAME` resolves), output captured.
+pub fn edgewasm_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(edgewasm());
+    cmd.current_dir(repo_root())
+        .env("EDGEWASM_MODELS_DIR", model_path(SMOLLM2).parent().unwrap())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs [`edgewasm_command`] with `stdin` as input (or none), and prints the
+/// command, exit status, time taken, the end of stdout and stderr: the test
+/// harness shows them when the test fails.
+pub fn run_edgewasm(args: &[&str], stdin: Option<&str>) -> Output {
+    let start = Instant::now();
+    let mut cmd = edgewasm_command(args);
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().expect("spawn edgewasm");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for edgewasm");
+    let out_text = stdout(&out);
+    let lines: Vec<&str> = out_text.lines().collect();
+    eprintln!(
+        "$ edgewasm {}\n-> {:?} in {:.2?}\nstdout (last 40 lines):\n{}\nstderr:\n{}",
+        args.join(" "),
+        out.status.code(),
+        start.elapsed(),
+        lines[lines.len().saturating_sub(40)..].join("\n"),
+        stderr(&out)
+    );
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// target/guests/NAME.wasm, building all guests once per process (the same

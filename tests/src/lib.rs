@@ -10,7 +10,10 @@ use edgewasm_llm::{Context, Model, ThreadPool};
 use serde::Deserialize;
 
 mod bins;
-pub use bins::{edgewasm, edgewasm_aarch64, guest, peer_bin, peer_dir, qemu_aarch64, wasmedge_guest, AARCH64};
+pub use bins::{
+    edgewasm, edgewasm_aarch64, edgewasm_command, guest, peer_bin, peer_dir, qemu_aarch64, run_edgewasm, stderr, stdout, wasmedge_guest,
+    AARCH64,
+};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

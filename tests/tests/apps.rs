@@ -7,9 +7,7 @@
 //! `edgewasm`. The JS and Python components take 10-30 s to compile on their
 //! first run; `edgewasm run` caches them.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use edgewasm_llm::chat::ChatMessage;
@@ -19,25 +17,6 @@ use edgewasm_tests::*;
 /// One app at a time: the machine running the suite has two cores, and a
 /// cold compile of a 14-18 MB component competes with the other tests.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn run_edgewasm(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(edgewasm());
-    cmd.current_dir(repo_root()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().expect("spawn edgewasm");
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("wait for edgewasm");
-    eprintln!(
-        "$ edgewasm {}\n-> {:?}\nstdout:\n{}\nstderr:\n{}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

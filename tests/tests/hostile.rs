@@ -8,34 +8,13 @@
 //! What each attack looks like to the operator is tabulated in
 //! docs/RELIABILITY.md ("Hostile guests").
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use edgewasm_tests::*;
 
 fn run(args: &[&str]) -> Output {
-    let model = model_path(SMOLLM2);
-    let t = Instant::now();
-    let out = Command::new(edgewasm())
-        .current_dir(repo_root())
-        .env("EDGEWASM_MODELS_DIR", model.parent().unwrap())
-        .args(args)
-        .output()
-        .expect("spawn edgewasm");
-    eprintln!(
-        "$ edgewasm {}\n-> {:?} in {:.2?}\nstdout: {}\nstderr: {}",
-        args.join(" "),
-        out.status.code(),
-        t.elapsed(),
-        tail(&String::from_utf8_lossy(&out.stdout)),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(6)..].join("\n")
+    run_edgewasm(args, None)
 }
 
 fn hostile(flags: &[&str], attack: &[&str]) -> Output {
@@ -45,14 +24,6 @@ fn hostile(flags: &[&str], attack: &[&str]) -> Output {
     args.push(g.to_str().unwrap());
     args.extend_from_slice(attack);
     run(&args)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Exit status `code` (not a signal, not a Rust panic's 101), and `needle`
@@ -303,14 +274,7 @@ fn a_trap_mid_stream_leaves_other_guests_alone() {
     assert_eq!(alone.status.code(), Some(0), "{}", stderr(&alone));
     // The same chat next to a guest that traps after 3 streamed chunks.
     let spawn = |args: &[&str]| {
-        Command::new(edgewasm())
-            .current_dir(repo_root())
-            .env("EDGEWASM_MODELS_DIR", model_path(SMOLLM2).parent().unwrap())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        edgewasm_command(args).spawn().unwrap()
     };
     let h = guest("test-hostile");
     let trapper = spawn(&["run", h.to_str().unwrap(), "trap-mid-stream", "3"]);

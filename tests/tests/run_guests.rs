@@ -5,7 +5,7 @@
 //! on first use.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,33 +13,11 @@ use edgewasm_llm::{Context, ThreadPool};
 use edgewasm_tests::*;
 
 fn run(args: &[&str]) -> Output {
-    let model = model_path(SMOLLM2);
-    let out = Command::new(edgewasm())
-        .current_dir(repo_root())
-        .env("EDGEWASM_MODELS_DIR", model.parent().unwrap())
-        .args(args)
-        .output()
-        .expect("spawn edgewasm");
-    eprintln!(
-        "$ edgewasm {}\n-> {:?}\nstdout: {}\nstderr: {}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_edgewasm(args, None)
 }
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const PROMPTS: &[&str] = &["What is the capital of France?", "Write a haiku about small computers."];
@@ -325,20 +303,9 @@ fn guest_loads_model_bytes_under_the_size_limit() {
 
 #[test]
 fn chat_repl_keeps_the_conversation() {
-    use std::io::Write;
-    let mut child = Command::new(edgewasm())
-        .current_dir(repo_root())
-        .env("EDGEWASM_MODELS_DIR", model_path(SMOLLM2).parent().unwrap())
-        .args(["run", s(&guest("chat")), "-v", "--temp", "0", "--max-tokens", "12"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"Hi, I am Ada.\nWhat is my name?\n\n").unwrap();
-    let o = child.wait_with_output().unwrap();
+    let chat = guest("chat");
+    let o = run_edgewasm(&["run", s(&chat), "-v", "--temp", "0", "--max-tokens", "12"], Some("Hi, I am Ada.\nWhat is my name?\n\n"));
     let err = stderr(&o);
-    eprintln!("{}\n{err}", stdout(&o));
     assert!(o.status.success());
     let turns: Vec<&str> = err.lines().filter(|l| l.starts_with("[chat] prompt")).collect();
     assert_eq!(turns.len(), 2, "{err}");
