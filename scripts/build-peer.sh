@@ -22,7 +22,9 @@ command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq cm
 mkdir -p "$PEER_DIR"
 if [ ! -d "$PEER_DIR/src" ]; then
   tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" "llama-cpp-python==$PEER_VERSION"
+  # --no-binary llama-cpp-python, not :all:: the latter also builds the build
+  # backend (cmake) from source while preparing metadata, 30+ minutes.
+  python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python -d "$tmp" "llama-cpp-python==$PEER_VERSION"
   mkdir -p "$PEER_DIR/src"
   tar -xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$PEER_DIR/src" --strip-components=1
   rm -rf "$tmp"
