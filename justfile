@@ -39,11 +39,13 @@ chat-native prompt="Why run small language models on edge devices? Answer in two
 
 # The whole test suite: unit, property, malformed-input, reference and
 # guest tests on x86_64 (including the x86_64-vs-aarch64 comparison and
-# `edgewasm quantize` against the peer's llama-quantize), then
+# `edgewasm quantize` against the peer's llama-quantize), then the test
+# data rebuilt from the peer and checked (`just reference`), then
 # the engine's own tests under aarch64 emulation, then every fuzz target in
 # smoke mode.
 test: models setup-aarch64 peer
     cargo test --workspace --release --no-fail-fast
+    just reference
     just test-aarch64
     just fuzz-smoke
 
@@ -69,7 +71,7 @@ bench *flags="": models build
 
 # Perplexity on the reference corpus (llama.cpp: 18.3914 for SmolLM2 Q4_1).
 perplexity model="smollm2-135m-instruct-q4_1": models build
-    {{bin}} perplexity --model {{model}} --file ../shared/reference/corpus/gpl-3.txt --ctx 512
+    {{bin}} perplexity --model {{model}} --file tests/data/corpus/gpl-3.txt --ctx 512
 
 # Build the Rust guest components (guest-components/rust, wasm32-wasip2) into target/guests/,
 # the WasmEdge-style core modules (guest-components/wasmedge, wasm32-wasip1) into target/guests/wasmedge/,
@@ -149,3 +151,8 @@ fuzz-smoke:
             { grep -E -A12 "panicked at|==[0-9]+== ERROR|^SUMMARY" "$scratch/log" || tail -n 20 "$scratch/log"; } | cut -c1-300 | head -n 60; echo "fuzz-smoke $t: FAILED (log: $scratch/log, crash input in fuzz/artifacts/$t/)"; exit 1; \
         fi; \
     done
+
+# Rebuild llama.cpp's reference outputs (tests/data) from the peer and check
+# them against the committed copy (scripts/reference.py; `--write` overwrites).
+reference *flags="": models peer
+    python3 scripts/reference.py {{flags}}

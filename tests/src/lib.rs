@@ -1,9 +1,8 @@
-//! Shared helpers for edgewasm's end-to-end tests: locating (and if needed
-//! fetching) the real models, and reading llama.cpp's reference outputs from
-//! `../shared/reference`.
+//! Shared helpers for edgewasm's end-to-end tests: the real models, loaded
+//! once per process, the binaries under test, and llama.cpp's reference
+//! outputs in `tests/data` (paths and fetching: `edgewasm-test-support`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use edgewasm_llm::{Context, Model, ThreadPool};
@@ -15,48 +14,11 @@ pub use bins::{
     AARCH64,
 };
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
-}
+pub use edgewasm_test_support::{data_dir, in_ci, model_path, repo_root, require, Rng, TinyLlama, GEMMA3, SMOLLM2};
 
-/// `../shared/reference` next to the checkout (overridable with
-/// `EDGEWASM_REFERENCE_DIR`).
+/// llama.cpp's reference outputs: `tests/data` (see its README).
 pub fn reference_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("EDGEWASM_REFERENCE_DIR") {
-        return PathBuf::from(d);
-    }
-    let p = repo_root().join("../shared/reference");
-    assert!(p.is_dir(), "reference outputs not found at {} (set EDGEWASM_REFERENCE_DIR)", p.display());
-    p
-}
-
-pub const SMOLLM2: &str = "smollm2-135m-instruct-q4_1.gguf";
-pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
-
-/// Path of a model in `models/`, fetched with `scripts/fetch-models.sh`
-/// (under a file lock, as test processes may run in parallel) if missing.
-/// Never skips: a test that needs a model fails if it cannot be had.
-pub fn model_path(name: &str) -> PathBuf {
-    static FETCH: Mutex<()> = Mutex::new(());
-    let root = repo_root();
-    let path = root.join("models").join(name);
-    if path.is_file() {
-        return path;
-    }
-    let _g = FETCH.lock().unwrap_or_else(|e| e.into_inner());
-    if !path.is_file() {
-        std::fs::create_dir_all(root.join("models")).expect("create models/");
-        let status = Command::new("flock")
-            .arg(root.join("models/.fetch.lock"))
-            .arg("bash")
-            .arg(root.join("scripts/fetch-models.sh"))
-            .status()
-            .expect("run scripts/fetch-models.sh");
-        assert!(status.success(), "fetching models failed");
-    }
-    assert!(path.is_file(), "{} missing after fetch", path.display());
-    path
+    data_dir()
 }
 
 /// A model loaded once per test process.

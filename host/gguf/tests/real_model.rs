@@ -1,30 +1,17 @@
 //! Smoke tests against the real models fetched by `scripts/fetch-models.sh`.
-//! Skipped (with a note on stderr) when the files are missing.
+//! Fetched when missing; a test fails, never skips, when they cannot be had.
 
 use std::path::PathBuf;
 
 use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter};
 
-fn model(name: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models")
-        .join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} not found (run scripts/fetch-models.sh)",
-            path.display()
-        );
-        None
-    }
+fn model(name: &str) -> PathBuf {
+    edgewasm_test_support::model_path(name)
 }
 
 #[test]
 fn smollm2_header() {
-    let Some(path) = model("smollm2-135m-instruct-q4_1.gguf") else {
-        return;
-    };
+    let path = model("smollm2-135m-instruct-q4_1.gguf");
     let f = GgufFile::open(&path).unwrap();
     assert_eq!(f.version(), 3);
     assert_eq!(f.tensors().len(), 272);
@@ -46,9 +33,7 @@ fn smollm2_header() {
 /// of tensor data.
 #[test]
 fn smollm2_rewrite_round_trips() {
-    let Some(path) = model("smollm2-135m-instruct-q4_1.gguf") else {
-        return;
-    };
+    let path = model("smollm2-135m-instruct-q4_1.gguf");
     let f = GgufFile::open(&path).unwrap();
     let mut w = GgufWriter::new();
     for (k, v) in f.metadata() {
@@ -74,9 +59,7 @@ fn smollm2_rewrite_round_trips() {
 
 #[test]
 fn gemma3_header() {
-    let Some(path) = model("gemma-3-270m-q4_k_m.gguf") else {
-        return;
-    };
+    let path = model("gemma-3-270m-q4_k_m.gguf");
     let f = GgufFile::open(&path).unwrap();
     assert_eq!(f.version(), 3);
     assert_eq!(f.architecture().unwrap(), "gemma3");

@@ -326,41 +326,20 @@ fn strftime(fmt: &str, unix: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-
     use super::*;
 
     const SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
     const USER: &str = "Write a short story about a robot who learns to paint.";
 
-    fn repo_root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-    }
-
     /// `tokenizer.chat_template` of the SmolLM2 model (fetched if missing).
     fn smollm_template() -> String {
-        let path = repo_root().join("models/smollm2-135m-instruct-q4_1.gguf");
-        if !path.exists() {
-            let status = std::process::Command::new("bash")
-                .arg(repo_root().join("scripts/fetch-models.sh"))
-                .current_dir(repo_root())
-                .status()
-                .expect("run scripts/fetch-models.sh");
-            assert!(status.success(), "fetch-models.sh failed");
-        }
+        let path = edgewasm_test_support::model_path(edgewasm_test_support::SMOLLM2);
         let file = edgewasm_gguf::GgufFile::open(&path).expect("open SmolLM2 gguf");
         file.get_str("tokenizer.chat_template").unwrap().expect("SmolLM2 has a chat template").to_string()
     }
 
     fn reference_prompt() -> String {
-        let dir = std::env::var("EDGEWASM_REFERENCE").map(PathBuf::from).unwrap_or_else(|_| {
-            let beside = repo_root().join("../shared/reference");
-            if beside.exists() {
-                beside
-            } else {
-                PathBuf::from("/work/shared/reference")
-            }
-        });
+        let dir = edgewasm_test_support::data_dir();
         let path = dir.join("smollm2-135m-instruct-q4_1/smollm2-chat-robot-story.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -4,92 +4,16 @@
 
 use std::sync::Arc;
 
-use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter, Value};
+use edgewasm_gguf::{GgmlType, GgufFile};
 use edgewasm_llm::chat::ChatMessage;
 use edgewasm_llm::{Context, Model, ModelError, ThreadPool};
+use edgewasm_test_support::TinyLlama;
 
-const D: usize = 64;
-const N_HEAD: usize = 4;
-const N_KV: usize = 2;
-const HD: usize = D / N_HEAD;
-const FF: usize = 128;
-const LAYERS: usize = 2;
 const VOCAB: usize = 300;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.next() * scale).collect()
-    }
-}
-
-fn quantized(ty: GgmlType, values: &[f32], cols: usize) -> Vec<u8> {
-    let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
-    let rows = values.len() / cols;
-    let mut out = vec![0u8; rows * row_bytes];
-    for r in 0..rows {
-        edgewasm_kernels::quantize_row(ty, &values[r * cols..(r + 1) * cols], &mut out[r * row_bytes..(r + 1) * row_bytes]);
-    }
-    out
-}
-
-/// Builds the tiny model; `skip` omits a tensor, `bad_shape` gives one the wrong shape.
+/// The tiny model; `skip` omits a tensor, `bad_shape` gives one the wrong shape.
 fn tiny_gguf(ty: GgmlType, skip: Option<&str>, bad_shape: Option<&str>) -> Vec<u8> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut w = GgufWriter::new();
-    let kv: Vec<(&str, Value)> = vec![
-        ("general.architecture", "llama".into()),
-        ("general.name", "tiny".into()),
-        ("llama.block_count", (LAYERS as u32).into()),
-        ("llama.context_length", 256u32.into()),
-        ("llama.embedding_length", (D as u32).into()),
-        ("llama.feed_forward_length", (FF as u32).into()),
-        ("llama.attention.head_count", (N_HEAD as u32).into()),
-        ("llama.attention.head_count_kv", (N_KV as u32).into()),
-        ("llama.rope.freq_base", 10000.0f32.into()),
-        ("llama.attention.layer_norm_rms_epsilon", 1e-5f32.into()),
-        ("tokenizer.chat_template", "FILE:{% for m in messages %}{{ m.content }}{% endfor %}".into()),
-        ("tokenizer.ggml.model", "gpt2".into()),
-        ("tokenizer.ggml.pre", "smollm".into()),
-        // Token 3 is "t" and 4 is "1", so the one merge "t 1" makes token 1 ("t1").
-        ("tokenizer.ggml.tokens", (0..VOCAB).map(|i| match i { 3 => "t".into(), 4 => "1".into(), _ => format!("t{i}") }).collect::<Vec<String>>().into()),
-        ("tokenizer.ggml.token_type", vec![1i32; VOCAB].into()),
-        ("tokenizer.ggml.merges", vec!["t 1".to_string()].into()),
-        ("tokenizer.ggml.bos_token_id", 1u32.into()),
-        ("tokenizer.ggml.eos_token_id", 2u32.into()),
-    ];
-    for (k, v) in kv {
-        w.add_metadata(k, v).unwrap();
-    }
-    let mut mat = |w: &mut GgufWriter, name: &str, cols: usize, rows: usize, ty: GgmlType| {
-        if skip == Some(name) {
-            return;
-        }
-        let rows = if bad_shape == Some(name) { rows + 1 } else { rows };
-        let vals = rng.vec(rows * cols, 0.5);
-        w.add_tensor(name, ty, &[cols as u64, rows as u64], quantized(ty, &vals, cols)).unwrap();
-    };
-    mat(&mut w, "token_embd.weight", D, VOCAB, GgmlType::Q8_0);
-    for l in 0..LAYERS {
-        let n = |s: &str| format!("blk.{l}.{s}.weight");
-        w.add_f32_tensor(n("attn_norm"), &[D as u64], &vec![1.0; D]).unwrap();
-        w.add_f32_tensor(n("ffn_norm"), &[D as u64], &vec![1.0; D]).unwrap();
-        mat(&mut w, &n("attn_q"), D, D, ty);
-        mat(&mut w, &n("attn_k"), D, N_KV * HD, ty);
-        mat(&mut w, &n("attn_v"), D, N_KV * HD, ty);
-        mat(&mut w, &n("attn_output"), D, D, ty);
-        mat(&mut w, &n("ffn_gate"), D, FF, ty);
-        mat(&mut w, &n("ffn_up"), D, FF, ty);
-        mat(&mut w, &n("ffn_down"), FF, D, ty);
-    }
-    w.add_f32_tensor("output_norm.weight", &[D as u64], &vec![1.0; D]).unwrap();
-    w.to_bytes().unwrap()
+    TinyLlama { ty, skip: skip.map(Into::into), bad_shape: bad_shape.map(Into::into), ..TinyLlama::default() }.gguf()
 }
 
 fn load(bytes: &[u8]) -> Result<Arc<Model>, ModelError> {

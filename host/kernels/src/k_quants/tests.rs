@@ -513,17 +513,12 @@ fn vec_dot_rejects_mismatched_lengths() {
 
 // ---- real weights ---------------------------------------------------------------
 
-/// Q4_K and Q6_K rows of the Gemma 3 270M model (if fetched): every path's
+/// Q4_K and Q6_K rows of the Gemma 3 270M model (fetched when missing): every path's
 /// dot of a real weight row with quantized activations matches the scalar
 /// one, and the reference dot is close to the f32 dot of the dequantized row.
 #[test]
 fn real_gemma_rows() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/gemma-3-270m-q4_k_m.gguf");
-    if !path.exists() {
-        eprintln!("skipped: {} not present", path.display());
-        return;
-    }
+    let path = edgewasm_test_support::model_path(edgewasm_test_support::GEMMA3);
     let file = edgewasm_gguf::GgufFile::open(&path).expect("open gemma gguf");
     let mut seen = std::collections::HashSet::new();
     let mut r = golden::Rng(12345);

@@ -2,8 +2,7 @@
 //! needed) and the llama.cpp reference cases.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use edgewasm_gguf::GgufFile;
@@ -12,23 +11,9 @@ use edgewasm_tokenizer::Tokenizer;
 pub const SMOLLM: &str = "smollm2-135m-instruct-q4_1";
 pub const GEMMA: &str = "gemma-3-270m-q4_k_m";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Path of `models/NAME.gguf`, running `scripts/fetch-models.sh` if it is missing.
+/// Path of `models/NAME.gguf`, fetched when missing.
 pub fn model_path(name: &str) -> PathBuf {
-    let path = repo_root().join("models").join(format!("{name}.gguf"));
-    if !path.exists() {
-        let status = Command::new("bash")
-            .arg(repo_root().join("scripts/fetch-models.sh"))
-            .current_dir(repo_root())
-            .status()
-            .expect("run scripts/fetch-models.sh");
-        assert!(status.success(), "scripts/fetch-models.sh failed: {status}");
-        assert!(path.exists(), "{} still missing after fetch-models.sh", path.display());
-    }
-    path
+    edgewasm_test_support::model_path(&format!("{name}.gguf"))
 }
 
 fn load(name: &str) -> Tokenizer {
@@ -53,18 +38,9 @@ pub struct Case {
     pub ids: Vec<u32>,
 }
 
-/// The reference directory: `$EDGEWASM_REFERENCE`, or `shared/reference`
-/// beside the repo (`/work/shared/reference` on the project's machines).
+/// llama.cpp's reference outputs (`tests/data`).
 pub fn reference_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("EDGEWASM_REFERENCE") {
-        return PathBuf::from(dir);
-    }
-    let candidates = [repo_root().join("../shared/reference"), PathBuf::from("/work/shared/reference")];
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .unwrap_or_else(|| panic!("reference outputs not found (tried {candidates:?}); set EDGEWASM_REFERENCE"))
+    edgewasm_test_support::data_dir()
 }
 
 pub fn cases(model: &str) -> Vec<Case> {
