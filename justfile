@@ -30,7 +30,7 @@ build:
 
 # The quick start's main job: the sandboxed chat guest (target/guests/chat.wasm)
 # answers a prompt with the default model through wasi:nn / edgewasm:llm.
-chat prompt="Why run small language models on edge devices? Answer in two sentences." *flags="": models guests build
+chat prompt="Why run small language models on edge devices? Answer in two sentences." *flags="": models chat-guest build
     {{bin}} run target/guests/chat.wasm --temp 0 --max-tokens 128 {{flags}} "{{prompt}}"
 
 # The same answer from the native engine, without wasm.
@@ -73,6 +73,13 @@ bench *flags="": models build
 perplexity model="smollm2-135m-instruct-q4_1": models build
     {{bin}} perplexity --model {{model}} --file tests/data/corpus/gpl-3.txt --ctx 512
 
+# Build only the chat guest (target/guests/chat.wasm): what the quick start needs.
+chat-guest:
+    rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+    cd guest-components/rust && CARGO_TARGET_DIR=target cargo build --release --target wasm32-wasip2 -p chat
+    mkdir -p target/guests
+    cp guest-components/rust/target/wasm32-wasip2/release/chat.wasm target/guests/
+
 # Build the Rust guest components (guest-components/rust, wasm32-wasip2) into target/guests/,
 # the WasmEdge-style core modules (guest-components/wasmedge, wasm32-wasip1) into target/guests/wasmedge/,
 # then the C, JavaScript and Python components (c-*.wasm, js-*.wasm, python-*.wasm), installing
@@ -107,7 +114,7 @@ c-bindings:
     "$root/bin/wit-bindgen" c wit --world edgewasm:llm/command --no-object-file --out-dir guest-components/c/gen
 
 # Run the chat guest (one-shot with a prompt, else a REPL).
-chat-wasm *args="": guests build
+chat-wasm *args="": chat-guest build
     {{bin}} run target/guests/chat.wasm {{args}}
 
 # Build the peer, llama.cpp (llama-bench, llama-perplexity, llama-tokenize, llama-quantize),
@@ -123,7 +130,7 @@ quantize type="q8_0" model="smollm2-135m-instruct-q4_1" *flags="": models build
 # Same-run speed comparison with llama.cpp (built from PyPI llama-cpp-python's vendored source).
 # `--quantize q8_0,q4_0` also benches the model requantized by `edgewasm quantize`.
 # Also prints peak RSS and the chat guest's decode speed against native.
-bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models guests build peer
+bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models chat-guest build peer
     python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" models/{{model}}.gguf --guest target/guests/chat.wasm {{flags}}
 
 # RUSTC_BOOTSTRAP=1: cargo-fuzz needs nightly -Z flags (sanitizers, coverage)

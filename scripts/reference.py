@@ -35,7 +35,7 @@ def run(cmd, **kw):
 def peer_dir():
     version = os.environ.get("PEER_VERSION", "0.3.36")
     default = Path.home() / ".cache" / "edgewasm" / f"llama.cpp-{version}"
-    return Path(os.environ.get("EDGEWASM_PEER_DIR") or os.environ.get("PEER_DIR") or default)
+    return Path(os.environ.get("PEER_DIR") or default)
 
 
 def build_tools(peer):

@@ -175,7 +175,7 @@ pub fn edgewasm_aarch64() -> PathBuf {
             .args(["build", "--release", "-p", "edgewasm", "--target", AARCH64])
             .status()
             .expect("run cargo build --target aarch64-unknown-linux-gnu");
-        assert!(status.success(), "cross-building edgewasm for aarch64 failed (run scripts/setup-aarch64.sh)");
+        crate::require(status.success(), "cross-building edgewasm for aarch64 failed: run `./just setup-aarch64`");
         target_dir().join(AARCH64).join("release/edgewasm")
     })
     .clone()
@@ -190,11 +190,11 @@ pub fn qemu_aarch64(bin: &std::path::Path, cpu: &str) -> Command {
     c
 }
 
-/// The peer llama.cpp's directory: `EDGEWASM_PEER_DIR`, else `PEER_DIR`
-/// (the variable scripts/build-peer.sh reads), else the script's default
+/// The peer llama.cpp's directory: `PEER_DIR` (the variable
+/// scripts/build-peer.sh reads), else the script's default
 /// `~/.cache/edgewasm/llama.cpp-0.3.36`.
 pub fn peer_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("EDGEWASM_PEER_DIR").or_else(|| std::env::var_os("PEER_DIR")) {
+    if let Some(d) = std::env::var_os("PEER_DIR") {
         return PathBuf::from(d);
     }
     let home = std::env::var_os("HOME").expect("HOME is set");
@@ -216,10 +216,10 @@ pub fn peer_bin(name: &str) -> PathBuf {
             .arg(root.join("scripts/build-peer.sh"))
             .status()
             .expect("run scripts/build-peer.sh");
-        assert!(status.success(), "building the peer llama.cpp failed (scripts/build-peer.sh, PEER_DIR={})", dir.display());
+        crate::require(status.success(), &format!("building the peer llama.cpp failed: run `./just peer` (PEER_DIR={})", dir.display()));
         dir.join("build/bin")
     });
     let p = bin_dir.join(name);
-    assert!(p.is_file(), "{} missing after scripts/build-peer.sh", p.display());
+    crate::require(p.is_file(), &format!("{} missing after scripts/build-peer.sh: run `./just peer`", p.display()));
     p
 }

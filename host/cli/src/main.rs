@@ -4,6 +4,7 @@
 //! wasmtime's `src/commands/`).
 
 mod commands;
+mod logger;
 mod models;
 mod quant_rules;
 
@@ -31,6 +32,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    logger::init();
     let cli = Cli::parse_from(commands::run::implicit_run(std::env::args_os()));
     let result = match cli.command {
         Command::Inspect(c) => c.execute(),

@@ -9,37 +9,23 @@ use std::process::{Command, Output};
 
 use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter, Value};
 use edgewasm_kernels::{kernels_for_path, AlignedBuf, KernelPath};
+use edgewasm_test_support::Rng;
 
 const N_EMBD: u64 = 256;
 const N_FF: u64 = 96;
 const N_VOCAB: u64 = 64;
 const N_LAYER: u32 = 2;
 
-/// xorshift64*: deterministic pseudo-random weights in about [-1, 1).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: u64) -> Vec<f32> {
-        (0..n).map(|_| self.next()).collect()
-    }
-}
-
 /// A llama-shaped model with f32 weights: tied embeddings (no
 /// output.weight), 2 layers, n_embd 256 (fits K-quants), n_ff 96 (ffn_down
 /// rows fit 32-blocks only), plus a 48-wide tensor (fits no block) and a
 /// 2-D tensor with a trailing 1 (1-D for ggml).
 fn tiny_model(path: &Path) -> Vec<(String, Vec<u64>, Vec<f32>)> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut tensors: Vec<(String, Vec<u64>, Vec<f32>)> = Vec::new();
     let mut add = |name: String, dims: &[u64]| {
         let n = dims.iter().product();
-        tensors.push((name, dims.to_vec(), rng.vec(n)));
+        tensors.push((name, dims.to_vec(), rng.f32s(n as usize, 1.0)));
     };
     add("token_embd.weight".into(), &[N_EMBD, N_VOCAB]);
     add("output_norm.weight".into(), &[N_EMBD]);

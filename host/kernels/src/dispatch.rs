@@ -144,7 +144,7 @@ pub fn active_path() -> KernelPath {
         let env = std::env::var(KERNEL_PATH_ENV).ok();
         let (path, warning) = resolve_path(env.as_deref());
         if let Some(w) = warning {
-            eprintln!("{w}");
+            log::warn!(target: "edgewasm", "{w}");
         }
         path
     })

@@ -140,7 +140,7 @@ impl LlmExecutionContext {
                 bytes_of(t, "config")?;
                 let (c, unknown) = TextConfig::parse(&t.data)?;
                 for k in unknown {
-                    eprintln!("[edgewasm-nn] ignoring unknown config key `{k}`");
+                    log::warn!(target: "edgewasm-nn", "ignoring unknown config key `{k}`");
                 }
                 c
             }

@@ -78,6 +78,9 @@ impl NnError {
     }
 }
 
+/// Exhaustive on purpose: a new `ModelError` variant must choose its code
+/// here, since the code decides whether the context is poisoned
+/// ([`NnError::poisons`]).
 impl From<ModelError> for NnError {
     fn from(e: ModelError) -> NnError {
         let code = match &e {
@@ -93,9 +96,10 @@ impl From<ModelError> for NnError {
             | ModelError::MissingTensor(_)
             | ModelError::TensorShape { .. }
             | ModelError::TensorType { .. }
-            | ModelError::TensorAlignment { .. } => ErrorCode::InvalidEncoding,
-            #[allow(unreachable_patterns)]
-            _ => ErrorCode::RuntimeError,
+            | ModelError::TensorAlignment { .. }
+            // Every tokenizer error is about the file's vocabulary metadata,
+            // found while loading: the model bytes are bad, not the context.
+            | ModelError::Tokenizer(_) => ErrorCode::InvalidEncoding,
         };
         NnError::new(code, e.to_string())
     }

@@ -108,7 +108,7 @@ impl<'a> WasiNnView<'a> {
 
     fn err<T>(&mut self, e: NnError) -> wasmtime::Result<Result<T, Resource<GuestError>>> {
         if std::env::var_os("EDGEWASM_LOG").is_some() {
-            eprintln!("[edgewasm-nn] {e}");
+            log::warn!(target: "edgewasm-nn", "{e}");
         }
         let r = self.table.push(GuestError { code: e.code, data: e.message })?;
         Ok(Err(r))

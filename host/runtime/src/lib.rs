@@ -3,10 +3,10 @@
 //! limits, wall-clock timeout), WASI 0.2 + wasi:nn + edgewasm:llm, and the
 //! compiled-component cache. Core modules (wasm32-wasip1, WasmEdge-style
 //! apps) run in the same sandbox with WASI preview 1 and WasmEdge's
-//! `wasi_ephemeral_nn` ([`core`]).
+//! `wasi_ephemeral_nn` ([`module`]).
 
 pub mod cache;
-pub mod core;
+pub mod module;
 pub mod llm_host;
 
 use std::path::PathBuf;
@@ -197,8 +197,9 @@ pub fn run_with_engine(
     start_timer(&engine, cfg.timeout, t0)?;
     let verbose = |what: &str, t_inst: Duration| {
         if cfg.verbose {
-            eprintln!(
-                "[edgewasm] {what} {:?} in {:.1} ms, instantiated in {:.1} ms",
+            log::info!(
+                target: "edgewasm",
+                "{what} {:?} in {:.1} ms, instantiated in {:.1} ms",
                 kind,
                 t_load.as_secs_f64() * 1e3,
                 t_inst.as_secs_f64() * 1e3
@@ -208,10 +209,10 @@ pub fn run_with_engine(
     let t2 = Instant::now();
     let result = match loaded {
         Loaded::Component(c) => run_component(&engine, &c, sandbox, verbose),
-        Loaded::Module(m) => core::run_module(&engine, &m, sandbox, verbose),
+        Loaded::Module(m) => module::run_module(&engine, &m, sandbox, verbose),
     };
     if cfg.verbose {
-        eprintln!("[edgewasm] run {:.1} ms (total {:.1} ms)", t2.elapsed().as_secs_f64() * 1e3, t0.elapsed().as_secs_f64() * 1e3);
+        log::info!(target: "edgewasm", "run {:.1} ms (total {:.1} ms)", t2.elapsed().as_secs_f64() * 1e3, t0.elapsed().as_secs_f64() * 1e3);
     }
     outcome(result, cfg, deadline)
 }

@@ -64,7 +64,7 @@ pub fn add_to_linker<T: 'static>(l: &mut wasmtime::component::Linker<T>, f: fn(&
 
 fn to_wit(e: NnError) -> types::Error {
     if std::env::var_os("EDGEWASM_LOG").is_some() {
-        eprintln!("[edgewasm-llm] {e}");
+        log::warn!(target: "edgewasm-llm", "{e}");
     }
     match e.code {
         ErrorCode::NotFound => types::Error::NotFound(e.message),

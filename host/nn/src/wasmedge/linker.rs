@@ -109,7 +109,7 @@ fn call<T: 'static>(
     f: impl FnOnce(&mut GuestMemory<'_>, &mut WasmEdgeNn) -> CallResult<()>,
 ) -> wasmtime::Result<i32> {
     let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        eprintln!("[edgewasm-nn] {MODULE}.{name}: the module exports no memory named `memory`");
+        log::warn!(target: "edgewasm-nn", "{MODULE}.{name}: the module exports no memory named `memory`");
         return Ok(Errno::MissingMemory as i32);
     };
     let (data, state) = memory.data_and_store_mut(caller);
@@ -118,7 +118,7 @@ fn call<T: 'static>(
         Ok(()) => Ok(Errno::Success as i32),
         Err(CallError::Code { errno, message }) => {
             if errno != Errno::EndOfSequence {
-                eprintln!("[edgewasm-nn] {MODULE}.{name}: {message} (error {})", errno as i32);
+                log::warn!(target: "edgewasm-nn", "{MODULE}.{name}: {message} (error {})", errno as i32);
             }
             Ok(errno as i32)
         }

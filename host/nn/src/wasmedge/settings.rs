@@ -29,7 +29,7 @@ impl Settings {
     pub fn apply(&mut self, bytes: &[u8]) -> CallResult<()> {
         let (c, unknown) = TextConfig::parse(bytes).map_err(|e| CallError::invalid(format!("config: {}", e.message)))?;
         for k in unknown {
-            eprintln!("[edgewasm-nn] ignoring unknown config key `{k}`");
+            log::warn!(target: "edgewasm-nn", "ignoring unknown config key `{k}`");
         }
         merge(&mut self.text, c);
         let v: Value = match std::str::from_utf8(bytes).map(str::trim) {
@@ -46,7 +46,7 @@ impl Settings {
         if let Some(n) = get(&v, "n-gpu-layers", Value::as_i64, "an integer")? {
             self.n_gpu_layers = Some(n);
             if n > 0 && self.enable_log {
-                eprintln!("[edgewasm-nn] n-gpu-layers={n} ignored: edgewasm runs on the CPU");
+                log::warn!(target: "edgewasm-nn", "n-gpu-layers={n} ignored: edgewasm runs on the CPU");
             }
         }
         if let Some(n) = get(&v, "batch-size", Value::as_u64, "a non-negative integer")? {

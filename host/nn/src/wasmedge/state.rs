@@ -319,8 +319,9 @@ impl ExecSlot {
         self.stop = gen.stop_reason();
         if self.settings.enable_log {
             let s = &self.stats;
-            eprintln!(
-                "[edgewasm-nn] prompt: {} tokens ({} reused) in {:.1} ms; generated: {} tokens in {:.1} ms; stop: {}",
+            log::info!(
+                target: "edgewasm-nn",
+                "prompt: {} tokens ({} reused) in {:.1} ms; generated: {} tokens in {:.1} ms; stop: {}",
                 s.prompt_tokens,
                 s.reused_tokens,
                 s.prompt_time.as_secs_f64() * 1e3,
