@@ -124,6 +124,8 @@ pub struct Case {
 
 /// How many fixed cases come first.
 pub const CURATED: u64 = 14;
+/// Cases `0..HONEST` are honest models (the controls).
+pub const HONEST: u64 = 2;
 
 /// splitmix64: deterministic, no dependency.
 #[derive(Clone, Debug)]
@@ -207,7 +209,7 @@ pub fn case(seed: u64, index: u64) -> Case {
         // Tokenizer: long and self-similar special tokens, huge vocabularies.
         9 => c.vocab = Vocab::LongSpecial { len: 16 << 10, user_defined: false },
         10 => c.vocab = Vocab::LongSpecial { len: 64 << 10, user_defined: true },
-        11 => c.vocab = Vocab::NestedControls(1024),
+        11 => c.vocab = Vocab::NestedControls(2048),
         12 => c.vocab = Vocab::Huge(120_000),
         13 => c.vocab = Vocab::LongToken(1 << 20),
         _ => random_case(&mut c),
@@ -319,7 +321,7 @@ fn base_values(arch: Arch, base: Base) -> Vec<(&'static str, u64)> {
             ("attention.key_length", 2),
         ],
     };
-    v.push(("context_length", 64));
+    v.push(("context_length", 1024));
     if arch == Arch::Gemma3 {
         v.push(("attention.sliding_window", 32));
     }
