@@ -1,10 +1,13 @@
 //! Shared pieces of the fuzz targets: small GGUF vocabularies for the three
 //! tokenizer flavours the engine supports, the seed files written by
 //! `examples/gen_seeds.rs`, and a checker that touches everything a parsed
-//! GGUF file exposes.
+//! GGUF file exposes. [`hostile`] generates hostile model files for
+//! tests/tests/hostile_gguf.rs.
 
 use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter, TensorInfo, Value};
 use edgewasm_tokenizer::Tokenizer;
+
+pub mod hostile;
 
 /// GPT-2's byte → printable char table (`bytes_to_unicode`).
 pub fn gpt2_byte_chars() -> [char; 256] {

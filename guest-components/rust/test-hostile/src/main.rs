@@ -165,6 +165,24 @@ fn main() {
                 }
             }
         }
+        "nn-load-compute" => {
+            let read = |p: Option<&String>| {
+                let p = p.expect("MODEL PROMPT");
+                std::fs::read(p).unwrap_or_else(|e| refused(format!("cannot read {p}: {e}")))
+            };
+            let (bytes, prompt) = (read(arg), read(args.get(2)));
+            let g = graph::load(&[bytes], graph::GraphEncoding::Ggml, graph::ExecutionTarget::Cpu)
+                .unwrap_or_else(|e| refused(format!("load: {}", nn_error(&e))));
+            println!("loaded");
+            let ctx = g.init_execution_context().unwrap_or_else(|e| refused(format!("context: {}", nn_error(&e))));
+            println!("context created");
+            let config = br#"{"n-predict": 4, "temp": 0}"#;
+            let inputs = vec![("prompt".to_string(), u8_tensor(&prompt)), ("config".to_string(), u8_tensor(config))];
+            match ctx.compute(inputs) {
+                Ok(_) => println!("computed"),
+                Err(e) => refused(format!("compute: {}", nn_error(&e))),
+            }
+        }
         "nn-token" | "nn-token64" => {
             let id: i64 = arg.expect("ID").parse().expect("ID");
             let (_g, ctx) = nn_context();
