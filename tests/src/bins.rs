@@ -1,11 +1,11 @@
 //! Building the binaries the end-to-end tests run: the release `edgewasm`
 //! (native and aarch64) and the guest components.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::{model_path, repo_root, SMOLLM2};
 
@@ -71,6 +71,38 @@ pub fn run_edgewasm(args: &[&str], stdin: Option<&str>) -> Output {
         stderr(&out)
     );
     out
+}
+
+/// Spawns `edgewasm ARGS` (as [`edgewasm_command`]) whose guest prints a
+/// line once its work is done and then waits for stdin to close. Reads the
+/// process's peak RSS (VmHWM, in KiB) at that line, lets it exit, and
+/// returns the peak, the output (that line included) and the time to it.
+pub fn peak_rss_when_ready(args: &[&str]) -> (u64, Output, Duration) {
+    let t0 = Instant::now();
+    let mut child = edgewasm_command(args).stdin(Stdio::piped()).spawn().expect("spawn edgewasm");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read stdout");
+    let took = t0.elapsed();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    drop(child.stdin.take());
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest).expect("read stdout");
+    let mut o = child.wait_with_output().expect("wait for edgewasm");
+    o.stdout = [line.into_bytes(), rest].concat();
+    eprintln!(
+        "$ edgewasm {}\n-> {:?} (ready after {took:.2?}, VmHWM {hwm} kB)\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    (hwm, o, took)
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 mod bins;
 pub use bins::{
-    edgewasm, edgewasm_aarch64, edgewasm_command, guest, peer_bin, peer_dir, qemu_aarch64, run_edgewasm, stderr, stdout, wasmedge_guest,
-    AARCH64,
+    edgewasm, edgewasm_aarch64, edgewasm_command, guest, peak_rss_when_ready, peer_bin, peer_dir, qemu_aarch64, run_edgewasm, stderr,
+    stdout, wasmedge_guest, AARCH64,
 };
 
 pub use edgewasm_test_support::{data_dir, in_ci, model_path, repo_root, require, Rng, TinyLlama, GEMMA3, SMOLLM2};

@@ -287,3 +287,36 @@ fn a_trap_mid_stream_leaves_other_guests_alone() {
     assert_eq!(next.status.code(), Some(0), "{}", stderr(&next));
     assert_eq!(stdout(&next), stdout(&alone));
 }
+
+/// Creating and dropping wasi:nn graphs, tensors and errors and
+/// edgewasm:llm models in a loop costs no host memory (freed table slots
+/// are reused), and `--max-handles` caps what a guest holds at once:
+/// refused with too-large / limit-exceeded where the call has an error
+/// result, a trap naming the limit where it has none (the tensor
+/// constructor) or when the guest hoards the errors themselves.
+#[test]
+fn resource_churn_is_flat_and_live_resources_are_capped() {
+    let g = guest("test-hostile");
+    let g = g.to_str().unwrap();
+    let (hwm_small, o, _) = peak_rss_when_ready(&["run", "--max-memory", "16MiB", g, "churn", "1000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (hwm_big, o, took) = peak_rss_when_ready(&["run", "--max-memory", "16MiB", g, "churn", "200000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let grew = hwm_big.saturating_sub(hwm_small);
+    eprintln!("200000 churn rounds (4 resources each) in {took:.2?}: peak RSS {hwm_big} kB vs {hwm_small} kB for 1000 (+{grew} kB)");
+    assert!(hwm_small > 0 && grew < 8 << 10, "peak RSS grew by {grew} kB");
+
+    let o = hostile(&["--max-handles", "100"], &["hold", "graph"]);
+    assert_refused(&o, "after 100 live graphs: too-large: wasi:nn load-by-name: the guest holds 100");
+    assert!(stderr(&o).contains("(--max-handles)"), "{}", stderr(&o));
+    let o = hostile(&["--max-handles", "100"], &["hold", "model"]);
+    assert_refused(&o, "after 100 live models: limit-exceeded: edgewasm:llm model.open");
+    let o = hostile(&["--max-handles", "100"], &["hold", "tensor"]);
+    assert_stopped(&o, "wasi:nn tensor constructor: too-large: new tensor: the guest holds 100");
+    assert!(stderr(&o).contains("(--max-handles)"), "{}", stderr(&o));
+    let o = hostile(&["--max-handles", "100"], &["hold", "error"]);
+    assert_stopped(&o, "does not drop the errors it gets");
+    // The default leaves a normal guest far from the limit.
+    let o = hostile(&[], &["hold", "graph"]);
+    assert_refused(&o, &format!("after {} live graphs", edgewasm_nn::handles::DEFAULT_MAX_HANDLES));
+}

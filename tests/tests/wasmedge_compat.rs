@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use edgewasm_tests::{edgewasm, model_path, repo_root, wasmedge_guest as guest, SMOLLM2};
+use edgewasm_tests::{edgewasm, model_path, peak_rss_when_ready, repo_root, wasmedge_guest as guest, SMOLLM2};
 
 fn run_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let model = model_path(SMOLLM2);
@@ -305,4 +305,163 @@ fn run_guest_timeout() -> Output {
         "default",
         "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,",
     ])
+}
+
+/// A module that loads and unloads the preloaded `default` graph `graphs`
+/// times and creates and frees a 16-position context `contexts` times,
+/// checking every code and that stale handles are invalid after their
+/// slots were reused; with `cap`, also that the fifth live handle under
+/// `--max-handles 4` is refused (7). Then prints `ready` and waits for
+/// stdin to close.
+fn churn_module(dir: &Path, graphs: u32, contexts: u32, cap: bool) -> PathBuf {
+    let config = r#"{"ctx-size": 16}"#;
+    let wat = format!(
+        r#"(module
+  (import "wasi_ephemeral_nn" "load_by_name" (func $load_by_name (param i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "load_by_name_with_config" (func $load_cfg (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "unload" (func $unload (param i32) (result i32)))
+  (import "wasi_ephemeral_nn" "init_execution_context" (func $init (param i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "finalize_execution_context" (func $fin (param i32) (result i32)))
+  (import "wasi_ephemeral_nn" "compute" (func $compute (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  ;; 0 graph, 4 context, 8 first graph, 12 first context, 16 a third
+  ;; context, 20 spare; 32 an iovec of "ready\n", 48 an iovec of 8 bytes at 56
+  (data (i32.const 32) "\80\00\00\00\06\00\00\00")
+  (data (i32.const 48) "\38\00\00\00\08\00\00\00")
+  (data (i32.const 64) "default")
+  (data (i32.const 96) "{cfg}")
+  (data (i32.const 128) "ready\n")
+  (func $expect (param $got i32) (param $want i32) (param $step i32)
+    (if (i32.ne (local.get $got) (local.get $want)) (then (call $exit (local.get $step)))))
+  (func (export "_start") (local $i i32)
+    (call $expect (call $load_by_name (i32.const 64) (i32.const 7) (i32.const 8)) (i32.const 0) (i32.const 10))
+    (call $expect (call $unload (i32.load (i32.const 8))) (i32.const 0) (i32.const 11))
+    (local.set $i (i32.const 0))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.const {graphs})))
+      (call $expect (call $load_by_name (i32.const 64) (i32.const 7) (i32.const 0)) (i32.const 0) (i32.const 12))
+      (call $expect (call $unload (i32.load (i32.const 0))) (i32.const 0) (i32.const 13))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    ;; A live graph in the first graph's slot; the first handle stays invalid.
+    (call $expect (call $load_cfg (i32.const 64) (i32.const 7) (i32.const 96) (i32.const {cfg_len}) (i32.const 0)) (i32.const 0) (i32.const 14))
+    (if (i32.eq (i32.load (i32.const 0)) (i32.load (i32.const 8))) (then (call $exit (i32.const 15))))
+    (call $expect (call $unload (i32.load (i32.const 8))) (i32.const 1) (i32.const 16))
+    (call $expect (call $init (i32.load (i32.const 8)) (i32.const 4)) (i32.const 1) (i32.const 17))
+    (call $expect (call $init (i32.load (i32.const 0)) (i32.const 12)) (i32.const 0) (i32.const 18))
+    (call $expect (call $fin (i32.load (i32.const 12))) (i32.const 0) (i32.const 19))
+    (local.set $i (i32.const 0))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.const {contexts})))
+      (call $expect (call $init (i32.load (i32.const 0)) (i32.const 4)) (i32.const 0) (i32.const 20))
+      (call $expect (call $fin (i32.load (i32.const 4))) (i32.const 0) (i32.const 21))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (call $expect (call $fin (i32.load (i32.const 12))) (i32.const 1) (i32.const 22))
+    (call $expect (call $compute (i32.load (i32.const 12))) (i32.const 1) (i32.const 23))
+    (if (i32.const {cap}) (then
+      ;; Under --max-handles 4: the graph and three contexts, then refused.
+      (call $expect (call $init (i32.load (i32.const 0)) (i32.const 4)) (i32.const 0) (i32.const 24))
+      (call $expect (call $init (i32.load (i32.const 0)) (i32.const 12)) (i32.const 0) (i32.const 25))
+      (call $expect (call $init (i32.load (i32.const 0)) (i32.const 16)) (i32.const 0) (i32.const 26))
+      (call $expect (call $init (i32.load (i32.const 0)) (i32.const 20)) (i32.const 7) (i32.const 27))
+      (call $expect (call $fin (i32.load (i32.const 16))) (i32.const 0) (i32.const 28))
+      (call $expect (call $init (i32.load (i32.const 0)) (i32.const 20)) (i32.const 0) (i32.const 29))))
+    (call $expect (call $write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 24)) (i32.const 0) (i32.const 30))
+    (drop (call $read (i32.const 0) (i32.const 48) (i32.const 1) (i32.const 24)))
+    (call $exit (i32.const 0))))"#,
+        cfg = config.replace('"', "\\\""),
+        cfg_len = config.len(),
+        cap = cap as u32,
+    );
+    wat_module(dir, &format!("churn-{graphs}-{contexts}-{cap}"), &wat)
+}
+
+/// Graph and context churn costs no host memory: the handle tables reuse
+/// freed slots (finding: 10 M load/unload cycles reached 2.1 GB, 1 M
+/// init/finalize 1.3 GB, under --max-memory 16MiB), and stale handles stay
+/// invalid.
+#[test]
+fn handle_churn_keeps_host_memory_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    let preload = format!("default:GGML:AUTO:{}", model_path(SMOLLM2).display());
+    let flags = ["run", "--max-memory", "16MiB", "--nn-preload", &preload];
+    let small = churn_module(dir.path(), 1_000, 1_000, false);
+    let big = churn_module(dir.path(), CHURN_GRAPHS, CHURN_CONTEXTS, false);
+    let (hwm_small, o, _) = peak_rss_when_ready(&[&flags[..], &[s(&small)]].concat());
+    assert_eq!(o.status.code(), Some(0), "a check failed: the exit code is its step number");
+    let (hwm_big, o, took) = peak_rss_when_ready(&[&flags[..], &[s(&big)]].concat());
+    assert_eq!(o.status.code(), Some(0), "a check failed: the exit code is its step number");
+    let grew = hwm_big.saturating_sub(hwm_small);
+    eprintln!(
+        "{CHURN_GRAPHS} load/unload + {CHURN_CONTEXTS} init/finalize cycles in {took:.2?}: peak RSS {hwm_big} kB vs {hwm_small} kB for 1000 + 1000 (+{grew} kB)"
+    );
+    assert!(hwm_small > 0 && hwm_big > 0, "no VmHWM read");
+    assert!(grew < 8 << 10, "peak RSS grew by {grew} kB over the churn");
+}
+
+/// `--max-handles` caps the graphs and contexts a core module holds at
+/// once: the handle past it is refused with error 7 (too large), and
+/// freeing one makes room again.
+#[test]
+fn max_handles_refuses_the_handle_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let preload = format!("default:GGML:AUTO:{}", model_path(SMOLLM2).display());
+    let m = churn_module(dir.path(), 10, 10, true);
+    let (_, o, _) = peak_rss_when_ready(&["run", "--max-handles", "4", "--nn-preload", &preload, s(&m)]);
+    assert_eq!(o.status.code(), Some(0), "a check failed: the exit code is its step number");
+    assert!(stderr(&o).contains("the limit is 4 (--max-handles)"), "{}", stderr(&o));
+    let o = run(&["run", "--max-handles", "0", s(&m)]);
+    assert_eq!(o.status.code(), Some(2), "clap refuses 0");
+}
+
+const CHURN_GRAPHS: u32 = 1_000_000;
+/// 100 000: a context costs about 50 µs to create (its buffers), so a
+/// million would take a minute; this many grew the peak RSS by 106 MB before.
+const CHURN_CONTEXTS: u32 = 100_000;
+
+/// A core module reads a model of 128 MiB or more (Gemma 3, 241 MiB) with
+/// one `fd_read` and passes it to `load`: the hostcall limit of core
+/// modules follows --max-load-size as it does for components (wasmtime's
+/// default of 128 MiB refused the read with ENOMEM).
+#[test]
+fn a_core_module_reads_a_241_mib_model_in_one_call_and_loads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_path(edgewasm_tests::GEMMA3).canonicalize().unwrap();
+    let len = std::fs::metadata(&model).unwrap().len() as u32;
+    assert!(len >= 128 << 20, "the test needs a file of 128 MiB or more");
+    let name = model.file_name().unwrap().to_str().unwrap();
+    let data = 65536u32;
+    let pages = (data + len) / 65536 + 1;
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "wasi_ephemeral_nn" "load" (func $load (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") {pages})
+  ;; 0 fd, 8 iovec, 16 bytes read, 24 graph builder, 32 graph; 64 the name
+  {iovec}
+  (data (i32.const 64) "{name}")
+  (func $expect (param $got i32) (param $want i32) (param $step i32)
+    (if (i32.ne (local.get $got) (local.get $want)) (then (call $exit (local.get $step)))))
+  (func (export "_start")
+    ;; path_open(preopen 3, no flags, name, no oflags, rights fd_read, ...)
+    (call $expect (call $open (i32.const 3) (i32.const 0) (i32.const 64) (i32.const {name_len}) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 0)) (i32.const 0) (i32.const 10))
+    (call $expect (call $read (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 16)) (i32.const 0) (i32.const 11))
+    (call $expect (i32.load (i32.const 16)) (i32.const {len}) (i32.const 12))
+    (i32.store (i32.const 24) (i32.const {data}))
+    (i32.store (i32.const 28) (i32.load (i32.const 16)))
+    (call $expect (call $load (i32.const 24) (i32.const 1) (i32.const 6) (i32.const 0) (i32.const 32)) (i32.const 0) (i32.const 13))
+    (call $exit (i32.const 0))))"#,
+        iovec = words(8, &[data, len]),
+        name_len = name.len(),
+    );
+    let m = wat_module(dir.path(), "read-big", &wat);
+    let host_dir = format!("{}::m", model.parent().unwrap().display());
+    let o = run(&["run", "--dir", &host_dir, s(&m)]);
+    assert_eq!(o.status.code(), Some(0), "step {:?} failed (11: the read was refused)", o.status.code());
 }

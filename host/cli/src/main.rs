@@ -31,7 +31,26 @@ enum Command {
     Quantize(commands::quantize::QuantizeCommand),
 }
 
+/// Gives SIGPIPE back its default action. Rust ignores it, so writing to a
+/// closed pipe (`edgewasm tokenize ... | head`) fails with EPIPE and
+/// `println!` panics; with the default, the process ends quietly the
+/// moment its reader goes away, as `cat` and every Unix filter do (status
+/// 141 in a shell). One place for every command, and for a guest's stdout.
+#[cfg(unix)]
+fn default_sigpipe() {
+    // SAFETY: called first thing in `main`, before any thread exists, so
+    // nothing races on the process's signal dispositions; SIG_DFL for
+    // SIGPIPE is a valid disposition and installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn default_sigpipe() {}
+
 fn main() -> std::process::ExitCode {
+    default_sigpipe();
     logger::init();
     let cli = Cli::parse_from(commands::run::implicit_run(std::env::args_os()));
     let result = match cli.command {

@@ -125,3 +125,46 @@ fn bad_input_is_a_clean_error() {
         assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// A reader that goes away (`edgewasm tokenize ... | head -c 10`) ends
+/// every printing command quietly: by SIGPIPE's default action (status 141
+/// in a shell), as any Unix filter, never with Rust's "failed printing to
+/// stdout: Broken pipe" panic and its status 101.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_pipe_ends_every_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let long = "Hello, world! How are you today? ".repeat(3_000);
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("text.txt");
+    std::fs::write(&text, "The quick brown fox jumps over the lazy dog. ".repeat(40)).unwrap();
+    let text = text.to_str().unwrap();
+    let cases: [&[&str]; 8] = [
+        &["tokenize", &long],
+        &["tokenize", "--pieces", &long],
+        &["inspect", "--tensors"],
+        &["logits", "--ids", "19556,905", "--all-positions", "--top", "5"],
+        &["generate", "-p", "Once upon a time", "-n", "8", "--temp", "0"],
+        &["perplexity", "-f", text, "--ctx", "64"],
+        &["bench", "-t", "1", "-p", "8", "-n", "4", "-r", "1"],
+        &["--help"],
+    ];
+    for args in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edgewasm"))
+            .args(args)
+            .env("EDGEWASM_MODELS_DIR", model_path(SMOLLM2).parent().unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn edgewasm");
+        // The reader is gone before the first byte is written.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("wait for edgewasm");
+        let err = stderr(&o);
+        let what = format!("edgewasm {}: {:?}, stderr: {err}", args[0], o.status);
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{what}");
+        assert!(o.status.success() || o.status.signal() == Some(13), "{what}");
+        assert_ne!(o.status.code(), Some(101), "{what}");
+    }
+}

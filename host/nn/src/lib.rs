@@ -3,6 +3,7 @@
 //! One module per concern, as in wasmtime's `crates/wasi-nn`:
 //! - [`error`]: guest-visible errors (wasi:nn error codes), apart from traps;
 //! - [`limits`]: operator limits enforced inside the backend;
+//! - [`handles`]: handle tables and the live-handle limit;
 //! - [`models`]: models memory-mapped once and shared by every store;
 //! - [`config`]: the text-mode JSON `config` (WasmEdge GGML keys);
 //! - [`engine`]: contexts, text and token mode, chat sessions, streams;
@@ -15,6 +16,7 @@ pub mod backend;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod handles;
 pub mod limits;
 pub mod models;
 pub mod registry;

@@ -50,6 +50,9 @@ pub struct Limits {
     /// Most bytes of wasi:nn tensors a guest may hold at once (the host
     /// copies each tensor's data out of the guest).
     pub max_tensor_bytes: usize,
+    /// Most wasi:nn / edgewasm:llm resources (components) or
+    /// `wasi_ephemeral_nn` handles (core modules) a guest may hold at once.
+    pub max_handles: usize,
     /// Wall-clock deadline (`--timeout`), shared with the wasm epoch timer.
     pub deadline: Option<Instant>,
 }
@@ -65,6 +68,7 @@ impl Default for Limits {
             max_kv_bytes: DEFAULT_MAX_KV_BYTES,
             max_prompt_bytes: DEFAULT_MAX_PROMPT_BYTES,
             max_tensor_bytes: DEFAULT_MAX_TENSOR_BYTES,
+            max_handles: crate::handles::DEFAULT_MAX_HANDLES,
             deadline: None,
         }
     }

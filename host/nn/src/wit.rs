@@ -15,6 +15,7 @@ use wasmtime_wasi_nn::{Backend, ExecutionContext, Graph, Registry, Tensor};
 use crate::backend::GgmlBackend;
 use crate::engine::GuestEnv;
 use crate::error::{ErrorCode, NnError};
+use crate::handles::HandleBudget;
 use crate::registry::NnRegistry;
 
 mod generated {
@@ -48,6 +49,8 @@ pub struct WasiNn {
     /// Data bytes of the tensors in the guest's resource table (inputs it
     /// made, outputs it was given and has not dropped).
     tensor_bytes: usize,
+    /// Live wasi:nn and edgewasm:llm resources (`--max-handles`).
+    handles: HandleBudget,
 }
 
 impl std::fmt::Debug for WasiNn {
@@ -64,7 +67,13 @@ impl WasiNn {
             registry: Registry::from(NnRegistry::new(env)),
             env: Arc::clone(env),
             tensor_bytes: 0,
+            handles: HandleBudget::new(env.limits.max_handles),
         }
+    }
+
+    /// The guest's live-resource count, shared with edgewasm:llm.
+    pub fn handles_mut(&mut self) -> &mut HandleBudget {
+        &mut self.handles
     }
 
     /// Data bytes of the guest's live tensors.
@@ -110,9 +119,42 @@ impl<'a> WasiNnView<'a> {
         if std::env::var_os("EDGEWASM_LOG").is_some() {
             log::warn!(target: "edgewasm-nn", "{e}");
         }
-        let r = self.table.push(GuestError { code: e.code, data: e.message })?;
+        // An error is a resource too: a guest that keeps failing and never
+        // drops its errors is stopped, as it cannot be told any other way.
+        self.nn.handles.acquire_error().map_err(|e| wasmtime::format_err!("wasi:nn: {e}"))?;
+        let data = truncate(e.message, MAX_ERROR_DATA);
+        let r = self.table.push(GuestError { code: e.code, data })?;
         Ok(Err(r))
     }
+
+    /// Counts one more resource of kind `what` against `--max-handles`.
+    fn acquire(&mut self, n: usize, what: &str) -> Result<(), NnError> {
+        self.nn.handles.acquire(n, what)
+    }
+
+    /// Removes `t` from the table, with its bytes and its handle count.
+    fn delete_tensor(&mut self, t: Resource<Tensor>) -> wasmtime::Result<Tensor> {
+        let t = self.table.delete(t)?;
+        self.nn.tensor_bytes = self.nn.tensor_bytes.saturating_sub(t.data.len());
+        self.nn.handles.release();
+        Ok(t)
+    }
+}
+
+/// Most bytes of an error's text: messages may quote guest strings (a
+/// model name of any length), and a guest may hold thousands of errors.
+const MAX_ERROR_DATA: usize = 4096;
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
 }
 
 /// Recovers the guest-visible error from a backend error.
@@ -195,10 +237,16 @@ impl g::graph::Host for WasiNnView<'_> {
             g::graph::ExecutionTarget::Gpu => wasmtime_wasi_nn::wit::ExecutionTarget::Gpu,
             g::graph::ExecutionTarget::Tpu => wasmtime_wasi_nn::wit::ExecutionTarget::Tpu,
         };
+        if let Err(e) = self.acquire(1, "wasi:nn load") {
+            return self.err(e);
+        }
         let slices: Vec<&[u8]> = builders.iter().map(Vec::as_slice).collect();
         match self.nn.backend.load(&slices, target) {
             Ok(graph) => Ok(Ok(self.table.push(graph)?)),
-            Err(e) => self.err(classify(e)),
+            Err(e) => {
+                self.nn.handles.release();
+                self.err(classify(e))
+            }
         }
     }
 
@@ -206,6 +254,9 @@ impl g::graph::Host for WasiNnView<'_> {
         match self.nn.registry.get(&name) {
             Some(graph) => {
                 let graph = graph.clone();
+                if let Err(e) = self.acquire(1, "wasi:nn load-by-name") {
+                    return self.err(e);
+                }
                 Ok(Ok(self.table.push(graph)?))
             }
             None => self.err(NnError::not_found(format!("no graph named `{name}` (preload it with --model {name}=PATH)"))),
@@ -218,15 +269,22 @@ impl g::graph::HostGraph for WasiNnView<'_> {
         &mut self,
         graph: Resource<Graph>,
     ) -> wasmtime::Result<Result<Resource<ExecutionContext>, Resource<GuestError>>> {
-        let graph = self.table.get(&graph)?;
-        match graph.init_execution_context() {
+        self.table.get(&graph)?;
+        if let Err(e) = self.acquire(1, "wasi:nn init-execution-context") {
+            return self.err(e);
+        }
+        match self.table.get(&graph)?.init_execution_context() {
             Ok(ctx) => Ok(Ok(self.table.push(ctx)?)),
-            Err(e) => self.err(classify(e)),
+            Err(e) => {
+                self.nn.handles.release();
+                self.err(classify(e))
+            }
         }
     }
 
     fn drop(&mut self, graph: Resource<Graph>) -> wasmtime::Result<()> {
         self.table.delete(graph)?;
+        self.nn.handles.release();
         Ok(())
     }
 }
@@ -237,24 +295,31 @@ impl g::inference::HostGraphExecutionContext for WasiNnView<'_> {
         ctx: Resource<ExecutionContext>,
         inputs: Vec<g::inference::NamedTensor>,
     ) -> wasmtime::Result<Result<Vec<g::inference::NamedTensor>, Resource<GuestError>>> {
-        // Refuse oversized inputs before copying them.
-        for (name, t) in &inputs {
-            let len = self.table.get(t)?.data.len();
-            if let Err(e) = self.nn.env.limits.check_prompt_bytes(&format!("input `{name}`"), len) {
-                return self.err(e);
-            }
-        }
+        self.table.get(&ctx)?;
+        // The inputs are `own` tensors: the guest gave them up with the
+        // call (its handles are gone), so they leave the table here, as in
+        // wasmtime-wasi-nn, whatever the outcome.
         let mut named = Vec::with_capacity(inputs.len());
         for (name, t) in inputs {
-            // Inputs are borrowed in spirit: the guest keeps its handles.
-            let tensor = self.table.get(&t)?.clone();
+            let tensor = self.delete_tensor(t)?;
             named.push(wasmtime_wasi_nn::backend::NamedTensor { name, tensor });
+        }
+        for t in &named {
+            if let Err(e) = self.nn.env.limits.check_prompt_bytes(&format!("input `{}`", t.name), t.tensor.data.len()) {
+                return self.err(e);
+            }
         }
         let ctx = self.table.get_mut(&ctx)?;
         match ctx.compute_with_io(named) {
             Ok(outputs) => {
+                if let Err(e) = self.acquire(outputs.len(), "wasi:nn compute outputs") {
+                    return self.err(e);
+                }
                 let total = outputs.iter().map(|t| t.tensor.data.len()).sum();
                 if let Err(e) = self.nn.reserve_tensor(total) {
+                    for _ in 0..outputs.len() {
+                        self.nn.handles.release();
+                    }
                     return self.err(e);
                 }
                 let mut out = Vec::with_capacity(outputs.len());
@@ -269,6 +334,7 @@ impl g::inference::HostGraphExecutionContext for WasiNnView<'_> {
 
     fn drop(&mut self, ctx: Resource<ExecutionContext>) -> wasmtime::Result<()> {
         self.table.delete(ctx)?;
+        self.nn.handles.release();
         Ok(())
     }
 }
@@ -280,8 +346,10 @@ impl g::tensor::HostTensor for WasiNnView<'_> {
         ty: g::tensor::TensorType,
         data: g::tensor::TensorData,
     ) -> wasmtime::Result<Resource<Tensor>> {
-        // The constructor has no error result: over the limit, the guest traps.
-        self.nn.reserve_tensor(data.len()).map_err(|e| wasmtime::format_err!("wasi:nn tensor constructor: {e}"))?;
+        // The constructor has no error result: over a limit, the guest traps.
+        let trap = |e: NnError| wasmtime::format_err!("wasi:nn tensor constructor: {e}");
+        self.acquire(1, "new tensor").map_err(trap)?;
+        self.nn.reserve_tensor(data.len()).map_err(trap)?;
         Ok(self.table.push(Tensor::new(dimensions, tensor_type_in(ty), data))?)
     }
 
@@ -298,8 +366,7 @@ impl g::tensor::HostTensor for WasiNnView<'_> {
     }
 
     fn drop(&mut self, t: Resource<Tensor>) -> wasmtime::Result<()> {
-        let t = self.table.delete(t)?;
-        self.nn.tensor_bytes = self.nn.tensor_bytes.saturating_sub(t.data.len());
+        self.delete_tensor(t)?;
         Ok(())
     }
 }
@@ -326,6 +393,7 @@ impl g::errors::HostError for WasiNnView<'_> {
 
     fn drop(&mut self, e: Resource<GuestError>) -> wasmtime::Result<()> {
         self.table.delete(e)?;
+        self.nn.handles.release();
         Ok(())
     }
 }

@@ -97,7 +97,11 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     edgewasm_nn::wit::add_to_linker(&mut linker, |s: &mut State| WasiNnView::new(&mut s.table, &mut s.nn))?;
-    llm_host::add_to_linker(&mut linker, |s: &mut State| llm_host::LlmView { table: &mut s.table, env: &s.env })?;
+    llm_host::add_to_linker(&mut linker, |s: &mut State| llm_host::LlmView {
+        table: &mut s.table,
+        env: &s.env,
+        handles: s.nn.handles_mut(),
+    })?;
     Ok(linker)
 }
 
@@ -226,10 +230,15 @@ fn run_component(
 ) -> wasmtime::Result<i32> {
     let linker = linker(engine)?;
     let mut wasi = sb.wasi;
-    let state = State { wasi: wasi.build(), table: ResourceTable::new(), nn: WasiNn::new(&sb.env), env: sb.env, limits: sb.limits };
+    let mut table = ResourceTable::new();
+    let max_handles = component_handles(&sb.env.limits, table.max_capacity());
+    table.set_max_capacity(max_handles);
+    let state = State { wasi: wasi.build(), table, nn: WasiNn::new(&sb.env), env: sb.env, limits: sb.limits };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
     store.set_hostcall_fuel(hostcall_fuel(&store.data().env.limits));
+    let max_handles = component_handles(&store.data().env.limits, store.max_component_handles());
+    store.set_max_component_handles(max_handles);
     let deadline = store.data().env.limits.deadline;
     arm_epoch(&mut store, deadline);
     let t1 = Instant::now();
@@ -250,18 +259,35 @@ pub fn hostcall_fuel(limits: &Limits) -> usize {
     limits.max_load_bytes.max(limits.max_prompt_bytes).max(128 << 20).saturating_add(1 << 20)
 }
 
+/// Room for the WASI resources and wasi:nn errors a guest holds next to
+/// its `--max-handles` wasi:nn and edgewasm:llm resources.
+const OTHER_HANDLES: usize = 65_536;
+
+/// A wasmtime handle limit (`default`: the store's 100 000 live component
+/// handles, or the host table's 1 000 000 entries), raised if needed so
+/// that `--max-handles`, checked by our host functions with an error the
+/// guest can handle, is reached before wasmtime's trap. Both wasmtime
+/// limits count live handles (freed slots are reused), so they already
+/// bound what churn costs; ours is the lower, per-kind one.
+fn component_handles(limits: &Limits, default: usize) -> usize {
+    default.max(limits.max_handles.saturating_add(OTHER_HANDLES))
+}
+
 /// The operator's view of a guest failure: the cause (trap or host error)
 /// first, the wasm backtrace only with `--verbose`.
 fn clean_error(e: wasmtime::Error, verbose: bool) -> wasmtime::Error {
     let root = e.root_cause().to_string();
     let what = match e.downcast_ref::<Trap>() {
-        Some(Trap::MemoryOutOfBounds) => format!(
-            "the guest trapped: {root} (a stack overflow in a Rust or C guest ends this way too: its stack lives in linear memory)"
-        ),
+        Some(Trap::MemoryOutOfBounds) => {
+            format!("the guest trapped: {root} (a stack overflow in a Rust or C guest ends this way too: its stack lives in linear memory)")
+        }
         Some(_) => format!("the guest trapped: {root}"),
         None if root.contains("fuel allocated for hostcalls") => format!(
             "the guest was stopped: {root} (one call may pass the host at most the larger of --max-load-size and --max-prompt-size)"
         ),
+        None if root.contains("cannot allocate another handle") || root.contains("resource table has no free keys") => {
+            format!("the guest was stopped: {root} (it holds too many resource handles)")
+        }
         None if root.starts_with("unknown handle index") => {
             format!("the guest was stopped: {root} (it used a resource handle it had dropped, or never had)")
         }

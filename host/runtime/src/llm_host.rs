@@ -7,6 +7,7 @@ use edgewasm_llm::generate::StopReason;
 use edgewasm_llm::Model;
 use edgewasm_nn::config::Message;
 use edgewasm_nn::engine::{GuestEnv, LlmContext, SamplingRequest, Session, SharedSession, Stream};
+use edgewasm_nn::handles::HandleBudget;
 use edgewasm_nn::{ErrorCode, NnError};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 use wasmtime::Result;
@@ -41,6 +42,8 @@ pub struct SessionHandle(SharedSession);
 pub struct LlmView<'a> {
     pub table: &'a mut ResourceTable,
     pub env: &'a Arc<GuestEnv>,
+    /// Live resources, counted with wasi:nn's against `--max-handles`.
+    pub handles: &'a mut HandleBudget,
 }
 
 impl std::fmt::Debug for LlmView<'_> {
@@ -102,6 +105,23 @@ fn stop_reason(r: StopReason) -> types::StopReason {
     }
 }
 
+impl LlmView<'_> {
+    /// Pushes a new resource if the guest stays within `--max-handles`.
+    fn push<T: Send + 'static>(&mut self, value: T, what: &str) -> Result<Result<Resource<T>, types::Error>> {
+        if let Err(e) = self.handles.acquire(1, what) {
+            return Ok(Err(to_wit(e)));
+        }
+        Ok(Ok(self.table.push(value)?))
+    }
+
+    /// Removes a resource the guest dropped, and its count.
+    fn delete<T: 'static>(&mut self, r: Resource<T>) -> Result<()> {
+        self.table.delete(r)?;
+        self.handles.release();
+        Ok(())
+    }
+}
+
 impl types::Host for LlmView<'_> {}
 impl llm::Host for LlmView<'_> {}
 
@@ -110,7 +130,7 @@ impl llm::HostModel for LlmView<'_> {
         match self.env.models.get(&name) {
             Ok(m) => {
                 let h = ModelHandle { name, model: Arc::clone(m) };
-                Ok(Ok(self.table.push(h)?))
+                self.push(h, "edgewasm:llm model.open")
             }
             Err(e) => Ok(Err(to_wit(e))),
         }
@@ -188,16 +208,19 @@ impl llm::HostModel for LlmView<'_> {
     }
 
     fn drop(&mut self, m: Resource<ModelHandle>) -> Result<()> {
-        self.table.delete(m)?;
-        Ok(())
+        self.delete(m)
     }
 }
 
 impl llm::HostSession for LlmView<'_> {
     fn create(&mut self, m: Resource<ModelHandle>, ctx_size: Option<u32>) -> Result<Result<Resource<SessionHandle>, types::Error>> {
         let model = Arc::clone(&self.table.get(&m)?.model);
+        // Refused before the KV cache is allocated; counted by `push`.
+        if let Err(e) = self.handles.check(1, "edgewasm:llm session.create") {
+            return Ok(Err(to_wit(e)));
+        }
         match LlmContext::new(self.env, model, ctx_size.map(|n| n as usize)) {
-            Ok(ctx) => Ok(Ok(self.table.push(SessionHandle(Session::new(ctx)))?)),
+            Ok(ctx) => self.push(SessionHandle(Session::new(ctx)), "edgewasm:llm session.create"),
             Err(e) => Ok(Err(to_wit(e))),
         }
     }
@@ -209,8 +232,11 @@ impl llm::HostSession for LlmView<'_> {
         options: types::Sampling,
     ) -> Result<Result<Resource<Stream>, types::Error>> {
         let session = Arc::clone(&self.table.get(&s)?.0);
+        if let Err(e) = self.handles.check(1, "edgewasm:llm session.complete") {
+            return Ok(Err(to_wit(e)));
+        }
         match Session::complete(&session, &prompt, &sampling(options)) {
-            Ok(stream) => Ok(Ok(self.table.push(stream)?)),
+            Ok(stream) => self.push(stream, "edgewasm:llm session.complete"),
             Err(e) => Ok(Err(to_wit(e))),
         }
     }
@@ -222,8 +248,11 @@ impl llm::HostSession for LlmView<'_> {
         options: types::Sampling,
     ) -> Result<Result<Resource<Stream>, types::Error>> {
         let session = Arc::clone(&self.table.get(&s)?.0);
+        if let Err(e) = self.handles.check(1, "edgewasm:llm session.chat") {
+            return Ok(Err(to_wit(e)));
+        }
         match Session::chat(&session, &content, &sampling(options)) {
-            Ok(stream) => Ok(Ok(self.table.push(stream)?)),
+            Ok(stream) => self.push(stream, "edgewasm:llm session.chat"),
             Err(e) => Ok(Err(to_wit(e))),
         }
     }
@@ -257,8 +286,7 @@ impl llm::HostSession for LlmView<'_> {
     }
 
     fn drop(&mut self, s: Resource<SessionHandle>) -> Result<()> {
-        self.table.delete(s)?;
-        Ok(())
+        self.delete(s)
     }
 }
 
@@ -289,8 +317,7 @@ impl llm::HostGeneration for LlmView<'_> {
     }
 
     fn drop(&mut self, g: Resource<Stream>) -> Result<()> {
-        self.table.delete(g)?;
-        Ok(())
+        self.delete(g)
     }
 }
 

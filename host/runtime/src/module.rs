@@ -44,9 +44,14 @@ pub(crate) fn run_module(
     let linker = linker(engine)?;
     let mut wasi = sb.wasi;
     let deadline = sb.env.limits.deadline;
+    let fuel = crate::hostcall_fuel(&sb.env.limits);
     let state = CoreState { wasi: wasi.build_p1(), nn: WasmEdgeNn::new(sb.env), limits: sb.limits };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
+    // WASI preview 1 copies (fd_read, fd_write) draw on the same fuel as
+    // component calls: without it a module could not read a model of
+    // 128 MiB or more in one call, whatever --max-load-size allows.
+    store.set_hostcall_fuel(fuel);
     arm_epoch(&mut store, deadline);
     let t1 = Instant::now();
     let instance = linker.instantiate(&mut store, module)?;

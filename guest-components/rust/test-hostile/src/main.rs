@@ -12,7 +12,10 @@
 //! nn-load-file PATH (loads it until refused); nn-token ID; nn-token64 ID;
 //! token-text ID; detokenize-oob; contexts N; sessions N; kv-cap CTX;
 //! use-after-drop KIND (tensor, context, graph, session, generation, model);
-//! superseded; abandon-stream; drop-stream; trap-mid-stream N.
+//! superseded; abandon-stream; drop-stream; trap-mid-stream N;
+//! churn N (creates and drops graphs, tensors, models and errors N times
+//! each, prints `ready`, waits for a line on stdin); hold KIND (graph,
+//! tensor, model, error: holds more until stopped).
 
 use std::process::exit;
 
@@ -246,6 +249,21 @@ fn main() {
             }
         }
         "use-after-drop" => use_after_drop(arg.map(String::as_str).unwrap_or("")),
+        "churn" => {
+            let n: u32 = arg.map(|a| a.parse().expect("N")).unwrap_or(1000);
+            for _ in 0..n {
+                drop(graph::load_by_name("default").unwrap_or_else(|e| refused(nn_error(&e))));
+                drop(u8_tensor(b"abc"));
+                drop(model());
+                if graph::load_by_name("nosuch").is_ok() {
+                    refused("loaded a model that does not exist".into());
+                }
+            }
+            println!("ready");
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        }
+        "hold" => hold(arg.map(String::as_str).unwrap_or("")),
         "superseded" => {
             let m = model();
             let s = session(&m, Some(128));
@@ -303,6 +321,37 @@ fn main() {
         _ => {
             eprintln!("unknown attack `{attack}`");
             exit(2)
+        }
+    }
+}
+
+/// Holds ever more resources of `kind` until the host refuses one (exit 3)
+/// or stops the guest.
+fn hold(kind: &str) {
+    let mut graphs = Vec::new();
+    let mut tensors = Vec::new();
+    let mut models = Vec::new();
+    let mut errors = Vec::new();
+    loop {
+        let held = graphs.len() + tensors.len() + models.len() + errors.len();
+        match kind {
+            "graph" => match graph::load_by_name("default") {
+                Ok(g) => graphs.push(g),
+                Err(e) => refused(format!("after {held} live graphs: {}", nn_error(&e))),
+            },
+            "tensor" => tensors.push(u8_tensor(b"abc")),
+            "model" => match Model::open("default") {
+                Ok(m) => models.push(m),
+                Err(e) => refused(format!("after {held} live models: {}", llm_error(&e))),
+            },
+            "error" => match graph::load_by_name("nosuch") {
+                Ok(_) => refused("loaded a model that does not exist".into()),
+                Err(e) => errors.push(e),
+            },
+            _ => {
+                eprintln!("unknown resource kind `{kind}`");
+                exit(2)
+            }
         }
     }
 }

@@ -16,6 +16,17 @@ use crate::models;
 /// Exit code when --timeout ends the run (as timeout(1)).
 pub const EXIT_TIMEOUT: i32 = 124;
 
+/// `--max-handles`: at least 1, at most the slots a core module's handle
+/// table can address.
+fn max_handles(s: &str) -> Result<usize, String> {
+    let n = super::args::positive(s)?;
+    let max = edgewasm_nn::handles::MAX_SLOTS;
+    if n > max {
+        return Err(format!("at most {max}"));
+    }
+    Ok(n)
+}
+
 /// Run a WebAssembly component, or a core module written for WasmEdge
 /// (`edgewasm APP.wasm` is short for this).
 #[derive(Parser, Debug)]
@@ -69,6 +80,10 @@ pub struct RunCommand {
     /// Most bytes of wasi:nn tensors a guest may hold at once.
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     max_tensor_memory: String,
+    /// Most wasi:nn / edgewasm:llm resources (components) or
+    /// wasi_ephemeral_nn handles (core modules) a guest may hold at once.
+    #[arg(long, value_name = "N", value_parser = max_handles, default_value_t = edgewasm_nn::handles::DEFAULT_MAX_HANDLES)]
+    max_handles: usize,
     /// Do not use the compiled-component cache.
     #[arg(long)]
     no_cache: bool,
@@ -198,6 +213,7 @@ impl RunCommand {
             max_kv_bytes: parse_size(&self.max_kv_memory).context("--max-kv-memory")?,
             max_prompt_bytes: parse_size(&self.max_prompt_size).context("--max-prompt-size")?,
             max_tensor_bytes: parse_size(&self.max_tensor_memory).context("--max-tensor-memory")?,
+            max_handles: self.max_handles,
             ..Limits::default()
         };
         let cfg = RunConfig {

@@ -16,14 +16,17 @@ use super::settings::Settings;
 use crate::backend::GGUF_MAGIC;
 use crate::engine::{GuestEnv, LlmContext, SamplingRequest};
 use crate::error::NnError;
+use crate::handles::{check_live, Slab};
 
-/// One guest's `wasi_ephemeral_nn` state. Handles are indices, never reused.
+/// One guest's `wasi_ephemeral_nn` state. Handles index slabs whose freed
+/// slots are reused under a new generation, so a stale handle is invalid
+/// (error 1) and never reaches a newer graph or context.
 #[derive(Debug)]
 pub struct WasmEdgeNn {
     env: Arc<GuestEnv>,
-    graphs: Vec<Option<GraphSlot>>,
+    graphs: Slab<GraphSlot>,
     by_name: HashMap<String, u32>,
-    contexts: Vec<Option<ExecSlot>>,
+    contexts: Slab<ExecSlot>,
 }
 
 #[derive(Debug)]
@@ -48,33 +51,38 @@ struct ExecSlot {
     stream: Option<Generation>,
 }
 
-fn handle(i: usize) -> CallResult<u32> {
-    u32::try_from(i).map_err(|_| CallError::new(Errno::TooLarge, "out of handles"))
+fn out_of_handles() -> CallError {
+    CallError::new(Errno::TooLarge, "out of handles: this guest has used up the 4 billion handle values")
 }
 
 impl WasmEdgeNn {
     pub fn new(env: Arc<GuestEnv>) -> WasmEdgeNn {
-        WasmEdgeNn { env, graphs: Vec::new(), by_name: HashMap::new(), contexts: Vec::new() }
+        WasmEdgeNn { env, graphs: Slab::default(), by_name: HashMap::new(), contexts: Slab::default() }
+    }
+
+    /// Fails with `TooLarge` (7) if the guest holds `--max-handles` graphs
+    /// and contexts already.
+    fn check_handles(&self, what: &str) -> CallResult<()> {
+        Ok(check_live(self.graphs.len() + self.contexts.len(), self.env.limits.max_handles, what)?)
     }
 
     fn add_graph(&mut self, g: GraphSlot) -> CallResult<u32> {
-        let h = handle(self.graphs.len())?;
-        self.graphs.push(Some(g));
-        Ok(h)
+        self.check_handles("load")?;
+        self.graphs.insert(g).ok_or_else(out_of_handles)
     }
 
     fn graph(&self, h: u32) -> CallResult<&GraphSlot> {
-        self.graphs
-            .get(h as usize)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| CallError::invalid(format!("no graph {h}")))
+        self.graphs.get(h).ok_or_else(|| CallError::invalid(format!("no graph {h}")))
     }
 
     fn exec(&mut self, h: u32) -> CallResult<&mut ExecSlot> {
-        self.contexts
-            .get_mut(h as usize)
-            .and_then(Option::as_mut)
-            .ok_or_else(|| CallError::invalid(format!("no execution context {h}")))
+        self.contexts.get_mut(h).ok_or_else(|| CallError::invalid(format!("no execution context {h}")))
+    }
+
+    /// Live graphs and execution contexts, and the slots their tables have
+    /// (which churn does not grow).
+    pub fn handle_counts(&self) -> (usize, usize) {
+        (self.graphs.len() + self.contexts.len(), self.graphs.capacity() + self.contexts.capacity())
     }
 
     /// `load`: a GGUF model from guest bytes (`builders[0]`; an optional
@@ -95,7 +103,9 @@ impl WasmEdgeNn {
         if let Some(c) = config {
             settings.apply(c)?;
         }
-        let live = self.graphs.iter().flatten().filter(|g| g.from_bytes).count();
+        // Before the costly parse; add_graph checks again.
+        self.check_handles("load")?;
+        let live = self.graphs.values().filter(|g| g.from_bytes).count();
         let max_graphs = self.env.limits.max_contexts;
         if live >= max_graphs {
             return Err(CallError::new(Errno::TooLarge, format!("too many graphs loaded from bytes (limit {max_graphs})")));
@@ -117,7 +127,7 @@ impl WasmEdgeNn {
     pub fn load_by_name(&mut self, name: &[u8], config: Option<&[u8]>) -> CallResult<u32> {
         let name = std::str::from_utf8(name).map_err(|_| CallError::invalid("the model name is not UTF-8"))?;
         if let Some(&h) = self.by_name.get(name) {
-            if let (Some(c), Some(Some(g))) = (config, self.graphs.get_mut(h as usize)) {
+            if let (Some(c), Some(g)) = (config, self.graphs.get_mut(h)) {
                 g.settings.apply(c)?;
             }
             return Ok(h);
@@ -137,8 +147,7 @@ impl WasmEdgeNn {
 
     /// `unload`: forgets the graph (its contexts keep their model).
     pub fn unload(&mut self, graph: u32) -> CallResult<()> {
-        self.graph(graph)?;
-        self.graphs[graph as usize] = None;
+        self.graphs.remove(graph).ok_or_else(|| CallError::invalid(format!("no graph {graph}")))?;
         self.by_name.retain(|_, h| *h != graph);
         Ok(())
     }
@@ -147,25 +156,26 @@ impl WasmEdgeNn {
     pub fn init_execution_context(&mut self, graph: u32) -> CallResult<u32> {
         let g = self.graph(graph)?;
         let settings = g.settings.clone();
-        let ctx = LlmContext::new(&self.env, Arc::clone(&g.model), settings.text.ctx_size)?;
-        let h = handle(self.contexts.len())?;
-        self.contexts.push(Some(ExecSlot {
-            ctx,
-            settings,
-            prompt: None,
-            output: Vec::new(),
-            piece: Vec::new(),
-            stats: GenerationStats::default(),
-            stop: None,
-            stream: None,
-        }));
-        Ok(h)
+        let model = Arc::clone(&g.model);
+        self.check_handles("init_execution_context")?;
+        let ctx = LlmContext::new(&self.env, model, settings.text.ctx_size)?;
+        self.contexts
+            .insert(ExecSlot {
+                ctx,
+                settings,
+                prompt: None,
+                output: Vec::new(),
+                piece: Vec::new(),
+                stats: GenerationStats::default(),
+                stop: None,
+                stream: None,
+            })
+            .ok_or_else(out_of_handles)
     }
 
     /// `finalize_execution_context`: frees the context and its slot.
     pub fn finalize_execution_context(&mut self, ctx: u32) -> CallResult<()> {
-        self.exec(ctx)?;
-        self.contexts[ctx as usize] = None;
+        self.contexts.remove(ctx).ok_or_else(|| CallError::invalid(format!("no execution context {ctx}")))?;
         Ok(())
     }
 
