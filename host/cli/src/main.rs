@@ -5,7 +5,6 @@
 
 mod commands;
 mod models;
-mod quant_rules;
 
 use clap::{Parser, Subcommand};
 
