@@ -6,7 +6,6 @@
 mod commands;
 mod logger;
 mod models;
-mod quant_rules;
 
 use clap::{Parser, Subcommand};
 

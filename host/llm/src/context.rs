@@ -59,10 +59,6 @@ impl Context {
     pub fn n_past(&self) -> usize {
         self.tokens.len()
     }
-    /// Bytes of KV cache and scratch this context holds.
-    pub fn memory_bytes(&self) -> usize {
-        self.kv.bytes() + self.scratch.bytes() + self.logits.len() * 4
-    }
 
     /// Makes `eval` fail with [`ModelError::DeadlineExceeded`] once `deadline`
     /// has passed (checked before each forward pass).

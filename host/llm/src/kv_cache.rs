@@ -74,10 +74,6 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Bytes held by the cache.
-    pub fn bytes(&self) -> usize {
-        (self.k.len() + self.v.len()) * std::mem::size_of::<f32>()
-    }
 
     /// Forgets positions from `len` on (rewind for prefix reuse).
     pub fn truncate(&mut self, len: usize) {

@@ -4,6 +4,7 @@
 //! tokenizer, weights as views into the map) → [`Context`] (one sequence's KV
 //! cache) → [`generate`] (sampling, stop rules, streaming text). Many
 //! contexts share one `Arc<Model>`; nothing in a context copies weights.
+//! Off that path, [`quantize`] rewrites a model file with other tensor types.
 
 pub mod chat;
 pub mod context;
@@ -11,6 +12,7 @@ pub mod generate;
 pub mod kv_cache;
 pub mod model;
 pub mod perplexity;
+pub mod quantize;
 pub mod sampling;
 pub mod threadpool;
 

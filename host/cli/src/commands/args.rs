@@ -1,6 +1,55 @@
-//! Value parsers shared by the subcommands: numbers that must be positive
-//! or finite are refused by clap with a message naming the flag (exit 2),
-//! instead of being clamped or reaching the engine.
+//! What the subcommands share: option groups flattened into each command
+//! (`#[command(flatten)]`, as wasmtime's CLI shares its option structs), and
+//! value parsers: numbers that must be positive or finite are refused by
+//! clap with a message naming the flag (exit 2), instead of being clamped or
+//! reaching the engine.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Args;
+use edgewasm_llm::{Model, ThreadPool};
+
+use crate::models;
+
+/// `--model`, for the commands that load one model.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model file or name in models/.
+    #[arg(long, short)]
+    model: Option<String>,
+}
+
+impl ModelArgs {
+    /// The model file: the given path or name, else the default model.
+    pub fn resolve(&self) -> Result<PathBuf> {
+        models::resolve(self.model.as_deref())
+    }
+
+    pub fn load(&self) -> Result<Arc<Model>> {
+        models::load(self.model.as_deref())
+    }
+}
+
+/// `--threads`, for the commands that run a model on one thread pool.
+#[derive(Args, Debug, Clone)]
+pub struct ThreadsArgs {
+    /// Worker threads.
+    #[arg(long, short, value_parser = positive)]
+    threads: Option<usize>,
+}
+
+impl ThreadsArgs {
+    /// The given count, else the cores we may use.
+    pub fn count(&self) -> usize {
+        self.threads.unwrap_or_else(models::default_threads)
+    }
+
+    pub fn pool(&self) -> Arc<ThreadPool> {
+        Arc::new(ThreadPool::new(self.count()))
+    }
+}
 
 /// A count of at least 1 (threads, context positions, repetitions, ...).
 pub fn positive(s: &str) -> Result<usize, String> {

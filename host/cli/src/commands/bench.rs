@@ -13,14 +13,13 @@ use clap::Parser;
 use edgewasm_kernels::gemm::WeightArena;
 use edgewasm_llm::{Context, Model, ThreadPool};
 
-use crate::models;
+use super::args::ModelArgs;
 
 /// Measure prefill and decode speed.
 #[derive(Parser, Debug)]
 pub struct BenchCommand {
-    /// Model file or name in models/.
-    #[arg(long, short)]
-    model: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Thread counts to test, comma-separated.
     #[arg(long, short, value_parser = super::args::positive, value_delimiter = ',', default_value = "1,2")]
     threads: Vec<usize>,
@@ -127,8 +126,8 @@ fn read_bandwidth(pool: &ThreadPool) -> Result<f64> {
 
 impl BenchCommand {
     pub fn execute(self) -> Result<()> {
-        let path = models::resolve(self.model.as_deref())?;
-        let model = models::load(self.model.as_deref())?;
+        let path = self.model.resolve()?;
+        let model = self.model.load()?;
         let file_name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let size_mib = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0;
         let commit = env!("EDGEWASM_GIT_COMMIT");

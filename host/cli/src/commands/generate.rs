@@ -8,9 +8,9 @@ use clap::{Args, Parser};
 use edgewasm_llm::chat::ChatMessage;
 use edgewasm_llm::generate::{GenerateOptions, Generation};
 use edgewasm_llm::sampling::SamplerConfig;
-use edgewasm_llm::{Context, ThreadPool};
+use edgewasm_llm::Context;
 
-use crate::models;
+use super::args::{ModelArgs, ThreadsArgs};
 
 /// Sampling flags shared by the commands that generate.
 #[derive(Args, Debug, Clone)]
@@ -63,9 +63,8 @@ impl SamplingArgs {
 /// Generate text from a prompt, streaming it to stdout.
 #[derive(Parser, Debug)]
 pub struct GenerateCommand {
-    /// Model file or name in models/.
-    #[arg(long, short)]
-    model: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// The prompt (the user message with --chat).
     #[arg(long, short)]
     prompt: String,
@@ -80,9 +79,8 @@ pub struct GenerateCommand {
     /// Context size in tokens.
     #[arg(long, value_parser = super::args::positive, default_value_t = 2048)]
     ctx_size: usize,
-    /// Worker threads.
-    #[arg(long, short, value_parser = super::args::positive)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadsArgs,
     /// Print timings to stderr when done.
     #[arg(long, short)]
     verbose: bool,
@@ -90,7 +88,7 @@ pub struct GenerateCommand {
 
 impl GenerateCommand {
     pub fn execute(self) -> Result<()> {
-        let model = models::load(self.model.as_deref())?;
+        let model = self.model.load()?;
         let prompt = if self.chat {
             let mut messages = Vec::new();
             if let Some(s) = &self.system {
@@ -102,7 +100,7 @@ impl GenerateCommand {
             self.prompt.clone()
         };
         let tokens = model.tokenizer().encode(&prompt, true, self.chat);
-        let pool = Arc::new(ThreadPool::new(self.threads.unwrap_or_else(models::default_threads)));
+        let pool = self.threads.pool();
         let mut ctx = Context::new(Arc::clone(&model), pool, self.ctx_size)?;
         let mut gen = Generation::start(&mut ctx, &tokens, self.sampling.options())?;
         let stdout = std::io::stdout();

@@ -5,16 +5,15 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
-use edgewasm_llm::{Context, ThreadPool};
+use edgewasm_llm::Context;
 
-use crate::models;
+use super::args::{ModelArgs, ThreadsArgs};
 
 /// Evaluate a token sequence and print the top-K logits.
 #[derive(Parser, Debug)]
 pub struct LogitsCommand {
-    /// Model file or name in models/.
-    #[arg(long, short)]
-    model: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Comma-separated token ids to feed.
     #[arg(long, value_delimiter = ',', conflicts_with = "prompt", required_unless_present = "prompt")]
     ids: Vec<u32>,
@@ -35,9 +34,8 @@ pub struct LogitsCommand {
     /// table: two machines agree bit for bit iff their digests match.
     #[arg(long, conflicts_with = "json")]
     digest: bool,
-    /// Worker threads.
-    #[arg(long, short, value_parser = super::args::positive)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadsArgs,
 }
 
 /// FNV-1a 64 over the little-endian bytes of each value's bit pattern.
@@ -69,7 +67,7 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
 
 impl LogitsCommand {
     pub fn execute(self) -> Result<()> {
-        let model = models::load(self.model.as_deref())?;
+        let model = self.model.load()?;
         let ids = match &self.prompt {
             Some(p) => model.tokenizer().encode(p, true, true),
             None => self.ids.clone(),
@@ -78,7 +76,7 @@ impl LogitsCommand {
             bail!("nothing to evaluate: the input has no tokens");
         }
         let n_vocab = model.config().n_vocab;
-        let pool = Arc::new(ThreadPool::new(self.threads.unwrap_or_else(models::default_threads)));
+        let pool = self.threads.pool();
         let mut ctx = Context::new(Arc::clone(&model), pool, ids.len())?;
         let logits = ctx.eval(&ids, self.all_positions).context("evaluating")?;
         let first = if self.all_positions { 0 } else { ids.len() - 1 };

@@ -1,29 +1,24 @@
 //! `edgewasm perplexity`: llama-perplexity's protocol on a text file.
 
-use std::sync::Arc;
-
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use edgewasm_llm::perplexity::perplexity;
-use edgewasm_llm::ThreadPool;
 
-use crate::models;
+use super::args::{ModelArgs, ThreadsArgs};
 
 /// Perplexity of a text file, scored as llama-perplexity does.
 #[derive(Parser, Debug)]
 pub struct PerplexityCommand {
-    /// Model file or name in models/.
-    #[arg(long, short)]
-    model: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// The text file.
     #[arg(long, short)]
     file: std::path::PathBuf,
     /// Chunk length in tokens.
     #[arg(long, value_parser = super::args::positive, default_value_t = 512)]
     ctx: usize,
-    /// Worker threads.
-    #[arg(long, short, value_parser = super::args::positive)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadsArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -31,10 +26,10 @@ pub struct PerplexityCommand {
 
 impl PerplexityCommand {
     pub fn execute(self) -> Result<()> {
-        let model = models::load(self.model.as_deref())?;
+        let model = self.model.load()?;
         let text = std::fs::read_to_string(&self.file)
             .with_context(|| format!("reading {}", self.file.display()))?;
-        let pool = Arc::new(ThreadPool::new(self.threads.unwrap_or_else(models::default_threads)));
+        let pool = self.threads.pool();
         let start = std::time::Instant::now();
         let r = perplexity(&model, pool, &text, self.ctx, |i, n, ppl| {
             if !self.json {

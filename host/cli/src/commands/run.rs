@@ -11,6 +11,7 @@ use clap::Parser;
 use edgewasm_nn::{Limits, ModelSet, Preload, DEFAULT_NAME};
 use edgewasm_runtime::{Outcome, RunConfig};
 
+use super::args::ThreadsArgs;
 use crate::models;
 
 /// Exit code when --timeout ends the run (as timeout(1)).
@@ -30,6 +31,8 @@ fn max_handles(s: &str) -> Result<usize, String> {
 /// Run a WebAssembly component, or a core module written for WasmEdge
 /// (`edgewasm APP.wasm` is short for this).
 #[derive(Parser, Debug)]
+// The shared --threads, with the help text this command has always shown.
+#[command(mut_arg("threads", |a| a.help("Inference threads")))]
 pub struct RunCommand {
     /// Give the guest a host directory, as GUEST inside (default: the same
     /// path); WasmEdge's GUEST:HOST form (`--dir .:.`) works too. Nothing
@@ -47,9 +50,8 @@ pub struct RunCommand {
     /// WasmEdge-style preload: NAME:GGML:AUTO:PATH (repeatable).
     #[arg(long = "nn-preload", value_name = "NAME:GGML:AUTO:PATH")]
     nn_preload: Vec<String>,
-    /// Inference threads.
-    #[arg(long, short, value_parser = super::args::positive)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadsArgs,
     /// Most linear memory per guest memory (e.g. 256MiB, 1G, bytes).
     #[arg(long, value_name = "SIZE", default_value = "2GiB")]
     max_memory: String,
@@ -176,7 +178,7 @@ impl RunCommand {
             let names: Vec<&str> = set.names().collect();
             eprintln!("[edgewasm] models [{}] mapped in {:.1} ms", names.join(", "), t0.elapsed().as_secs_f64() * 1e3);
         }
-        let threads = self.threads.unwrap_or_else(models::default_threads);
+        let threads = self.threads.count();
         let (models_arc, pool) = edgewasm_runtime::host_models(set, threads);
 
         let mut dirs = Vec::new();

@@ -3,14 +3,13 @@
 use anyhow::Result;
 use clap::Parser;
 
-use crate::models;
+use super::args::ModelArgs;
 
 /// Print the token ids of TEXT as a JSON array.
 #[derive(Parser, Debug)]
 pub struct TokenizeCommand {
-    /// Model file or name in models/.
-    #[arg(long, short)]
-    model: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Treat special-token text such as `<|im_start|>` as plain text.
     #[arg(long)]
     no_parse_special: bool,
@@ -26,7 +25,7 @@ pub struct TokenizeCommand {
 
 impl TokenizeCommand {
     pub fn execute(self) -> Result<()> {
-        let model = models::load(self.model.as_deref())?;
+        let model = self.model.load()?;
         let tok = model.tokenizer();
         let ids = tok.encode(&self.text, !self.no_bos, !self.no_parse_special);
         if self.pieces {

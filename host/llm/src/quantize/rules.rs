@@ -1,5 +1,6 @@
-//! Which type each tensor gets when `edgewasm quantize` writes a model: a
-//! port of llama.cpp's rules (`src/llama-quant.cpp` of the llama.cpp that
+//! Which type each tensor gets when [`super::Quantizer`] (`edgewasm
+//! quantize`) writes a model: a port of llama.cpp's rules
+//! (`src/llama-quant.cpp` of the llama.cpp that
 //! llama-cpp-python 0.3.36 vendors), restricted to the file types whose
 //! tensor types we can quantize (no IQ*, TQ*, MXFP4, NVFP4, Q1_0, Q2_0).
 //!
@@ -10,140 +11,10 @@
 //! tensors are visited ([`llama_order`]), all of which are reproduced here.
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use edgewasm_gguf::GgmlType;
 
-/// A llama.cpp file type (`enum llama_ftype` in `llama.h`): the number
-/// written to `general.file_type`, and the quantization mixture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(non_camel_case_types)]
-pub enum Ftype {
-    AllF32,
-    F16,
-    Q4_0,
-    Q4_1,
-    Q8_0,
-    Q5_0,
-    Q5_1,
-    Q2_K,
-    Q3_K_S,
-    Q3_K_M,
-    Q3_K_L,
-    Q4_K_S,
-    Q4_K_M,
-    Q5_K_S,
-    Q5_K_M,
-    Q6_K,
-    BF16,
-}
-
-impl Ftype {
-    /// Every supported file type, in `llama_ftype` order.
-    pub const ALL: [Ftype; 17] = [
-        Ftype::AllF32,
-        Ftype::F16,
-        Ftype::Q4_0,
-        Ftype::Q4_1,
-        Ftype::Q8_0,
-        Ftype::Q5_0,
-        Ftype::Q5_1,
-        Ftype::Q2_K,
-        Ftype::Q3_K_S,
-        Ftype::Q3_K_M,
-        Ftype::Q3_K_L,
-        Ftype::Q4_K_S,
-        Ftype::Q4_K_M,
-        Ftype::Q5_K_S,
-        Ftype::Q5_K_M,
-        Ftype::Q6_K,
-        Ftype::BF16,
-    ];
-
-    /// The `LLAMA_FTYPE_*` number (`general.file_type`).
-    pub const fn id(self) -> u32 {
-        match self {
-            Ftype::AllF32 => 0,
-            Ftype::F16 => 1,
-            Ftype::Q4_0 => 2,
-            Ftype::Q4_1 => 3,
-            Ftype::Q8_0 => 7,
-            Ftype::Q5_0 => 8,
-            Ftype::Q5_1 => 9,
-            Ftype::Q2_K => 10,
-            Ftype::Q3_K_S => 11,
-            Ftype::Q3_K_M => 12,
-            Ftype::Q3_K_L => 13,
-            Ftype::Q4_K_S => 14,
-            Ftype::Q4_K_M => 15,
-            Ftype::Q5_K_S => 16,
-            Ftype::Q5_K_M => 17,
-            Ftype::Q6_K => 18,
-            Ftype::BF16 => 32,
-        }
-    }
-
-    /// The name llama-quantize uses (`QUANT_OPTIONS` in
-    /// `tools/quantize/quantize.cpp`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Ftype::AllF32 => "F32",
-            Ftype::F16 => "F16",
-            Ftype::Q4_0 => "Q4_0",
-            Ftype::Q4_1 => "Q4_1",
-            Ftype::Q8_0 => "Q8_0",
-            Ftype::Q5_0 => "Q5_0",
-            Ftype::Q5_1 => "Q5_1",
-            Ftype::Q2_K => "Q2_K",
-            Ftype::Q3_K_S => "Q3_K_S",
-            Ftype::Q3_K_M => "Q3_K_M",
-            Ftype::Q3_K_L => "Q3_K_L",
-            Ftype::Q4_K_S => "Q4_K_S",
-            Ftype::Q4_K_M => "Q4_K_M",
-            Ftype::Q5_K_S => "Q5_K_S",
-            Ftype::Q5_K_M => "Q5_K_M",
-            Ftype::Q6_K => "Q6_K",
-            Ftype::BF16 => "BF16",
-        }
-    }
-
-    /// Parses a name case-insensitively, with llama-quantize's aliases:
-    /// `Q3_K` is `Q3_K_M`, `Q4_K` is `Q4_K_M`, `Q5_K` is `Q5_K_M`.
-    pub fn from_name(s: &str) -> Option<Ftype> {
-        let alias = match s.to_ascii_uppercase().as_str() {
-            "Q3_K" => Some(Ftype::Q3_K_M),
-            "Q4_K" => Some(Ftype::Q4_K_M),
-            "Q5_K" => Some(Ftype::Q5_K_M),
-            _ => None,
-        };
-        alias.or_else(|| Ftype::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(s)))
-    }
-
-    /// The tensor type most weights get: `llama_ftype_get_default_type`.
-    pub const fn default_type(self) -> GgmlType {
-        match self {
-            Ftype::AllF32 => GgmlType::F32,
-            Ftype::F16 => GgmlType::F16,
-            Ftype::BF16 => GgmlType::BF16,
-            Ftype::Q4_0 => GgmlType::Q4_0,
-            Ftype::Q4_1 => GgmlType::Q4_1,
-            Ftype::Q5_0 => GgmlType::Q5_0,
-            Ftype::Q5_1 => GgmlType::Q5_1,
-            Ftype::Q8_0 => GgmlType::Q8_0,
-            Ftype::Q2_K => GgmlType::Q2_K,
-            Ftype::Q3_K_S | Ftype::Q3_K_M | Ftype::Q3_K_L => GgmlType::Q3_K,
-            Ftype::Q4_K_S | Ftype::Q4_K_M => GgmlType::Q4_K,
-            Ftype::Q5_K_S | Ftype::Q5_K_M => GgmlType::Q5_K,
-            Ftype::Q6_K => GgmlType::Q6_K,
-        }
-    }
-}
-
-impl fmt::Display for Ftype {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use super::Ftype;
 
 /// The hyper-parameters the rules look at (`qs.model` in llama.cpp).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,7 +78,7 @@ pub struct Choice {
 
 /// `tensor_category` / `tensor_get_category`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Category {
+enum Category {
     TokenEmbd,
     AttentionQ,
     AttentionV,
@@ -223,7 +94,7 @@ pub enum Category {
 }
 
 /// `tensor_get_category`.
-pub fn category(name: &str) -> Category {
+fn category(name: &str) -> Category {
     if name == "output.weight" {
         return Category::Output;
     }
@@ -254,14 +125,14 @@ fn is_attn_v(c: Category) -> bool {
 
 /// `ggml_n_dims`: the number of dimensions, trailing 1s not counted
 /// (at least 1).
-pub fn ggml_n_dims(dims: &[u64]) -> usize {
+fn ggml_n_dims(dims: &[u64]) -> usize {
     dims.iter().rposition(|&d| d > 1).map_or(1, |i| i + 1)
 }
 
 /// `tensor_allows_quantization` (with `only_copy` and
 /// `--leave-output-tensor` off): 2-D and 3-D tensors whose name ends in
 /// `weight`, except norms and the small or special tensors llama.cpp lists.
-pub fn allows_quantization(arch: &str, name: &str, dims: &[u64]) -> bool {
+fn allows_quantization(arch: &str, name: &str, dims: &[u64]) -> bool {
     if ggml_n_dims(dims) < 2 {
         return false;
     }
@@ -355,28 +226,15 @@ pub fn llama_order(a: &str, b: &str) -> Ordering {
 }
 
 /// Errors the rules can raise (llama.cpp throws the same).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {
     /// `tensor_type_fallback`: no fallback for a type with a block > 32.
+    #[error("{tensor}: no tensor type fallback is defined for type {ty}")]
     NoFallback { tensor: String, ty: GgmlType },
     /// `layer_info`: an expert model's FFN tensor without a valid `blk.N.`.
+    #[error("failed to determine the layer (0..{n_layer}) of tensor {tensor}")]
     BadLayer { tensor: String, n_layer: i64 },
 }
-
-impl fmt::Display for RuleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RuleError::NoFallback { tensor, ty } => {
-                write!(f, "{tensor}: no tensor type fallback is defined for type {ty}")
-            }
-            RuleError::BadLayer { tensor, n_layer } => {
-                write!(f, "failed to determine the layer (0..{n_layer}) of tensor {tensor}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for RuleError {}
 
 /// The state llama.cpp keeps while choosing types (`quantize_state_impl`).
 struct State<'a> {
@@ -651,22 +509,6 @@ mod tests {
 
     fn ty(types: &[(String, GgmlType)], name: &str) -> GgmlType {
         types.iter().find(|(n, _)| n == name).unwrap().1
-    }
-
-    #[test]
-    fn ftype_names_ids_and_aliases() {
-        assert_eq!(Ftype::from_name("q8_0"), Some(Ftype::Q8_0));
-        assert_eq!(Ftype::from_name("Q4_K"), Some(Ftype::Q4_K_M));
-        assert_eq!(Ftype::from_name("q5_k"), Some(Ftype::Q5_K_M));
-        assert_eq!(Ftype::from_name("q4_k_s"), Some(Ftype::Q4_K_S));
-        assert_eq!(Ftype::from_name("iq4_nl"), None);
-        assert_eq!(Ftype::Q8_0.id(), 7);
-        assert_eq!(Ftype::Q4_0.id(), 2);
-        assert_eq!(Ftype::Q4_K_M.id(), 15);
-        assert_eq!(Ftype::BF16.id(), 32);
-        for f in Ftype::ALL {
-            assert_eq!(Ftype::from_name(f.name()), Some(f));
-        }
     }
 
     #[test]
