@@ -245,10 +245,15 @@ impl LlmContext {
     }
 
     /// Tokenizes a prompt (BOS added, special tokens parsed), refusing one
-    /// over the prompt size limit before any tokenizer work.
+    /// over the prompt size limit before any tokenizer work. Tokenizing
+    /// watches the deadline, so a huge prompt or a hostile vocabulary ends
+    /// in `timeout` instead of holding the host call past it.
     pub fn tokenize_prompt(&self, prompt: &str) -> NnResult<Vec<u32>> {
-        self.env.limits.check_prompt_bytes("the prompt", prompt.len())?;
-        Ok(self.ctx.model().tokenizer().encode(prompt, true, true))
+        let limits = &self.env.limits;
+        limits.check_prompt_bytes("the prompt", prompt.len())?;
+        limits.check_deadline()?;
+        let past_deadline = || limits.check_deadline().is_err();
+        self.ctx.model().tokenizer().encode_checked(prompt, true, true, &past_deadline).map_err(|_| NnError::timeout())
     }
 
     /// Starts a generation over `prompt_ids`, reusing the cached prefix.

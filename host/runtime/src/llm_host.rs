@@ -156,10 +156,13 @@ impl llm::HostModel for LlmView<'_> {
 
     fn tokenize(&mut self, m: Resource<ModelHandle>, text: String, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
         // No error result: a text over the prompt size limit traps, before
-        // any tokenizer work.
-        self.env.limits.check_prompt_bytes("edgewasm:llm model.tokenize: the text", text.len()).map_err(trap)?;
+        // any tokenizer work, and so does tokenizing past the deadline (the
+        // run then ends as timed out).
+        let limits = &self.env.limits;
+        limits.check_prompt_bytes("edgewasm:llm model.tokenize: the text", text.len()).map_err(trap)?;
         let h = self.table.get(&m)?;
-        Ok(h.model.tokenizer().encode(&text, add_special, parse_special))
+        let past_deadline = || limits.check_deadline().is_err();
+        h.model.tokenizer().encode_checked(&text, add_special, parse_special, &past_deadline).map_err(|_| trap(NnError::timeout()))
     }
 
     fn detokenize(&mut self, m: Resource<ModelHandle>, tokens: Vec<u32>, render_special: bool) -> Result<String> {

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use crate::fxhash::FxMap;
 use crate::pretok::{self, PreTokenizer};
 use crate::unicode::byte_to_char_table;
+use crate::{Interrupted, CHECK_EVERY};
 
 /// Words longer than this (bytes) are not cached.
 const CACHE_MAX_WORD: usize = 64;
@@ -62,12 +63,27 @@ impl Bpe {
     }
 
     /// Tokenizes one raw-text fragment (no special tokens in it).
-    pub(crate) fn tokenize(&self, text: &str, lookup: &dyn Fn(&str) -> Option<u32>, out: &mut Vec<u32>) {
+    /// `stop` is asked every [`CHECK_EVERY`] bytes of words and merge steps.
+    pub(crate) fn tokenize(
+        &self,
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<u32>,
+        stop: &dyn Fn() -> bool,
+        out: &mut Vec<u32>,
+    ) -> Result<(), Interrupted> {
         let mut words = Vec::new();
         pretok::split(self.pre, text, &mut words);
         let mut encoded = String::new();
         let mut scratch = Scratch::default();
+        let mut work = 0usize;
         for word in words {
+            work += word.len();
+            if work >= CHECK_EVERY {
+                work = 0;
+                if stop() {
+                    return Err(Interrupted);
+                }
+            }
             let cacheable = word.len() <= CACHE_MAX_WORD;
             if cacheable {
                 if let Some(ids) = self.cache_get(word) {
@@ -78,11 +94,12 @@ impl Bpe {
             encoded.clear();
             encoded.extend(word.bytes().map(|b| self.byte_chars[b as usize]));
             let first = out.len();
-            self.merge_word(&encoded, lookup, &mut scratch, out);
+            self.merge_word(&encoded, lookup, stop, &mut scratch, out)?;
             if cacheable {
                 self.cache_put(word, &out[first..]);
             }
         }
+        Ok(())
     }
 
     fn cache_get(&self, word: &str) -> Option<Box<[u32]>> {
@@ -107,7 +124,14 @@ impl Bpe {
     }
 
     /// BPE over one byte-encoded word.
-    fn merge_word(&self, word: &str, lookup: &dyn Fn(&str) -> Option<u32>, s: &mut Scratch, out: &mut Vec<u32>) {
+    fn merge_word(
+        &self,
+        word: &str,
+        lookup: &dyn Fn(&str) -> Option<u32>,
+        stop: &dyn Fn() -> bool,
+        s: &mut Scratch,
+        out: &mut Vec<u32>,
+    ) -> Result<(), Interrupted> {
         s.syms.clear();
         s.heap.clear();
         for (i, (start, c)) in word.char_indices().enumerate() {
@@ -130,7 +154,12 @@ impl Bpe {
         for i in 1..s.syms.len() as i32 {
             push(&s.syms, &mut s.heap, i - 1, i);
         }
+        let mut steps = 0usize;
         while let Some(Reverse((_, l, r, size))) = s.heap.pop() {
+            steps += 1;
+            if steps % CHECK_EVERY == 0 && stop() {
+                return Err(Interrupted);
+            }
             let (l, r) = (l as usize, r as usize);
             let (ll, rl) = (s.syms[l].len, s.syms[r].len);
             // Stale: one side was merged into something else since.
@@ -156,6 +185,7 @@ impl Bpe {
                 None => out.extend(t.bytes().filter_map(|b| self.single_byte[b as usize])),
             }
         }
+        Ok(())
     }
 }
 

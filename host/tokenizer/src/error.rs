@@ -29,3 +29,9 @@ pub enum TokenizerError {
     #[error(transparent)]
     Gguf(#[from] edgewasm_gguf::GgufError),
 }
+
+/// Tokenizer work stopped early because the caller's check asked it to
+/// (typically a deadline passed); see [`crate::Tokenizer::encode_checked`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("tokenizing was interrupted: the deadline passed")]
+pub struct Interrupted;

@@ -2,7 +2,7 @@
 //! FxHash mix used by rustc). Keys come from the model file, not from
 //! untrusted network peers, so HashDoS resistance is not needed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -58,4 +58,3 @@ impl Hasher for FxHasher {
 }
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-pub(crate) type FxSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;

@@ -23,7 +23,7 @@ mod stream;
 mod unicode;
 
 pub use config::TokenizerConfig;
-pub use error::TokenizerError;
+pub use error::{Interrupted, TokenizerError};
 pub use stream::StreamDecoder;
 
 use bpe::Bpe;
@@ -31,6 +31,11 @@ use config::{KEY_MERGES, KEY_SCORES, KEY_TYPES};
 use fxhash::FxMap;
 use pretok::PreTokenizer;
 use special::{Fragment, Specials};
+
+/// How often (in bytes of text, or steps of a loop) long tokenizer work
+/// asks its caller whether to stop: often enough to notice a deadline within
+/// a few milliseconds, rarely enough that reading the clock costs nothing.
+const CHECK_EVERY: usize = 1 << 14;
 
 /// Token attribute bits (llama.cpp's `llama_token_attr`).
 mod attr {
@@ -347,12 +352,39 @@ impl Tokenizer {
     /// control-token text (e.g. `<|im_start|>`) into those tokens instead of
     /// tokenizing it as plain text.
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
-        let frags = self.specials.partition(text, parse_special);
+        // A check that never fires never interrupts, so this is always `Ok`.
+        self.encode_checked(text, add_special, parse_special, &|| false).unwrap_or_default()
+    }
+
+    /// [`Tokenizer::encode`] that calls `stop` every few thousand steps
+    /// (special-token matching, merges, words) and returns [`Interrupted`]
+    /// as soon as it returns `true`: callers with a deadline pass a clock
+    /// check, so a huge or hostile input cannot hold them past it.
+    pub fn encode_checked(
+        &self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Vec<u32>, Interrupted> {
+        let frags = self.specials.partition(text, parse_special, stop)?;
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
         if add_special && self.add_bos {
             out.extend(self.bos);
         }
         let lookup = |s: &str| self.lookup(s);
+        // Many small fragments never reach a check inside one: count them here.
+        let mut work = 0usize;
+        let mut check = |bytes: usize| {
+            work += bytes;
+            if work >= CHECK_EVERY {
+                work = 0;
+                if stop() {
+                    return Err(Interrupted);
+                }
+            }
+            Ok(())
+        };
         match &self.algo {
             Algo::Spm => {
                 let score = |id: u32| self.scores[id as usize];
@@ -362,6 +394,7 @@ impl Tokenizer {
                 for f in frags {
                     match f {
                         Fragment::Text(a, b) => {
+                            check(b - a)?;
                             buf.clear();
                             if self.add_space_prefix && prev_special {
                                 buf.push('\u{2581}');
@@ -369,7 +402,7 @@ impl Tokenizer {
                             for c in text[a..b].chars() {
                                 buf.push(if c == ' ' { '\u{2581}' } else { c });
                             }
-                            spm::tokenize(&buf, &lookup, &score, &byte, &mut out);
+                            spm::tokenize(&buf, &lookup, &score, &byte, stop, &mut out)?;
                             prev_special = false;
                         }
                         Fragment::Token(id) => {
@@ -382,7 +415,10 @@ impl Tokenizer {
             Algo::Bpe(bpe) => {
                 for f in frags {
                     match f {
-                        Fragment::Text(a, b) => bpe.tokenize(&text[a..b], &lookup, &mut out),
+                        Fragment::Text(a, b) => {
+                            check(b - a)?;
+                            bpe.tokenize(&text[a..b], &lookup, stop, &mut out)?;
+                        }
                         Fragment::Token(id) => out.push(id),
                     }
                 }
@@ -391,7 +427,7 @@ impl Tokenizer {
         if add_special && self.add_eos {
             out.extend(self.eos);
         }
-        out
+        Ok(out)
     }
 
     /// The bytes token `id` decodes to, special tokens included if `special`

@@ -6,6 +6,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use crate::{Interrupted, CHECK_EVERY};
+
 #[derive(Clone, Copy)]
 struct Sym {
     start: u32,
@@ -41,14 +43,16 @@ impl Ord for Bigram {
 
 /// Tokenizes `text` (spaces already escaped to `▁`).
 /// `lookup` maps a string to its token, `score` gives a token's score and
-/// `byte_token` the fallback token of a byte.
+/// `byte_token` the fallback token of a byte; `stop` is asked every
+/// [`CHECK_EVERY`] merge steps.
 pub(crate) fn tokenize(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<u32>,
     score: &dyn Fn(u32) -> f32,
     byte_token: &dyn Fn(u8) -> Option<u32>,
+    stop: &dyn Fn() -> bool,
     out: &mut Vec<u32>,
-) {
+) -> Result<(), Interrupted> {
     let mut syms: Vec<Sym> = text
         .char_indices()
         .enumerate()
@@ -71,7 +75,12 @@ pub(crate) fn tokenize(
     for i in 1..syms.len() as i32 {
         try_add(&syms, &mut heap, i - 1, i);
     }
+    let mut steps = 0usize;
     while let Some(b) = heap.pop() {
+        steps += 1;
+        if steps % CHECK_EVERY == 0 && stop() {
+            return Err(Interrupted);
+        }
         let (l, r) = (b.left as usize, b.right as usize);
         let (ll, rl) = (syms[l].len, syms[r].len);
         if ll == 0 || rl == 0 || ll + rl != b.size {
@@ -98,4 +107,5 @@ pub(crate) fn tokenize(
         }
         i = sym.next;
     }
+    Ok(())
 }

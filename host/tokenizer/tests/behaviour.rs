@@ -2,10 +2,11 @@
 
 mod common;
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use common::*;
-use edgewasm_tokenizer::{StreamDecoder, Tokenizer};
+use edgewasm_tokenizer::{Interrupted, StreamDecoder, Tokenizer};
 
 #[test]
 fn special_tokens_and_flags() {
@@ -149,5 +150,33 @@ fn huge_inputs_stay_fast() {
                 assert_eq!(tok.decode(&ids, true), *input, "{name} {head:?} round trip");
             });
         }
+    }
+}
+
+/// `encode_checked` asks its caller throughout a long text (at least once
+/// per 16 KiB) and stops when told to; asked nothing, it is `encode`.
+#[test]
+fn encode_checked_asks_throughout_and_stops() {
+    for (tok, text) in [
+        (gemma(), "Hello <start_of_turn>user\nworld<end_of_turn>\n ".repeat(25_000)),
+        (smollm(), "Hello <|im_start|>user\nworld<|im_end|>\n ".repeat(25_000)),
+        (gemma(), "word ".repeat(200_000)),
+        (smollm(), "word ".repeat(200_000)),
+    ] {
+        let calls = Cell::new(0usize);
+        let count = || {
+            calls.set(calls.get() + 1);
+            false
+        };
+        assert_eq!(tok.encode_checked(&text, true, true, &count), Ok(tok.encode(&text, true, true)));
+        assert!(calls.get() >= text.len() >> 14, "{} checks for {} bytes", calls.get(), text.len());
+        assert_eq!(tok.encode_checked(&text, true, true, &|| true), Err(Interrupted));
+        // Told to stop late, it still stops.
+        let late = Cell::new(0usize);
+        let stop_late = || {
+            late.set(late.get() + 1);
+            late.get() > calls.get() / 2
+        };
+        assert_eq!(tok.encode_checked(&text, true, true, &stop_late), Err(Interrupted));
     }
 }

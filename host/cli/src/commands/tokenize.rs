@@ -1,6 +1,9 @@
 //! `edgewasm tokenize`: token ids of a text, as JSON.
 
-use anyhow::Result;
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
 use clap::Parser;
 
 use super::args::ModelArgs;
@@ -19,15 +22,29 @@ pub struct TokenizeCommand {
     /// Also print each token's text.
     #[arg(long)]
     pieces: bool,
+    /// Read the text from this file (`-`: standard input) instead: a long
+    /// text does not fit in one command-line argument (128 KiB on Linux).
+    #[arg(long, value_name = "PATH", conflicts_with = "text")]
+    file: Option<PathBuf>,
     /// The text.
-    text: String,
+    #[arg(required_unless_present = "file")]
+    text: Option<String>,
 }
 
 impl TokenizeCommand {
     pub fn execute(self) -> Result<()> {
         let model = self.model.load()?;
         let tok = model.tokenizer();
-        let ids = tok.encode(&self.text, !self.no_bos, !self.no_parse_special);
+        let text = match (&self.file, self.text) {
+            (Some(p), _) if p.as_os_str() == "-" => {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("reading the text from standard input")?;
+                s
+            }
+            (Some(p), _) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            (None, t) => t.unwrap_or_default(),
+        };
+        let ids = tok.encode(&text, !self.no_bos, !self.no_parse_special);
         if self.pieces {
             let pieces: Vec<_> = ids
                 .iter()

@@ -42,6 +42,8 @@ struct ExecSlot {
     ctx: LlmContext,
     settings: Settings,
     prompt: Option<String>,
+    /// `prompt` tokenized (by `set_input`), so `compute` does not redo it.
+    prompt_ids: Option<Vec<u32>>,
     /// Text of the last `compute`, or of the stream so far.
     output: Vec<u8>,
     /// Text of the latest `compute_single` token.
@@ -164,6 +166,7 @@ impl WasmEdgeNn {
                 ctx,
                 settings,
                 prompt: None,
+                prompt_ids: None,
                 output: Vec::new(),
                 piece: Vec::new(),
                 stats: GenerationStats::default(),
@@ -194,6 +197,7 @@ impl WasmEdgeNn {
                 let prompt = std::str::from_utf8(data).map_err(|_| CallError::invalid("the prompt is not UTF-8"))?;
                 slot.stream = None;
                 slot.prompt = Some(prompt.to_string());
+                slot.prompt_ids = None;
                 // Checked again at compute time, after any ctx-size change.
                 slot.prompt_ids()?;
                 Ok(())
@@ -292,7 +296,14 @@ impl ExecSlot {
             self.ctx.resize(n)?;
         }
         let prompt = self.prompt.as_deref().filter(|p| !p.is_empty()).ok_or_else(|| CallError::invalid("no prompt: set input 0 first"))?;
-        let ids = self.ctx.tokenize_prompt(prompt)?;
+        let ids = match &self.prompt_ids {
+            Some(ids) => ids.clone(),
+            None => {
+                let ids = self.ctx.tokenize_prompt(prompt)?;
+                self.prompt_ids = Some(ids.clone());
+                ids
+            }
+        };
         if ids.len() >= self.ctx.n_ctx() {
             return Err(CallError::new(
                 Errno::PromptTooLong,
