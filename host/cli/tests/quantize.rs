@@ -24,7 +24,7 @@ fn tiny_model(path: &Path) -> Vec<(String, Vec<u64>, Vec<f32>)> {
     let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut tensors: Vec<(String, Vec<u64>, Vec<f32>)> = Vec::new();
     let mut add = |name: String, dims: &[u64]| {
-        let n = dims.iter().product();
+        let n: u64 = dims.iter().product();
         tensors.push((name, dims.to_vec(), rng.f32s(n as usize, 1.0)));
     };
     add("token_embd.weight".into(), &[N_EMBD, N_VOCAB]);
