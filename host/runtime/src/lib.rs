@@ -302,17 +302,26 @@ fn clean_error(e: wasmtime::Error, verbose: bool) -> wasmtime::Error {
 /// How a guest's result ends the run: its exit status, a timeout, or an
 /// error (with the memory limit named when it was the cause).
 fn outcome(result: wasmtime::Result<i32>, cfg: &RunConfig, deadline: Option<Instant>) -> wasmtime::Result<Outcome> {
+    // A guest that failed after the deadline was ended by it: it got the
+    // timeout error from a host call (tokenizing, prefill) and exited on it.
+    let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
+    let exited = |code: i32| match cfg.timeout {
+        Some(limit) if code != 0 && past_deadline => {
+            Outcome::TimedOut { limit, detail: format!("the guest exited with status {code} after the time limit") }
+        }
+        _ => Outcome::Exited(code),
+    };
     match result {
-        Ok(code) => Ok(Outcome::Exited(code)),
+        Ok(code) => Ok(exited(code)),
         Err(e) => {
             if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                return Ok(Outcome::Exited(exit.0));
+                return Ok(exited(exit.0));
             }
             if let Some(limit) = cfg.timeout {
                 // Interrupted wasm, or a guest that trapped on a timeout error
                 // from host inference.
                 let interrupted = matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt));
-                if interrupted || deadline.is_some_and(|d| Instant::now() >= d) {
+                if interrupted || past_deadline {
                     return Ok(Outcome::TimedOut { limit, detail: format!("{e:?}") });
                 }
             }
