@@ -5,7 +5,7 @@
 //! reference quantize, a dequantize and a dot product against the activation
 //! format ggml pairs it with ([`BlockFormat::Dot`]). Those scalar functions are
 //! the ground truth. SIMD twins (AVX2+FMA, AVX-512, NEON, NEON dotprod) live in
-//! `arch/` (and `k_quants/`) and return bit-identical results: every
+//! `arch/<arch>/<isa>/` (see `arch`) and return bit-identical results: every
 //! `vec_dot` gives the reference's exact f32 bits on every path and
 //! architecture (see the README, "Determinism").
 //!
@@ -65,6 +65,7 @@ pub struct TypeKernels {
 
 mod aligned;
 mod arch;
+pub mod attn;
 mod block;
 pub mod blocks;
 mod dispatch;
@@ -75,6 +76,7 @@ pub mod gemm;
 mod k_quants;
 
 pub use aligned::{AlignedBuf, BUF_ALIGN};
+pub use attn::{attn_kernels, attn_kernels_for_path, AttnKernels};
 pub use block::BlockFormat;
 pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 pub use dispatch::{

@@ -5,8 +5,12 @@
 //! quantizer never writes), scales random finite f16; activations come from
 //! the scalar quantizer, as in the model, including rows at the ±127 limits.
 
+#[path = "common/paths.rs"]
+#[macro_use]
+mod paths;
+
 use edgewasm_kernels::gemm::{RepackError, RepackedMatrix, WeightArena, TILE_ROWS};
-use edgewasm_kernels::{available_paths, fp, kernels_for_path, GgmlType, KernelPath};
+use edgewasm_kernels::{fp, kernels_for_path, GgmlType, KernelPath};
 
 struct Lcg(u64);
 impl Lcg {
@@ -58,7 +62,9 @@ fn quantized_acts(ty: GgmlType, n: usize, cols: usize, rng: &mut Lcg) -> Vec<u16
     out
 }
 
-fn check(ty: GgmlType, rows: usize, cols: usize, n: usize, seed: u64) {
+/// The tiles of `path` (`None`: the portable scalar tiles) against the
+/// reference `vec_dot`, row by row.
+fn check(path: Option<KernelPath>, ty: GgmlType, rows: usize, cols: usize, n: usize, seed: u64) {
     let mut rng = Lcg(seed);
     let w = random_weights(ty, rows, cols, &mut rng);
     let wb: &[u8] = bytemuck::cast_slice(&w);
@@ -80,9 +86,7 @@ fn check(ty: GgmlType, rows: usize, cols: usize, n: usize, seed: u64) {
         m.copy_row(r, &mut back);
         assert_eq!(back, &wb[r * wrow..(r + 1) * wrow], "{ty}: row {r} round trip");
     }
-    let mut paths: Vec<Option<KernelPath>> = vec![None];
-    paths.extend(available_paths().into_iter().map(Some));
-    for path in paths {
+    {
         let mut out = vec![f32::NAN; m.tiles() * n * TILE_ROWS];
         assert!(m.gemm_on(path, 0..m.tiles(), ab, n, &mut out));
         for t in 0..m.tiles() {
@@ -108,17 +112,26 @@ fn check(ty: GgmlType, rows: usize, cols: usize, n: usize, seed: u64) {
 
 const TYPES: [GgmlType; 3] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0];
 
-#[test]
-fn tiles_equal_vec_dot_bit_for_bit() {
+fn tiles_equal_vec_dot_on(path: Option<KernelPath>) {
     let mut seed = 1;
     for ty in TYPES {
         for (rows, cols) in [(16, 32), (37, 96), (48, 576), (32, 1536)] {
             for n in [1, 2, 3, 4, 5, 9] {
                 seed += 1;
-                check(ty, rows, cols, n, seed);
+                check(path, ty, rows, cols, n, seed);
             }
         }
     }
+}
+
+per_path!(tiles_equal_vec_dot_bit_for_bit);
+fn tiles_equal_vec_dot_bit_for_bit(path: KernelPath) {
+    tiles_equal_vec_dot_on(Some(path));
+}
+
+#[test]
+fn portable_tiles_equal_vec_dot_bit_for_bit() {
+    tiles_equal_vec_dot_on(None);
 }
 
 #[test]

@@ -4,10 +4,13 @@
 
 #[path = "common/golden.rs"]
 mod golden;
+#[path = "common/paths.rs"]
+#[macro_use]
+mod paths;
 
 use edgewasm_kernels::{
-    available_paths, kernels_for_path, BlockFormat, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1,
-    BlockQ8_0, BlockQ8_1, GgmlType,
+    kernels_for_path, BlockFormat, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0,
+    BlockQ8_1, GgmlType, KernelPath,
 };
 use golden::{all_inputs, gen_case, read, read_f32, CASE_NAMES, K_SKIP, N_CASES, N_PER_CASE};
 
@@ -60,17 +63,18 @@ fn check_quantize<B: BlockFormat>() {
         ours.extend_from_slice(bytemuck::cast_slice(&quantize::<B>(&gen_case(c))));
     }
     assert_rows_equal(ty, "quantize_ref", &ours, &theirs, &[]);
+}
 
-    // Every path's from_float gives the same bytes.
-    for path in available_paths() {
-        let k = kernels_for_path(ty, path).unwrap();
-        let mut via = vec![0u8; ours.len()];
-        let row = via.len() / N_CASES;
-        for c in 0..N_CASES {
-            (k.from_float)(&gen_case(c), &mut via[c * row..][..row]);
-        }
-        assert_rows_equal(ty, &format!("{path} from_float"), &via, &theirs, &[]);
+/// `path`'s from_float gives ggml's bytes.
+fn check_from_float(ty: GgmlType, path: KernelPath) {
+    let theirs = read(&format!("{}.bin", ty.name()));
+    let k = kernels_for_path(ty, path).unwrap();
+    let mut via = vec![0u8; theirs.len()];
+    let row = via.len() / N_CASES;
+    for c in 0..N_CASES {
+        (k.from_float)(&gen_case(c), &mut via[c * row..][..row]);
     }
+    assert_rows_equal(ty, &format!("{path} from_float"), &via, &theirs, &[]);
 }
 
 fn same(a: f32, b: f32) -> bool {
@@ -90,14 +94,21 @@ fn check_dequantize<B: BlockFormat>() {
         // negative, aarch64's positive): any NaN matches any NaN.
         assert!(same(*a, *b), "{ty} dequantize element {i}: {a:e} vs {b:e}");
     }
-    for path in available_paths() {
-        let k = kernels_for_path(ty, path).unwrap();
-        let mut via = vec![0.0f32; ours.len()];
-        (k.to_float)(bytemuck::cast_slice(q), &mut via);
-        assert!(
-            via.iter().zip(&ours).all(|(a, b)| same(*a, *b)),
-            "{ty} {path} to_float differs from the reference"
-        );
+}
+
+/// `path`'s to_float gives ggml's floats.
+fn check_to_float(ty: GgmlType, path: KernelPath) {
+    let theirs = read_f32(&format!("{}.deq.f32", ty.name()));
+    let q = read(&format!("{}.bin", ty.name()));
+    // Whole blocks, 4-aligned (the reader's Vec<u8> need not be).
+    let mut aligned = vec![0u32; q.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut aligned)[..q.len()].copy_from_slice(&q);
+    let q = &bytemuck::cast_slice::<u32, u8>(&aligned)[..q.len()];
+    let k = kernels_for_path(ty, path).unwrap();
+    let mut via = vec![0.0f32; theirs.len()];
+    (k.to_float)(q, &mut via);
+    for (i, (a, b)) in via.iter().zip(&theirs).enumerate() {
+        assert!(same(*a, *b), "{ty} {path} to_float element {i}: {a:e} vs ggml {b:e}");
     }
 }
 
@@ -159,45 +170,57 @@ fn q8_1_matches_ggml() {
     check_quantize::<BlockQ8_1>();
 }
 
-/// Q8_K is the K-quants' activation format and must be bit-identical too.
-/// Runs once the K-quant module provides kernels (rows of the cases ggml's
-/// ref asserts on are skipped).
-#[test]
-fn q8_k_from_float_matches_ggml_when_present() {
-    let theirs = read("q8_K.bin");
-    let row = theirs.len() / N_CASES;
-    for path in available_paths() {
-        let Some(k) = kernels_for_path(GgmlType::Q8_K, path) else {
-            continue;
-        };
-        let mut via = vec![0u8; theirs.len()];
-        for c in (0..N_CASES).filter(|c| !K_SKIP.contains(c)) {
-            (k.from_float)(&gen_case(c), &mut via[c * row..][..row]);
-        }
-        assert_rows_equal(
-            GgmlType::Q8_K,
-            &format!("{path} from_float"),
-            &via,
-            &theirs,
-            &K_SKIP,
-        );
+// Every path (the reference's own kernels included) against the goldens.
+per_path!(scalar and paths_match_ggml);
+fn paths_match_ggml(path: KernelPath) {
+    let legacy = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
+    for ty in legacy {
+        check_from_float(ty, path);
+        check_to_float(ty, path);
     }
+    check_from_float(GgmlType::Q8_1, path);
+    q8_k_from_float_matches_ggml(path);
+    float_formats_convert_like_the_reference(path);
 }
 
-#[test]
-fn float_formats_convert_like_ggml() {
+/// Q8_K is the K-quants' activation format and must be bit-identical too
+/// (rows of the cases ggml's ref asserts on are skipped).
+fn q8_k_from_float_matches_ggml(path: KernelPath) {
+    let theirs = read("q8_K.bin");
+    let row = theirs.len() / N_CASES;
+    let k = kernels_for_path(GgmlType::Q8_K, path).unwrap();
+    let mut via = vec![0u8; theirs.len()];
+    for c in (0..N_CASES).filter(|c| !K_SKIP.contains(c)) {
+        (k.from_float)(&gen_case(c), &mut via[c * row..][..row]);
+    }
+    assert_rows_equal(
+        GgmlType::Q8_K,
+        &format!("{path} from_float"),
+        &via,
+        &theirs,
+        &K_SKIP,
+    );
+}
+
+fn float_formats_convert_like_the_reference(path: KernelPath) {
     // No C golden needed: the conversions are unit-tested against `half` in
-    // src/fp.rs. Here: every path's from_float/to_float agree with the refs.
+    // src/fp.rs. Here: `path`'s from_float/to_float agree with the refs.
     let x = all_inputs();
     for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16] {
-        let reference = kernels_for_path(ty, edgewasm_kernels::KernelPath::Scalar).unwrap();
+        let reference = kernels_for_path(ty, KernelPath::Scalar).unwrap();
         let mut want = vec![0u8; x.len() * ty.type_size()];
         (reference.from_float)(&x, &mut want);
-        for path in available_paths() {
-            let k = kernels_for_path(ty, path).unwrap();
-            let mut got = vec![0u8; want.len()];
-            (k.from_float)(&x, &mut got);
-            assert_eq!(got, want, "{ty} {path} from_float");
-        }
+        let k = kernels_for_path(ty, path).unwrap();
+        let mut got = vec![0u8; want.len()];
+        (k.from_float)(&x, &mut got);
+        assert_eq!(got, want, "{ty} {path} from_float");
+        let mut back = vec![0.0f32; x.len()];
+        let mut back_ref = vec![0.0f32; x.len()];
+        (k.to_float)(&got, &mut back);
+        (reference.to_float)(&want, &mut back_ref);
+        assert!(
+            back.iter().zip(&back_ref).all(|(a, b)| same(*a, *b)),
+            "{ty} {path} to_float"
+        );
     }
 }

@@ -9,10 +9,15 @@
 //!   exact integer block sums and then repeat the reference's f32 operations
 //!   in its order; the float dots share one fixed 32-lane order.
 
+#[path = "common/paths.rs"]
+#[macro_use]
+mod paths;
+
 use edgewasm_kernels::{
-    available_paths, kernels_for, kernels_for_path, GgmlType, KernelPath, TypeKernels,
+    kernels_for, kernels_for_path, GgmlType, KernelPath, TypeKernels,
 };
 use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
 
 const LEGACY: [GgmlType; 6] = [
     GgmlType::Q4_0,
@@ -26,13 +31,6 @@ const FLOATS: [GgmlType; 3] = [GgmlType::F32, GgmlType::F16, GgmlType::BF16];
 
 fn scalar(ty: GgmlType) -> TypeKernels {
     kernels_for_path(ty, KernelPath::Scalar).unwrap()
-}
-
-fn simd_paths() -> Vec<KernelPath> {
-    available_paths()
-        .into_iter()
-        .filter(|&p| p != KernelPath::Scalar)
-        .collect()
 }
 
 fn quantize(ty: GgmlType, x: &[f32]) -> Vec<u8> {
@@ -103,37 +101,44 @@ fn cfg() -> ProptestConfig {
     }
 }
 
-proptest! {
-    #![proptest_config(cfg())]
+/// Runs the property `f` on `cfg().cases` values of `strategy`; on a
+/// failure, panics with the shrunk input.
+fn check_property<S: Strategy>(strategy: S, f: impl Fn(S::Value) -> Result<(), TestCaseError>)
+where
+    S::Value: std::fmt::Debug,
+{
+    if let Err(e) = TestRunner::new(cfg()).run(&strategy, f) {
+        panic!("{e}");
+    }
+}
 
-    #[test]
-    fn quantized_vec_dot_matches_reference(xs in row(72), ys_seed in row(72)) {
-        let n = xs.len().min(ys_seed.len());
-        let (xs, ys) = (&xs[..n], &ys_seed[..n]);
+per_path!(quantized_vec_dot_matches_reference);
+fn quantized_vec_dot_matches_reference(path: KernelPath) {
+    check_property((row(72), row(72)), |(xs, ys)| {
+        let n = xs.len().min(ys.len());
+        let (xs, ys) = (&xs[..n], &ys[..n]);
         for ty in LEGACY {
             let r = scalar(ty);
             let qx = quantize(ty, xs);
             let qy = quantize(r.vec_dot_type, ys);
             let want = (r.vec_dot)(n, &qx, &qy);
-            for path in simd_paths() {
-                let k = kernels_for_path(ty, path).unwrap();
-                prop_assert_eq!(k.vec_dot_type, r.vec_dot_type);
-                let got = (k.vec_dot)(n, &qx, &qy);
-                prop_assert!(
-                    same(got, want),
-                    "{} {}: n={} got {:e} ({:#010x}) want {:e} ({:#010x})",
-                    ty, path, n, got, got.to_bits(), want, want.to_bits()
-                );
-            }
+            let k = kernels_for_path(ty, path).unwrap();
+            prop_assert_eq!(k.vec_dot_type, r.vec_dot_type);
+            let got = (k.vec_dot)(n, &qx, &qy);
+            prop_assert!(
+                same(got, want),
+                "{} {}: n={} got {:e} ({:#010x}) want {:e} ({:#010x})",
+                ty, path, n, got, got.to_bits(), want, want.to_bits()
+            );
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn float_vec_dot_matches_reference(
-        xs in prop::collection::vec(-100.0f32..100.0, 1..700),
-        seed in any::<u32>(),
-        special in 0u8..8,
-    ) {
+per_path!(float_vec_dot_matches_reference);
+fn float_vec_dot_matches_reference(path: KernelPath) {
+    let inputs = (prop::collection::vec(-100.0f32..100.0, 1..700), any::<u32>(), 0u8..8);
+    check_property(inputs, |(xs, seed, special)| {
         let mut xs = xs;
         let n = xs.len();
         let at = seed as usize % n;
@@ -153,19 +158,20 @@ proptest! {
             let qx = quantize(ty, &xs);
             let qy = quantize(ty, &ys);
             let want = (r.vec_dot)(n, &qx, &qy);
-            for path in simd_paths() {
-                let got = (kernels_for_path(ty, path).unwrap().vec_dot)(n, &qx, &qy);
-                prop_assert!(
-                    same(got, want),
-                    "{} {}: n={} got {:e} ({:#010x}) want {:e} ({:#010x})",
-                    ty, path, n, got, got.to_bits(), want, want.to_bits()
-                );
-            }
+            let got = (kernels_for_path(ty, path).unwrap().vec_dot)(n, &qx, &qy);
+            prop_assert!(
+                same(got, want),
+                "{} {}: n={} got {:e} ({:#010x}) want {:e} ({:#010x})",
+                ty, path, n, got, got.to_bits(), want, want.to_bits()
+            );
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn from_float_is_byte_identical(xs in row(40), inf_at in any::<Option<(usize, bool)>>()) {
+per_path!(from_float_is_byte_identical);
+fn from_float_is_byte_identical(path: KernelPath) {
+    check_property((row(40), any::<Option<(usize, bool)>>()), |(xs, inf_at)| {
         let mut xs = xs;
         if let Some((i, neg)) = inf_at {
             let i = i % xs.len();
@@ -173,27 +179,26 @@ proptest! {
         }
         for ty in LEGACY.into_iter().chain(FLOATS) {
             let want = quantize(ty, &xs);
-            for path in simd_paths() {
-                let k = kernels_for_path(ty, path).unwrap();
-                let mut got = vec![0u8; want.len()];
-                (k.from_float)(&xs, &mut got);
-                prop_assert!(got == want, "{} {} from_float differs", ty, path);
-                let mut deq = vec![0.0f32; xs.len()];
-                let mut deq_ref = vec![0.0f32; xs.len()];
-                (k.to_float)(&got, &mut deq);
-                (scalar(ty).to_float)(&want, &mut deq_ref);
-                prop_assert!(
-                    deq.iter().zip(&deq_ref).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
-                    "{} {} to_float differs", ty, path
-                );
-            }
+            let k = kernels_for_path(ty, path).unwrap();
+            let mut got = vec![0u8; want.len()];
+            (k.from_float)(&xs, &mut got);
+            prop_assert!(got == want, "{} {} from_float differs", ty, path);
+            let mut deq = vec![0.0f32; xs.len()];
+            let mut deq_ref = vec![0.0f32; xs.len()];
+            (k.to_float)(&got, &mut deq);
+            (scalar(ty).to_float)(&want, &mut deq_ref);
+            prop_assert!(
+                deq.iter().zip(&deq_ref).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
+                "{} {} to_float differs", ty, path
+            );
         }
-    }
+        Ok(())
+    });
 }
 
-/// The model's shapes: one 576-long and one 1536-long row, every path.
-#[test]
-fn model_row_lengths() {
+// The model's shapes: one 576-long and one 1536-long row.
+per_path!(model_row_lengths);
+fn model_row_lengths(path: KernelPath) {
     for n in [576usize, 1536, 32, 64, 96] {
         let xs: Vec<f32> = (0..n)
             .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
@@ -206,10 +211,8 @@ fn model_row_lengths() {
             let qx = quantize(ty, &xs);
             let qy = quantize(r.vec_dot_type, &ys);
             let want = (r.vec_dot)(n, &qx, &qy);
-            for path in simd_paths() {
-                let got = (kernels_for_path(ty, path).unwrap().vec_dot)(n, &qx, &qy);
-                assert!(same(got, want), "{ty} {path} n={n}: {got:e} vs {want:e}");
-            }
+            let got = (kernels_for_path(ty, path).unwrap().vec_dot)(n, &qx, &qy);
+            assert!(same(got, want), "{ty} {path} n={n}: {got:e} vs {want:e}");
         }
     }
 }
@@ -241,8 +244,8 @@ const MAX_QUANTIZATION_TOTAL_ERROR: f32 = 0.002;
 const MAX_QUANTIZATION_REFERENCE_ERROR: f32 = 0.0001;
 const MAX_DOT_PRODUCT_ERROR: f32 = 0.02;
 
-#[test]
-fn ggml_quantize_fns_bounds() {
+per_path!(scalar and ggml_quantize_fns_bounds);
+fn ggml_quantize_fns_bounds(path: KernelPath) {
     let n = 32 * 128;
     let data1 = generate_data(0.0, n, 2.0);
     let data2 = generate_data(1.0, n, 2.0);
@@ -251,7 +254,7 @@ fn ggml_quantize_fns_bounds() {
         .zip(&data2)
         .map(|(&a, &b)| (a * b) as f64)
         .sum();
-    for path in available_paths() {
+    {
         for ty in LEGACY.into_iter().chain(FLOATS) {
             let k = kernels_for_path(ty, path).unwrap();
             let mut q = vec![0u8; n / ty.block_size() * ty.type_size()];
@@ -322,67 +325,72 @@ fn table_is_consistent() {
     }
 }
 
-fn all_paths_panic(f: impl Fn(&TypeKernels) + std::panic::RefUnwindSafe, ty: GgmlType) {
-    for path in available_paths() {
-        let k = kernels_for_path(ty, path).unwrap();
-        let r = std::panic::catch_unwind(|| f(&k));
-        assert!(r.is_err(), "{ty} {path}: contract violation did not panic");
-    }
+fn assert_panics(path: KernelPath, f: impl Fn(&TypeKernels) + std::panic::RefUnwindSafe, ty: GgmlType) {
+    let k = kernels_for_path(ty, path).unwrap();
+    let r = std::panic::catch_unwind(|| f(&k));
+    assert!(r.is_err(), "{ty} {path}: contract violation did not panic");
 }
 
-#[test]
-fn contract_violations_panic_before_simd() {
+per_path!(scalar and contract_violations_panic_before_simd);
+fn contract_violations_panic_before_simd(path: KernelPath) {
     let x = [0u8; 4 * 36 + 2];
     for ty in LEGACY {
         let bs = ty.type_size();
         // n not a multiple of the block.
-        all_paths_panic(
+        assert_panics(
+            path,
             |k| {
                 let _ = (k.vec_dot)(33, &x[..2 * bs], &x[..2 * 36]);
             },
             ty,
         );
         // x shorter than n.
-        all_paths_panic(
+        assert_panics(
+            path,
             |k| {
                 let _ = (k.vec_dot)(64, &x[..bs], &x[..2 * 36]);
             },
             ty,
         );
         // y shorter than n.
-        all_paths_panic(
+        assert_panics(
+            path,
             |k| {
                 let _ = (k.vec_dot)(64, &x[..2 * bs], &x[..36]);
             },
             ty,
         );
         // partial block.
-        all_paths_panic(
+        assert_panics(
+            path,
             |k| {
                 let _ = (k.vec_dot)(32, &x[..bs + 1], &x[..36]);
             },
             ty,
         );
         // misaligned (odd address).
-        all_paths_panic(
+        assert_panics(
+            path,
             |k| {
                 let _ = (k.vec_dot)(32, &x[1..1 + bs], &x[..36]);
             },
             ty,
         );
         // from_float: src not whole blocks / dst wrong size.
-        all_paths_panic(|k| (k.from_float)(&[0.0; 31], &mut vec![0u8; bs]), ty);
-        all_paths_panic(|k| (k.from_float)(&[0.0; 64], &mut vec![0u8; bs]), ty);
+        assert_panics(path, |k| (k.from_float)(&[0.0; 31], &mut vec![0u8; bs]), ty);
+        assert_panics(path, |k| (k.from_float)(&[0.0; 64], &mut vec![0u8; bs]), ty);
         // to_float: dst wrong size.
-        all_paths_panic(|k| (k.to_float)(&x[..bs], &mut [0.0; 31]), ty);
+        assert_panics(path, |k| (k.to_float)(&x[..bs], &mut [0.0; 31]), ty);
     }
-    all_paths_panic(
+    assert_panics(
+            path,
         |k| {
             let _ = (k.vec_dot)(3, &[0u8; 12], &[0u8; 8]);
         },
         GgmlType::F32,
     );
-    all_paths_panic(
+    assert_panics(
+            path,
         |k| {
             let _ = (k.vec_dot)(3, &[0u8; 6], &[0u8; 4]);
         },

@@ -24,6 +24,9 @@
 //!   elements `4g..4g+4`;
 //! * `d` of the 16 rows (f16), then for Q4_1 `m` of the 16 rows (f16).
 //!
+//! The portable tile kernels (the references) are in `scalar.rs`; their SIMD
+//! twins in `crate::arch::<arch>::<isa>::gemm`.
+//!
 //! Rows past the last whole tile stay in the original layout and go through
 //! `vec_dot` (the caller's job; see [`RepackedMatrix::tile_rows`]).
 
@@ -35,12 +38,8 @@ use half::f16;
 use crate::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
 use crate::{active_path, AlignedBuf, GgmlType, KernelPath};
 
-#[cfg(target_arch = "aarch64")]
-mod aarch64;
 mod arena;
 mod scalar;
-#[cfg(target_arch = "x86_64")]
-mod x86;
 
 pub use arena::{ArenaSlice, WeightArena};
 
@@ -50,7 +49,7 @@ pub const TILE_ROWS: usize = 16;
 /// `tile(qs, nb, act, n, out)`: `qs` is one tile (`nb` tile-blocks), `act`
 /// `n` activation rows of `nb` blocks of the weight's `vec_dot_type`;
 /// writes `out[c * 16 + r]` for `c < n`, `r < 16`.
-type TileFn = fn(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]);
+pub(crate) type TileFn = fn(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]);
 
 /// The weight types with an interleaved layout.
 pub fn supports(ty: GgmlType) -> bool {
@@ -58,7 +57,7 @@ pub fn supports(ty: GgmlType) -> bool {
 }
 
 /// Bytes of the quants of one tile-block.
-const fn quant_bytes(ty: GgmlType) -> usize {
+pub(crate) const fn quant_bytes(ty: GgmlType) -> usize {
     match ty {
         GgmlType::Q8_0 => 8 * 64,
         _ => 4 * 64,
@@ -321,15 +320,9 @@ pub fn repack_pays_off() -> bool {
 
 /// The tile kernel of `ty` on `path` (`None`: scalar).
 fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(f) = path.and_then(|p| x86::tile_fn(ty, p)) {
+    if let Some(f) = path.and_then(|p| crate::arch::tile_fn(ty, p)) {
         return f;
     }
-    #[cfg(target_arch = "aarch64")]
-    if let Some(f) = path.and_then(|p| aarch64::tile_fn(ty, p)) {
-        return f;
-    }
-    let _ = path;
     match ty {
         GgmlType::Q4_0 => scalar::tile_q4_0,
         GgmlType::Q4_1 => scalar::tile_q4_1,
@@ -338,11 +331,31 @@ fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
     }
 }
 
+/// Checks the arguments every tile kernel relies on (`tile` is `nb`
+/// tile-blocks of `ty`, `act` exactly `n` rows of `nb` blocks `Y`, `out`
+/// room for `n` rows of 16) and returns the activation blocks.
+#[track_caller]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
+pub(crate) fn tile_args<'a, Y: bytemuck::Pod>(
+    ty: GgmlType,
+    tile: &[u8],
+    nb: usize,
+    act: &'a [u8],
+    n: usize,
+    out: &[f32],
+) -> &'a [Y] {
+    assert_eq!(tile.len(), nb * tile_block_bytes(ty));
+    let act: &[Y] = bytemuck::cast_slice(act);
+    assert_eq!(act.len(), n * nb);
+    assert!(out.len() >= n * TILE_ROWS);
+    act
+}
+
 /// The activation's 32 quants as eight 4-byte groups (one broadcast per
 /// quant vector of a tile-block).
 #[inline(always)]
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
-fn groups(qs: &[i8; 32]) -> [i32; 8] {
+pub(crate) fn groups(qs: &[i8; 32]) -> [i32; 8] {
     bytemuck::cast(*qs)
 }
 

@@ -5,20 +5,16 @@
 //!   impls (`Dot = BlockQ8_K` for all);
 //! * `scalar`: the reference kernels, ports of ggml's C code (bit-identical
 //!   quantize/dequantize and generic dot products, checked against goldens);
-//! * `avx2`, `neon`: SIMD twins of the dot products and of the Q8_K
-//!   quantize, installed by [`kernels`] on top of the scalar table (the
-//!   AVX-512 path uses the AVX2 twins). Every twin is bit-identical to the
-//!   reference.
+//! * SIMD twins of the dot products and of the Q8_K quantize live in
+//!   `crate::arch::x86_64::avx2::k_quants` and
+//!   `crate::arch::aarch64::neon::k_quants`, installed by [`kernels`] on top
+//!   of the scalar table (the AVX-512 path uses the AVX2 twins). Every twin
+//!   is bit-identical to the reference.
 //!
 //! [`BlockFormat`]: crate::BlockFormat
 
 pub mod blocks;
-mod scalar;
-
-#[cfg(target_arch = "x86_64")]
-mod avx2;
-#[cfg(target_arch = "aarch64")]
-mod neon;
+pub(crate) mod scalar;
 
 #[cfg(test)]
 mod tests;
@@ -44,21 +40,8 @@ pub(crate) fn kernels(ty: GgmlType, path: KernelPath) -> Option<TypeKernels> {
         GgmlType::Q8_K => scalar_kernels::<BlockQ8_K>(path),
         _ => return None,
     };
-    match path {
-        KernelPath::Scalar => {}
-        #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx2 => avx2::install(&mut k),
-        // The AVX2 kernels (bit-identical to the reference): the former
-        // 512-bit Q4_K/Q6_K kernels summed in another order.
-        #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx512 => avx2::install(&mut k),
-        #[cfg(target_arch = "aarch64")]
-        KernelPath::Neon => neon::install(&mut k, false),
-        #[cfg(target_arch = "aarch64")]
-        KernelPath::NeonDotprod => neon::install(&mut k, true),
-        #[allow(unreachable_patterns)]
-        _ => unreachable!("{path} reported available on the wrong architecture"),
-    }
-    k.path = path;
+    // Sets `k.path`; the AVX-512 path keeps the AVX2 twins (the former
+    // 512-bit Q4_K/Q6_K kernels summed in another order).
+    crate::arch::install(&mut k, path);
     Some(k)
 }

@@ -1,4 +1,4 @@
-//! aarch64 tile kernels, in two builds: `sdot` (dotprod extension) and plain
+//! NEON twins of the tile kernels of `crate::gemm::scalar`, in two builds: `sdot` (dotprod extension) and plain
 //! NEON (`smull` + pairwise adds). A tile is four quarters of 4 rows: bytes
 //! `16i..16i + 16` of each 64-byte quant vector, one `int32x4` lane per row.
 //!
@@ -11,19 +11,21 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
-use super::{groups, quant_bytes, tile_block_bytes, TileFn, TILE_ROWS};
-use crate::arch::aarch64::neon::{dot_sdot, h2f};
+use super::blocks::h2f;
+use super::dot_sdot;
 use crate::blocks::{BlockQ8_0, BlockQ8_1};
+use crate::gemm::{groups, quant_bytes, tile_args, tile_block_bytes, TileFn, TILE_ROWS};
 use crate::{GgmlType, KernelPath};
 
-pub(super) fn tile_fn(ty: GgmlType, path: KernelPath) -> Option<TileFn> {
-    Some(match (ty, path) {
-        (GgmlType::Q4_0, KernelPath::NeonDotprod) => sdot::q4_0,
-        (GgmlType::Q4_1, KernelPath::NeonDotprod) => sdot::q4_1,
-        (GgmlType::Q8_0, KernelPath::NeonDotprod) => sdot::q8_0,
-        (GgmlType::Q4_0, KernelPath::Neon) => plain::q4_0,
-        (GgmlType::Q4_1, KernelPath::Neon) => plain::q4_1,
-        (GgmlType::Q8_0, KernelPath::Neon) => plain::q8_0,
+/// The tile kernel of `ty`: the `sdot` build if `dotprod`.
+pub(crate) fn tile_fn(ty: GgmlType, dotprod: bool) -> Option<TileFn> {
+    Some(match (ty, dotprod) {
+        (GgmlType::Q4_0, true) => sdot::q4_0,
+        (GgmlType::Q4_1, true) => sdot::q4_1,
+        (GgmlType::Q8_0, true) => sdot::q8_0,
+        (GgmlType::Q4_0, false) => plain::q4_0,
+        (GgmlType::Q4_1, false) => plain::q4_1,
+        (GgmlType::Q8_0, false) => plain::q8_0,
         _ => return None,
     })
 }
@@ -74,41 +76,26 @@ fn store4(out: &mut [f32], c: usize, quarter: usize, v: float32x4_t) {
     unsafe { vst1q_f32(s.as_mut_ptr(), v) }
 }
 
-
 macro_rules! tiles {
-    ($module:ident, $tf:literal, $dot:ident) => {
+    ($module:ident, $tf:literal, $dot:ident, $detected:expr) => {
         pub(super) mod $module {
             use super::*;
 
-            macro_rules! safe_tile {
-                ($name:ident, $ty:expr, $y:ty, $kernel:ident) => {
-                    pub(in super::super) fn $name(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
-                        assert_eq!(tile.len(), nb * tile_block_bytes($ty));
-                        let act: &[$y] = bytemuck::cast_slice(act);
-                        assert_eq!(act.len(), n * nb);
-                        assert!(out.len() >= n * TILE_ROWS);
-                        let mut c0 = 0;
-                        while c0 < n {
-                            // SAFETY: only handed out by `tile_fn` for a path
-                            // whose features were detected ($tf); lengths
-                            // checked above.
-                            unsafe {
-                                match n - c0 {
-                                    1 => $kernel::<1>(tile, nb, act, c0, out),
-                                    2 => $kernel::<2>(tile, nb, act, c0, out),
-                                    3 => $kernel::<3>(tile, nb, act, c0, out),
-                                    _ => $kernel::<4>(tile, nb, act, c0, out),
-                                }
-                            }
-                            c0 += 4;
-                        }
-                    }
-                };
+            safe_fn! {
+                requires $detected;
+                pub(in super::super) fn q4_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+                    checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q4_0, tile, nb, act, n, out); }
+                    unsafe { by_columns!(k_q4_0(tile, nb, act, n, out)) }
+                }
+                pub(in super::super) fn q4_1(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+                    checks { let act = tile_args::<BlockQ8_1>(GgmlType::Q4_1, tile, nb, act, n, out); }
+                    unsafe { by_columns!(k_q4_1(tile, nb, act, n, out)) }
+                }
+                pub(in super::super) fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+                    checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
+                    unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
+                }
             }
-
-            safe_tile!(q4_0, GgmlType::Q4_0, BlockQ8_0, k_q4_0);
-            safe_tile!(q4_1, GgmlType::Q4_1, BlockQ8_1, k_q4_1);
-            safe_tile!(q8_0, GgmlType::Q8_0, BlockQ8_0, k_q8_0);
 
             /// Per-lane block sums of 4 rows of 4-bit codes (`off` = 0 or
             /// 8 is subtracted from every code first).
@@ -228,5 +215,5 @@ macro_rules! tiles {
     };
 }
 
-tiles!(sdot, "neon,dotprod", dot_sdot);
-tiles!(plain, "neon", dot4_plain);
+tiles!(sdot, "neon,dotprod", dot_sdot, KernelPath::NeonDotprod.is_available());
+tiles!(plain, "neon", dot4_plain, KernelPath::Neon.is_available());

@@ -1,4 +1,6 @@
-//! AVX-512 (F/BW/VL) kernels, in two builds: with VNNI (`vpdpbusd`, one
+//! AVX-512 (F/BW/VL) twins of the legacy block dots, the float dots and
+//! the Q8_0/Q8_1 quantize (references: `crate::blocks`, `crate::float`).
+//! The quantized dots come in two builds: with VNNI (`vpdpbusd`, one
 //! instruction for 64 u8 x i8 products summed in fours) and without (`maddubs`
 //! and `madd`, for Skylake-X-class CPUs). [`install`] picks the VNNI build
 //! when `avx512vnni` was detected.
@@ -8,15 +10,14 @@
 //! unsigned codes (0..16 or 0..32) and `offset` 8 or 16, so only the u8 x i8
 //! form is ever needed and nothing can saturate.
 //!
-//! Every `#[target_feature]` function is reached only through [`install`],
-//! which asserts the features; the private wrappers check the slice contract
-//! before calling in.
+//! Every `#[target_feature]` function is reached only through the
+//! `safe_fn!` wrappers that [`install`] hands out.
 
 use core::arch::x86_64::*;
 
 use half::f16;
 
-use super::avx2::{
+use super::super::avx2::blocks::{
     add_in_order, chunked_dot, h, hsum_epi32, term_q4_0, term_q4_1, term_q5_0, term_q5_1, term_q8_0,
 };
 use crate::blocks;
@@ -29,8 +30,7 @@ use crate::{GgmlType, KernelPath, TypeKernels};
 
 /// Replaces the pointers of `k` that have AVX-512 twins (call after the AVX2
 /// install: types without a 512-bit kernel keep the AVX2 one).
-pub(crate) fn install(k: &mut TypeKernels) {
-    assert!(KernelPath::Avx512.is_available());
+pub(super) fn install(k: &mut TypeKernels) {
     if crate::dispatch::has_avx512vnni() {
         vnni::install(k);
     } else {
@@ -45,36 +45,31 @@ pub(crate) fn install(k: &mut TypeKernels) {
     }
 }
 
-macro_rules! safe_dot {
-    ($name:ident, $x:ty, $inner:path) => {
-        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
-            let (x, y) = dot_args::<$x>(n, x, y);
-            // SAFETY: only installed by `install` after the features of
-            // `$inner` were detected; `dot_args` checked the lengths.
-            unsafe { $inner(x, y) }
-        }
-    };
-}
-
-safe_dot!(dot_f32, f32, vec_dot_f32);
-safe_dot!(dot_f16, f16, vec_dot_f16);
-
-fn from_float_q8_0(src: &[f32], dst: &mut [u8]) {
-    let dst = from_float_args::<BlockQ8_0>(src, dst);
-    // SAFETY: installed only after AVX-512 F/BW/VL detection; lengths checked.
-    unsafe { quantize_q8_0(src, dst) }
-}
-
-fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
-    let dst = from_float_args::<BlockQ8_1>(src, dst);
-    // SAFETY: installed only after AVX-512 F/BW/VL detection; lengths checked.
-    unsafe { quantize_q8_1(src, dst) }
+safe_fn! {
+    requires KernelPath::Avx512.is_available();
+    fn dot_f32(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<f32>(n, x, y); }
+        unsafe { vec_dot_f32(x, y) }
+    }
+    fn dot_f16(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<f16>(n, x, y); }
+        unsafe { vec_dot_f16(x, y) }
+    }
+    fn from_float_q8_0(src: &[f32], dst: &mut [u8]) {
+        checks { let dst = from_float_args::<BlockQ8_0>(src, dst); }
+        unsafe { quantize_q8_0(src, dst) }
+    }
+    fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
+        checks { let dst = from_float_args::<BlockQ8_1>(src, dst); }
+        unsafe { quantize_q8_1(src, dst) }
+    }
 }
 
 /// The quantized dot products, generated twice: `$tf` is the feature list and
-/// `$dot` the u8 x i8 -> i32x16 helper for that list.
+/// `$dot` the u8 x i8 -> i32x16 helper for that list, detected by
+/// `$detected`.
 macro_rules! quant_dots {
-    ($module:ident, $tf:literal, $dot:ident) => {
+    ($module:ident, $tf:literal, $dot:ident, $detected:expr) => {
         mod $module {
             use super::*;
 
@@ -89,11 +84,29 @@ macro_rules! quant_dots {
                 }
             }
 
-            safe_dot!(dot_q4_0, BlockQ4_0, vec_dot_q4_0_q8_0);
-            safe_dot!(dot_q4_1, BlockQ4_1, vec_dot_q4_1_q8_1);
-            safe_dot!(dot_q5_0, BlockQ5_0, vec_dot_q5_0_q8_0);
-            safe_dot!(dot_q5_1, BlockQ5_1, vec_dot_q5_1_q8_1);
-            safe_dot!(dot_q8_0, BlockQ8_0, vec_dot_q8_0_q8_0);
+            safe_fn! {
+                requires $detected;
+                fn dot_q4_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ4_0>(n, x, y); }
+                    unsafe { vec_dot_q4_0_q8_0(x, y) }
+                }
+                fn dot_q4_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ4_1>(n, x, y); }
+                    unsafe { vec_dot_q4_1_q8_1(x, y) }
+                }
+                fn dot_q5_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ5_0>(n, x, y); }
+                    unsafe { vec_dot_q5_0_q8_0(x, y) }
+                }
+                fn dot_q5_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ5_1>(n, x, y); }
+                    unsafe { vec_dot_q5_1_q8_1(x, y) }
+                }
+                fn dot_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ8_0>(n, x, y); }
+                    unsafe { vec_dot_q8_0_q8_0(x, y) }
+                }
+            }
 
             /// Unpacked nibbles of two blocks: [lo A, hi A, lo B, hi B] (each
             /// 16 bytes), i.e. elements 0..32 of A then 0..32 of B.
@@ -311,9 +324,15 @@ fn dot_bw(u: __m512i, s: __m512i) -> __m512i {
 quant_dots!(
     vnni,
     "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c",
-    dot_vnni
+    dot_vnni,
+    crate::dispatch::has_avx512vnni()
 );
-quant_dots!(bw, "avx512f,avx512bw,avx512vl,fma,f16c", dot_bw);
+quant_dots!(
+    bw,
+    "avx512f,avx512bw,avx512vl,fma,f16c",
+    dot_bw,
+    KernelPath::Avx512.is_available()
+);
 
 // ---- float dots ---------------------------------------------------------------
 //
@@ -482,60 +501,25 @@ unsafe fn quantize_q8_1(src: &[f32], dst: &mut [BlockQ8_1]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::erased::scalar_kernels;
-    use crate::BlockFormat;
+    use crate::arch::tests::quantized_dots_match_scalar;
 
-    fn rows(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                let u = (s >> 8) as f32 / 16_777_216.0 - 0.5;
-                u * (1 + (i / 32) % 7) as f32
-            })
-            .collect()
-    }
+    // Both builds, though a path table only ever holds one of them.
 
-    fn check<B: BlockFormat>() {
-        let mut k = scalar_kernels::<B>(KernelPath::Avx512);
-        let r = k;
-        for nb in [1usize, 2, 3, 4, 5, 7, 18, 48] {
-            let n = nb * 32;
-            let mut x = vec![0u8; nb * size_of::<B>()];
-            let mut y = vec![0u8; nb * <B::Dot as BlockFormat>::TYPE.type_size()];
-            (r.from_float)(&rows(n, nb as u32), &mut x);
-            let rd = scalar_kernels::<B::Dot>(KernelPath::Scalar);
-            (rd.from_float)(&rows(n, 77 + nb as u32), &mut y);
-            let want = (r.vec_dot)(n, &x, &y);
-            type Install = fn(&mut TypeKernels);
-            let mut builds: Vec<(&str, Install)> = vec![("bw", bw::install)];
-            if crate::dispatch::has_avx512vnni() {
-                builds.push(("vnni", vnni::install));
-            }
-            for (name, install) in builds {
-                install(&mut k);
-                let got = (k.vec_dot)(n, &x, &y);
-                assert_eq!(
-                    got.to_bits(),
-                    want.to_bits(),
-                    "{} {name} nb={nb}: {got:e} vs {want:e}",
-                    B::TYPE
-                );
-            }
+    #[test]
+    fn build_without_vnni_matches_scalar() {
+        if !KernelPath::Avx512.is_available() {
+            eprintln!("no AVX-512: not run");
+            return;
         }
+        quantized_dots_match_scalar("avx512 bw", bw::install);
     }
 
     #[test]
-    fn both_builds_match_scalar() {
-        if !KernelPath::Avx512.is_available() {
+    fn build_with_vnni_matches_scalar() {
+        if !crate::dispatch::has_avx512vnni() {
+            eprintln!("no AVX-512 VNNI: not run");
             return;
         }
-        check::<BlockQ4_0>();
-        check::<BlockQ4_1>();
-        check::<BlockQ5_0>();
-        check::<BlockQ5_1>();
-        check::<BlockQ8_0>();
+        quantized_dots_match_scalar("avx512 vnni", vnni::install);
     }
 }

@@ -1,18 +1,21 @@
-//! NEON kernels, in two builds: with the dot-product extension (`sdot`, via
-//! inline asm so no unstable intrinsic is needed) and without (`smull` +
-//! pairwise widening adds, ggml's `ggml_vdotq_s32` fallback).
+//! NEON twins of the legacy block dots, the float dots and the Q8_0/Q8_1
+//! quantize (references: `crate::blocks`, `crate::float`). The quantized
+//! dots come in two builds: with the dot-product extension (`sdot`, the
+//! neon-dotprod path) and without (`smull` + pairwise widening adds, ggml's
+//! `ggml_vdotq_s32` fallback); the primitives are in `super`.
 //!
 //! Bit-identical to the scalar references: the quantized dots compute each
 //! block's exact integer sum and then evaluate the reference's f32
 //! expression (`crate::blocks::term_*`) block by block, in order; the float
 //! dots use the fixed 32-lane order of `crate::float::dot_lanes`.
 //!
-//! Every `#[target_feature]` function is reached only through [`install`],
-//! which asserts the features; the private wrappers check the slice contract
-//! before calling in.
+//! Every `#[target_feature]` function is reached only through the
+//! `safe_fn!` wrappers that [`install`] hands out.
 
 use core::arch::aarch64::*;
 use core::arch::asm;
+
+use super::{dot_plain, dot_sdot};
 
 use half::f16;
 
@@ -26,10 +29,8 @@ use crate::{GgmlType, KernelPath, TypeKernels};
 
 /// Replaces the pointers of `k` that have NEON twins; `dotprod` selects the
 /// `sdot` build of the quantized dots.
-pub(crate) fn install(k: &mut TypeKernels, dotprod: bool) {
-    assert!(KernelPath::Neon.is_available());
+pub(super) fn install(k: &mut TypeKernels, dotprod: bool) {
     if dotprod {
-        assert!(KernelPath::NeonDotprod.is_available());
         sdot::install(k);
     } else {
         plain::install(k);
@@ -43,30 +44,24 @@ pub(crate) fn install(k: &mut TypeKernels, dotprod: bool) {
     }
 }
 
-macro_rules! safe_dot {
-    ($name:ident, $x:ty, $inner:path) => {
-        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
-            let (x, y) = dot_args::<$x>(n, x, y);
-            // SAFETY: only installed by `install` after the features of
-            // `$inner` were detected; `dot_args` checked the lengths.
-            unsafe { $inner(x, y) }
-        }
-    };
-}
-
-safe_dot!(dot_f32, f32, vec_dot_f32);
-safe_dot!(dot_f16, f16, vec_dot_f16);
-
-fn from_float_q8_0(src: &[f32], dst: &mut [u8]) {
-    let dst = from_float_args::<BlockQ8_0>(src, dst);
-    // SAFETY: installed only after NEON detection; lengths checked.
-    unsafe { quantize_q8_0(src, dst) }
-}
-
-fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
-    let dst = from_float_args::<BlockQ8_1>(src, dst);
-    // SAFETY: installed only after NEON detection; lengths checked.
-    unsafe { quantize_q8_1(src, dst) }
+safe_fn! {
+    requires KernelPath::Neon.is_available();
+    fn dot_f32(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<f32>(n, x, y); }
+        unsafe { vec_dot_f32(x, y) }
+    }
+    fn dot_f16(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<f16>(n, x, y); }
+        unsafe { vec_dot_f16(x, y) }
+    }
+    fn from_float_q8_0(src: &[f32], dst: &mut [u8]) {
+        checks { let dst = from_float_args::<BlockQ8_0>(src, dst); }
+        unsafe { quantize_q8_0(src, dst) }
+    }
+    fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
+        checks { let dst = from_float_args::<BlockQ8_1>(src, dst); }
+        unsafe { quantize_q8_1(src, dst) }
+    }
 }
 
 #[inline]
@@ -115,37 +110,10 @@ fn fifth_bits(qh: [u8; 4]) -> (uint8x16_t, uint8x16_t) {
     )
 }
 
-/// `sdot` with the dotprod extension.
-#[target_feature(enable = "neon,dotprod")]
-#[inline]
-pub(crate) fn dot_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
-    let mut acc = acc;
-    // SAFETY: `sdot` only reads and writes the named vector registers; the
-    // dotprod feature is enabled on this function (and detected by
-    // `install` before any caller runs).
-    unsafe {
-        asm!(
-            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
-            acc = inout(vreg) acc,
-            a = in(vreg) a,
-            b = in(vreg) b,
-            options(pure, nomem, nostack, preserves_flags)
-        );
-    }
-    acc
-}
-
-/// ggml's `ggml_vdotq_s32` fallback: widening multiplies, pairwise adds.
-#[target_feature(enable = "neon")]
-#[inline]
-fn dot_plain(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
-    let p0 = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-    let p1 = vmull_s8(vget_high_s8(a), vget_high_s8(b));
-    vaddq_s32(acc, vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1)))
-}
-
+/// The quantized dots, generated twice: `$tf` is the feature list, `$dot`
+/// the i8 x i8 -> i32x4 primitive for it, detected by `$detected`.
 macro_rules! quant_dots {
-    ($module:ident, $tf:literal, $dot:ident) => {
+    ($module:ident, $tf:literal, $dot:ident, $detected:expr) => {
         mod $module {
             use super::*;
 
@@ -160,11 +128,29 @@ macro_rules! quant_dots {
                 }
             }
 
-            safe_dot!(dot_q4_0, BlockQ4_0, vec_dot_q4_0_q8_0);
-            safe_dot!(dot_q4_1, BlockQ4_1, vec_dot_q4_1_q8_1);
-            safe_dot!(dot_q5_0, BlockQ5_0, vec_dot_q5_0_q8_0);
-            safe_dot!(dot_q5_1, BlockQ5_1, vec_dot_q5_1_q8_1);
-            safe_dot!(dot_q8_0, BlockQ8_0, vec_dot_q8_0_q8_0);
+            safe_fn! {
+                requires $detected;
+                fn dot_q4_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ4_0>(n, x, y); }
+                    unsafe { vec_dot_q4_0_q8_0(x, y) }
+                }
+                fn dot_q4_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ4_1>(n, x, y); }
+                    unsafe { vec_dot_q4_1_q8_1(x, y) }
+                }
+                fn dot_q5_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ5_0>(n, x, y); }
+                    unsafe { vec_dot_q5_0_q8_0(x, y) }
+                }
+                fn dot_q5_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ5_1>(n, x, y); }
+                    unsafe { vec_dot_q5_1_q8_1(x, y) }
+                }
+                fn dot_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ8_0>(n, x, y); }
+                    unsafe { vec_dot_q8_0_q8_0(x, y) }
+                }
+            }
 
             /// Sum of products of 32 codes (as two i8 vectors) with a Q8 block.
             #[target_feature(enable = $tf)]
@@ -263,8 +249,8 @@ macro_rules! quant_dots {
     };
 }
 
-quant_dots!(sdot, "neon,dotprod", dot_sdot);
-quant_dots!(plain, "neon", dot_plain);
+quant_dots!(sdot, "neon,dotprod", dot_sdot, KernelPath::NeonDotprod.is_available());
+quant_dots!(plain, "neon", dot_plain, KernelPath::Neon.is_available());
 
 // ---- float dots ---------------------------------------------------------------
 //
@@ -428,61 +414,25 @@ unsafe fn quantize_q8_1(src: &[f32], dst: &mut [BlockQ8_1]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::erased::scalar_kernels;
-    use crate::BlockFormat;
+    use crate::arch::tests::quantized_dots_match_scalar;
 
-    fn rows(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                let u = (s >> 8) as f32 / 16_777_216.0 - 0.5;
-                u * (1 + (i / 32) % 7) as f32
-            })
-            .collect()
-    }
+    // Both builds, though a path table only ever holds one of them.
 
-    /// Both builds (the path table only ever holds one of them).
-    fn check<B: BlockFormat>() {
-        let r = scalar_kernels::<B>(KernelPath::Scalar);
-        for nb in [1usize, 2, 3, 5, 18, 48] {
-            let n = nb * 32;
-            let mut x = vec![0u8; nb * size_of::<B>()];
-            let mut y = vec![0u8; nb * <B::Dot as BlockFormat>::TYPE.type_size()];
-            (r.from_float)(&rows(n, nb as u32), &mut x);
-            let rd = scalar_kernels::<B::Dot>(KernelPath::Scalar);
-            (rd.from_float)(&rows(n, 77 + nb as u32), &mut y);
-            let want = (r.vec_dot)(n, &x, &y);
-            type Install = fn(&mut TypeKernels);
-            let mut builds: Vec<(&str, Install)> = vec![("plain", plain::install)];
-            if KernelPath::NeonDotprod.is_available() {
-                builds.push(("sdot", sdot::install));
-            }
-            for (name, install) in builds {
-                let mut k = r;
-                install(&mut k);
-                let got = (k.vec_dot)(n, &x, &y);
-                assert_eq!(
-                    got.to_bits(),
-                    want.to_bits(),
-                    "{} {name} nb={nb}: {got:e} vs {want:e}",
-                    B::TYPE
-                );
-            }
+    #[test]
+    fn build_without_dotprod_matches_scalar() {
+        if !KernelPath::Neon.is_available() {
+            eprintln!("no NEON: not run");
+            return;
         }
+        quantized_dots_match_scalar("neon plain", plain::install);
     }
 
     #[test]
-    fn both_builds_match_scalar() {
-        if !KernelPath::Neon.is_available() {
+    fn build_with_dotprod_matches_scalar() {
+        if !KernelPath::NeonDotprod.is_available() {
+            eprintln!("no dotprod: not run");
             return;
         }
-        check::<BlockQ4_0>();
-        check::<BlockQ4_1>();
-        check::<BlockQ5_0>();
-        check::<BlockQ5_1>();
-        check::<BlockQ8_0>();
+        quantized_dots_match_scalar("neon sdot", sdot::install);
     }
 }

@@ -1,9 +1,5 @@
-//! AVX2 + FMA + F16C kernels.
-//!
-//! Every `#[target_feature]` function here is reached only through
-//! [`install`], which asserts that AVX2, FMA and F16C were detected; that is
-//! the feature half of every `// SAFETY:` argument below. The private safe
-//! wrappers check the slice contract (via `crate::erased`) before calling in.
+//! AVX2 + FMA + F16C twins of the legacy block dots, the float dots and the
+//! Q8_0/Q8_1 quantize (references: `crate::blocks`, `crate::float`).
 //!
 //! Integer dot products use ggml's tricks: `maddubs` (u8 x i8 -> i16 pairs)
 //! then `madd` with ones (-> i32), with the sign of one operand moved onto
@@ -23,9 +19,8 @@ use crate::erased::{dot_args, from_float_args};
 use crate::fp::fp32_to_fp16_bits;
 use crate::{GgmlType, KernelPath, TypeKernels};
 
-/// Replaces the pointers of `k` that have AVX2 twins.
-pub(crate) fn install(k: &mut TypeKernels) {
-    assert!(KernelPath::Avx2.is_available());
+/// Replaces the pointers of `k` that have AVX2 twins here.
+pub(super) fn install(k: &mut TypeKernels) {
     match k.ty {
         GgmlType::F32 => k.vec_dot = dot_f32,
         GgmlType::F16 => k.vec_dot = dot_f16,
@@ -44,36 +39,44 @@ pub(crate) fn install(k: &mut TypeKernels) {
 
 // ---- safe wrappers (the only way in) ------------------------------------
 
-macro_rules! dot_wrapper {
-    ($name:ident, $x:ty, $inner:ident) => {
-        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
-            let (x, y) = dot_args::<$x>(n, x, y);
-            // SAFETY: only installed by `install`, which asserted AVX2, FMA
-            // and F16C; `dot_args` checked that `x` and `y` hold the same
-            // number of elements.
-            unsafe { $inner(x, y) }
-        }
-    };
-}
-
-dot_wrapper!(dot_f32, f32, vec_dot_f32);
-dot_wrapper!(dot_f16, f16, vec_dot_f16);
-dot_wrapper!(dot_q4_0, BlockQ4_0, vec_dot_q4_0_q8_0);
-dot_wrapper!(dot_q4_1, BlockQ4_1, vec_dot_q4_1_q8_1);
-dot_wrapper!(dot_q5_0, BlockQ5_0, vec_dot_q5_0_q8_0);
-dot_wrapper!(dot_q5_1, BlockQ5_1, vec_dot_q5_1_q8_1);
-dot_wrapper!(dot_q8_0, BlockQ8_0, vec_dot_q8_0_q8_0);
-
-fn from_float_q8_0(src: &[f32], dst: &mut [u8]) {
-    let dst = from_float_args::<BlockQ8_0>(src, dst);
-    // SAFETY: installed only after AVX2/FMA/F16C detection; lengths checked.
-    unsafe { quantize_q8_0(src, dst) }
-}
-
-fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
-    let dst = from_float_args::<BlockQ8_1>(src, dst);
-    // SAFETY: installed only after AVX2/FMA/F16C detection; lengths checked.
-    unsafe { quantize_q8_1(src, dst) }
+safe_fn! {
+    requires KernelPath::Avx2.is_available();
+    fn dot_f32(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<f32>(n, x, y); }
+        unsafe { vec_dot_f32(x, y) }
+    }
+    fn dot_f16(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<f16>(n, x, y); }
+        unsafe { vec_dot_f16(x, y) }
+    }
+    fn dot_q4_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ4_0>(n, x, y); }
+        unsafe { vec_dot_q4_0_q8_0(x, y) }
+    }
+    fn dot_q4_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ4_1>(n, x, y); }
+        unsafe { vec_dot_q4_1_q8_1(x, y) }
+    }
+    fn dot_q5_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ5_0>(n, x, y); }
+        unsafe { vec_dot_q5_0_q8_0(x, y) }
+    }
+    fn dot_q5_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ5_1>(n, x, y); }
+        unsafe { vec_dot_q5_1_q8_1(x, y) }
+    }
+    fn dot_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ8_0>(n, x, y); }
+        unsafe { vec_dot_q8_0_q8_0(x, y) }
+    }
+    fn from_float_q8_0(src: &[f32], dst: &mut [u8]) {
+        checks { let dst = from_float_args::<BlockQ8_0>(src, dst); }
+        unsafe { quantize_q8_0(src, dst) }
+    }
+    fn from_float_q8_1(src: &[f32], dst: &mut [u8]) {
+        checks { let dst = from_float_args::<BlockQ8_1>(src, dst); }
+        unsafe { quantize_q8_1(src, dst) }
+    }
 }
 
 // ---- helpers --------------------------------------------------------------

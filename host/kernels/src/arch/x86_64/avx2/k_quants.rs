@@ -1,11 +1,11 @@
-//! AVX2 + FMA K-quant kernels, ported from ggml-cpu/arch/x86/quants.c
+//! AVX2 + FMA twins of the K-quant dots and the Q8_K quantize (reference:
+//! `crate::k_quants::scalar`), ported from ggml-cpu/arch/x86/quants.c
 //! (`ggml_vec_dot_q*_K_q8_K`, `__AVX2__` branches).
 //!
-//! Every `#[target_feature]` function here is reached only through
-//! [`install`], which asserts the AVX2 path (AVX2, FMA, F16C) is available;
-//! that is the feature half of every `// SAFETY:` argument below. The private
-//! safe wrappers check the slice contract (`crate::erased`) before calling in,
-//! and the kernels only touch memory through references to fixed-size arrays
+//! Every `#[target_feature]` function here is reached only through the
+//! `safe_fn!` wrappers [`install`] hands out (the AVX2 path: AVX2, FMA,
+//! F16C). The wrappers check the slice contract (`crate::erased`) before
+//! calling in, and the kernels only touch memory through references to fixed-size arrays
 //! inside the blocks, so they cannot read out of bounds.
 //!
 //! Integer parts are exact (`maddubs` never saturates here: the unsigned
@@ -19,15 +19,14 @@
 
 use core::arch::x86_64::*;
 
-use super::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
-use super::scalar::{q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
+use crate::k_quants::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
+use crate::k_quants::scalar::{q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
 use crate::erased::{dot_args, from_float_args};
 use crate::fp::f16_to_f32;
 use crate::{GgmlType, KernelPath, TypeKernels};
 
-/// Replaces the pointers of `k` that have AVX2 twins.
-pub(crate) fn install(k: &mut TypeKernels) {
-    assert!(KernelPath::Avx2.is_available());
+/// Replaces the pointers of `k` that have AVX2 twins here.
+pub(super) fn install(k: &mut TypeKernels) {
     match k.ty {
         GgmlType::Q2_K => k.vec_dot = dot_q2_k,
         GgmlType::Q3_K => k.vec_dot = dot_q3_k,
@@ -41,30 +40,31 @@ pub(crate) fn install(k: &mut TypeKernels) {
 
 // ---- safe wrappers (the only way in) ------------------------------------
 
-macro_rules! dot_wrapper {
-    ($name:ident, $x:ty, $inner:ident) => {
-        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
-            let (x, y) = dot_args::<$x>(n, x, y);
-            // SAFETY: only installed by `install`, which asserted AVX2, FMA
-            // and F16C; `dot_args` checked that `x` and `y` hold the same
-            // number of blocks.
-            unsafe { $inner(x, y) }
-        }
-    };
-}
-
-dot_wrapper!(dot_q2_k, BlockQ2_K, vec_dot_q2_k);
-dot_wrapper!(dot_q3_k, BlockQ3_K, vec_dot_q3_k);
-dot_wrapper!(dot_q4_k, BlockQ4_K, vec_dot_q4_k);
-dot_wrapper!(dot_q5_k, BlockQ5_K, vec_dot_q5_k);
-dot_wrapper!(dot_q6_k, BlockQ6_K, vec_dot_q6_k);
-
-fn from_float_q8_k(src: &[f32], dst: &mut [u8]) {
-    let dst = from_float_args::<BlockQ8_K>(src, dst);
-    for (x, y) in src.chunks_exact(QK_K).zip(dst) {
-        let x: &[f32; QK_K] = x.try_into().expect("chunks_exact gives QK_K floats");
-        // SAFETY: only installed by `install`, which asserted AVX2 and FMA.
-        unsafe { quantize_q8_k_block(x, y) }
+safe_fn! {
+    requires KernelPath::Avx2.is_available();
+    fn dot_q2_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ2_K>(n, x, y); }
+        unsafe { vec_dot_q2_k(x, y) }
+    }
+    fn dot_q3_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ3_K>(n, x, y); }
+        unsafe { vec_dot_q3_k(x, y) }
+    }
+    fn dot_q4_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ4_K>(n, x, y); }
+        unsafe { vec_dot_q4_k(x, y) }
+    }
+    fn dot_q5_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ5_K>(n, x, y); }
+        unsafe { vec_dot_q5_k(x, y) }
+    }
+    fn dot_q6_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ6_K>(n, x, y); }
+        unsafe { vec_dot_q6_k(x, y) }
+    }
+    fn from_float_q8_k(src: &[f32], dst: &mut [u8]) {
+        checks { let dst = from_float_args::<BlockQ8_K>(src, dst); }
+        unsafe { quantize_q8_k(src, dst) }
     }
 }
 
@@ -506,13 +506,26 @@ unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
 
 // ---- Q8_K quantize ----------------------------------------------------------
 
+/// `quantize_row_q8_K_ref`: `src` is `dst.len()` blocks of floats.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_q8_k(src: &[f32], dst: &mut [BlockQ8_K]) {
+    let (xs, rest) = src.as_chunks::<QK_K>();
+    assert!(rest.is_empty() && xs.len() == dst.len());
+    for (x, y) in xs.iter().zip(dst) {
+        quantize_q8_k_block(x, y);
+    }
+}
+
 /// `quantize_row_q8_K_ref` for one block, bit for bit: the signed value of
 /// largest magnitude is the first one reaching `amax` (as the scalar scan
 /// picks it), NaNs are skipped by the max as by `ax > amax`, and
 /// `nearest_int(iscale * x)` is the same multiply, add and bit extraction.
 /// Results are stored as the low byte of `min(127, v)` (C's `int8_t` store).
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn quantize_q8_k_block(x: &[f32; QK_K], y: &mut BlockQ8_K) {
+fn quantize_q8_k_block(x: &[f32; QK_K], y: &mut BlockQ8_K) {
     let (xs, _) = x.as_chunks::<8>();
     let sign = _mm256_set1_ps(-0.0);
     // `max_ps(a, acc)` returns `acc` when `a` is NaN: NaNs never win.

@@ -1,4 +1,5 @@
-//! NEON K-quant kernels (aarch64), with and without the dot-product
+//! NEON twins of the K-quant dots and the Q8_K quantize (reference:
+//! `crate::k_quants::scalar`), with and without the dot-product
 //! extension (`sdot`; emulated with `smull` + pairwise adds otherwise, as
 //! ggml's `ggml_vdotq_s32` fallback does).
 //!
@@ -11,27 +12,22 @@
 //! scalar one. Nothing depends on `bsums` except the mins terms of
 //! Q2_K/Q4_K/Q5_K (as in the reference).
 //!
-//! Every `#[target_feature]` function is reached only through [`install`],
-//! which asserts the path is available and installs the `dotprod` variants
-//! only for `NeonDotprod`; that is the feature half of every `// SAFETY:`
-//! argument below. `vdotq_s32` is not stable in Rust yet, so `sdot` is
-//! inline assembly.
+//! Every `#[target_feature]` function is reached only through the
+//! `safe_fn!` wrappers [`install`] hands out (the `dotprod` variants only
+//! for `NeonDotprod`). The `sdot` primitive and its emulation are in
+//! `super`.
 
 use core::arch::aarch64::*;
 
-use super::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
-use super::scalar::{q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
+use super::{dot_plain, dot_sdot};
+use crate::k_quants::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
+use crate::k_quants::scalar::{q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
 use crate::erased::{dot_args, from_float_args};
 use crate::fp::f16_to_f32;
 use crate::{GgmlType, KernelPath, TypeKernels};
 
 /// Replaces the pointers of `k` that have NEON twins.
-pub(crate) fn install(k: &mut TypeKernels, dotprod: bool) {
-    if dotprod {
-        assert!(KernelPath::NeonDotprod.is_available());
-    } else {
-        assert!(KernelPath::Neon.is_available());
-    }
+pub(super) fn install(k: &mut TypeKernels, dotprod: bool) {
     match (k.ty, dotprod) {
         (GgmlType::Q2_K, false) => k.vec_dot = plain::dot_q2_k,
         (GgmlType::Q2_K, true) => k.vec_dot = sdot::dot_q2_k,
@@ -75,35 +71,6 @@ fn ld_f32(p: &[f32; 4]) -> float32x4_t {
     unsafe { vld1q_f32(p.as_ptr()) }
 }
 
-/// `ggml_vdotq_s32` without the extension: lane i += sum of products
-/// 4i..4i+4 (i8 x i8 products fit i16).
-#[target_feature(enable = "neon")]
-#[inline]
-fn dot_emul(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
-    let p0 = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-    let p1 = vmull_s8(vget_high_s8(a), vget_high_s8(b));
-    vaddq_s32(acc, vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1)))
-}
-
-/// `vdotq_s32` (`sdot`).
-#[target_feature(enable = "neon,dotprod")]
-#[inline]
-fn dot_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
-    let mut acc = acc;
-    // SAFETY: `sdot` only reads and writes the named vector registers; the
-    // dot-product extension is enabled for this function (and its callers).
-    unsafe {
-        core::arch::asm!(
-            "sdot {0:v}.4s, {1:v}.16b, {2:v}.16b",
-            inout(vreg) acc,
-            in(vreg) a,
-            in(vreg) b,
-            options(pure, nomem, nostack, preserves_flags)
-        );
-    }
-    acc
-}
-
 /// `sum_j bsums[j] * mins[j / 2]` over the 16 bsums (mins as 8 bytes).
 #[target_feature(enable = "neon")]
 #[inline]
@@ -119,22 +86,17 @@ fn mins_dot_bsums(mins: u64, bsums: &[i16; 16]) -> i32 {
 }
 
 macro_rules! neon_kernels {
-    ($module:ident, $features:literal, $dot:ident) => {
+    ($module:ident, $features:literal, $dot:ident, $detected:expr) => {
         mod $module {
             use super::*;
 
-            macro_rules! wrapper {
-                ($name:ident, $x:ty, $inner:ident) => {
-                    pub(super) fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
-                        let (x, y) = dot_args::<$x>(n, x, y);
-                        // SAFETY: only installed by `install`, which asserted
-                        // that the path needing these features is available;
-                        // `dot_args` checked the block counts match.
-                        unsafe { $inner(x, y) }
-                    }
-                };
+            safe_fn! {
+                requires $detected;
+                pub(super) fn dot_q2_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+                    checks { let (x, y) = dot_args::<BlockQ2_K>(n, x, y); }
+                    unsafe { vec_dot_q2_k(x, y) }
+                }
             }
-            wrapper!(dot_q2_k, BlockQ2_K, vec_dot_q2_k);
 
             /// Sum of `a . b` over 16 lanes.
             #[target_feature(enable = $features)]
@@ -180,8 +142,8 @@ macro_rules! neon_kernels {
     };
 }
 
-neon_kernels!(plain, "neon", dot_emul);
-neon_kernels!(sdot, "neon,dotprod", dot_sdot);
+neon_kernels!(plain, "neon", dot_plain, KernelPath::Neon.is_available());
+neon_kernels!(sdot, "neon,dotprod", dot_sdot, KernelPath::NeonDotprod.is_available());
 
 // ---- Q3_K..Q6_K: exact per-class sums -----------------------------------------
 //
@@ -194,20 +156,29 @@ neon_kernels!(sdot, "neon,dotprod", dot_sdot);
 // is the reference's, lane for lane (separate multiply and add). Both NEON
 // builds use these (`sdot` sums four neighbours, i.e. four classes).
 
-macro_rules! k_wrapper {
-    ($name:ident, $x:ty, $inner:ident) => {
-        fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
-            let (x, y) = dot_args::<$x>(n, x, y);
-            // SAFETY: only installed by `install`, which asserted that a NEON
-            // path is available; `dot_args` checked the block counts match.
-            unsafe { $inner(x, y) }
-        }
-    };
+safe_fn! {
+    requires KernelPath::Neon.is_available();
+    fn dot_q3_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ3_K>(n, x, y); }
+        unsafe { vec_dot_q3_k(x, y) }
+    }
+    fn dot_q4_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ4_K>(n, x, y); }
+        unsafe { vec_dot_q4_k(x, y) }
+    }
+    fn dot_q5_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ5_K>(n, x, y); }
+        unsafe { vec_dot_q5_k(x, y) }
+    }
+    fn dot_q6_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+        checks { let (x, y) = dot_args::<BlockQ6_K>(n, x, y); }
+        unsafe { vec_dot_q6_k(x, y) }
+    }
+    fn from_float_q8_k(src: &[f32], dst: &mut [u8]) {
+        checks { let dst = from_float_args::<BlockQ8_K>(src, dst); }
+        unsafe { quantize_q8_k(src, dst) }
+    }
 }
-k_wrapper!(dot_q3_k, BlockQ3_K, vec_dot_q3_k);
-k_wrapper!(dot_q4_k, BlockQ4_K, vec_dot_q4_k);
-k_wrapper!(dot_q5_k, BlockQ5_K, vec_dot_q5_k);
-k_wrapper!(dot_q6_k, BlockQ6_K, vec_dot_q6_k);
 
 /// Class sums of 16 levels `q` with 16 activations (i16 lane k = elements k
 /// and k + 8), added to `acc`.
@@ -433,12 +404,16 @@ unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
 
 // ---- Q8_K quantize ----------------------------------------------------------
 
-fn from_float_q8_k(src: &[f32], dst: &mut [u8]) {
-    let dst = from_float_args::<BlockQ8_K>(src, dst);
-    for (x, y) in src.chunks_exact(QK_K).zip(dst) {
-        let x: &[f32; QK_K] = x.try_into().expect("chunks_exact gives QK_K floats");
-        // SAFETY: only installed by `install`, which asserted NEON.
-        unsafe { quantize_q8_k_block(x, y) }
+/// `quantize_row_q8_K_ref`: `src` is `dst.len()` blocks of floats.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn quantize_q8_k(src: &[f32], dst: &mut [BlockQ8_K]) {
+    let (xs, rest) = src.as_chunks::<QK_K>();
+    assert!(rest.is_empty() && xs.len() == dst.len());
+    for (x, y) in xs.iter().zip(dst) {
+        quantize_q8_k_block(x, y);
     }
 }
 
@@ -446,7 +421,7 @@ fn from_float_q8_k(src: &[f32], dst: &mut [u8]) {
 /// `fmaxnm` skips NaNs as `ax > amax` does, the multiply and the magic-number
 /// add are separate (unfused) operations, and the narrowing keeps low bytes.
 #[target_feature(enable = "neon")]
-unsafe fn quantize_q8_k_block(x: &[f32; QK_K], y: &mut BlockQ8_K) {
+fn quantize_q8_k_block(x: &[f32; QK_K], y: &mut BlockQ8_K) {
     let (xs, _) = x.as_chunks::<4>();
     let mut vmax = vdupq_n_f32(0.0);
     for c in xs {

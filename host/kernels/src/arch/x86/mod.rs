@@ -1,2 +1,0 @@
-pub(crate) mod avx2;
-pub(crate) mod avx512;

@@ -1,0 +1,191 @@
+//! AVX2 tile kernels (`maddubs`, a tile as two halves of 8 rows), twins of
+//! `crate::gemm::scalar`; also the tiles of AVX-512 CPUs without VNNI.
+//!
+//! Each kernel takes up to four activation rows at a time, so the weights of
+//! a block are loaded and unpacked once for all of them. Per row and block
+//! the lanes compute the reference's exact integer sum, then its f32 term
+//! (same operations, same order, no FMA), then add it to the running sum.
+
+use core::arch::x86_64::*;
+
+use super::blocks::h;
+use crate::blocks::{BlockQ8_0, BlockQ8_1};
+use crate::gemm::{groups, quant_bytes, tile_args, tile_block_bytes, TileFn, TILE_ROWS};
+use crate::{GgmlType, KernelPath};
+
+pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
+    Some(match ty {
+        GgmlType::Q4_0 => q4_0,
+        GgmlType::Q4_1 => q4_1,
+        GgmlType::Q8_0 => q8_0,
+        _ => return None,
+    })
+}
+
+safe_fn! {
+    requires KernelPath::Avx2.is_available();
+    fn q4_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q4_0, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q4_0(tile, nb, act, n, out)) }
+    }
+    fn q4_1(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_1>(GgmlType::Q4_1, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q4_1(tile, nb, act, n, out)) }
+    }
+    fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
+    }
+}
+
+/// The exact sum of 32 signed bytes.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn ysum(qs: &[i8; 32]) -> i32 {
+    // SAFETY: `qs` is 32 readable bytes; unaligned load.
+    let v = unsafe { _mm256_loadu_si256(qs.as_ptr().cast()) };
+    // |sum of (q + 128) as u8| via SAD against zero, four u64 partial sums.
+    let s = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8(-128)), _mm256_setzero_si256());
+    let s = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+    let s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
+    _mm_cvtsi128_si32(s) - 32 * 128
+}
+
+// A tile is two halves of 8 rows: bytes 32h..32h + 32 of each 64-byte quant
+// vector and f16s 8h..8h + 8 of the scales.
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn load32(tb: &[u8], off: usize) -> __m256i {
+    let s = &tb[off..off + 32];
+    // SAFETY: `s` is 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn f16x8(tb: &[u8], off: usize) -> __m256 {
+    let s = &tb[off..off + 16];
+    // SAFETY: `s` is 16 readable bytes; unaligned load.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(s.as_ptr().cast()) })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn store8(out: &mut [f32], c: usize, half: usize, v: __m256) {
+    let s = &mut out[c * TILE_ROWS + 8 * half..c * TILE_ROWS + 8 * half + 8];
+    // SAFETY: `s` is 8 writable f32; unaligned store.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
+}
+
+/// Per-lane `sum(code * y)` of 8 rows of 4-bit codes. `maddubs` products of
+/// codes (<= 15) and bytes (|y| <= 128) are at most 3840 per pair, so the
+/// eight i16 partial sums (<= 30720) add up without saturating.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn isum_nibbles8(lo: &[__m256i; 4], hi: &[__m256i; 4], q: [i32; 8]) -> __m256i {
+    let mut s = _mm256_setzero_si256();
+    for g in 0..4 {
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[g], _mm256_set1_epi32(q[g])));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[g], _mm256_set1_epi32(q[4 + g])));
+    }
+    _mm256_madd_epi16(s, _mm256_set1_epi16(1))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn nibbles8(tb: &[u8], half: usize) -> ([__m256i; 4], [__m256i; 4]) {
+    let mask = _mm256_set1_epi8(0x0F);
+    let w: [__m256i; 4] = core::array::from_fn(|g| load32(tb, 64 * g + 32 * half));
+    (
+        w.map(|v| _mm256_and_si256(v, mask)),
+        w.map(|v| _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask)),
+    )
+}
+
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k_q4_1<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_1], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::Q4_1);
+    const QB: usize = quant_bytes(GgmlType::Q4_1);
+    for half in 0..2 {
+        let mut acc = [_mm256_setzero_ps(); NC];
+        for b in 0..nb {
+            let tb = &tile[b * TBB..(b + 1) * TBB];
+            let (lo, hi) = nibbles8(tb, half);
+            let dx = f16x8(tb, QB + 16 * half);
+            let mx = f16x8(tb, QB + 2 * TILE_ROWS + 16 * half);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let y = &act[(c0 + j) * nb + b];
+                let sumi = _mm256_cvtepi32_ps(isum_nibbles8(&lo, &hi, groups(&y.qs)));
+                let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
+                let t = _mm256_add_ps(_mm256_mul_ps(dd, sumi), _mm256_mul_ps(mx, _mm256_set1_ps(h(y.s))));
+                *acc = _mm256_add_ps(*acc, t);
+            }
+        }
+        for (j, a) in acc.into_iter().enumerate() {
+            store8(out, c0 + j, half, a);
+        }
+    }
+}
+
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::Q4_0);
+    const QB: usize = quant_bytes(GgmlType::Q4_0);
+    for half in 0..2 {
+        let mut acc = [_mm256_setzero_ps(); NC];
+        for b in 0..nb {
+            let tb = &tile[b * TBB..(b + 1) * TBB];
+            let (lo, hi) = nibbles8(tb, half);
+            let dx = f16x8(tb, QB + 16 * half);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let y = &act[(c0 + j) * nb + b];
+                let codes = isum_nibbles8(&lo, &hi, groups(&y.qs));
+                let sumi = _mm256_sub_epi32(codes, _mm256_set1_epi32(8 * ysum(&y.qs)));
+                let t = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sumi), dx), _mm256_set1_ps(h(y.d)));
+                *acc = _mm256_add_ps(*acc, t);
+            }
+        }
+        for (j, a) in acc.into_iter().enumerate() {
+            store8(out, c0 + j, half, a);
+        }
+    }
+}
+
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::Q8_0);
+    const QB: usize = quant_bytes(GgmlType::Q8_0);
+    let ones = _mm256_set1_epi16(1);
+    for half in 0..2 {
+        let mut acc = [_mm256_setzero_ps(); NC];
+        for b in 0..nb {
+            let tb = &tile[b * TBB..(b + 1) * TBB];
+            let w: [__m256i; 8] = core::array::from_fn(|g| load32(tb, 64 * g + 32 * half));
+            // |x| (<= 128 as u8) times y with x's sign: |y| <= 127 (the Q8
+            // quantizer's range), so each maddubs pair is at most 32512.
+            let ax = w.map(|v| _mm256_abs_epi8(v));
+            let dx = f16x8(tb, QB + 16 * half);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let y = &act[(c0 + j) * nb + b];
+                let q = groups(&y.qs);
+                let mut s = _mm256_setzero_si256();
+                for g in 0..8 {
+                    let sy = _mm256_sign_epi8(_mm256_set1_epi32(q[g]), w[g]);
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
+                }
+                let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(_mm256_cvtepi32_ps(s), dd));
+            }
+        }
+        for (j, a) in acc.into_iter().enumerate() {
+            store8(out, c0 + j, half, a);
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! AVX-512 VNNI tile kernels (`vpdpbusd`, 16 rows per register), twins of
+//! `crate::gemm::scalar`. CPUs with AVX-512 but no VNNI use the AVX2 tiles.
+//!
+//! Each kernel takes up to four activation rows at a time, so the weights of
+//! a block are loaded and unpacked once for all of them. Per row and block
+//! the lanes compute the reference's exact integer sum, then its f32 term
+//! (same operations, same order, no FMA), then add it to the running sum.
+
+use core::arch::x86_64::*;
+
+use super::super::avx2::blocks::h;
+use super::super::avx2::gemm::ysum;
+use crate::blocks::{BlockQ8_0, BlockQ8_1};
+use crate::gemm::{groups, quant_bytes, tile_args, tile_block_bytes, TileFn, TILE_ROWS};
+use crate::GgmlType;
+
+pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
+    Some(match ty {
+        GgmlType::Q4_0 => q4_0,
+        GgmlType::Q4_1 => q4_1,
+        GgmlType::Q8_0 => q8_0,
+        _ => return None,
+    })
+}
+
+safe_fn! {
+    requires crate::dispatch::has_avx512vnni();
+    fn q4_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q4_0, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q4_0(tile, nb, act, n, out)) }
+    }
+    fn q4_1(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_1>(GgmlType::Q4_1, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q4_1(tile, nb, act, n, out)) }
+    }
+    fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
+    }
+}
+
+/// Loads 64 bytes at `tb[off..]`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn load64(tb: &[u8], off: usize) -> __m512i {
+    let s = &tb[off..off + 64];
+    // SAFETY: `s` is 64 readable bytes; unaligned load.
+    unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
+}
+
+/// The 16 f16 at `tb[off..]` widened to f32 (exact).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn f16x16(tb: &[u8], off: usize) -> __m512 {
+    let s = &tb[off..off + 32];
+    // SAFETY: `s` is 32 readable bytes; unaligned load.
+    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(s.as_ptr().cast()) })
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn store16(out: &mut [f32], c: usize, v: __m512) {
+    let s = &mut out[c * TILE_ROWS..(c + 1) * TILE_ROWS];
+    // SAFETY: `s` is 16 writable f32; unaligned store.
+    unsafe { _mm512_storeu_ps(s.as_mut_ptr(), v) }
+}
+
+/// Low and high nibbles of the four quant vectors of a 4-bit tile-block.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn nibbles16(tb: &[u8]) -> ([__m512i; 4], [__m512i; 4]) {
+    let mask = _mm512_set1_epi8(0x0F);
+    let w: [__m512i; 4] = core::array::from_fn(|g| load64(tb, 64 * g));
+    (
+        w.map(|v| _mm512_and_si512(v, mask)),
+        w.map(|v| _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask)),
+    )
+}
+
+/// Per-lane `sum(code * y)` of a 4-bit tile-block.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn isum_nibbles16(lo: &[__m512i; 4], hi: &[__m512i; 4], q: [i32; 8]) -> __m512i {
+    let mut s0 = _mm512_setzero_si512();
+    let mut s1 = _mm512_setzero_si512();
+    for g in 0..4 {
+        s0 = _mm512_dpbusd_epi32(s0, lo[g], _mm512_set1_epi32(q[g]));
+        s1 = _mm512_dpbusd_epi32(s1, hi[g], _mm512_set1_epi32(q[4 + g]));
+    }
+    _mm512_add_epi32(s0, s1)
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+unsafe fn k_q4_1<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_1], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::Q4_1);
+    const QB: usize = quant_bytes(GgmlType::Q4_1);
+    let mut acc = [_mm512_setzero_ps(); NC];
+    for b in 0..nb {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        let (lo, hi) = nibbles16(tb);
+        let dx = f16x16(tb, QB);
+        let mx = f16x16(tb, QB + 2 * TILE_ROWS);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            let sumi = _mm512_cvtepi32_ps(isum_nibbles16(&lo, &hi, groups(&y.qs)));
+            // (dx * dy) * sumi + m * s
+            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(h(y.d)));
+            let t = _mm512_add_ps(_mm512_mul_ps(dd, sumi), _mm512_mul_ps(mx, _mm512_set1_ps(h(y.s))));
+            *acc = _mm512_add_ps(*acc, t);
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        store16(out, c0 + j, a);
+    }
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::Q4_0);
+    const QB: usize = quant_bytes(GgmlType::Q4_0);
+    let mut acc = [_mm512_setzero_ps(); NC];
+    for b in 0..nb {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        let (lo, hi) = nibbles16(tb);
+        let dx = f16x16(tb, QB);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            // sum((q - 8) * y) = sum(q * y) - 8 * sum(y), exactly.
+            let codes = isum_nibbles16(&lo, &hi, groups(&y.qs));
+            let sumi = _mm512_sub_epi32(codes, _mm512_set1_epi32(8 * ysum(&y.qs)));
+            // sumi * dx * dy
+            let t = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dx), _mm512_set1_ps(h(y.d)));
+            *acc = _mm512_add_ps(*acc, t);
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        store16(out, c0 + j, a);
+    }
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::Q8_0);
+    const QB: usize = quant_bytes(GgmlType::Q8_0);
+    let flip = _mm512_set1_epi8(-128);
+    let mut acc = [_mm512_setzero_ps(); NC];
+    for b in 0..nb {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        // x + 128 as u8, so vpdpbusd (u8 x i8) applies.
+        let w: [__m512i; 8] = core::array::from_fn(|g| _mm512_xor_si512(load64(tb, 64 * g), flip));
+        let dx = f16x16(tb, QB);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            let q = groups(&y.qs);
+            let mut s0 = _mm512_setzero_si512();
+            let mut s1 = _mm512_setzero_si512();
+            for g in 0..4 {
+                s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(q[g]));
+                s1 = _mm512_dpbusd_epi32(s1, w[4 + g], _mm512_set1_epi32(q[4 + g]));
+            }
+            // sum((x + 128) * y) - 128 * sum(y) = sum(x * y), exactly.
+            let sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(128 * ysum(&y.qs)));
+            // sumi * (dx * dy)
+            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(h(y.d)));
+            *acc = _mm512_add_ps(*acc, _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dd));
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        store16(out, c0 + j, a);
+    }
+}
+

@@ -1,0 +1,22 @@
+//! `KernelPath::Avx512`: AVX-512 F/BW/VL (+ VNNI where present), installed
+//! on top of the AVX2 kernels (types and functions without a 512-bit twin
+//! keep the AVX2 one; the K-quants have none: the AVX2 twins are the
+//! bit-identical ones).
+//!
+//! * `blocks`: the legacy block dots (two builds, with and without VNNI),
+//!   the F32/F16 dots and the Q8_0/Q8_1 quantize; twins of `crate::blocks`
+//!   and `crate::float`;
+//! * `gemm`: the VNNI tile kernels (without VNNI the AVX2 tiles are used);
+//!   twins of `crate::gemm::scalar`.
+
+pub(crate) mod blocks;
+pub(crate) mod gemm;
+
+use crate::{KernelPath, TypeKernels};
+
+/// Replaces the pointers of `k` that have AVX-512 twins (after the AVX2
+/// install).
+pub(crate) fn install(k: &mut TypeKernels) {
+    assert!(KernelPath::Avx512.is_available());
+    blocks::install(k);
+}

@@ -1,0 +1,171 @@
+//! The f32 helpers of attention: the scores `q · k` of one query against a
+//! run of keys, and the softmax-weighted sum of a run of values.
+//!
+//! The functions here are the scalar references. They are plain Rust with
+//! separate multiplies and adds in a fixed order (Rust never fuses them into
+//! FMAs), so any vector width gives the same bits; the SIMD twin
+//! (`crate::arch::x86_64::avx2::attn`) is this very code compiled for AVX2,
+//! which doubles the lanes of the x86_64 baseline. On aarch64 the baseline
+//! already has NEON, so the reference is the NEON build.
+
+use std::sync::OnceLock;
+
+use crate::{active_path, KernelPath};
+
+/// `scaled_dots(q, keys, scale, out)`: `out[i] = dot(q, key i) * scale`,
+/// with `keys` exactly `out.len()` rows of `q.len()` floats.
+pub type ScaledDotsFn = fn(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]);
+/// `weighted_sum(w, scale, values, out)`: `out += (w[i] * scale) * value i`
+/// for each `i` in order, with `values` exactly `w.len()` rows of
+/// `out.len()` floats.
+pub type WeightedSumFn = fn(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]);
+
+/// The attention helpers of one kernel path.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnKernels {
+    pub scaled_dots: ScaledDotsFn,
+    pub weighted_sum: WeightedSumFn,
+    /// The path these pointers were resolved for.
+    pub path: KernelPath,
+}
+
+/// The helpers on `path`, or `None` if this CPU cannot run it.
+pub fn attn_kernels_for_path(path: KernelPath) -> Option<AttnKernels> {
+    if !path.is_available() {
+        return None;
+    }
+    Some(crate::arch::attn(path).unwrap_or(AttnKernels {
+        scaled_dots,
+        weighted_sum,
+        path,
+    }))
+}
+
+/// The helpers on the [`active_path`] (resolved once per process).
+pub fn attn_kernels() -> &'static AttnKernels {
+    static TABLE: OnceLock<AttnKernels> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        attn_kernels_for_path(active_path()).expect("the active path is available")
+    })
+}
+
+/// Checks the shapes of [`ScaledDotsFn`] (panics on a caller's bug).
+#[track_caller]
+#[inline]
+pub(crate) fn scaled_dots_args(q: &[f32], keys: &[f32], out: &[f32]) {
+    assert_eq!(
+        Some(keys.len()),
+        out.len().checked_mul(q.len()),
+        "scaled_dots: {} key floats for {} rows of {}",
+        keys.len(),
+        out.len(),
+        q.len()
+    );
+}
+
+/// Checks the shapes of [`WeightedSumFn`] (panics on a caller's bug).
+#[track_caller]
+#[inline]
+pub(crate) fn weighted_sum_args(w: &[f32], values: &[f32], out: &[f32]) {
+    assert_eq!(
+        Some(values.len()),
+        w.len().checked_mul(out.len()),
+        "weighted_sum: {} value floats for {} rows of {}",
+        values.len(),
+        w.len(),
+        out.len()
+    );
+}
+
+/// The reference [`ScaledDotsFn`].
+pub fn scaled_dots(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
+    scaled_dots_args(q, keys, out);
+    scaled_dots_body(q, keys, scale, out)
+}
+
+/// The reference [`WeightedSumFn`].
+pub fn weighted_sum(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]) {
+    weighted_sum_args(w, values, out);
+    weighted_sum_body(w, scale, values, out)
+}
+
+/// The loops, shared with the SIMD builds (always inlined into them).
+#[inline(always)]
+pub(crate) fn scaled_dots_body(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
+    if q.is_empty() {
+        out.fill(0.0 * scale);
+        return;
+    }
+    for (o, key) in out.iter_mut().zip(keys.chunks_exact(q.len())) {
+        *o = dot(q, key) * scale;
+    }
+}
+
+#[inline(always)]
+pub(crate) fn weighted_sum_body(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]) {
+    if out.is_empty() {
+        return;
+    }
+    for (&wi, value) in w.iter().zip(values.chunks_exact(out.len())) {
+        axpy(wi * scale, value, out);
+    }
+}
+
+/// f32 dot product of equal-length slices: eight independent lanes, each a
+/// running sum of products in index order, then the lanes and the tail
+/// summed in order (the same bits whatever vector width the compiler uses).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (a, b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (a_tail, b_tail) = (a.remainder(), b.remainder());
+    let mut acc = [0f32; 8];
+    for (x, y) in a.zip(b) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = 0.0;
+    for (x, y) in a_tail.iter().zip(b_tail) {
+        s += x * y;
+    }
+    acc.iter().sum::<f32>() + s
+}
+
+/// `y += a * x`.
+#[inline(always)]
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (yy, &xx) in y.iter_mut().zip(x) {
+        *yy += a * xx;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_matches_naive_math() {
+        let q: Vec<f32> = (0..67).map(|i| i as f32 * 0.5).collect();
+        let keys: Vec<f32> = (0..3 * 67).map(|i| 1.0 - i as f32 * 0.01).collect();
+        let mut out = [0.0f32; 3];
+        scaled_dots(&q, &keys, 0.5, &mut out);
+        for (o, key) in out.iter().zip(keys.chunks_exact(67)) {
+            let naive: f32 = q.iter().zip(key).map(|(x, y)| x * y).sum::<f32>() * 0.5;
+            assert!((o - naive).abs() < 1e-2, "{o} vs {naive}");
+        }
+        let mut y = [1.0f32; 67];
+        weighted_sum(&[2.0, -1.0, 0.5], 0.5, &keys, &mut y);
+        for (j, v) in y.iter().enumerate() {
+            let naive = 1.0 + keys[j] - 0.5 * keys[67 + j] + 0.25 * keys[134 + j];
+            assert!((v - naive).abs() < 1e-5, "{j}: {v} vs {naive}");
+        }
+    }
+
+    #[test]
+    fn bad_shapes_panic() {
+        let r = std::panic::catch_unwind(|| scaled_dots(&[1.0; 4], &[0.0; 7], 1.0, &mut [0.0; 2]));
+        assert!(r.is_err());
+        let r = std::panic::catch_unwind(|| weighted_sum(&[1.0; 2], 1.0, &[0.0; 7], &mut [0.0; 4]));
+        assert!(r.is_err());
+    }
+}
