@@ -1,6 +1,11 @@
 //! Causal grouped-query attention over the KV cache.
+//!
+//! The f32 inner loops (scores, weighted sum of values) are kernels:
+//! `edgewasm_kernels::attn`, with a scalar reference and per-ISA builds
+//! chosen once for the active kernel path, all giving the same bits.
 
-use super::ops::{axpy, dot_f32};
+use edgewasm_kernels::attn::{attn_kernels, AttnKernels};
+
 use crate::kv_cache::KvCache;
 use crate::threadpool::ThreadPool;
 
@@ -41,7 +46,7 @@ pub fn attention(
     assert!(q.len() >= n * q_stride && out.len() >= n * o_stride);
     let tasks = n * p.n_head;
     let outp = OutPtr(out.as_mut_ptr());
-    let wide = wide_available();
+    let k = attn_kernels();
     let chunk = pool.chunk_size(tasks, 4, 1);
     pool.for_each_chunk(tasks, chunk, |range| {
         let outp = outp;
@@ -53,29 +58,9 @@ pub fn attention(
             let o = unsafe { std::slice::from_raw_parts_mut(outp.0.add(i * o_stride + h * p.v_dim), p.v_dim) };
             let qh = &q[i * q_stride + h * p.k_dim..i * q_stride + (h + 1) * p.k_dim];
             let task = HeadTask { p, kv, qh, kv_head: h / (p.n_head / p.n_kv_head), pos: pos0 + i };
-            if wide {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `wide` is only true when AVX2 is present.
-                unsafe {
-                    task.run_avx2(&mut scores, o)
-                };
-            } else {
-                task.run(&mut scores, o);
-            }
+            task.run(k, &mut scores, o);
         }
     });
-}
-
-/// Whether [`HeadTask::run_avx2`] can be used: AVX2 is present and the
-/// kernel path is not forced to `scalar`.
-fn wide_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use edgewasm_kernels::{active_path, KernelPath};
-        matches!(active_path(), KernelPath::Avx2 | KernelPath::Avx512)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// One query head at one position.
@@ -89,27 +74,19 @@ struct HeadTask<'a> {
 
 impl HeadTask<'_> {
     /// The attention of one head: scores, softmax, weighted sum of values.
-    ///
-    /// `dot_f32` and `axpy` are plain Rust with separate multiplies and adds
-    /// in a fixed order (Rust never fuses them into FMAs), so compiling this
-    /// for 4-lane SSE2, 8-lane AVX2 or NEON gives the same bits everywhere.
-    #[inline(always)]
-    fn run(&self, scores: &mut Vec<f32>, o: &mut [f32]) {
+    fn run(&self, k: &AttnKernels, scores: &mut Vec<f32>, o: &mut [f32]) {
         let p = self.p;
         let end = self.pos + 1;
         let start = match p.window {
             Some(w) if end > w => end - w,
             _ => 0,
         };
-        let keys = self.kv.keys(p.layer, self.kv_head, end);
-        let values = self.kv.values(p.layer, self.kv_head, end);
+        let keys = &self.kv.keys(p.layer, self.kv_head, end)[start * p.k_dim..end * p.k_dim];
+        let values = &self.kv.values(p.layer, self.kv_head, end)[start * p.v_dim..end * p.v_dim];
         scores.clear();
-        let mut max = f32::NEG_INFINITY;
-        for key in keys[start * p.k_dim..].chunks_exact(p.k_dim) {
-            let s = dot_f32(self.qh, key) * p.scale;
-            max = max.max(s);
-            scores.push(s);
-        }
+        scores.resize(end - start, 0.0);
+        (k.scaled_dots)(self.qh, keys, p.scale, scores);
+        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
         let mut sum = 0.0f32;
         for s in scores.iter_mut() {
             *s = (*s - max).exp();
@@ -117,34 +94,18 @@ impl HeadTask<'_> {
         }
         let inv = 1.0 / sum;
         o.fill(0.0);
-        for (s, value) in scores.iter().zip(values[start * p.v_dim..].chunks_exact(p.v_dim)) {
-            axpy(s * inv, value, o);
-        }
-    }
-
-    /// [`HeadTask::run`] compiled for AVX2 (twice the lanes of the x86_64
-    /// baseline; same results, see there).
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn run_avx2(&self, scores: &mut Vec<f32>, o: &mut [f32]) {
-        self.run(scores, o)
+        (k.weighted_sum)(scores, inv, values, o);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edgewasm_kernels::{attn_kernels_for_path, available_paths, KernelPath};
 
-    /// The AVX2 build of a head's attention returns the baseline's bits.
-    #[cfg(target_arch = "x86_64")]
+    /// One head's attention gives the scalar path's bits on every path.
     #[test]
-    fn avx2_head_matches_baseline_bits() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            return;
-        }
+    fn head_bits_are_the_same_on_every_path() {
         let (k_dim, v_dim, len) = (64, 64, 77);
         let mut kv = KvCache::new(1, 1, k_dim, v_dim, len).unwrap();
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
@@ -162,16 +123,19 @@ mod tests {
             kv.store(0, pos, &rnd(k_dim), &rnd(v_dim));
         }
         let q = rnd(k_dim);
-        for window in [None, Some(5)] {
-            let p = AttentionParams { layer: 0, n_head: 1, n_kv_head: 1, k_dim, v_dim, scale: 0.125, window };
-            for pos in [0, 1, 30, len - 1] {
-                let task = HeadTask { p: &p, kv: &kv, qh: &q, kv_head: 0, pos };
-                let (mut a, mut b, mut s) = (vec![0.0; v_dim], vec![0.0; v_dim], Vec::new());
-                task.run(&mut s, &mut a);
-                // SAFETY: AVX2 was detected above.
-                unsafe { task.run_avx2(&mut s, &mut b) };
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&a), bits(&b), "window {window:?} pos {pos}");
+        let scalar = attn_kernels_for_path(KernelPath::Scalar).unwrap();
+        for path in available_paths() {
+            let k = attn_kernels_for_path(path).unwrap();
+            for window in [None, Some(5)] {
+                let p = AttentionParams { layer: 0, n_head: 1, n_kv_head: 1, k_dim, v_dim, scale: 0.125, window };
+                for pos in [0, 1, 30, len - 1] {
+                    let task = HeadTask { p: &p, kv: &kv, qh: &q, kv_head: 0, pos };
+                    let (mut a, mut b, mut s) = (vec![0.0; v_dim], vec![0.0; v_dim], Vec::new());
+                    task.run(&scalar, &mut s, &mut a);
+                    task.run(&k, &mut s, &mut b);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&a), bits(&b), "{path} window {window:?} pos {pos}");
+                }
             }
         }
     }

@@ -115,37 +115,6 @@ pub fn add_inplace(a: &mut [f32], b: &[f32]) {
     }
 }
 
-/// Plain f32 dot product with 8 independent accumulators so the compiler
-/// vectorises it.
-#[inline(always)] // also into the AVX2 build of attention
-pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    // Eight independent lanes, each a running sum of products in index
-    // order, then the lanes and the tail summed in order: the same bits
-    // whatever vector width the compiler uses.
-    let (a, b) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
-    let (a_tail, b_tail) = (a.remainder(), b.remainder());
-    let mut acc = [0f32; 8];
-    for (x, y) in a.zip(b) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = 0.0;
-    for (x, y) in a_tail.iter().zip(b_tail) {
-        s += x * y;
-    }
-    acc.iter().sum::<f32>() + s
-}
-
-/// `y += a * x`.
-#[inline(always)] // also into the AVX2 build of attention
-pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (yy, &xx) in y.iter_mut().zip(x) {
-        *yy += a * xx;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,13 +146,5 @@ mod tests {
             assert!((n0 - n1).abs() < 1e-3);
             assert_ne!(x, orig);
         }
-    }
-
-    #[test]
-    fn dot_matches_naive() {
-        let a: Vec<f32> = (0..67).map(|i| i as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..67).map(|i| 1.0 - i as f32 * 0.01).collect();
-        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot_f32(&a, &b) - naive).abs() < 1e-2);
     }
 }
