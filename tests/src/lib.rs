@@ -9,6 +9,7 @@ use edgewasm_llm::{Context, Model, ThreadPool};
 use serde::Deserialize;
 
 mod bins;
+pub mod hostile_gguf;
 pub use bins::{
     edgewasm, edgewasm_aarch64, edgewasm_command, guest, peak_rss_when_ready, peer_bin, peer_dir, qemu_aarch64, run_edgewasm, stderr,
     stdout, wasmedge_guest, AARCH64,

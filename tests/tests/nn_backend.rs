@@ -124,3 +124,33 @@ fn load_from_bytes_checks_size_and_magic() {
     assert_eq!(b.load_bytes(&[]).err().unwrap().code, ErrorCode::InvalidArgument);
     assert!(b.load_bytes(&[&bytes]).is_ok());
 }
+
+/// WasmEdge `set_input(1)` with a `ctx-size` no context could have is
+/// refused there (too-large, or invalid-argument for 0), and the previous
+/// config stays in force (issue 20, finding 6).
+#[test]
+fn wasmedge_out_of_range_ctx_size_is_refused_at_set_input() {
+    use edgewasm_nn::wasmedge::{CallError, Errno, WasmEdgeNn};
+    let errno = |r: Result<(), CallError>| match r {
+        Err(CallError::Code { errno, .. }) => errno,
+        other => panic!("expected an error code, got {other:?}"),
+    };
+    let mut nn = WasmEdgeNn::new(env(Limits { default_ctx: 64, ..Limits::default() }));
+    let g = nn.load_by_name(b"default", None).unwrap();
+    let c = nn.init_execution_context(g).unwrap();
+    nn.set_input(c, 1, 3, br#"{"n-predict": 2, "temp": 0}"#).unwrap();
+    let huge = br#"{"ctx-size": 18446744073709551615, "n-predict": 50}"#;
+    assert_eq!(errno(nn.set_input(c, 1, 3, huge)), Errno::TooLarge);
+    assert_eq!(errno(nn.set_input(c, 1, 3, br#"{"ctx-size": 8193, "n-predict": 50}"#)), Errno::TooLarge);
+    assert_eq!(errno(nn.set_input(c, 1, 3, br#"{"ctx-size": 0, "n-predict": 50}"#)), Errno::InvalidArgument);
+    // A later key of bad type does not half-apply the earlier ones either.
+    assert_eq!(errno(nn.set_input(c, 1, 3, br#"{"n-predict": 50, "enable-log": 1}"#)), Errno::InvalidArgument);
+    // Still usable, with n-predict 2 and the default context.
+    nn.set_input(c, 0, 3, b"Hello").unwrap();
+    nn.compute(c).unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&nn.get_output(c, 1).unwrap()).unwrap();
+    assert_eq!(meta["output_tokens"], 2, "{meta}");
+    // Over-limit ctx-size in a load-time config is refused too.
+    assert!(matches!(nn.load_by_name(b"default", Some(huge)), Err(CallError::Code { errno: Errno::TooLarge, .. })));
+    nn.set_input(c, 1, 3, br#"{"ctx-size": 128}"#).unwrap();
+}

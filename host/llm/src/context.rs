@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::kv_cache::KvCache;
-use crate::model::{ForwardEnv, Model, Scratch};
+use crate::model::{ForwardEnv, Model, ModelConfig, Scratch};
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
 
@@ -42,8 +42,21 @@ impl Context {
             return Err(ModelError::ContextTooLarge { requested: n_ctx });
         }
         let kv = KvCache::new(c.n_layer, c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?;
-        let scratch = Scratch::new(c, MAX_BATCH.min(n_ctx));
-        Ok(Context { model, pool, kv, scratch, tokens: Vec::new(), logits: Vec::new(), deadline: None })
+        let scratch = Scratch::new(c, MAX_BATCH.min(n_ctx))?;
+        // One row, which is all generation reads; `eval(.., true)` grows it.
+        let logits = crate::alloc::try_zeroed("logits", c.n_vocab)?;
+        Ok(Context { model, pool, kv, scratch, tokens: Vec::new(), logits, deadline: None })
+    }
+
+    /// Bytes a new context of `n_ctx` positions of a model with config `c`
+    /// allocates (KV cache, scratch, one row of logits), exactly what
+    /// [`Context::memory_bytes`] reports for it; `None` on overflow. For
+    /// checking a memory limit before allocating.
+    pub fn bytes_for(c: &ModelConfig, n_ctx: usize) -> Option<usize> {
+        let n_ctx = n_ctx.max(1);
+        KvCache::bytes_for(c.n_layer, c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?
+            .checked_add(Scratch::bytes_for(c, MAX_BATCH.min(n_ctx))?)?
+            .checked_add(c.n_vocab.checked_mul(size_of::<f32>())?)
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -95,7 +108,14 @@ impl Context {
             });
         }
         let rows = if all_logits { tokens.len() } else { 1 };
-        self.logits.resize(rows * n_vocab, 0.0);
+        let len = rows.checked_mul(n_vocab).unwrap_or(usize::MAX);
+        if len > self.logits.len() {
+            let more = len - self.logits.len();
+            self.logits
+                .try_reserve_exact(more)
+                .map_err(|_| ModelError::OutOfMemory { what: "logits", bytes: len.saturating_mul(size_of::<f32>()) })?;
+        }
+        self.logits.resize(len, 0.0);
         let model = Arc::clone(&self.model);
         let mut done = 0;
         let batch = if self.deadline.is_some() { DEADLINE_BATCH.min(self.scratch.n_max) } else { self.scratch.n_max };

@@ -5,26 +5,8 @@
 //! size the caller asked for (an operator-bounded number), never grown
 //! implicitly, so a guest cannot make it balloon.
 
+use crate::alloc::zeroed;
 use crate::ModelError;
-
-/// A zero-filled vector from `alloc_zeroed`: fallible, and the OS hands out
-/// zero pages lazily, so a context only costs resident memory for the
-/// positions it actually fills.
-fn zeroed(len: usize) -> Option<Vec<f32>> {
-    if len == 0 {
-        return Some(Vec::new());
-    }
-    let layout = std::alloc::Layout::array::<f32>(len).ok()?;
-    // SAFETY: the layout has a non-zero size (len > 0).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f32>();
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: `ptr` comes from the global allocator with the layout of
-    // `[f32; len]`, so capacity == len matches; all-zero bytes are a valid
-    // f32 (0.0), so all `len` elements are initialised.
-    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
-}
 
 /// Keys and values for up to `capacity` positions of every layer.
 #[derive(Debug)]
@@ -63,6 +45,16 @@ impl KvCache {
         let k = zeroed(k_len).ok_or_else(too_large)?;
         let v = zeroed(v_len).ok_or_else(too_large)?;
         Ok(KvCache { n_layer, n_kv_head, k_dim, v_dim, capacity, k, v, len: 0 })
+    }
+
+    /// Bytes [`KvCache::new`] reserves for these dimensions; `None` on
+    /// overflow.
+    pub fn bytes_for(n_layer: usize, n_kv_head: usize, k_dim: usize, v_dim: usize, capacity: usize) -> Option<usize> {
+        n_layer
+            .checked_mul(n_kv_head)?
+            .checked_mul(k_dim.checked_add(v_dim)?)?
+            .checked_mul(capacity)?
+            .checked_mul(size_of::<f32>())
     }
 
     pub fn capacity(&self) -> usize {

@@ -6,6 +6,7 @@
 //! contexts share one `Arc<Model>`; nothing in a context copies weights.
 //! Off that path, [`quantize`] rewrites a model file with other tensor types.
 
+mod alloc;
 pub mod chat;
 pub mod context;
 pub mod generate;
@@ -36,6 +37,10 @@ pub enum ModelError {
     MissingKey(String),
     #[error("metadata `{key}` has an unusable value {value}")]
     BadHyperparameter { key: String, value: u64 },
+    /// A value that is fine alone but not with the others (or whose
+    /// products overflow or exceed what the engine will allocate).
+    #[error("metadata `{key}` = {value} is unusable: {reason}")]
+    InconsistentHyperparameter { key: String, value: u64, reason: String },
     #[error("missing tensor `{0}`")]
     MissingTensor(String),
     #[error("tensor `{tensor}` has shape {found:?}, expected {expected:?}")]
@@ -46,6 +51,9 @@ pub enum ModelError {
     TensorAlignment { tensor: String, alignment: usize },
     #[error("a context of {requested} positions cannot be allocated")]
     ContextTooLarge { requested: usize },
+    /// A fallible allocation failed (or its size overflowed).
+    #[error("cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory { what: &'static str, bytes: usize },
     #[error("context full: {needed} positions needed, context size is {n_ctx}")]
     ContextFull { n_ctx: usize, needed: usize },
     #[error("token id {token} is out of range (vocabulary has {n_vocab} tokens)")]

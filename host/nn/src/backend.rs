@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use edgewasm_gguf::GgufFile;
 use edgewasm_llm::Model;
 use wasmtime_wasi_nn::backend::{BackendError, BackendExecutionContext, BackendFromDir, BackendGraph, BackendInner, Id, NamedTensor};
 use wasmtime_wasi_nn::wit::{ExecutionTarget, GraphEncoding, TensorType};
@@ -44,15 +43,7 @@ impl GgmlBackend {
         let [bytes] = builders else {
             return Err(NnError::invalid(format!("expected one graph builder (a GGUF file), got {}", builders.len())));
         };
-        let model = self.env.load_guest_model(bytes.len(), || {
-            if !bytes.starts_with(GGUF_MAGIC) {
-                return Err(NnError::new(crate::error::ErrorCode::InvalidEncoding, "not a GGUF file (bad magic)"));
-            }
-            let file =
-                GgufFile::from_bytes(bytes).map_err(|e| NnError::new(crate::error::ErrorCode::InvalidEncoding, e.to_string()))?;
-            // Guest bytes are untrusted: their Jinja template is never run.
-            Ok(Model::from_gguf(Arc::new(file))?.without_file_chat_template())
-        })?;
+        let model = self.env.load_guest_bytes(bytes)?;
         Ok(graph(&self.env, model))
     }
 }

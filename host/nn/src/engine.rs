@@ -5,14 +5,16 @@
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
+use edgewasm_gguf::GgufFile;
 use edgewasm_llm::chat::ChatMessage;
 use edgewasm_llm::generate::{GenerateOptions, Generation, GenerationStats, StopReason};
 use edgewasm_llm::sampling::SamplerConfig;
 use edgewasm_llm::{Context, Model, ThreadPool};
 use serde_json::json;
 
+use crate::backend::GGUF_MAGIC;
 use crate::config::{Message, TextConfig};
-use crate::error::{NnError, NnResult};
+use crate::error::{ErrorCode, NnError, NnResult};
 use crate::limits::{ContextPermit, ContextSlots, Limits};
 use crate::models::ModelSet;
 
@@ -42,10 +44,29 @@ impl GuestEnv {
         l.iter().map(|(_, n)| n).sum()
     }
 
-    /// Builds a model from `len` guest bytes with `build` (which copies
-    /// them), if the guest's live loaded models stay within the load limit
-    /// (`--max-load-size`); checked before any copy.
-    pub fn load_guest_model(&self, len: usize, build: impl FnOnce() -> NnResult<Model>) -> NnResult<Arc<Model>> {
+    /// Builds a model from a GGUF file in guest bytes, if the guest's live
+    /// loaded models stay within the load limit (`--max-load-size`), which
+    /// counts the host's copy of the bytes plus what the model allocates
+    /// beside them (interleaved weights, f32 norms): the bytes are checked
+    /// before they are copied, the rest before the model is built. Guest
+    /// bytes are untrusted: their Jinja chat template is never run.
+    pub fn load_guest_bytes(&self, bytes: &[u8]) -> NnResult<Arc<Model>> {
+        let len = bytes.len();
+        self.check_load(len)?;
+        if !bytes.starts_with(GGUF_MAGIC) {
+            return Err(NnError::new(ErrorCode::InvalidEncoding, "not a GGUF file (bad magic)"));
+        }
+        let file = GgufFile::from_bytes(bytes).map_err(|e| NnError::new(ErrorCode::InvalidEncoding, e.to_string()))?;
+        let total = len.saturating_add(Model::host_bytes_for(&file));
+        self.check_load(total)?;
+        let model = Arc::new(Model::from_gguf(Arc::new(file))?.without_file_chat_template());
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner()).push((Arc::downgrade(&model), total));
+        Ok(model)
+    }
+
+    /// Fails with `too-large` if `len` more bytes of loaded models would
+    /// exceed `--max-load-size`.
+    fn check_load(&self, len: usize) -> NnResult<()> {
         let max = self.limits.max_load_bytes;
         let held = self.loaded_bytes();
         if held.checked_add(len).is_none_or(|t| t > max) {
@@ -58,9 +79,7 @@ impl GuestEnv {
                 )
             }));
         }
-        let model = Arc::new(build()?);
-        self.loaded.lock().unwrap_or_else(|e| e.into_inner()).push((Arc::downgrade(&model), len));
-        Ok(model)
+        Ok(())
     }
 }
 
@@ -472,10 +491,11 @@ impl Stream {
     }
 }
 
-/// Worst-case KV-cache bytes of an `n_ctx`-position context of `model`.
+/// Bytes an `n_ctx`-position context of `model` allocates (KV cache,
+/// buffers, logits).
 fn kv_bytes_checked(model: &Model, n_ctx: usize) -> NnResult<usize> {
-    crate::limits::kv_bytes(model.config(), n_ctx)
-        .ok_or_else(|| NnError::too_large(format!("a context of {n_ctx} positions overflows the KV-cache size")))
+    crate::limits::context_bytes(model.config(), n_ctx)
+        .ok_or_else(|| NnError::too_large(format!("the memory of a context of {n_ctx} positions overflows")))
 }
 
 /// Elapsed milliseconds since `t` (for logs).

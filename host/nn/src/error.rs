@@ -88,11 +88,14 @@ impl From<ModelError> for NnError {
             ModelError::TokenOutOfRange { .. } | ModelError::EmptyInput | ModelError::ChatTemplate(_) => {
                 ErrorCode::InvalidArgument
             }
-            ModelError::ContextFull { .. } | ModelError::ContextTooLarge { .. } => ErrorCode::TooLarge,
+            ModelError::ContextFull { .. } | ModelError::ContextTooLarge { .. } | ModelError::OutOfMemory { .. } => {
+                ErrorCode::TooLarge
+            }
             ModelError::Gguf(_)
             | ModelError::UnsupportedArchitecture(_)
             | ModelError::MissingKey(_)
             | ModelError::BadHyperparameter { .. }
+            | ModelError::InconsistentHyperparameter { .. }
             | ModelError::MissingTensor(_)
             | ModelError::TensorShape { .. }
             | ModelError::TensorType { .. }

@@ -13,8 +13,9 @@ use crate::error::{NnError, NnResult};
 pub const DEFAULT_MAX_LOAD_BYTES: usize = 512 << 20;
 
 /// Default `max_kv_bytes`: 512 MiB, one context of SmolLM2-135M at the full
-/// 8192 positions (360 MiB) or five at the default 2048, which fits next to
-/// the weights on a board with 1 GiB of RAM.
+/// 8192 positions (360 MiB of KV cache plus 14.3 MiB of activation buffers
+/// and logits) or five at the default 2048, which fits next to the weights
+/// on a board with 1 GiB of RAM.
 pub const DEFAULT_MAX_KV_BYTES: usize = 512 << 20;
 
 /// Default `max_prompt_bytes`: 1 MiB, far more text than the largest
@@ -41,8 +42,10 @@ pub struct Limits {
     pub max_contexts: usize,
     /// Most bytes a guest may pass to `wasi:nn/graph.load`.
     pub max_load_bytes: usize,
-    /// Most KV-cache bytes summed over a guest's live contexts, counted at
-    /// the worst case (every position filled) when a context is created.
+    /// Most bytes of context memory (KV cache, activation buffers, logits:
+    /// everything a context allocates) summed over a guest's live contexts,
+    /// counted in full (every position filled) when a context is created
+    /// (`--max-kv-memory`).
     pub max_kv_bytes: usize,
     /// Most bytes of one prompt (or any other wasi:nn input tensor, or text
     /// to tokenize) a guest may hand the host.
@@ -116,19 +119,15 @@ impl Limits {
     }
 }
 
-/// Worst-case KV-cache bytes of a context of `n_ctx` positions (f32 keys
-/// and values of every layer and KV head), as `KvCache::new` reserves them;
+/// Bytes a context of `n_ctx` positions allocates (KV cache for every
+/// position, activation buffers, logits), as `Context::new` allocates them;
 /// `None` on overflow.
-pub fn kv_bytes(c: &edgewasm_llm::ModelConfig, n_ctx: usize) -> Option<usize> {
-    c.n_layer
-        .checked_mul(c.n_head_kv)?
-        .checked_mul(c.k_dim.checked_add(c.v_dim)?)?
-        .checked_mul(n_ctx)?
-        .checked_mul(std::mem::size_of::<f32>())
+pub fn context_bytes(c: &edgewasm_llm::ModelConfig, n_ctx: usize) -> Option<usize> {
+    edgewasm_llm::Context::bytes_for(c, n_ctx)
 }
 
 /// Live-context accounting for one guest: how many contexts, and how many
-/// KV-cache bytes they may fill.
+/// bytes of context memory they hold.
 #[derive(Debug)]
 pub struct ContextSlots {
     state: Mutex<SlotState>,
@@ -151,8 +150,8 @@ impl ContextSlots {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a slot for a context of `kv_bytes` KV-cache bytes, released
-    /// when the permit drops.
+    /// Takes a slot for a context of `kv_bytes` bytes of context memory,
+    /// released when the permit drops.
     pub fn acquire(self: &Arc<Self>, kv_bytes: usize) -> NnResult<ContextPermit> {
         let mut s = self.lock();
         if s.live >= self.max {
@@ -168,7 +167,7 @@ impl ContextSlots {
         let others = s.kv_bytes - releasing;
         if others.checked_add(kv_bytes).is_none_or(|t| t > self.max_kv_bytes) {
             return Err(NnError::too_large(format!(
-                "a context of {} MiB of KV cache would bring this guest's live contexts to {} MiB, over the limit of {} MiB (--max-kv-memory)",
+                "a context of {} MiB (KV cache and buffers) would bring this guest's live contexts to {} MiB, over the limit of {} MiB (--max-kv-memory)",
                 mib(kv_bytes),
                 mib(others.saturating_add(kv_bytes)),
                 mib(self.max_kv_bytes)
@@ -182,7 +181,7 @@ impl ContextSlots {
         self.lock().live
     }
 
-    /// KV-cache bytes reserved by live contexts.
+    /// Context-memory bytes reserved by live contexts.
     pub fn kv_bytes(&self) -> usize {
         self.lock().kv_bytes
     }
@@ -192,7 +191,7 @@ fn mib(b: usize) -> String {
     format!("{:.1}", b as f64 / (1 << 20) as f64)
 }
 
-/// One taken context slot and its KV-cache reservation.
+/// One taken context slot and its memory reservation.
 #[derive(Debug)]
 pub struct ContextPermit {
     slots: Arc<ContextSlots>,

@@ -38,6 +38,13 @@ pub struct ModelConfig {
 const MAX_DIM: usize = 1 << 16;
 const MAX_LAYERS: usize = 512;
 const MAX_VOCAB: usize = 1 << 21;
+/// Widest per-token row of heads (`head_count × key_length` and the like).
+/// Every context holds several buffers of `batch × width` floats, so a file
+/// with `n_embd = 1` and 2^25-wide heads (128 MiB of F16 weights) would ask
+/// for 64 GiB each; real models stay far below (Llama 3 405B: 16384).
+const MAX_WIDTH: usize = MAX_DIM;
+/// Longest trained context accepted (4M positions; real models: ≤ 1M).
+const MAX_CTX_TRAIN: usize = 1 << 22;
 
 fn required(g: &GgufFile, key: &str) -> Result<usize, ModelError> {
     g.get_u64(key)?
@@ -50,6 +57,22 @@ fn check(key: &str, v: usize, max: usize) -> Result<usize, ModelError> {
         return Err(ModelError::BadHyperparameter { key: key.to_string(), value: v as u64 });
     }
     Ok(v)
+}
+
+/// `heads × dim` values per token for `what`, if it stays within
+/// [`MAX_WIDTH`]; the error names `key` (the per-head width's key).
+fn width(key: &str, heads: usize, dim: usize, what: &str) -> Result<usize, ModelError> {
+    match heads.checked_mul(dim) {
+        Some(w) if w <= MAX_WIDTH => Ok(w),
+        w => Err(ModelError::InconsistentHyperparameter {
+            key: key.to_string(),
+            value: dim as u64,
+            reason: match w {
+                Some(w) => format!("{heads} heads × {dim} = {w} {what} values per token, over the limit of {MAX_WIDTH}"),
+                None => format!("{heads} heads × {dim} {what} values per token overflows"),
+            },
+        }),
+    }
 }
 
 impl ModelConfig {
@@ -86,6 +109,12 @@ impl ModelConfig {
             Some(v) => check(&k("attention.value_length"), v as usize, MAX_DIM)?,
             None => k_dim,
         };
+        // Each projection's output row (and the scratch rows sized from it)
+        // must stay small, whatever n_embd is.
+        width(&k("attention.key_length"), n_head, k_dim, "query")?;
+        width(&k("attention.key_length"), n_head_kv, k_dim, "key")?;
+        width(&k("attention.value_length"), n_head, v_dim, "attention output")?;
+        width(&k("attention.value_length"), n_head_kv, v_dim, "value")?;
         let n_ff = check(&k("feed_forward_length"), required(g, &k("feed_forward_length"))?, MAX_DIM * 4)?;
         let rope_dims = match g.get_u64(&k("rope.dimension_count"))? {
             Some(v) => check(&k("rope.dimension_count"), v as usize, k_dim)?,
@@ -110,7 +139,10 @@ impl ModelConfig {
                 return Err(ModelError::BadHyperparameter { key: k(key), value: v.to_bits() as u64 });
             }
         }
-        let n_ctx_train = g.get_u64(&k("context_length"))?.map(|v| v as usize).unwrap_or(2048).max(1);
+        let n_ctx_train = match g.get_u64(&k("context_length"))? {
+            Some(v) => check(&k("context_length"), usize::try_from(v).unwrap_or(usize::MAX), MAX_CTX_TRAIN)?,
+            None => 2048,
+        };
         let sliding_window = g.get_u64(&k("attention.sliding_window"))?.map(|v| v as usize).filter(|&v| v > 0);
         let final_logit_softcap = g.get_f32(&k("final_logit_softcapping"))?.filter(|v| *v > 0.0);
         Ok(ModelConfig {

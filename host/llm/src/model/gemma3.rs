@@ -88,7 +88,7 @@ impl Architecture for Gemma3 {
         // Two RoPE tables: local layers and global layers use different bases.
         let rope_len = n * c.rope_dims;
         s.fill_rope(c, pos0, n, self.swa_rope_base);
-        let local_rope = s.rope[..rope_len].to_vec();
+        s.rope_local[..rope_len].copy_from_slice(&s.rope[..rope_len]);
         s.fill_rope(c, pos0, n, c.rope_base);
 
         for (l, w) in self.layers.iter().enumerate() {
@@ -97,7 +97,7 @@ impl Architecture for Gemma3 {
             let xn = &s.xn[..n * d];
             let qkv = &mut [(&w.wq, &mut s.q[..]), (&w.wk, &mut s.k[..]), (&w.wv, &mut s.v[..])];
             matmul_many(pool, file, xn, n, &mut s.xq, qkv);
-            let table = if w.window.is_some() { &local_rope[..] } else { &s.rope[..rope_len] };
+            let table = if w.window.is_some() { &s.rope_local[..rope_len] } else { &s.rope[..rope_len] };
             for i in 0..n {
                 let rope = &table[i * c.rope_dims..(i + 1) * c.rope_dims];
                 let q = &mut s.q[i * qd..(i + 1) * qd];

@@ -103,6 +103,14 @@ pub struct ActBuf {
 }
 
 impl ActBuf {
+    /// A buffer of `len` bytes already reserved (fallibly).
+    pub fn try_with_bytes(len: usize) -> Result<ActBuf, crate::ModelError> {
+        Ok(ActBuf { words: crate::alloc::try_zeroed("activation buffers", len.div_ceil(8))? })
+    }
+    /// Bytes held.
+    pub fn capacity_bytes(&self) -> usize {
+        self.words.len() * 8
+    }
     pub fn bytes_mut(&mut self, len: usize) -> &mut [u8] {
         let words = len.div_ceil(8);
         if self.words.len() < words {

@@ -60,27 +60,65 @@ pub struct Scratch {
     pub gate: Vec<f32>,
     pub up: Vec<f32>,
     pub rope: Vec<f32>,
+    /// A second RoPE table, for architectures whose local layers use
+    /// another base (Gemma 3).
+    pub rope_local: Vec<f32>,
+    /// Quantized activations, reserved at their largest so a forward pass
+    /// never grows it.
     pub xq: ActBuf,
 }
 
+/// Bytes per activation value in [`ActBuf`] at most: the widest
+/// `vec_dot_type` that goes through it is F16/BF16 (2 bytes; Q8_0, Q8_1
+/// and Q8_K take under 1.2, and F32 activations are used in place).
+const ACT_BYTES_PER_VALUE: usize = 2;
+
+/// Widths (f32 values per token) of the scratch buffers, in field order
+/// from `x` to `rope_local`, and the widest matmul input (for `xq`).
+fn widths(c: &ModelConfig) -> Option<([usize; 11], usize)> {
+    let qd = c.n_head.checked_mul(c.k_dim)?;
+    let kd = c.n_head_kv.checked_mul(c.k_dim)?;
+    let vd = c.n_head_kv.checked_mul(c.v_dim)?;
+    let od = c.n_head.checked_mul(c.v_dim)?;
+    let wide = c.n_embd.max(od);
+    let f = c.n_ff;
+    Some(([c.n_embd, c.n_embd, qd, kd, vd, od, wide, f, f, c.rope_dims, c.rope_dims], wide.max(f)))
+}
+
 impl Scratch {
-    pub fn new(c: &ModelConfig, n_max: usize) -> Scratch {
-        let v = |w: usize| vec![0.0f32; n_max * w];
-        let wide = c.n_embd.max(c.n_head * c.v_dim);
-        Scratch {
+    /// Bytes [`Scratch::new`] allocates for `c` and `n_max`; `None` on
+    /// overflow.
+    pub fn bytes_for(c: &ModelConfig, n_max: usize) -> Option<usize> {
+        let (w, act) = widths(c)?;
+        let floats = w.iter().try_fold(0usize, |acc, &w| acc.checked_add(w))?;
+        let act_bytes = act.checked_mul(ACT_BYTES_PER_VALUE)?.checked_mul(n_max)?.checked_next_multiple_of(8)?;
+        floats.checked_mul(n_max)?.checked_mul(size_of::<f32>())?.checked_add(act_bytes)
+    }
+
+    /// Buffers for batches of up to `n_max` tokens, allocated fallibly.
+    pub fn new(c: &ModelConfig, n_max: usize) -> Result<Scratch, ModelError> {
+        let overflow = ModelError::OutOfMemory { what: "activation buffers", bytes: usize::MAX };
+        let (w, act) = widths(c).ok_or(overflow)?;
+        let v = |w: usize| {
+            let len = n_max.checked_mul(w).unwrap_or(usize::MAX);
+            crate::alloc::try_zeroed::<f32>("activation buffers", len)
+        };
+        let act_bytes = act.saturating_mul(ACT_BYTES_PER_VALUE).saturating_mul(n_max);
+        Ok(Scratch {
             n_max,
-            x: v(c.n_embd),
-            xn: v(c.n_embd),
-            q: v(c.n_head * c.k_dim),
-            k: v(c.n_head_kv * c.k_dim),
-            v: v(c.n_head_kv * c.v_dim),
-            att: v(c.n_head * c.v_dim),
-            tmp: v(wide),
-            gate: v(c.n_ff),
-            up: v(c.n_ff),
-            rope: v(c.rope_dims),
-            xq: ActBuf::default(),
-        }
+            x: v(w[0])?,
+            xn: v(w[1])?,
+            q: v(w[2])?,
+            k: v(w[3])?,
+            v: v(w[4])?,
+            att: v(w[5])?,
+            tmp: v(w[6])?,
+            gate: v(w[7])?,
+            up: v(w[8])?,
+            rope: v(w[9])?,
+            rope_local: v(w[10])?,
+            xq: ActBuf::try_with_bytes(act_bytes)?,
+        })
     }
 
     /// cos/sin tables for positions `pos0..pos0+n` with the given base.
@@ -93,8 +131,8 @@ impl Scratch {
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        4 * (self.x.len() + self.xn.len() + self.q.len() + self.k.len() + self.v.len() + self.att.len()
-            + self.tmp.len() + self.gate.len() + self.up.len() + self.rope.len())
+        let floats = [&self.x, &self.xn, &self.q, &self.k, &self.v, &self.att, &self.tmp, &self.gate, &self.up, &self.rope, &self.rope_local];
+        4 * floats.iter().map(|v| v.len()).sum::<usize>() + self.xq.capacity_bytes()
     }
 }
 
@@ -114,6 +152,14 @@ impl Model {
         let path = path.as_ref();
         let file = GgufFile::open(path)?;
         Model::from_gguf(Arc::new(file))
+    }
+
+    /// Bytes [`Model::from_gguf`] allocates for `file` beyond the file
+    /// itself, at most (the interleaved weight copies where the CPU has
+    /// tile kernels, and f32 norm vectors), for checking a memory limit
+    /// before building.
+    pub fn host_bytes_for(file: &GgufFile) -> usize {
+        weights::host_bytes(file)
     }
 
     /// Builds a model over an already parsed file.

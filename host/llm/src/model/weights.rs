@@ -19,23 +19,40 @@ pub struct Weights<'a> {
 
 impl<'a> Weights<'a> {
     pub fn new(file: &'a GgufFile) -> Weights<'a> {
-        // Saturating: an absurd total just fails to map, and the heap is used.
-        let capacity: usize = if gemm::repack_pays_off() {
-            file.tensors()
-                .iter()
-                .filter(|t| t.dims.len() >= 2)
-                .map(|t| RepackedMatrix::bytes_for(t.ty, t.dims[1] as usize, t.dims[0] as usize))
-                .map(|b| b.checked_next_multiple_of(64).unwrap_or(usize::MAX))
-                .fold(0, usize::saturating_add)
-        } else {
-            0
-        };
-        Weights { file, arena: WeightArena::new(capacity) }
+        Weights { file, arena: WeightArena::new(repack_bytes(file)) }
     }
 
     pub fn arena(&self) -> Option<&Arc<WeightArena>> {
         self.arena.as_ref()
     }
+}
+
+/// Bytes of the interleaved copies of every matrix of `file` that could
+/// get one (0 where the CPU has no tile kernels). Saturating: an absurd
+/// total just fails to map, and the heap is used.
+pub fn repack_bytes(file: &GgufFile) -> usize {
+    if !gemm::repack_pays_off() {
+        return 0;
+    }
+    file.tensors()
+        .iter()
+        .filter(|t| t.dims.len() >= 2)
+        .map(|t| RepackedMatrix::bytes_for(t.ty, t.dims[1] as usize, t.dims[0] as usize))
+        .map(|b| b.checked_next_multiple_of(64).unwrap_or(usize::MAX))
+        .fold(0, usize::saturating_add)
+}
+
+/// Bytes a model built over `file` allocates on top of the file itself, at
+/// most: the interleaved weight copies and the f32 copies of the vectors
+/// (norm weights).
+pub fn host_bytes(file: &GgufFile) -> usize {
+    let vectors = file
+        .tensors()
+        .iter()
+        .filter(|t| t.dims.len() == 1)
+        .map(|t| usize::try_from(t.n_elements()).unwrap_or(usize::MAX).saturating_mul(size_of::<f32>()))
+        .fold(0, usize::saturating_add);
+    repack_bytes(file).saturating_add(vectors)
 }
 
 impl Deref for Weights<'_> {

@@ -6,17 +6,16 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use edgewasm_gguf::GgufFile;
 use edgewasm_llm::generate::{Generation, GenerationStats, StopReason};
 use edgewasm_llm::Model;
 use serde_json::json;
 
 use super::abi::{CallError, CallResult, Errno, ENCODING_AUTODETECT, ENCODING_GGML, TARGET_MAX, TENSOR_TYPE_MAX};
 use super::settings::Settings;
-use crate::backend::GGUF_MAGIC;
 use crate::engine::{GuestEnv, LlmContext, SamplingRequest};
 use crate::error::NnError;
 use crate::handles::{check_live, Slab};
+use crate::limits::Limits;
 
 /// One guest's `wasi_ephemeral_nn` state. Handles index slabs whose freed
 /// slots are reused under a new generation, so a stale handle is invalid
@@ -112,14 +111,8 @@ impl WasmEdgeNn {
         if live >= max_graphs {
             return Err(CallError::new(Errno::TooLarge, format!("too many graphs loaded from bytes (limit {max_graphs})")));
         }
-        let model = self.env.load_guest_model(bytes.len(), || {
-            if !bytes.starts_with(GGUF_MAGIC) {
-                return Err(NnError::new(crate::error::ErrorCode::InvalidEncoding, "not a GGUF file (bad magic)"));
-            }
-            let file = GgufFile::from_bytes(bytes).map_err(|e| NnError::new(crate::error::ErrorCode::InvalidEncoding, e.to_string()))?;
-            // Guest bytes are untrusted: their Jinja template is never run.
-            Ok(Model::from_gguf(Arc::new(file))?.without_file_chat_template())
-        })?;
+        let model = self.env.load_guest_bytes(bytes)?;
+        check_ctx_size(&self.env.limits, &model, &settings)?;
         self.add_graph(GraphSlot { model, settings, from_bytes: true })
     }
 
@@ -130,7 +123,7 @@ impl WasmEdgeNn {
         let name = std::str::from_utf8(name).map_err(|_| CallError::invalid("the model name is not UTF-8"))?;
         if let Some(&h) = self.by_name.get(name) {
             if let (Some(c), Some(g)) = (config, self.graphs.get_mut(h)) {
-                g.settings.apply(c)?;
+                g.settings = with_config(&self.env.limits, &g.model, &g.settings, c)?;
             }
             return Ok(h);
         }
@@ -138,10 +131,10 @@ impl WasmEdgeNn {
             Ok(m) => Arc::clone(m),
             Err(e) => return Err(CallError::new(Errno::ModelNotFound, e.message)),
         };
-        let mut settings = Settings::default();
-        if let Some(c) = config {
-            settings.apply(c)?;
-        }
+        let settings = match config {
+            Some(c) => with_config(&self.env.limits, &model, &Settings::default(), c)?,
+            None => Settings::default(),
+        };
         let h = self.add_graph(GraphSlot { model, settings, from_bytes: false })?;
         self.by_name.insert(name.to_string(), h);
         Ok(h)
@@ -204,7 +197,9 @@ impl WasmEdgeNn {
             }
             1 => {
                 slot.ctx.limits().check_prompt_bytes("the config", data.len())?;
-                slot.settings.apply(data)
+                let settings = with_config(slot.ctx.limits(), slot.ctx.model(), &slot.settings, data)?;
+                slot.settings = settings;
+                Ok(())
             }
             i => Err(CallError::invalid(format!("no input {i} (0: prompt, 1: config)"))),
         }
@@ -286,6 +281,24 @@ impl WasmEdgeNn {
             i => Err(CallError::invalid(format!("no output {i} (0: text, 1: metadata)"))),
         }
     }
+}
+
+/// `base` with the JSON config `bytes` applied, if all of it is valid and
+/// its `ctx-size` fits `model` under the guest's limits (1 for 0, 7 for too
+/// many positions); `base` is left as it was otherwise.
+fn with_config(limits: &Limits, model: &Model, base: &Settings, bytes: &[u8]) -> CallResult<Settings> {
+    let mut s = base.clone();
+    s.apply(bytes)?;
+    check_ctx_size(limits, model, &s)?;
+    Ok(s)
+}
+
+/// Refuses a `ctx-size` the guest could never get a context of.
+fn check_ctx_size(limits: &Limits, model: &Model, s: &Settings) -> CallResult<()> {
+    if let Some(n) = s.text.ctx_size {
+        limits.context_size(Some(n), model.config().n_ctx_train)?;
+    }
+    Ok(())
 }
 
 impl ExecSlot {

@@ -1,0 +1,194 @@
+//! Hyperparameters a file may lie about (issue 20): each rule of
+//! `ModelConfig::from_gguf` and the tensor-shape checks refuses a lying
+//! file with a typed error naming the key or tensor, and what a context
+//! allocates is computed without overflow, counted exactly, and allocated
+//! fallibly.
+
+use std::sync::Arc;
+
+use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter, Value};
+use edgewasm_llm::model::Scratch;
+use edgewasm_llm::{Context, Model, ModelConfig, ModelError, ThreadPool};
+
+const VOCAB: usize = 8;
+
+/// A one-layer llama with F16 zero weights shaped by its own metadata
+/// (unless `wrong_q_rows` gives `attn_q` another row count).
+#[derive(Clone)]
+struct Spec {
+    n_embd: usize,
+    n_head: usize,
+    n_head_kv: usize,
+    key_length: Option<usize>,
+    n_ff: usize,
+    rope_dims: Option<usize>,
+    context_length: Option<u64>,
+    wrong_q_rows: Option<usize>,
+}
+
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec {
+            n_embd: 64,
+            n_head: 4,
+            n_head_kv: 2,
+            key_length: None,
+            n_ff: 128,
+            rope_dims: None,
+            context_length: Some(256),
+            wrong_q_rows: None,
+        }
+    }
+}
+
+fn gguf(s: &Spec) -> Vec<u8> {
+    let mut w = GgufWriter::new();
+    let mut kv: Vec<(&str, Value)> = vec![
+        ("general.architecture", "llama".into()),
+        ("llama.block_count", 1u32.into()),
+        ("llama.embedding_length", (s.n_embd as u32).into()),
+        ("llama.feed_forward_length", (s.n_ff as u32).into()),
+        ("llama.attention.head_count", (s.n_head as u32).into()),
+        ("llama.attention.head_count_kv", (s.n_head_kv as u32).into()),
+        ("tokenizer.ggml.model", "gpt2".into()),
+        ("tokenizer.ggml.pre", "smollm".into()),
+        ("tokenizer.ggml.tokens", (0..VOCAB).map(|i| match i { 3 => "t".into(), 4 => "1".into(), _ => format!("t{i}") }).collect::<Vec<String>>().into()),
+        ("tokenizer.ggml.token_type", vec![1i32; VOCAB].into()),
+        ("tokenizer.ggml.merges", vec!["t 1".to_string()].into()),
+    ];
+    if let Some(k) = s.key_length {
+        kv.push(("llama.attention.key_length", (k as u32).into()));
+    }
+    if let Some(r) = s.rope_dims {
+        kv.push(("llama.rope.dimension_count", (r as u32).into()));
+    }
+    if let Some(c) = s.context_length {
+        kv.push(("llama.context_length", c.into()));
+    }
+    for (k, v) in kv {
+        w.add_metadata(k, v).unwrap();
+    }
+    let hd = s.key_length.unwrap_or(s.n_embd / s.n_head);
+    let (d, qd, kvd) = (s.n_embd, s.n_head * hd, s.n_head_kv * hd);
+    // F16 zeros: 2 bytes a value, the cheapest shape a lying file can have.
+    let mat = |w: &mut GgufWriter, name: &str, cols: usize, rows: usize| {
+        w.add_tensor(name, GgmlType::F16, &[cols as u64, rows as u64], vec![0u8; cols * rows * 2]).unwrap();
+    };
+    mat(&mut w, "token_embd.weight", d, VOCAB);
+    w.add_f32_tensor("blk.0.attn_norm.weight", &[d as u64], &vec![1.0; d]).unwrap();
+    w.add_f32_tensor("blk.0.ffn_norm.weight", &[d as u64], &vec![1.0; d]).unwrap();
+    mat(&mut w, "blk.0.attn_q.weight", d, s.wrong_q_rows.unwrap_or(qd));
+    mat(&mut w, "blk.0.attn_k.weight", d, kvd);
+    mat(&mut w, "blk.0.attn_v.weight", d, kvd);
+    mat(&mut w, "blk.0.attn_output.weight", qd, d);
+    mat(&mut w, "blk.0.ffn_gate.weight", d, s.n_ff);
+    mat(&mut w, "blk.0.ffn_up.weight", d, s.n_ff);
+    mat(&mut w, "blk.0.ffn_down.weight", s.n_ff, d);
+    w.add_f32_tensor("output_norm.weight", &[d as u64], &vec![1.0; d]).unwrap();
+    w.to_bytes().unwrap()
+}
+
+fn load(s: &Spec) -> Result<Model, ModelError> {
+    Model::from_gguf(Arc::new(GgufFile::from_bytes(&gguf(s))?))
+}
+
+/// The key a `BadHyperparameter` or `InconsistentHyperparameter` names.
+fn bad_key(e: &ModelError) -> &str {
+    match e {
+        ModelError::BadHyperparameter { key, .. } | ModelError::InconsistentHyperparameter { key, .. } => key,
+        other => panic!("not a hyperparameter error: {other}"),
+    }
+}
+
+#[test]
+fn the_reference_spec_loads_and_runs() {
+    let m = Arc::new(load(&Spec::default()).unwrap());
+    let mut ctx = Context::new(m, Arc::new(ThreadPool::new(1)), 16).unwrap();
+    assert_eq!(ctx.eval(&[1, 2, 3], false).unwrap().len(), VOCAB);
+}
+
+/// The red-team file: `n_embd = 1` and 512 heads of 65536, so 2^25 query
+/// values per token from 2 × 64 MiB of F16 weights. Each context would
+/// have allocated 512 × 2^25 floats (64 GiB) per scratch buffer.
+#[test]
+fn huge_heads_over_a_tiny_embedding_are_refused_at_load() {
+    let s = Spec { n_embd: 1, n_head: 512, n_head_kv: 1, key_length: Some(1 << 16), n_ff: 1, ..Spec::default() };
+    let e = load(&s).unwrap_err();
+    assert_eq!(bad_key(&e), "llama.attention.key_length", "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("512 heads × 65536 = 33554432 query values per token, over the limit of 65536"), "{msg}");
+}
+
+#[test]
+fn tensor_shapes_must_match_the_hyperparameters() {
+    // key_length says 32 per head (128 query rows); attn_q has 64.
+    let s = Spec { key_length: Some(32), wrong_q_rows: Some(64), ..Spec::default() };
+    let e = load(&s).unwrap_err();
+    assert!(
+        matches!(&e, ModelError::TensorShape { tensor, expected, found }
+            if tensor == "blk.0.attn_q.weight" && expected == &[64, 128] && found == &[64, 64]),
+        "{e}"
+    );
+}
+
+#[test]
+fn head_counts_must_divide() {
+    let e = load(&Spec { n_head: 4, n_head_kv: 3, ..Spec::default() }).unwrap_err();
+    assert_eq!(bad_key(&e), "llama.attention.head_count_kv", "{e}");
+    // Without key_length, n_embd must split evenly into heads.
+    let e = load(&Spec { n_embd: 64, n_head: 6, n_head_kv: 6, ..Spec::default() }).unwrap_err();
+    assert_eq!(bad_key(&e), "llama.attention.head_count", "{e}");
+}
+
+#[test]
+fn rope_dims_must_be_even_and_within_a_head() {
+    for r in [15, 18] {
+        let e = load(&Spec { rope_dims: Some(r), ..Spec::default() }).unwrap_err();
+        assert_eq!(bad_key(&e), "llama.rope.dimension_count", "{r}: {e}");
+    }
+    load(&Spec { rope_dims: Some(8), ..Spec::default() }).unwrap();
+}
+
+#[test]
+fn context_length_must_be_sane() {
+    for c in [0, 1 << 23, u64::MAX] {
+        let e = load(&Spec { context_length: Some(c), ..Spec::default() }).unwrap_err();
+        assert_eq!(bad_key(&e), "llama.context_length", "{c}: {e}");
+    }
+    let m = load(&Spec { context_length: None, ..Spec::default() }).unwrap();
+    assert_eq!(m.config().n_ctx_train, 2048);
+}
+
+/// What a context allocates is what `Context::bytes_for` says, to the byte,
+/// so a limit checked against it counts the real memory.
+#[test]
+fn context_memory_is_counted_exactly() {
+    let m = Arc::new(load(&Spec::default()).unwrap());
+    for n_ctx in [1, 16, 256] {
+        let ctx = Context::new(Arc::clone(&m), Arc::new(ThreadPool::new(1)), n_ctx).unwrap();
+        assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(m.config(), n_ctx), "{n_ctx}");
+    }
+    // Scratch dominates a short context of a wide model: n_ff = 16384 costs
+    // 2 × 16 × 16384 floats for gate/up alone.
+    let wide = Arc::new(load(&Spec { n_ff: 16384, ..Spec::default() }).unwrap());
+    let bytes = Context::bytes_for(wide.config(), 16).unwrap();
+    assert!(bytes > 2 * 16 * 16384 * 4, "{bytes}");
+    let ctx = Context::new(Arc::clone(&wide), Arc::new(ThreadPool::new(1)), 16).unwrap();
+    assert_eq!(ctx.memory_bytes(), bytes);
+}
+
+/// Sizes that overflow are `None` / a typed error, never a wrapped
+/// multiplication or an abort.
+#[test]
+fn overflowing_sizes_are_errors() {
+    let m = load(&Spec::default()).unwrap();
+    let huge = ModelConfig { n_head: usize::MAX / 2, n_ff: usize::MAX / 4, ..m.config().clone() };
+    assert_eq!(Context::bytes_for(&huge, 512), None);
+    assert!(matches!(Scratch::new(&huge, 512), Err(ModelError::OutOfMemory { what: "activation buffers", .. })));
+    // Representable but impossible: a clean error too.
+    let big = ModelConfig { n_ff: 1 << 40, ..m.config().clone() };
+    assert!(Context::bytes_for(&big, 512).is_some());
+    assert!(matches!(Scratch::new(&big, 512), Err(ModelError::OutOfMemory { .. })));
+    let e = Context::new(Arc::new(m), Arc::new(ThreadPool::new(1)), usize::MAX).unwrap_err();
+    assert!(matches!(e, ModelError::ContextTooLarge { .. }), "{e}");
+}
