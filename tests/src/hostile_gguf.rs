@@ -71,3 +71,46 @@ impl HostileLlama {
         w.to_bytes().expect("gguf")
     }
 }
+
+/// The text of a WasmEdge-style core module that reads `name` (`file_len`
+/// bytes) from the first preopened directory (WASI), hands the bytes to
+/// `wasi_ephemeral_nn.load`, then creates an execution context. Exits with
+/// 20 + the load error, or 40 + the init error (40: both succeeded).
+pub fn load_and_init_wat(name: &str, file_len: usize) -> String {
+    const BASE: usize = 65536;
+    const CHUNK: usize = 1 << 24;
+    let pages = (BASE + file_len + CHUNK).div_ceil(65536);
+    // Relative to the preopened directory's fd.
+    let path = name.to_string();
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "wasi_ephemeral_nn" "load" (func $load (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "init_execution_context" (func $init (param i32 i32) (result i32)))
+  (memory (export "memory") {pages})
+  (data (i32.const 256) "{path}")
+  ;; 0 fd, 4 bytes read, 8 iovec, 16 graph builder, 24 graph, 28 context.
+  (func (export "_start")
+    (local $off i32) (local $r i32)
+    ;; The preopened /m is fd 3; rights: fd_read (bit 1).
+    (if (call $path_open (i32.const 3) (i32.const 0) (i32.const 256) (i32.const {path_len}) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 0))
+      (then (call $exit (i32.const 10))))
+    (local.set $off (i32.const {BASE}))
+    (block $eof (loop $more
+      (i32.store (i32.const 8) (local.get $off))
+      (i32.store (i32.const 12) (i32.const {CHUNK}))
+      (if (call $fd_read (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 4)) (then (call $exit (i32.const 11))))
+      (br_if $eof (i32.eqz (i32.load (i32.const 4))))
+      (local.set $off (i32.add (local.get $off) (i32.load (i32.const 4))))
+      (br $more)))
+    (i32.store (i32.const 16) (i32.const {BASE}))
+    (i32.store (i32.const 20) (i32.sub (local.get $off) (i32.const {BASE})))
+    ;; encoding 6 (GGML), target 0 (CPU).
+    (local.set $r (call $load (i32.const 16) (i32.const 1) (i32.const 6) (i32.const 0) (i32.const 24)))
+    (if (local.get $r) (then (call $exit (i32.add (i32.const 20) (local.get $r)))))
+    (call $exit (i32.add (i32.const 40) (call $init (i32.load (i32.const 24)) (i32.const 28))))))"#,
+        path_len = path.len(),
+    )
+}
