@@ -72,6 +72,11 @@ impl Context {
     pub fn n_past(&self) -> usize {
         self.tokens.len()
     }
+    /// Bytes of KV cache, scratch and logits this context holds (what
+    /// [`Context::bytes_for`] predicts).
+    pub fn memory_bytes(&self) -> usize {
+        self.kv.bytes() + self.scratch.bytes() + self.logits.len() * size_of::<f32>()
+    }
 
     /// Makes `eval` fail with [`ModelError::DeadlineExceeded`] once `deadline`
     /// has passed (checked before each forward pass).

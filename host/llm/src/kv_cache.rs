@@ -47,6 +47,11 @@ impl KvCache {
         Ok(KvCache { n_layer, n_kv_head, k_dim, v_dim, capacity, k, v, len: 0 })
     }
 
+    /// Bytes held by the keys and values.
+    pub fn bytes(&self) -> usize {
+        (self.k.len() + self.v.len()) * size_of::<f32>()
+    }
+
     /// Bytes [`KvCache::new`] reserves for these dimensions; `None` on
     /// overflow.
     pub fn bytes_for(n_layer: usize, n_kv_head: usize, k_dim: usize, v_dim: usize, capacity: usize) -> Option<usize> {

@@ -2,13 +2,14 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser};
 use edgewasm_llm::chat::ChatMessage;
 use edgewasm_llm::generate::{GenerateOptions, Generation};
 use edgewasm_llm::sampling::SamplerConfig;
-use edgewasm_llm::Context;
+use edgewasm_llm::{Context, ModelError};
 
 use super::args::{ModelArgs, ThreadsArgs};
 
@@ -81,6 +82,10 @@ pub struct GenerateCommand {
     ctx_size: usize,
     #[command(flatten)]
     threads: ThreadsArgs,
+    /// Stop with exit code 124 after this long (e.g. `30s`, `500ms`):
+    /// bounds tokenizing, prompt processing and generation together.
+    #[arg(long)]
+    timeout: Option<String>,
     /// Print timings to stderr when done.
     #[arg(long, short)]
     verbose: bool,
@@ -88,7 +93,14 @@ pub struct GenerateCommand {
 
 impl GenerateCommand {
     pub fn execute(self) -> Result<()> {
+        let limit = self.timeout.as_deref().map(super::run::parse_duration).transpose().context("--timeout")?;
         let model = self.model.load()?;
+        let deadline = limit.map(|l| Instant::now() + l);
+        let timed_out = || -> ! {
+            let _ = std::io::stdout().flush();
+            eprintln!("error: generation exceeded the time limit of {:?} (--timeout)", limit.unwrap_or_default());
+            std::process::exit(super::run::EXIT_TIMEOUT)
+        };
         let prompt = if self.chat {
             let mut messages = Vec::new();
             if let Some(s) = &self.system {
@@ -99,20 +111,34 @@ impl GenerateCommand {
         } else {
             self.prompt.clone()
         };
-        let tokens = model.tokenizer().encode(&prompt, true, self.chat);
+        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
+        let tokens = match model.tokenizer().encode_checked(&prompt, true, self.chat, &past_deadline) {
+            Ok(t) => t,
+            Err(_) => timed_out(),
+        };
         let pool = self.threads.pool();
         let mut ctx = Context::new(Arc::clone(&model), pool, self.ctx_size)?;
-        let mut gen = Generation::start(&mut ctx, &tokens, self.sampling.options())?;
+        ctx.set_deadline(deadline);
+        let mut gen = match Generation::start(&mut ctx, &tokens, self.sampling.options()) {
+            Err(ModelError::DeadlineExceeded) => timed_out(),
+            r => r?,
+        };
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let mut io_err = None;
-        let reason = gen.run(&mut ctx, |text| {
+        let reason = match gen.run(&mut ctx, |text| {
             if io_err.is_none() {
                 if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
                     io_err = Some(e);
                 }
             }
-        })?;
+        }) {
+            Err(ModelError::DeadlineExceeded) => {
+                drop(out);
+                timed_out()
+            }
+            r => r?,
+        };
         if let Some(e) = io_err {
             return Err(e).context("writing to stdout");
         }

@@ -13,7 +13,6 @@ use serde_json::json;
 use super::abi::{CallError, CallResult, Errno, ENCODING_AUTODETECT, ENCODING_GGML, TARGET_MAX, TENSOR_TYPE_MAX};
 use super::settings::Settings;
 use crate::engine::{GuestEnv, LlmContext, SamplingRequest};
-use crate::error::NnError;
 use crate::handles::{check_live, Slab};
 use crate::limits::Limits;
 
