@@ -31,8 +31,11 @@ pub enum ModelError {
     Gguf(#[from] GgufError),
     #[error("tokenizer: {0}")]
     Tokenizer(#[from] TokenizerError),
-    #[error("unsupported architecture `{0}` (supported: llama, gemma3)")]
+    #[error("unsupported architecture `{0}` (supported: {list})", list = model::supported_architectures())]
     UnsupportedArchitecture(String),
+    /// A setting the engine does not implement.
+    #[error("unsupported {what} `{name}` (supported: {supported})")]
+    Unsupported { what: &'static str, name: String, supported: &'static str },
     #[error("missing metadata key `{0}`")]
     MissingKey(String),
     #[error("metadata `{key}` has an unusable value {value}")]

@@ -93,6 +93,7 @@ impl From<ModelError> for NnError {
             }
             ModelError::Gguf(_)
             | ModelError::UnsupportedArchitecture(_)
+            | ModelError::Unsupported { .. }
             | ModelError::MissingKey(_)
             | ModelError::BadHyperparameter { .. }
             | ModelError::InconsistentHyperparameter { .. }

@@ -21,6 +21,8 @@ pub struct AttentionParams {
     pub scale: f32,
     /// Sliding window: a query at position p sees keys in `(p - w, p]`.
     pub window: Option<usize>,
+    /// `cap · tanh(score / cap)` on the scaled scores (Gemma 2).
+    pub softcap: Option<f32>,
 }
 
 #[derive(Clone, Copy)]
@@ -86,6 +88,9 @@ impl HeadTask<'_> {
         scores.clear();
         scores.resize(end - start, 0.0);
         (k.scaled_dots)(self.qh, keys, p.scale, scores);
+        if let Some(cap) = p.softcap {
+            scores.iter_mut().for_each(|s| *s = (*s / cap).tanh() * cap);
+        }
         let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
         let mut sum = 0.0f32;
         for s in scores.iter_mut() {
@@ -127,7 +132,7 @@ mod tests {
         for path in available_paths() {
             let k = attn_kernels_for_path(path).unwrap();
             for window in [None, Some(5)] {
-                let p = AttentionParams { layer: 0, n_head: 1, n_kv_head: 1, k_dim, v_dim, scale: 0.125, window };
+                let p = AttentionParams { layer: 0, n_head: 1, n_kv_head: 1, k_dim, v_dim, scale: 0.125, window, softcap: None };
                 for pos in [0, 1, 30, len - 1] {
                     let task = HeadTask { p: &p, kv: &kv, qh: &q, kv_head: 0, pos };
                     let (mut a, mut b, mut s) = (vec![0.0; v_dim], vec![0.0; v_dim], Vec::new());

@@ -30,6 +30,11 @@ pub struct ModelConfig {
     pub sliding_window: Option<usize>,
     /// Final logit soft-cap, if the file sets one.
     pub final_logit_softcap: Option<f32>,
+    /// Q, K and V come from one `attn_qkv` matrix (their product is
+    /// `q + k + v` wide before it is split).
+    pub fused_qkv: bool,
+    /// Gate and up come from one `ffn_up` matrix `2 · n_ff` wide (Phi-3).
+    pub fused_gate_up: bool,
 }
 
 /// Upper bounds a file's hyperparameters must respect before we allocate
@@ -145,6 +150,8 @@ impl ModelConfig {
         };
         let sliding_window = g.get_u64(&k("attention.sliding_window"))?.map(|v| v as usize).filter(|&v| v > 0);
         let final_logit_softcap = g.get_f32(&k("final_logit_softcapping"))?.filter(|v| *v > 0.0);
+        let fused_qkv = g.tensor("blk.0.attn_qkv.weight").is_some();
+        let fused_gate_up = arch == "phi3";
         Ok(ModelConfig {
             name: g.get_str("general.name")?.map(str::to_string),
             arch,
@@ -163,6 +170,8 @@ impl ModelConfig {
             n_ctx_train,
             sliding_window,
             final_logit_softcap,
+            fused_qkv,
+            fused_gate_up,
         })
     }
 }

@@ -6,35 +6,55 @@ use edgewasm_gguf::GgufFile;
 
 use super::config::ModelConfig;
 use super::matmul::{matmul, QMatrix};
-use super::ops::rms_norm;
-use super::weights::{optional_matrix, plain_matrix, vector, Weights};
+use super::decoder::{Norm, NormKind};
+use super::ops::add_inplace;
+use super::weights::{optional_matrix, optional_vector, plain_matrix, Weights};
 use super::Scratch;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
 
-/// `token_embd`, `output_norm` and `output` (the embedding when tied).
+/// `token_embd`, `output_norm` (with its optional bias) and `output` (the
+/// embedding when tied) with its optional bias.
 #[derive(Debug)]
 pub struct Head {
     token_embd: QMatrix,
-    output_norm: Vec<f32>,
+    output_norm: Norm,
     output: QMatrix,
+    output_bias: Option<Vec<f32>>,
+}
+
+/// Whether a model has its own output matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// `output.weight` if present, else the embedding.
+    OwnOrTied,
+    /// Always the embedding; `output.weight` is not read (Gemma, Command-R).
+    Tied,
 }
 
 impl Head {
-    pub fn load(g: &Weights<'_>, c: &ModelConfig) -> Result<Head, ModelError> {
+    pub fn load(g: &Weights<'_>, c: &ModelConfig, output: Output) -> Result<Head, ModelError> {
         // Only the output matrix is interleaved. When it is the embedding
         // (tied), lookups read rows back from that copy, so the mapped
         // embedding pages stay released.
         let mut token_embd = plain_matrix(g, "token_embd.weight", c.n_embd, c.n_vocab)?;
-        let output_norm = vector(g, "output_norm.weight", c.n_embd)?;
-        let output = match optional_matrix(g, "output.weight", c.n_embd, c.n_vocab)? {
+        let output_norm = Norm::load(g, "output_norm", c.n_embd)?;
+        let own = match output {
+            Output::OwnOrTied => optional_matrix(g, "output.weight", c.n_embd, c.n_vocab)?,
+            Output::Tied => None,
+        };
+        let output_bias = match own {
+            Some(_) => optional_vector(g, "output.bias", c.n_vocab)?,
+            None => None,
+        };
+        let output = match own {
             Some(m) => m,
             None => {
                 token_embd.repack(g.file, g.arena());
                 token_embd.clone()
             }
         };
-        Ok(Head { token_embd, output_norm, output })
+        Ok(Head { token_embd, output_norm, output, output_bias })
     }
 
     /// Writes the embeddings of `tokens` into `s.x`, multiplied by `scale`
@@ -51,11 +71,14 @@ impl Head {
     }
 
     /// Logits of batch rows `out_from..n` of `s.x` into `logits`.
+    #[allow(clippy::too_many_arguments)]
     pub fn logits(
         &self,
         pool: &ThreadPool,
         file: &GgufFile,
         c: &ModelConfig,
+        norm: NormKind,
+        eps: f32,
         s: &mut Scratch,
         n: usize,
         out_from: usize,
@@ -67,8 +90,13 @@ impl Head {
         }
         for i in out_from..n {
             let j = i - out_from;
-            rms_norm(&s.x[i * d..(i + 1) * d], &self.output_norm, c.rms_eps, &mut s.xn[j * d..(j + 1) * d]);
+            self.output_norm.apply(norm, eps, &s.x[i * d..(i + 1) * d], &mut s.xn[j * d..(j + 1) * d]);
         }
         matmul(pool, file, &self.output, &s.xn[..m * d], m, &mut s.xq, logits);
+        if let Some(b) = &self.output_bias {
+            for row in logits[..m * c.n_vocab].chunks_exact_mut(c.n_vocab) {
+                add_inplace(row, b);
+            }
+        }
     }
 }

@@ -1,16 +1,22 @@
 //! Models: a mapped GGUF file, its hyperparameters, tokenizer and weights,
 //! shared read-only by every inference context.
 //!
-//! Each architecture is one file implementing [`Architecture`] with the
-//! shared blocks in `ops`, `matmul` and `attention`.
+//! Every architecture is a [`decoder::Decoder`]: its file chooses the
+//! decoder's options and which tensors each layer has; the blocks live in
+//! `decoder`, `ops`, `rope`, `matmul` and `attention`.
 
 pub mod attention;
 pub mod config;
-pub mod gemma3;
+pub mod decoder;
+pub mod gemma;
 pub mod head;
 pub mod llama;
 pub mod matmul;
 pub mod ops;
+pub mod phi;
+pub mod qwen;
+pub mod rope;
+pub mod starcoder2;
 mod weights;
 
 use std::path::Path;
@@ -80,9 +86,13 @@ fn widths(c: &ModelConfig) -> Option<([usize; 11], usize)> {
     let kd = c.n_head_kv.checked_mul(c.k_dim)?;
     let vd = c.n_head_kv.checked_mul(c.v_dim)?;
     let od = c.n_head.checked_mul(c.v_dim)?;
+    // `tmp` also takes a fused Q/K/V product before it is split, `gate` a
+    // fused gate/up product.
+    let fused = if c.fused_qkv { qd.checked_add(kd)?.checked_add(vd)? } else { 0 };
     let wide = c.n_embd.max(od);
     let f = c.n_ff;
-    Some(([c.n_embd, c.n_embd, qd, kd, vd, od, wide, f, f, c.rope_dims, c.rope_dims], wide.max(f)))
+    let gate = if c.fused_gate_up { f.checked_mul(2)? } else { f };
+    Some(([c.n_embd, c.n_embd, qd, kd, vd, od, wide.max(fused), gate, f, c.rope_dims, c.rope_dims], wide.max(f)))
 }
 
 impl Scratch {
@@ -121,19 +131,33 @@ impl Scratch {
         })
     }
 
-    /// cos/sin tables for positions `pos0..pos0+n` with the given base.
-    pub fn fill_rope(&mut self, c: &ModelConfig, pos0: usize, n: usize, base: f32) {
-        for i in 0..n {
-            let cache = &mut self.rope[i * c.rope_dims..(i + 1) * c.rope_dims];
-            ops::rope_cache(pos0 + i, c.rope_dims, base, c.rope_scale, cache);
-        }
-    }
-
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         let floats = [&self.x, &self.xn, &self.q, &self.k, &self.v, &self.att, &self.tmp, &self.gate, &self.up, &self.rope, &self.rope_local];
         4 * floats.iter().map(|v| v.len()).sum::<usize>() + self.xq.capacity_bytes()
     }
+}
+
+type Loader = fn(&weights::Weights<'_>, &ModelConfig) -> Result<decoder::Decoder, ModelError>;
+
+/// Every architecture the engine runs, by `general.architecture`.
+pub const ARCHITECTURES: &[(&str, Loader)] = &[
+    ("llama", llama::load),
+    ("granite", llama::load_granite),
+    ("smollm3", llama::load_smollm3),
+    ("internlm2", llama::load),
+    ("qwen2", qwen::load_qwen2),
+    ("qwen3", qwen::load_qwen3),
+    ("phi3", phi::load_phi3),
+    ("gemma", gemma::load_gemma),
+    ("gemma2", gemma::load_gemma2),
+    ("gemma3", gemma::load_gemma3),
+    ("starcoder2", starcoder2::load_starcoder2),
+];
+
+/// The names of [`ARCHITECTURES`], comma-separated (for error messages).
+pub fn supported_architectures() -> String {
+    ARCHITECTURES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
 /// A loaded model: the mapping, its config, tokenizer and weights.
@@ -174,11 +198,12 @@ impl Model {
             });
         }
         let weights = weights::Weights::new(&file);
-        let arch: Box<dyn Architecture> = match config.arch.as_str() {
-            "llama" => Box::new(llama::Llama::load(&weights, &config)?),
-            "gemma3" => Box::new(gemma3::Gemma3::load(&weights, &config)?),
-            other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
-        };
+        let load = ARCHITECTURES
+            .iter()
+            .find(|(name, _)| *name == config.arch)
+            .map(|(_, load)| load)
+            .ok_or_else(|| ModelError::UnsupportedArchitecture(config.arch.clone()))?;
+        let arch: Box<dyn Architecture> = Box::new(load(&weights, &config)?);
         let chat_template = file.get_str("tokenizer.chat_template")?.map(str::to_string);
         Ok(Model { file, config, tokenizer, chat_template, arch })
     }

@@ -15,6 +15,26 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
+/// `out = (x - mean) / sqrt(var + eps) * weight`, one row, as ggml's
+/// `ggml_compute_forward_norm_f32` (f64 sums, centred values, then one
+/// scale) followed by the weight multiply.
+pub fn layer_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    debug_assert_eq!(x.len(), weight.len());
+    let n = x.len() as f64;
+    let mean = (x.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
+    let mut sum2 = 0.0f64;
+    for (o, &v) in out.iter_mut().zip(x) {
+        let c = v - mean;
+        *o = c;
+        sum2 += (c * c) as f64;
+    }
+    let variance = (sum2 / n) as f32;
+    let scale = 1.0 / (variance + eps).sqrt();
+    for (o, &w) in out.iter_mut().zip(weight) {
+        *o = (*o * scale) * w;
+    }
+}
+
 /// In-place RMSNorm of a row (for Q/K norms).
 pub fn rms_norm_inplace(x: &mut [f32], weight: &[f32], eps: f32) {
     let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();

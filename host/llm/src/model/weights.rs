@@ -124,6 +124,14 @@ pub fn vector(g: &Weights<'_>, name: &str, n: usize) -> Result<Vec<f32>, ModelEr
     Ok(out)
 }
 
+/// Like [`vector`], but `None` when the tensor is absent (biases).
+pub fn optional_vector(g: &Weights<'_>, name: &str, n: usize) -> Result<Option<Vec<f32>>, ModelError> {
+    if g.tensor(name).is_none() {
+        return Ok(None);
+    }
+    vector(g, name, n).map(Some)
+}
+
 /// The kernels reinterpret tensor bytes as block structs, which needs the
 /// block's alignment; a file with a tiny `general.alignment` could break it.
 fn check_alignment(g: &GgufFile, name: &str, ty: GgmlType) -> Result<(), ModelError> {

@@ -1,0 +1,471 @@
+//! The decoder every architecture is made of, as llama.cpp's graph builders
+//! compose `build_norm`, `build_attn` and `build_ffn`: per layer a norm,
+//! Q/K/V projections (separate or fused, optional biases, optional per-head
+//! Q/K norms), RoPE from one of two tables (or none), causal attention
+//! (optional sliding window and soft-cap), the output projection, optional
+//! post-norm, a residual add (optionally scaled), then the same for the
+//! feed-forward network (gated, fused gated, or a plain MLP), sequential or
+//! in parallel with attention. An architecture file only chooses
+//! [`Options`] and which tensors each layer has.
+
+use super::attention::{attention, AttentionParams};
+use super::config::ModelConfig;
+use super::head::Head;
+use super::matmul::{matmul, matmul_many, QMatrix};
+use super::ops::{add_inplace, gated, layer_norm, rms_norm, rms_norm_inplace, rope_apply, RopeStyle};
+use super::rope::Rope;
+use super::weights::{matrix, optional_vector, vector, Weights};
+use super::{Architecture, ForwardEnv, Scratch};
+use crate::ModelError;
+
+/// RMSNorm or LayerNorm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormKind {
+    Rms,
+    Layer,
+}
+
+/// A norm's weight and optional bias.
+#[derive(Debug)]
+pub struct Norm {
+    pub weight: Vec<f32>,
+    pub bias: Option<Vec<f32>>,
+}
+
+impl Norm {
+    /// `name.weight` and, if present, `name.bias`, of `n` values.
+    pub fn load(g: &Weights<'_>, name: &str, n: usize) -> Result<Norm, ModelError> {
+        Ok(Norm { weight: vector(g, &format!("{name}.weight"), n)?, bias: optional_vector(g, &format!("{name}.bias"), n)? })
+    }
+
+    /// Like [`Norm::load`], `None` when `name.weight` is absent.
+    pub fn optional(g: &Weights<'_>, name: &str, n: usize) -> Result<Option<Norm>, ModelError> {
+        if g.tensor(&format!("{name}.weight")).is_none() {
+            return Ok(None);
+        }
+        Norm::load(g, name, n).map(Some)
+    }
+
+    /// One row: `out = norm(x) * weight (+ bias)`.
+    pub fn apply(&self, kind: NormKind, eps: f32, x: &[f32], out: &mut [f32]) {
+        match kind {
+            NormKind::Rms => rms_norm(x, &self.weight, eps, out),
+            NormKind::Layer => layer_norm(x, &self.weight, eps, out),
+        }
+        if let Some(b) = &self.bias {
+            add_inplace(out, b);
+        }
+    }
+
+    /// In place, row by row over `x` (rows of `weight.len()`).
+    fn apply_rows(&self, kind: NormKind, eps: f32, x: &mut [f32], tmp: &mut Vec<f32>) {
+        let d = self.weight.len();
+        tmp.resize(d, 0.0);
+        for row in x.chunks_exact_mut(d) {
+            match kind {
+                NormKind::Rms => rms_norm_inplace(row, &self.weight, eps),
+                NormKind::Layer => {
+                    layer_norm(row, &self.weight, eps, tmp);
+                    row.copy_from_slice(tmp);
+                }
+            }
+            if let Some(b) = &self.bias {
+                add_inplace(row, b);
+            }
+        }
+    }
+}
+
+/// A weight matrix and its optional bias.
+#[derive(Debug)]
+pub struct Linear {
+    pub w: QMatrix,
+    pub bias: Option<Vec<f32>>,
+}
+
+impl Linear {
+    /// `name.weight` (`cols` → `rows`) and, if present, `name.bias`.
+    pub fn load(g: &Weights<'_>, name: &str, cols: usize, rows: usize) -> Result<Linear, ModelError> {
+        Ok(Linear { w: matrix(g, &format!("{name}.weight"), cols, rows)?, bias: optional_vector(g, &format!("{name}.bias"), rows)? })
+    }
+
+    /// Like [`Linear::load`], `None` when `name.weight` is absent.
+    pub fn optional(g: &Weights<'_>, name: &str, cols: usize, rows: usize) -> Result<Option<Linear>, ModelError> {
+        if g.tensor(&format!("{name}.weight")).is_none() {
+            return Ok(None);
+        }
+        Linear::load(g, name, cols, rows).map(Some)
+    }
+
+    /// Adds the bias to each of the `n` output rows.
+    fn add_bias(&self, out: &mut [f32], n: usize) {
+        if let Some(b) = &self.bias {
+            for row in out[..n * b.len()].chunks_exact_mut(b.len()) {
+                add_inplace(row, b);
+            }
+        }
+    }
+}
+
+/// The attention input projections.
+#[derive(Debug)]
+pub enum Qkv {
+    Separate { q: Linear, k: Linear, v: Linear },
+    /// One `[Q | K | V]` matrix (Phi-3, Falcon).
+    Fused(Linear),
+}
+
+/// The feed-forward network.
+#[derive(Debug)]
+pub enum Ffn {
+    /// `down(act(gate·x) ⊙ up·x)`: SwiGLU, GeGLU.
+    Gated { gate: Linear, up: Linear, down: Linear },
+    /// The same with gate and up in one matrix, gate first (Phi-3).
+    FusedGated { gate_up: Linear, down: Linear },
+    /// `down(act(up·x))` (StarCoder2, Phi-2).
+    Mlp { up: Linear, down: Linear },
+}
+
+/// Which RoPE table a layer uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeTable {
+    Global,
+    /// The sliding-window layers' table (Gemma 2/3).
+    Local,
+    /// No positional rotation (NoPE layers).
+    None,
+}
+
+/// One decoder layer's weights and per-layer settings.
+#[derive(Debug)]
+pub struct Layer {
+    /// Pre-attention norm (absent in post-norm-only models).
+    pub attn_norm: Option<Norm>,
+    pub qkv: Qkv,
+    /// Per-head Q/K norms of `k_dim` values, shared by the heads.
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
+    pub out: Linear,
+    pub attn_post_norm: Option<Norm>,
+    /// Pre-FFN norm; absent with [`Options::parallel`], where the FFN
+    /// reads the attention's normed input.
+    pub ffn_norm: Option<Norm>,
+    pub ffn: Ffn,
+    pub ffn_post_norm: Option<Norm>,
+    /// Sliding window of this layer, `None` for full attention.
+    pub window: Option<usize>,
+    pub rope: RopeTable,
+}
+
+/// What differs between architectures beyond the tensors they have.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub norm: NormKind,
+    pub eps: f32,
+    /// Multiplier of the token embeddings (Gemma: √d, Granite).
+    pub embed_scale: f32,
+    pub rope_style: RopeStyle,
+    /// Multiplier of q·k.
+    pub kq_scale: f32,
+    /// `cap · tanh(score / cap)` before the softmax (Gemma 2).
+    pub attn_softcap: Option<f32>,
+    /// The FFN's activation.
+    pub act: fn(f32) -> f32,
+    /// `x + attn(norm(x)) + ffn(norm(x))` (Phi-2, Command-R, Falcon).
+    pub parallel: bool,
+    /// Multiplier of each sublayer's output before its residual add
+    /// (Granite).
+    pub residual_scale: f32,
+    /// Multiplier of the logits (Granite divides by its `logit_scale`).
+    pub logit_scale: f32,
+    /// `cap · tanh(logit / cap)` (Gemma 2, some Gemma 3).
+    pub final_softcap: Option<f32>,
+}
+
+impl Options {
+    /// The llama defaults: RMSNorm, adjacent-pair RoPE, `1/√k_dim`, SiLU.
+    pub fn llama(c: &ModelConfig) -> Options {
+        Options {
+            norm: NormKind::Rms,
+            eps: c.rms_eps,
+            embed_scale: 1.0,
+            rope_style: RopeStyle::Normal,
+            kq_scale: 1.0 / (c.k_dim as f32).sqrt(),
+            attn_softcap: None,
+            act: super::ops::silu,
+            parallel: false,
+            residual_scale: 1.0,
+            logit_scale: 1.0,
+            final_softcap: None,
+        }
+    }
+}
+
+/// Which tensors the layers of an architecture have, for [`load_layers`].
+#[derive(Clone, Copy, Debug)]
+pub struct LayerSpec {
+    /// `attn_norm` is required (else absent: post-norm-only models).
+    pub attn_norm: bool,
+    /// `attn_q_norm`/`attn_k_norm` of `k_dim` values are required.
+    pub qk_norm: bool,
+    /// `post_attention_norm` and `post_ffw_norm` are required.
+    pub post_norms: bool,
+    /// `ffn_norm` is required (else absent: parallel blocks).
+    pub ffn_norm: bool,
+    pub ffn: FfnKind,
+}
+
+/// The shape of the feed-forward network's tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FfnKind {
+    Gated,
+    FusedGated,
+    Mlp,
+}
+
+impl LayerSpec {
+    /// Llama's layer: pre-norms, separate projections, a gated FFN.
+    pub const LLAMA: LayerSpec = LayerSpec { attn_norm: true, qk_norm: false, post_norms: false, ffn_norm: true, ffn: FfnKind::Gated };
+}
+
+/// Loads `c.n_layer` layers: `window` and `rope` give each layer's sliding
+/// window and RoPE table. Q/K/V are fused when `attn_qkv` is present;
+/// every bias is loaded when present, as llama.cpp's loaders accept them.
+pub fn load_layers(
+    g: &Weights<'_>,
+    c: &ModelConfig,
+    spec: LayerSpec,
+    window: impl Fn(usize) -> Option<usize>,
+    rope: impl Fn(usize) -> RopeTable,
+) -> Result<Vec<Layer>, ModelError> {
+    let (d, qd, kd, vd, od) = dims(c);
+    (0..c.n_layer)
+        .map(|i| {
+            let n = |s: &str| format!("blk.{i}.{s}");
+            let qkv = match Linear::optional(g, &n("attn_qkv"), d, qd + kd + vd)? {
+                Some(fused) => Qkv::Fused(fused),
+                None => Qkv::Separate {
+                    q: Linear::load(g, &n("attn_q"), d, qd)?,
+                    k: Linear::load(g, &n("attn_k"), d, kd)?,
+                    v: Linear::load(g, &n("attn_v"), d, vd)?,
+                },
+            };
+            let norm = |name: &str, required: bool| if required { Norm::load(g, &n(name), d).map(Some) } else { Ok(None) };
+            let qk = |name: &str| if spec.qk_norm { vector(g, &n(&format!("{name}.weight")), c.k_dim).map(Some) } else { Ok(None) };
+            let f = c.n_ff;
+            let ffn = match spec.ffn {
+                FfnKind::Gated => Ffn::Gated {
+                    gate: Linear::load(g, &n("ffn_gate"), d, f)?,
+                    up: Linear::load(g, &n("ffn_up"), d, f)?,
+                    down: Linear::load(g, &n("ffn_down"), f, d)?,
+                },
+                FfnKind::FusedGated => Ffn::FusedGated { gate_up: Linear::load(g, &n("ffn_up"), d, 2 * f)?, down: Linear::load(g, &n("ffn_down"), f, d)? },
+                FfnKind::Mlp => Ffn::Mlp { up: Linear::load(g, &n("ffn_up"), d, f)?, down: Linear::load(g, &n("ffn_down"), f, d)? },
+            };
+            Ok(Layer {
+                attn_norm: norm("attn_norm", spec.attn_norm)?,
+                qkv,
+                q_norm: qk("attn_q_norm")?,
+                k_norm: qk("attn_k_norm")?,
+                out: Linear::load(g, &n("attn_output"), od, d)?,
+                attn_post_norm: norm("post_attention_norm", spec.post_norms)?,
+                ffn_norm: norm("ffn_norm", spec.ffn_norm)?,
+                ffn,
+                ffn_post_norm: norm("post_ffw_norm", spec.post_norms)?,
+                window: window(i),
+                rope: rope(i),
+            })
+        })
+        .collect()
+}
+
+/// `(n_embd, q, k, v, attention output)` widths per token.
+fn dims(c: &ModelConfig) -> (usize, usize, usize, usize, usize) {
+    (c.n_embd, c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim, c.n_head * c.v_dim)
+}
+
+/// A decoder-only transformer: the embedding and output [`Head`], the
+/// layers, the RoPE tables and the [`Options`].
+#[derive(Debug)]
+pub struct Decoder {
+    pub opts: Options,
+    pub head: Head,
+    pub layers: Vec<Layer>,
+    pub rope: Rope,
+    /// The sliding-window layers' table, when it differs.
+    pub rope_local: Option<Rope>,
+    /// Phi-3 longrope: the `long` factors replace the global table's when
+    /// the context is longer than `n_ctx_orig` positions.
+    pub rope_long: Option<(Rope, usize)>,
+}
+
+impl Decoder {
+    /// Fills `s.rope` (and `s.rope_local`) for positions `pos0..pos0+n`.
+    fn fill_rope(&self, s: &mut Scratch, n_ctx: usize, pos0: usize, n: usize) {
+        let global = match &self.rope_long {
+            Some((long, n_ctx_orig)) if n_ctx > *n_ctx_orig => long,
+            _ => &self.rope,
+        };
+        let r = global.n_rot;
+        for i in 0..n {
+            global.cache(pos0 + i, &mut s.rope[i * r..(i + 1) * r]);
+        }
+        if let Some(local) = &self.rope_local {
+            let r = local.n_rot;
+            for i in 0..n {
+                local.cache(pos0 + i, &mut s.rope_local[i * r..(i + 1) * r]);
+            }
+        }
+    }
+}
+
+impl Architecture for Decoder {
+    fn forward(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], pos0: usize, out_from: usize, logits: &mut [f32]) {
+        let c = env.config;
+        let o = &self.opts;
+        let (file, pool) = (env.file, env.pool);
+        let s = &mut *env.scratch;
+        let n = tokens.len();
+        let (d, qd, kd, vd, od) = dims(c);
+        let f = c.n_ff;
+        let mut row_tmp = Vec::new();
+
+        self.head.embed(file, c, tokens, o.embed_scale, s);
+        self.fill_rope(s, env.kv.capacity(), pos0, n);
+
+        for (l, w) in self.layers.iter().enumerate() {
+            // Attention input: the normed residual (or the residual itself).
+            match &w.attn_norm {
+                Some(norm) => {
+                    let x = &s.x;
+                    pool.for_each_row_mut(&mut s.xn[..n * d], d, |i, xn| norm.apply(o.norm, o.eps, &x[i * d..(i + 1) * d], xn));
+                }
+                None => s.xn[..n * d].copy_from_slice(&s.x[..n * d]),
+            }
+            let xn = &s.xn[..n * d];
+            match &w.qkv {
+                Qkv::Separate { q, k, v } => {
+                    matmul_many(pool, file, xn, n, &mut s.xq, &mut [(&q.w, &mut s.q[..]), (&k.w, &mut s.k[..]), (&v.w, &mut s.v[..])]);
+                    q.add_bias(&mut s.q, n);
+                    k.add_bias(&mut s.k, n);
+                    v.add_bias(&mut s.v, n);
+                }
+                Qkv::Fused(qkv) => {
+                    // The fused output goes to `tmp` (wide enough: see
+                    // `Scratch` widths), then is split.
+                    let wide = qd + kd + vd;
+                    matmul(pool, file, &qkv.w, xn, n, &mut s.xq, &mut s.tmp);
+                    qkv.add_bias(&mut s.tmp, n);
+                    for i in 0..n {
+                        let row = &s.tmp[i * wide..(i + 1) * wide];
+                        s.q[i * qd..(i + 1) * qd].copy_from_slice(&row[..qd]);
+                        s.k[i * kd..(i + 1) * kd].copy_from_slice(&row[qd..qd + kd]);
+                        s.v[i * vd..(i + 1) * vd].copy_from_slice(&row[qd + kd..]);
+                    }
+                }
+            }
+            let table = match w.rope {
+                RopeTable::Global => Some((&s.rope, self.rope.n_rot)),
+                RopeTable::Local => Some((&s.rope_local, self.rope_local.as_ref().map_or(self.rope.n_rot, |r| r.n_rot))),
+                RopeTable::None => None,
+            };
+            for i in 0..n {
+                let q = &mut s.q[i * qd..(i + 1) * qd];
+                let k = &mut s.k[i * kd..(i + 1) * kd];
+                if let Some(qn) = &w.q_norm {
+                    q.chunks_exact_mut(c.k_dim).for_each(|h| rms_norm_inplace(h, qn, o.eps));
+                }
+                if let Some(kn) = &w.k_norm {
+                    k.chunks_exact_mut(c.k_dim).for_each(|h| rms_norm_inplace(h, kn, o.eps));
+                }
+                if let Some((table, r)) = table {
+                    let rope = &table[i * r..(i + 1) * r];
+                    rope_apply(q, c.k_dim, r, o.rope_style, rope);
+                    rope_apply(k, c.k_dim, r, o.rope_style, rope);
+                }
+                env.kv.store(l, pos0 + i, &s.k[i * kd..(i + 1) * kd], &s.v[i * vd..(i + 1) * vd]);
+            }
+            let params = AttentionParams {
+                layer: l,
+                n_head: c.n_head,
+                n_kv_head: c.n_head_kv,
+                k_dim: c.k_dim,
+                v_dim: c.v_dim,
+                scale: o.kq_scale,
+                window: w.window,
+                softcap: o.attn_softcap,
+            };
+            attention(pool, &params, env.kv, &s.q, pos0, n, &mut s.att);
+            matmul(pool, file, &w.out.w, &s.att[..n * od], n, &mut s.xq, &mut s.tmp);
+            w.out.add_bias(&mut s.tmp, n);
+            if let Some(norm) = &w.attn_post_norm {
+                norm.apply_rows(o.norm, o.eps, &mut s.tmp[..n * d], &mut row_tmp);
+            }
+            residual(&mut s.x[..n * d], &mut s.tmp[..n * d], o.residual_scale);
+
+            // FFN input: its own norm of the updated residual, or (parallel
+            // blocks) the attention's normed input, still in `xn`.
+            if let Some(norm) = &w.ffn_norm {
+                let x = &s.x;
+                pool.for_each_row_mut(&mut s.xn[..n * d], d, |i, xn| norm.apply(o.norm, o.eps, &x[i * d..(i + 1) * d], xn));
+            } else if !o.parallel {
+                s.xn[..n * d].copy_from_slice(&s.x[..n * d]);
+            }
+            let xn = &s.xn[..n * d];
+            let act = o.act;
+            match &w.ffn {
+                Ffn::Gated { gate, up, down } => {
+                    matmul_many(pool, file, xn, n, &mut s.xq, &mut [(&gate.w, &mut s.gate[..]), (&up.w, &mut s.up[..])]);
+                    gate.add_bias(&mut s.gate, n);
+                    up.add_bias(&mut s.up, n);
+                    let up = &s.up;
+                    pool.for_each_row_mut(&mut s.gate[..n * f], f, |i, g| gated(g, &up[i * f..(i + 1) * f], act));
+                    matmul(pool, file, &down.w, &s.gate[..n * f], n, &mut s.xq, &mut s.tmp);
+                    down.add_bias(&mut s.tmp, n);
+                }
+                Ffn::FusedGated { gate_up, down } => {
+                    // `gate` is 2·n_ff wide for these models.
+                    matmul(pool, file, &gate_up.w, xn, n, &mut s.xq, &mut s.gate);
+                    gate_up.add_bias(&mut s.gate, n);
+                    let both = &s.gate;
+                    pool.for_each_row_mut(&mut s.up[..n * f], f, |i, out| {
+                        let row = &both[i * 2 * f..(i + 1) * 2 * f];
+                        for ((o, &g), &u) in out.iter_mut().zip(&row[..f]).zip(&row[f..]) {
+                            *o = act(g) * u;
+                        }
+                    });
+                    matmul(pool, file, &down.w, &s.up[..n * f], n, &mut s.xq, &mut s.tmp);
+                    down.add_bias(&mut s.tmp, n);
+                }
+                Ffn::Mlp { up, down } => {
+                    matmul(pool, file, &up.w, xn, n, &mut s.xq, &mut s.gate);
+                    up.add_bias(&mut s.gate, n);
+                    s.gate[..n * f].iter_mut().for_each(|v| *v = act(*v));
+                    matmul(pool, file, &down.w, &s.gate[..n * f], n, &mut s.xq, &mut s.tmp);
+                    down.add_bias(&mut s.tmp, n);
+                }
+            }
+            if let Some(norm) = &w.ffn_post_norm {
+                norm.apply_rows(o.norm, o.eps, &mut s.tmp[..n * d], &mut row_tmp);
+            }
+            residual(&mut s.x[..n * d], &mut s.tmp[..n * d], o.residual_scale);
+        }
+
+        self.head.logits(pool, file, c, o.norm, o.eps, s, n, out_from, logits);
+        let m = (n - out_from) * c.n_vocab;
+        if o.logit_scale != 1.0 {
+            logits[..m].iter_mut().for_each(|v| *v *= o.logit_scale);
+        }
+        if let Some(cap) = o.final_softcap {
+            logits[..m].iter_mut().for_each(|v| *v = (*v / cap).tanh() * cap);
+        }
+    }
+}
+
+/// `x += scale · y` (`y` is scaled in place first, as ggml's separate ops).
+fn residual(x: &mut [f32], y: &mut [f32], scale: f32) {
+    if scale != 1.0 {
+        y.iter_mut().for_each(|v| *v *= scale);
+    }
+    add_inplace(x, y);
+}
