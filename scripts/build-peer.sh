@@ -12,9 +12,26 @@ mkdir -p "$(dirname "$PEER_DIR")"
 exec 9>"$PEER_DIR.lock"
 flock 9
 targets=(llama-bench llama-perplexity llama-tokenize llama-quantize)
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# Our own tools over the peer's libllama (scripts/peer/*.cpp: teacher-forced
+# logits, reference generations), rebuilt when their source is newer.
+build_tools() {
+  local src="$PEER_DIR/src/vendor/llama.cpp" cpp exe libs
+  libs=$(cd "$bin" && ls libllama*.so libggml*.so | sed -E 's/^lib(.*)\.so$/-l\1/' | sort -u | tr '\n' ' ')
+  for cpp in "$root"/scripts/peer/*.cpp; do
+    exe="$bin/$(basename "$cpp" .cpp)"
+    if [ ! -x "$exe" ] || [ "$exe" -ot "$cpp" ]; then
+      # shellcheck disable=SC2086
+      g++ -O2 -std=c++17 -I"$src/include" -I"$src/ggml/include" "$cpp" -o "$exe" -L"$bin" $libs -Wl,-rpath,"$bin"
+    fi
+  done
+}
+
 missing=()
 for t in "${targets[@]}"; do [ -x "$bin/$t" ] || missing+=("$t"); done
 if [ ${#missing[@]} -eq 0 ]; then
+  build_tools
   echo "peer: llama.cpp from llama-cpp-python $PEER_VERSION already built in $bin"
   exit 0
 fi
@@ -32,4 +49,5 @@ fi
 cmake -S "$PEER_DIR/src/vendor/llama.cpp" -B "$PEER_DIR/build" -DCMAKE_BUILD_TYPE=Release \
   -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
 cmake --build "$PEER_DIR/build" --target "${targets[@]}" -j"${PEER_JOBS:-$(nproc)}"
+build_tools
 echo "peer: built in $bin"

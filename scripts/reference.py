@@ -39,20 +39,9 @@ def peer_dir():
 
 
 def build_tools(peer):
-    """Compiles scripts/peer/*.cpp against the peer's libllama (when stale)."""
-    src = peer / "src" / "vendor" / "llama.cpp"
-    bin_dir = peer / "build" / "bin"
-    out = {}
-    for tool in TOOLS:
-        cpp = ROOT / "scripts" / "peer" / f"{tool}.cpp"
-        exe = bin_dir / tool
-        if not exe.exists() or exe.stat().st_mtime < cpp.stat().st_mtime:
-            libs = sorted({p.name for p in bin_dir.glob("lib*.so")})
-            link = [f"-l{name[3:-3]}" for name in libs if name.startswith(("libllama", "libggml"))]
-            run(["g++", "-O2", "-std=c++17", f"-I{src / 'include'}", f"-I{src / 'ggml' / 'include'}", str(cpp), "-o", str(exe),
-                 f"-L{bin_dir}", *link, f"-Wl,-rpath,{bin_dir}"])
-        out[tool] = exe
-    return out
+    """Our tools over the peer's libllama (scripts/peer/*.cpp), built by
+    scripts/build-peer.sh."""
+    return {tool: peer / "build" / "bin" / tool for tool in TOOLS}
 
 
 def tokenize(bins, model, text, parse_special):

@@ -222,36 +222,3 @@ pub fn qemu_aarch64(bin: &std::path::Path, cpu: &str) -> Command {
     c
 }
 
-/// The peer llama.cpp's directory: `PEER_DIR` (the variable
-/// scripts/build-peer.sh reads), else the script's default
-/// `~/.cache/edgewasm/llama.cpp-0.3.36`.
-pub fn peer_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("PEER_DIR") {
-        return PathBuf::from(d);
-    }
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    PathBuf::from(home).join(".cache/edgewasm/llama.cpp-0.3.36")
-}
-
-/// A binary of the peer llama.cpp (`llama-quantize`, `llama-bench`...),
-/// built by scripts/build-peer.sh (idempotent, serialized with flock; `just
-/// test` runs it first as `just peer`) once per process. Never skips: a
-/// test that needs the peer fails when it cannot be built.
-pub fn peer_bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let bin_dir = BUILT.get_or_init(|| {
-        let dir = peer_dir();
-        let root = repo_root();
-        let status = Command::new("bash")
-            .current_dir(&root)
-            .env("PEER_DIR", &dir)
-            .arg(root.join("scripts/build-peer.sh"))
-            .status()
-            .expect("run scripts/build-peer.sh");
-        crate::require(status.success(), &format!("building the peer llama.cpp failed: run `./just peer` (PEER_DIR={})", dir.display()));
-        dir.join("build/bin")
-    });
-    let p = bin_dir.join(name);
-    crate::require(p.is_file(), &format!("{} missing after scripts/build-peer.sh: run `./just peer`", p.display()));
-    p
-}

@@ -11,11 +11,11 @@ use serde::Deserialize;
 mod bins;
 pub mod hostile_gguf;
 pub use bins::{
-    edgewasm, edgewasm_aarch64, edgewasm_command, guest, peak_rss_when_ready, peer_bin, peer_dir, qemu_aarch64, run_edgewasm, stderr,
+    edgewasm, edgewasm_aarch64, edgewasm_command, guest, peak_rss_when_ready, qemu_aarch64, run_edgewasm, stderr,
     stdout, wasmedge_guest, AARCH64,
 };
 
-pub use edgewasm_test_support::{data_dir, in_ci, model_path, repo_root, require, Rng, TinyLlama, GEMMA3, SMOLLM2};
+pub use edgewasm_test_support::{data_dir, in_ci, model_path, peer_bin, peer_dir, repo_root, require, Rng, TinyArch, TinyLlama, GEMMA3, SMOLLM2};
 
 /// llama.cpp's reference outputs: `tests/data` (see its README).
 pub fn reference_dir() -> PathBuf {

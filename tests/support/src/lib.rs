@@ -6,13 +6,15 @@
 //! Missing prerequisites fail with the recipe that provides them; a test
 //! never passes because something it needs was absent (see [`require`]).
 
+mod arch;
 mod rng;
 mod tiny;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
+pub use arch::TinyArch;
 pub use rng::Rng;
 pub use tiny::{quantized, TinyLlama};
 
@@ -74,4 +76,38 @@ pub fn require(ok: bool, message: &str) {
 /// Whether the tests run under CI (`CI=true`, as CI services set it).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The peer llama.cpp's directory: `PEER_DIR` (the variable
+/// scripts/build-peer.sh reads), else the script's default
+/// `~/.cache/edgewasm/llama.cpp-0.3.36`.
+pub fn peer_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("PEER_DIR") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    PathBuf::from(home).join(".cache/edgewasm/llama.cpp-0.3.36")
+}
+
+/// A binary of the peer llama.cpp (`llama-quantize`, `llama-bench`...),
+/// built by scripts/build-peer.sh (idempotent, serialized with flock; `just
+/// test` runs it first as `just peer`) once per process. Never skips: a
+/// test that needs the peer fails when it cannot be built.
+pub fn peer_bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let bin_dir = BUILT.get_or_init(|| {
+        let dir = peer_dir();
+        let root = repo_root();
+        let status = Command::new("bash")
+            .current_dir(&root)
+            .env("PEER_DIR", &dir)
+            .arg(root.join("scripts/build-peer.sh"))
+            .status()
+            .expect("run scripts/build-peer.sh");
+        require(status.success(), &format!("building the peer llama.cpp failed: run `./just peer` (PEER_DIR={})", dir.display()));
+        dir.join("build/bin")
+    });
+    let p = bin_dir.join(name);
+    require(p.is_file(), &format!("{} missing after scripts/build-peer.sh: run `./just peer`", p.display()));
+    p
 }

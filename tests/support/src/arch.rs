@@ -1,0 +1,273 @@
+//! Tiny random-weight models of every architecture the engine runs, written
+//! with our GGUF writer: the tensors and keys llama.cpp's converters write
+//! for each, with hyperparameters chosen to exercise every feature (GQA,
+//! biases, norms, soft-caps, a sliding window shorter than the test
+//! context, RoPE factors and scaling, partial rotation, NoPE layers), so
+//! that the same file can be run by llama.cpp as the oracle.
+
+use edgewasm_gguf::{GgmlType, GgufWriter, Value};
+
+use crate::{quantized, Rng};
+
+/// What a layer of an architecture has beyond the llama layer.
+#[derive(Clone, Copy, Debug, Default)]
+struct Features {
+    /// LayerNorm with biases instead of RMSNorm.
+    layer_norm: bool,
+    qkv_bias: bool,
+    out_bias: bool,
+    ffn_bias: bool,
+    fused_qkv: bool,
+    /// Gate and up in one `ffn_up` (gate first).
+    fused_gate_up: bool,
+    /// `ffn_up`/`ffn_down` only.
+    mlp: bool,
+    qk_norm: bool,
+    post_norms: bool,
+    /// Its own `output.weight` (else tied to the embedding).
+    output: bool,
+    output_bias: bool,
+    rope_freqs: bool,
+    longrope: bool,
+}
+
+/// A tiny model of `arch`. `Default` fields give 3 layers of 4 heads (2 KV
+/// heads) of 64 dimensions over `n_embd` 256, which every block type
+/// (K-quants: 256 values per block) can hold.
+#[derive(Clone, Debug)]
+pub struct TinyArch {
+    pub arch: String,
+    /// Type of the matrices (the embedding too); norms and biases are F32.
+    pub ty: GgmlType,
+    pub n_embd: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub n_ff: usize,
+    pub n_layer: usize,
+    pub seed: u64,
+    /// `tokenizer.*` keys (from a llama.cpp vocab file).
+    pub tokenizer: Vec<(String, Value)>,
+    pub n_vocab: usize,
+    /// Extra `{arch}.*` keys (without the prefix), set after the defaults.
+    pub keys: Vec<(String, Value)>,
+}
+
+impl TinyArch {
+    /// The architecture's tiny model with its feature-exercising settings.
+    pub fn new(arch: &str, ty: GgmlType, tokenizer: Vec<(String, Value)>, n_vocab: usize) -> TinyArch {
+        let mut t = TinyArch {
+            arch: arch.to_string(),
+            ty,
+            n_embd: 256,
+            n_head: 4,
+            n_head_kv: 2,
+            head_dim: 64,
+            n_ff: 512,
+            n_layer: 3,
+            seed: 0x5eed_0000 ^ arch.len() as u64,
+            tokenizer,
+            n_vocab,
+            keys: Vec::new(),
+        };
+        let key = |k: &str, v: Value| (k.to_string(), v);
+        match arch {
+            // Llama 3.2-style rope_freqs are written as a tensor.
+            "llama" => t.keys.push(key("rope.freq_base", 500_000.0f32.into())),
+            "qwen3" => t.n_head = 8, // 8 × 64 = 512 query values ≠ n_embd
+            "phi3" => {
+                // Partial rotation (48 of 64) and longrope: the test context
+                // (512) is longer than the original one, so the long
+                // factors are used.
+                t.keys.push(key("rope.dimension_count", 48u32.into()));
+                t.keys.push(key("rope.scaling.original_context_length", 256u32.into()));
+                t.keys.push(key("rope.scaling.attn_factor", 1.19f32.into()));
+            }
+            "gemma2" => {
+                t.keys.push(key("attention.sliding_window", 8u32.into()));
+                t.keys.push(key("attn_logit_softcapping", 5.0f32.into()));
+                t.keys.push(key("final_logit_softcapping", 3.0f32.into()));
+                t.keys.push(key("rope.freq_base_swa", 1000.0f32.into()));
+            }
+            "gemma3" => {
+                t.keys.push(key("attention.sliding_window", 8u32.into()));
+                t.keys.push(key("attention.sliding_window_pattern", 3u32.into()));
+                t.keys.push(key("rope.freq_base", 1_000_000.0f32.into()));
+                t.keys.push(key("rope.scaling.type", "linear".into()));
+                t.keys.push(key("rope.scaling.factor", 8.0f32.into()));
+            }
+            "granite" => {
+                t.keys.push(key("logit_scale", 4.0f32.into()));
+                t.keys.push(key("embedding_scale", 6.0f32.into()));
+                t.keys.push(key("residual_scale", 0.3f32.into()));
+                t.keys.push(key("attention.scale", 0.05f32.into()));
+            }
+            "smollm3" => t.n_layer = 4,
+            _ => {}
+        }
+        t
+    }
+
+    fn features(&self) -> Features {
+        let f = Features::default();
+        match self.arch.as_str() {
+            "llama" => Features { output: true, rope_freqs: true, ..f },
+            "granite" | "smollm3" => f,
+            "internlm2" => Features { output: true, ..f },
+            "qwen2" => Features { qkv_bias: true, output: true, output_bias: true, ..f },
+            "qwen3" => Features { qk_norm: true, output: true, ..f },
+            "phi3" => Features { fused_qkv: true, fused_gate_up: true, output: true, longrope: true, ..f },
+            "gemma" => f,
+            "gemma2" => Features { post_norms: true, ..f },
+            "gemma3" => Features { qk_norm: true, post_norms: true, ..f },
+            "starcoder2" => Features { layer_norm: true, qkv_bias: true, out_bias: true, ffn_bias: true, mlp: true, output: true, ..f },
+            other => panic!("TinyArch: no recipe for {other}"),
+        }
+    }
+
+    /// The GGUF file's bytes.
+    pub fn gguf(&self) -> Vec<u8> {
+        let f = self.features();
+        let a = &self.arch;
+        let (d, hd) = (self.n_embd, self.head_dim);
+        let (qd, kd) = (self.n_head * hd, self.n_head_kv * hd);
+        let mut kv: Vec<(String, Value)> = vec![
+            ("general.architecture".into(), a.as_str().into()),
+            ("general.name".into(), format!("tiny {a}").into()),
+        ];
+        let mut arch_keys: Vec<(String, Value)> = vec![
+            ("block_count".into(), (self.n_layer as u32).into()),
+            ("context_length".into(), 4096u32.into()),
+            ("embedding_length".into(), (d as u32).into()),
+            ("feed_forward_length".into(), (self.n_ff as u32).into()),
+            ("attention.head_count".into(), (self.n_head as u32).into()),
+            ("attention.head_count_kv".into(), (self.n_head_kv as u32).into()),
+            ("attention.key_length".into(), (hd as u32).into()),
+            ("attention.value_length".into(), (hd as u32).into()),
+            ("rope.freq_base".into(), 10_000.0f32.into()),
+        ];
+        if f.layer_norm {
+            arch_keys.push(("attention.layer_norm_epsilon".into(), 1e-5f32.into()));
+        } else {
+            arch_keys.push(("attention.layer_norm_rms_epsilon".into(), 1e-6f32.into()));
+        }
+        for (k, v) in &self.keys {
+            arch_keys.retain(|(key, _)| key != k);
+            arch_keys.push((k.clone(), v.clone()));
+        }
+        kv.extend(arch_keys.into_iter().map(|(k, v)| (format!("{a}.{k}"), v)));
+        kv.extend(self.tokenizer.iter().cloned());
+        let mut w = GgufWriter::new();
+        for (k, v) in kv {
+            w.add_metadata(k, v).expect("valid metadata");
+        }
+
+        let mut rng = Rng::new(self.seed);
+        let ty = self.ty;
+        // Uniform weights of variance 1/cols keep activations near unit
+        // size through the layers, so rounding differences do not grow
+        // from layer to layer.
+        let mut mat = |w: &mut GgufWriter, name: &str, cols: usize, rows: usize| {
+            let values = rng.f32s(rows * cols, 3f32.sqrt() / (cols as f32).sqrt());
+            w.add_tensor(name, ty, &[cols as u64, rows as u64], quantized(ty, &values, cols)).expect("valid tensor");
+        };
+        let mut rng_v = Rng::new(self.seed ^ 0xabcd);
+        let mut vec = |w: &mut GgufWriter, name: &str, n: usize, center: f32, spread: f32| {
+            let v: Vec<f32> = rng_v.f32s(n, spread).into_iter().map(|x| center + x).collect();
+            w.add_f32_tensor(name, &[n as u64], &v).expect("valid tensor");
+        };
+        let mut tensors_mat: Vec<(String, usize, usize)> = vec![("token_embd.weight".into(), d, self.n_vocab)];
+        let mut tensors_vec: Vec<(String, usize, f32, f32)> = Vec::new();
+        let norm = |v: &mut Vec<(String, usize, f32, f32)>, name: String| {
+            v.push((format!("{name}.weight"), d, 1.0, 0.2));
+            if f.layer_norm {
+                v.push((format!("{name}.bias"), d, 0.0, 0.1));
+            }
+        };
+        for l in 0..self.n_layer {
+            let n = |s: &str| format!("blk.{l}.{s}");
+            norm(&mut tensors_vec, n("attn_norm"));
+            if f.fused_qkv {
+                tensors_mat.push((n("attn_qkv.weight"), d, qd + 2 * kd));
+            } else {
+                tensors_mat.push((n("attn_q.weight"), d, qd));
+                tensors_mat.push((n("attn_k.weight"), d, kd));
+                tensors_mat.push((n("attn_v.weight"), d, kd));
+            }
+            if f.qkv_bias {
+                for (s, r) in [("attn_q", qd), ("attn_k", kd), ("attn_v", kd)] {
+                    tensors_vec.push((n(&format!("{s}.bias")), r, 0.0, 0.5));
+                }
+            }
+            if f.qk_norm {
+                tensors_vec.push((n("attn_q_norm.weight"), hd, 1.0, 0.2));
+                tensors_vec.push((n("attn_k_norm.weight"), hd, 1.0, 0.2));
+            }
+            tensors_mat.push((n("attn_output.weight"), qd, d));
+            if f.out_bias {
+                tensors_vec.push((n("attn_output.bias"), d, 0.0, 0.1));
+            }
+            if f.post_norms {
+                tensors_vec.push((n("post_attention_norm.weight"), d, 1.0, 0.2));
+                tensors_vec.push((n("post_ffw_norm.weight"), d, 1.0, 0.2));
+            }
+            norm(&mut tensors_vec, n("ffn_norm"));
+            if f.fused_gate_up {
+                tensors_mat.push((n("ffn_up.weight"), d, 2 * self.n_ff));
+            } else {
+                if !f.mlp {
+                    tensors_mat.push((n("ffn_gate.weight"), d, self.n_ff));
+                }
+                tensors_mat.push((n("ffn_up.weight"), d, self.n_ff));
+            }
+            tensors_mat.push((n("ffn_down.weight"), self.n_ff, d));
+            if f.ffn_bias {
+                tensors_vec.push((n("ffn_up.bias"), self.n_ff, 0.0, 0.1));
+                tensors_vec.push((n("ffn_down.bias"), d, 0.0, 0.1));
+            }
+        }
+        norm(&mut tensors_vec, "output_norm".into());
+        if f.output {
+            tensors_mat.push(("output.weight".into(), d, self.n_vocab));
+        }
+        if f.output_bias {
+            tensors_vec.push(("output.bias".into(), self.n_vocab, 0.0, 0.5));
+        }
+        let n_rot = match self.keys.iter().find(|(k, _)| k == "rope.dimension_count") {
+            Some((_, Value::U32(r))) => *r as usize,
+            _ => hd,
+        };
+        if f.rope_freqs {
+            // Llama 3.1's recipe (factor 8, low 1, high 4, original 64
+            // positions so that the test context spans every regime).
+            let base: f32 = 500_000.0;
+            let v: Vec<f32> = (0..n_rot / 2)
+                .map(|i| {
+                    let freq = base.powf(-2.0 * i as f32 / n_rot as f32);
+                    let wavelen = 2.0 * std::f32::consts::PI / freq;
+                    let (factor, low, high, orig) = (8.0f32, 1.0f32, 4.0f32, 64.0f32);
+                    if wavelen < orig / high {
+                        1.0
+                    } else if wavelen > orig / low {
+                        factor
+                    } else {
+                        let s = (orig / wavelen - low) / (high - low);
+                        1.0 / ((1.0 - s) / factor + s)
+                    }
+                })
+                .collect();
+            w.add_f32_tensor("rope_freqs.weight", &[v.len() as u64], &v).expect("valid tensor");
+        }
+        if f.longrope {
+            tensors_vec.push(("rope_factors_long.weight".into(), n_rot / 2, 4.0, 3.0));
+            tensors_vec.push(("rope_factors_short.weight".into(), n_rot / 2, 1.5, 0.4));
+        }
+        for (name, cols, rows) in tensors_mat {
+            mat(&mut w, &name, cols, rows);
+        }
+        for (name, n, center, spread) in tensors_vec {
+            vec(&mut w, &name, n, center, spread);
+        }
+        w.to_bytes().expect("tiny model fits a GGUF file")
+    }
+}
