@@ -1,8 +1,9 @@
-//! GPT-2 byte-level BPE (llama.cpp's `llm_tokenizer_bpe_session`).
+//! BPE over ranked merges (llama.cpp's `llm_tokenizer_bpe_session`).
 //!
-//! Each pre-tokenized word is byte-encoded (every byte becomes a printable
-//! char), split into chars, and adjacent pairs are merged lowest merge rank
-//! first (ties: leftmost) using a heap, so a word of n chars costs
+//! Text is split into words by the pre-tokenizer; each word is byte-encoded
+//! (GPT-2: every byte becomes a printable char; SentencePiece-style BPE
+//! keeps UTF-8), split into chars, and adjacent pairs are merged lowest merge
+//! rank first (ties: leftmost) using a heap, so a word of n chars costs
 //! O(n log n). Finished words are cached.
 
 use std::cmp::Reverse;
@@ -19,14 +20,31 @@ const CACHE_MAX_WORD: usize = 64;
 /// The cache is cleared when it holds this many words.
 const CACHE_MAX_ENTRIES: usize = 1 << 16;
 
+/// How a BPE vocabulary pre-processes text (llama.cpp's per-`pre` settings).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BpeOptions {
+    pub pre: PreTokenizer,
+    /// GPT-2 byte encoding of every word (false: raw UTF-8 with `<0xNN>`
+    /// byte fallback, as Gemma 4's SentencePiece-style BPE).
+    pub byte_encode: bool,
+    /// A word that is a token is taken whole, without merges (Llama 3).
+    pub ignore_merges: bool,
+    /// Spaces become `▁` before splitting (Gemma 4).
+    pub escape_spaces: bool,
+    /// A word of newlines that is a token is taken whole (Gemma 4).
+    pub newline_words: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct Bpe {
     /// "left right" → rank (the merge's index in `tokenizer.ggml.merges`).
     ranks: FxMap<Box<str>, u32>,
-    pre: PreTokenizer,
+    opts: BpeOptions,
     byte_chars: [char; 256],
-    /// Token for each single-byte string (ASCII only), the last-resort fallback.
-    single_byte: [Option<u32>; 256],
+    /// The fallback token of each byte of a symbol that is no token: the
+    /// single-byte string's token (only ASCII can be one) when byte
+    /// encoding, else `<0xNN>`.
+    byte_fallback: [Option<u32>; 256],
     cache: Mutex<FxMap<Box<str>, Box<[u32]>>>,
 }
 
@@ -39,7 +57,7 @@ struct Sym {
 }
 
 impl Bpe {
-    pub(crate) fn new(merges: &[String], pre: PreTokenizer, lookup: &dyn Fn(&str) -> Option<u32>) -> Bpe {
+    pub(crate) fn new(merges: &[String], opts: BpeOptions, lookup: &dyn Fn(&str) -> Option<u32>) -> Bpe {
         let mut ranks = FxMap::default();
         ranks.reserve(merges.len());
         for (i, m) in merges.iter().enumerate() {
@@ -49,17 +67,30 @@ impl Bpe {
                 ranks.entry(m.as_str().into()).or_insert(i as u32);
             }
         }
-        let mut single_byte = [None; 256];
-        for b in 0u8..128 {
-            single_byte[b as usize] = lookup(std::str::from_utf8(&[b]).unwrap_or(""));
+        let mut byte_fallback = [None; 256];
+        for (b, slot) in byte_fallback.iter_mut().enumerate() {
+            *slot = if opts.byte_encode {
+                std::str::from_utf8(&[b as u8]).ok().and_then(lookup)
+            } else {
+                lookup(&format!("<0x{b:02X}>"))
+            };
         }
         Bpe {
             ranks,
-            pre,
+            opts,
             byte_chars: byte_to_char_table(),
-            single_byte,
+            byte_fallback,
             cache: Mutex::new(FxMap::default()),
         }
+    }
+
+    pub(crate) fn pre(&self) -> PreTokenizer {
+        self.opts.pre
+    }
+
+    /// Whether tokens are GPT-2 byte-encoded (else `▁` for spaces and `<0xNN>` bytes).
+    pub(crate) fn byte_encoded(&self) -> bool {
+        self.opts.byte_encode
     }
 
     /// Tokenizes one raw-text fragment (no special tokens in it).
@@ -71,8 +102,15 @@ impl Bpe {
         stop: &dyn Fn() -> bool,
         out: &mut Vec<u32>,
     ) -> Result<(), Interrupted> {
+        let escaped;
+        let text = if self.opts.escape_spaces {
+            escaped = text.replace(' ', "\u{2581}");
+            escaped.as_str()
+        } else {
+            text
+        };
         let mut words = Vec::new();
-        pretok::split(self.pre, text, &mut words);
+        pretok::split(self.opts.pre, text, &mut words);
         let mut encoded = String::new();
         let mut scratch = Scratch::default();
         let mut work = 0usize;
@@ -92,9 +130,21 @@ impl Bpe {
                 }
             }
             encoded.clear();
-            encoded.extend(word.bytes().map(|b| self.byte_chars[b as usize]));
+            if self.opts.byte_encode {
+                encoded.extend(word.bytes().map(|b| self.byte_chars[b as usize]));
+            } else {
+                encoded.push_str(word);
+            }
             let first = out.len();
-            self.merge_word(&encoded, lookup, stop, &mut scratch, out)?;
+            let whole = if self.opts.ignore_merges || (self.opts.newline_words && encoded.bytes().all(|b| b == b'\n')) {
+                lookup(&encoded)
+            } else {
+                None
+            };
+            match whole {
+                Some(id) => out.push(id),
+                None => self.merge_word(&encoded, lookup, stop, &mut scratch, out)?,
+            }
             if cacheable {
                 self.cache_put(word, &out[first..]);
             }
@@ -182,7 +232,7 @@ impl Bpe {
             match lookup(t) {
                 Some(id) => out.push(id),
                 // Not a token: llama.cpp falls back to single-byte tokens.
-                None => out.extend(t.bytes().filter_map(|b| self.single_byte[b as usize])),
+                None => out.extend(t.bytes().filter_map(|b| self.byte_fallback[b as usize])),
             }
         }
         Ok(())

@@ -5,11 +5,11 @@
 #[non_exhaustive]
 pub enum TokenizerError {
     /// `tokenizer.ggml.model` names a tokenizer this crate does not implement.
-    #[error("unsupported tokenizer model `{0}` (supported: gpt2, llama)")]
-    UnsupportedModel(String),
+    #[error("unsupported tokenizer model `{name}` (supported: {supported})")]
+    UnsupportedModel { name: String, supported: String },
     /// `tokenizer.ggml.pre` names a pre-tokenizer this crate does not implement.
-    #[error("unsupported pre-tokenizer `{0}` for a gpt2 tokenizer (supported: smollm, gpt-2 and their aliases)")]
-    UnsupportedPreTokenizer(String),
+    #[error("unsupported pre-tokenizer `{name}` (supported: {supported})")]
+    UnsupportedPreTokenizer { name: String, supported: String },
     /// A required metadata key is absent.
     #[error("missing tokenizer metadata key `{0}`")]
     MissingKey(&'static str),
