@@ -581,7 +581,7 @@ mod tests {
         let l = PreTokenizer::Llama3;
         assert_eq!(words(l, "Hello world"), ["Hello", " world"]);
         assert_eq!(words(l, "I'M 12345"), ["I", "'M", " ", "123", "45"]);
-        assert_eq!(words(l, "(x)\n\n  y"), ["(", "x", ")\n\n", " ", " y"]);
+        assert_eq!(words(l, "(x)\n\n  y"), ["(x", ")\n\n", " ", " y"]);
         assert_eq!(words(l, "a \n\n b"), ["a", " \n\n", " b"]);
         assert_eq!(words(PreTokenizer::Qwen2, "123"), ["1", "2", "3"]);
         // Qwen 3.5: a combining mark joins the letters around it.
