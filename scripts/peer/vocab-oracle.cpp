@@ -13,8 +13,15 @@
 // scripts/vocab-reference.py.
 //
 //   vocab-oracle VOCAB.gguf < cases.inp > cases.jsonl
+//
+// With --decode, each stdin line is instead a list of token ids (decimal,
+// space-separated) and each output line {"ids": .., "decoded": ..,
+// "decoded_special": ..} decodes it both ways.
+//
+//   vocab-oracle VOCAB.gguf --decode < ids.txt
 #include "llama.h"
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -97,7 +104,8 @@ static std::string decoded_json(const char * key, const std::string & s) {
 }
 
 int main(int argc, char ** argv) {
-    if (argc != 2) { fprintf(stderr, "usage: %s VOCAB.gguf < cases.inp\n", argv[0]); return 2; }
+    const bool decode_mode = argc == 3 && std::string(argv[2]) == "--decode";
+    if (argc != 2 && !decode_mode) { fprintf(stderr, "usage: %s VOCAB.gguf [--decode] < cases.inp\n", argv[0]); return 2; }
     std::string raw((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
 
     llama_backend_init();
@@ -107,6 +115,30 @@ int main(int argc, char ** argv) {
     llama_model * model = llama_model_load_from_file(argv[1], mp);
     if (!model) { fprintf(stderr, "load failed: %s\n", argv[1]); return 1; }
     const llama_vocab * vocab = llama_model_get_vocab(model);
+
+    if (decode_mode) {
+        size_t at = 0;
+        while (at < raw.size()) {
+            size_t eol = raw.find('\n', at);
+            if (eol == std::string::npos) eol = raw.size();
+            std::vector<llama_token> ids;
+            const char * p = raw.c_str() + at;
+            const char * end = raw.c_str() + eol;
+            while (p < end) {
+                char * q;
+                long v = strtol(p, &q, 10);
+                if (q == p) break;
+                ids.push_back((llama_token) v);
+                p = q;
+            }
+            std::string line = "{\"ids\":" + ids_json(ids) + "," + decoded_json("decoded", detokenize(vocab, ids, false)) + "," +
+                               decoded_json("decoded_special", detokenize(vocab, ids, true)) + "}\n";
+            fwrite(line.data(), 1, line.size(), stdout);
+            at = eol + 1;
+        }
+        llama_model_free(model);
+        return 0;
+    }
 
     // Split exactly as llama.cpp's tests/test-tokenizer-0.cpp does.
     const std::string sep = "\n__ggml_vocab_test__\n";

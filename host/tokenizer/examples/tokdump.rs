@@ -4,7 +4,8 @@
 //!   cargo run --release -p edgewasm-tokenizer --example tokdump -- VOCAB.gguf < cases.inp
 //!
 //! Cases are separated by a line `__ggml_vocab_test__` (llama.cpp's
-//! `models/ggml-vocab-*.gguf.inp` format).
+//! `models/ggml-vocab-*.gguf.inp` format). With `--decode`, each line is a
+//! list of token ids to decode instead.
 
 use std::io::{Read, Write};
 
@@ -24,6 +25,20 @@ fn main() {
     let tok = Tokenizer::from_gguf(&file).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut raw = String::new();
     std::io::stdin().read_to_string(&mut raw).expect("stdin is UTF-8");
+    let mut out = std::io::stdout().lock();
+    if std::env::args().nth(2).as_deref() == Some("--decode") {
+        for line in raw.split_terminator('\n') {
+            let ids: Vec<u32> = line.split_whitespace().map(|t| t.parse().expect("token id")).collect();
+            let mut m = serde_json::Map::new();
+            m.insert("ids".into(), ids.clone().into());
+            let (k, v) = decoded("decoded", tok.decode_bytes(&ids, false));
+            m.insert(k, v);
+            let (k, v) = decoded("decoded_special", tok.decode_bytes(&ids, true));
+            m.insert(k, v);
+            writeln!(out, "{}", serde_json::Value::Object(m)).expect("stdout");
+        }
+        return;
+    }
     let sep = "\n__ggml_vocab_test__\n";
     let mut cases = Vec::new();
     let mut rest = raw.as_str();
@@ -39,7 +54,6 @@ fn main() {
             }
         }
     }
-    let mut out = std::io::stdout().lock();
     for text in cases {
         let ids = tok.encode(text, false, false);
         let ids_sp = tok.encode(text, true, true);
