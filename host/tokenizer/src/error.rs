@@ -25,6 +25,9 @@ pub enum TokenizerError {
     /// `add_bos`/`add_eos` is set but the matching token id is not.
     #[error("`{flag}` is true, but `{id_key}` is not set")]
     MissingSpecialToken { flag: &'static str, id_key: &'static str },
+    /// `tokenizer.ggml.precompiled_charsmap` is malformed.
+    #[error("`tokenizer.ggml.precompiled_charsmap` is malformed: {0}")]
+    BadCharsmap(String),
     /// The GGUF reader failed.
     #[error(transparent)]
     Gguf(#[from] edgewasm_gguf::GgufError),

@@ -24,8 +24,10 @@ mod pretok;
 mod special;
 mod spm;
 mod stream;
+mod ugm;
 mod unicode;
 mod unicode_data;
+mod wpm;
 
 pub use config::TokenizerConfig;
 pub use error::{Interrupted, TokenizerError};
@@ -36,6 +38,8 @@ use config::{KEY_MERGES, KEY_SCORES, KEY_TYPES};
 use fxhash::FxMap;
 use pretok::PreTokenizer;
 use special::{Fragment, SpecialToken, Specials};
+use ugm::Ugm;
+use wpm::{Trie, Wpm};
 
 /// How often (in bytes of text, or steps of a loop) long tokenizer work
 /// asks its caller whether to stop: often enough to notice a deadline within
@@ -189,12 +193,23 @@ pub const SUPPORTED_PRE_TOKENIZERS: &[&str] = &{
 };
 
 /// The `tokenizer.ggml.model` values this crate implements.
-pub const SUPPORTED_MODELS: &[&str] = &["gpt2", "gemma4", "llama"];
+pub const SUPPORTED_MODELS: &[&str] = &["gpt2", "gemma4", "llama", "bert", "t5"];
+
+/// The tokenizer model of a vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Spm,
+    Bpe(PreTokenizer),
+    Wpm,
+    Ugm,
+}
 
 #[derive(Debug)]
 enum Algo {
     Bpe(Box<Bpe>),
     Spm,
+    Wpm(Box<Wpm>),
+    Ugm(Box<Ugm>),
 }
 
 /// A tokenizer: text ↔ token ids for one model's vocabulary.
@@ -220,6 +235,8 @@ pub struct Tokenizer {
     unk: Option<u32>,
     pad: Option<u32>,
     eog: Vec<u32>,
+    /// Closes a WPM input (`[SEP]`).
+    sep: Option<u32>,
     add_bos: bool,
     add_eos: bool,
     add_space_prefix: bool,
@@ -232,6 +249,8 @@ impl std::fmt::Debug for Tokenizer {
         let kind = match &self.algo {
             Algo::Bpe(b) => format!("{} (BPE, {:?})", self.model, b.pre()),
             Algo::Spm => format!("{} (SentencePiece BPE)", self.model),
+            Algo::Wpm(_) => format!("{} (WordPiece)", self.model),
+            Algo::Ugm(_) => format!("{} (Unigram)", self.model),
         };
         f.debug_struct("Tokenizer")
             .field("model", &kind)
@@ -280,27 +299,32 @@ impl Tokenizer {
         }
 
         // Model type and llama.cpp's defaults for it.
-        let (pre, pre_flags) = match cfg.model.as_str() {
-            "llama" => (None, 0),
-            "gpt2" => pre_entry(cfg.pre.as_deref()).map(|(_, p, f)| (Some(p), f))?,
+        let (kind, pre_flags) = match cfg.model.as_str() {
+            "llama" => (Kind::Spm, 0),
+            "bert" => (Kind::Wpm, 0),
+            "t5" => (Kind::Ugm, 0),
+            "gpt2" => pre_entry(cfg.pre.as_deref()).map(|(_, p, f)| (Kind::Bpe(p), f))?,
             // llama.cpp ignores the file's `pre` for this model.
-            "gemma4" => pre_entry(Some("gemma4")).map(|(_, p, f)| (Some(p), f))?,
+            "gemma4" => pre_entry(Some("gemma4")).map(|(_, p, f)| (Kind::Bpe(p), f))?,
             other => {
                 return Err(TokenizerError::UnsupportedModel { name: other.to_string(), supported: SUPPORTED_MODELS.join(", ") })
             }
         };
-        let is_spm = pre.is_none();
+        let is_spm = kind == Kind::Spm;
         let flag = |f: u8| pre_flags & f != 0;
-        if !is_spm && cfg.merges.is_empty() {
+        if matches!(kind, Kind::Bpe(_)) && cfg.merges.is_empty() {
             return Err(TokenizerError::MissingKey(KEY_MERGES));
         }
-        let (def_bos, def_eos, def_unk) = match cfg.model.as_str() {
-            "llama" => (Some(1), Some(2), Some(0)),
-            "gemma4" => (None, None, None),
-            _ if flag(pre_flag::NO_BOS) => (None, Some(11), None),
-            _ => (Some(11), Some(11), None),
+        // (bos, eos, unk, sep) defaults.
+        let (def_bos, def_eos, def_unk, def_sep) = match (kind, cfg.model.as_str()) {
+            (Kind::Spm, _) => (Some(1), Some(2), Some(0), None),
+            (Kind::Wpm, _) => (Some(101), None, Some(100), Some(102)),
+            (Kind::Ugm, _) => (None, Some(1), Some(2), None),
+            (_, "gemma4") => (None, None, None, None),
+            _ if flag(pre_flag::NO_BOS) => (None, Some(11), None, None),
+            _ => (Some(11), Some(11), None, None),
         };
-        let clean_spaces = flag(pre_flag::CLEAN);
+        let clean_spaces = flag(pre_flag::CLEAN) || kind == Kind::Wpm;
 
         // Vocabulary.
         let mut texts = Vec::with_capacity(n);
@@ -330,15 +354,16 @@ impl Tokenizer {
         let bos = resolve(cfg.bos, def_bos);
         let eos = resolve(cfg.eos, def_eos);
         let unk = resolve(cfg.unk, def_unk);
+        let sep = resolve(cfg.sep, def_sep);
         let pad = in_range(cfg.pad);
         let mut eot = in_range(cfg.eot);
         let mut eom = in_range(cfg.eom);
         let mut fim = cfg.fim.map(in_range);
-        let mut add_bos = cfg.add_bos.unwrap_or(is_spm || flag(pre_flag::ADD_BOS));
+        let mut add_bos = cfg.add_bos.unwrap_or(is_spm || kind == Kind::Wpm || flag(pre_flag::ADD_BOS));
         if flag(pre_flag::GEMMA4) {
             add_bos = true;
         }
-        let add_eos = cfg.add_eos.unwrap_or(false);
+        let add_eos = cfg.add_eos.unwrap_or(kind == Kind::Ugm);
         let add_space_prefix = cfg.add_space_prefix.unwrap_or(is_spm);
         if add_bos && bos.is_none() {
             return Err(TokenizerError::MissingSpecialToken { flag: "tokenizer.ggml.add_bos_token", id_key: "tokenizer.ggml.bos_token_id" });
@@ -455,9 +480,34 @@ impl Tokenizer {
         for (b, slot) in byte_tokens.iter_mut().enumerate() {
             *slot = lookup(&format!("<0x{b:02X}>")).or_else(|| std::str::from_utf8(&[b as u8]).ok().and_then(lookup));
         }
-        let algo = match pre {
-            None => Algo::Spm,
-            Some(pre) => {
+        let algo = match kind {
+            Kind::Spm => Algo::Spm,
+            Kind::Wpm => Algo::Wpm(Box::new(Wpm::new(
+                Trie::new(texts.iter().enumerate().map(|(i, t)| (i as u32, &**t))),
+                cfg.lowercase.unwrap_or(true),
+                cfg.strip_accents.or(cfg.lowercase).unwrap_or(true),
+            ))),
+            Kind::Ugm => {
+                let kinds: Vec<u8> = attrs
+                    .iter()
+                    .map(|&a| match () {
+                        _ if a & attr::NORMAL != 0 => 1,
+                        _ if a & attr::USER_DEFINED != 0 => 2,
+                        _ if a & attr::UNUSED != 0 => 3,
+                        _ => 0,
+                    })
+                    .collect();
+                Algo::Ugm(Box::new(Ugm::new(
+                    &texts,
+                    &kinds,
+                    &scores,
+                    cfg.precompiled_charsmap.as_deref(),
+                    unk,
+                    add_space_prefix,
+                    cfg.remove_extra_whitespaces.unwrap_or(false),
+                )?))
+            }
+            Kind::Bpe(pre) => {
                 let spm_style = flag(pre_flag::SPM_STYLE);
                 let opts = BpeOptions {
                     pre,
@@ -487,6 +537,7 @@ impl Tokenizer {
             unk,
             pad,
             eog,
+            sep,
             add_bos,
             add_eos,
             add_space_prefix,
@@ -543,7 +594,8 @@ impl Tokenizer {
     ) -> Result<Vec<u32>, Interrupted> {
         let frags = self.specials.partition(text, parse_special, stop)?;
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
-        if add_special && self.add_bos {
+        // WPM: llama.cpp adds BOS ([CLS]) whenever it adds specials.
+        if add_special && (self.add_bos || matches!(self.algo, Algo::Wpm(_))) {
             out.extend(self.bos);
         }
         let lookup = |s: &str| self.lookup(s);
@@ -597,8 +649,35 @@ impl Tokenizer {
                     }
                 }
             }
+            Algo::Wpm(wpm) => {
+                for f in frags {
+                    match f {
+                        Fragment::Text(a, b) => {
+                            check(b - a)?;
+                            wpm.tokenize(&text[a..b], self.unk, stop, &mut out)?;
+                        }
+                        Fragment::Token(id) => out.push(id),
+                    }
+                }
+            }
+            Algo::Ugm(ugm) => {
+                for f in frags {
+                    match f {
+                        Fragment::Text(a, b) => {
+                            check(b - a)?;
+                            ugm.tokenize(&text[a..b], stop, &mut out)?;
+                        }
+                        Fragment::Token(id) => out.push(id),
+                    }
+                }
+            }
         }
-        if add_special && self.add_eos {
+        if let Algo::Wpm(_) = self.algo {
+            // llama.cpp closes a WPM input with SEP whenever it adds specials.
+            if add_special {
+                out.extend(self.sep);
+            }
+        } else if add_special && self.add_eos {
             out.extend(self.eos);
         }
         Ok(out)
@@ -791,9 +870,9 @@ mod tests {
 
     #[test]
     fn unsupported_model_is_named() {
-        let cfg = TokenizerConfig { model: "bert".into(), tokens: vec!["a".into()], ..Default::default() };
+        let cfg = TokenizerConfig { model: "rwkv".into(), tokens: vec!["a".into()], ..Default::default() };
         let e = Tokenizer::new(cfg).unwrap_err();
-        assert!(e.to_string().contains("bert"), "{e}");
+        assert!(e.to_string().contains("rwkv") && e.to_string().contains("gpt2, gemma4, llama, bert, t5"), "{e}");
         let cfg = TokenizerConfig { model: "llama".into(), tokens: vec!["a".into(), "b".into()], scores: Some(vec![0.0]), ..Default::default() };
         let e = Tokenizer::new(cfg).unwrap_err();
         assert!(e.to_string().contains(KEY_SCORES), "{e}");

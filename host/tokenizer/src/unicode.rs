@@ -17,6 +17,7 @@ impl Flags {
     pub const UNDEFINED: u16 = 0x0001;
     pub const NUMBER: u16 = 0x0002;
     pub const LETTER: u16 = 0x0004;
+    #[allow(dead_code)]
     pub const SEPARATOR: u16 = 0x0008;
     pub const ACCENT_MARK: u16 = 0x0010;
     pub const PUNCTUATION: u16 = 0x0020;
