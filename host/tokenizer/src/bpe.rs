@@ -250,7 +250,7 @@ impl Bpe {
         let mut steps = 0usize;
         while let Some(Reverse(k)) = heap.pop() {
             steps += 1;
-            if steps % CHECK_EVERY == 0 && stop() {
+            if steps.is_multiple_of(CHECK_EVERY) && stop() {
                 s.heap = heap;
                 return Err(Interrupted);
             }

@@ -8,7 +8,9 @@
 //!   aliases; see [`SUPPORTED_PRE_TOKENIZERS`]);
 //! * `gemma4`: SentencePiece-style BPE (spaces as `▁`, `<0xNN>` bytes);
 //! * `llama`: SentencePiece-style BPE over token scores with `<0xNN>` byte
-//!   fallback (Llama 2, Phi-3, Gemma 1-3, Baichuan, ...).
+//!   fallback (Llama 2, Phi-3, Gemma 1-3, Baichuan, ...);
+//! * `bert`: WordPiece (BERT embeddings);
+//! * `t5`: Unigram with SentencePiece's precompiled charsmap (T5, XLM-R).
 //!
 //! Special tokens are split out first, like llama.cpp's
 //! `tokenizer_st_partition`: control tokens only when `parse_special` is set,

@@ -435,7 +435,7 @@ fn gpt2(cp: &Cpts, ini: usize, end: usize, out: &mut Vec<(usize, usize)>) {
 #[inline]
 fn contraction2(n1: u32, n2: u32) -> bool {
     let (r, e, v, l) = ('r' as u32, 'e' as u32, 'v' as u32, 'l' as u32);
-    (n1 == r && n2 == e) || (n1 == v && n2 == e) || (n1 == l && n2 == l)
+    (n2 == e && (n1 == r || n1 == v)) || (n1 == l && n2 == l)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

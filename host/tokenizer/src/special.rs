@@ -207,7 +207,7 @@ impl Matcher {
         let mut steps = 0usize;
         while let Some(Reverse((r, p))) = heap.pop() {
             steps += 1;
-            if steps % CHECK_EVERY == 0 && stop() {
+            if steps.is_multiple_of(CHECK_EVERY) && stop() {
                 return Err(Interrupted);
             }
             if taken.range(..=p).next_back().is_some_and(|(_, &(end, _))| end > p) {

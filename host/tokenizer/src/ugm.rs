@@ -198,7 +198,7 @@ impl Ugm {
         let mut steps = 0usize;
         while at < n {
             steps += 1;
-            if steps % CHECK_EVERY == 0 && stop() {
+            if steps.is_multiple_of(CHECK_EVERY) && stop() {
                 return Err(Interrupted);
             }
             let char_len = utf8_len(s[at]).min(n - at);
@@ -244,6 +244,12 @@ impl Ugm {
             i = start;
         }
         out[first..].reverse();
+        // Without an unknown token llama.cpp emits LLAMA_TOKEN_NULL (-1),
+        // which is no token: leave it out.
+        if self.unk == u32::MAX {
+            let tail: Vec<u32> = out.drain(first..).filter(|&id| id != u32::MAX).collect();
+            out.extend(tail);
+        }
         Ok(())
     }
 }
