@@ -8,6 +8,12 @@ every output line must be equal (ids with and without special tokens, both
 decodings).
 
     python3 scripts/vocab-fuzz.py [--cases 2000] [--seed 1] [VOCAB...]
+    python3 scripts/vocab-fuzz.py --aliases [--cases 1000]
+
+--aliases checks every supported `tokenizer.ggml.pre` name instead (the
+names no vocab file uses included): gpt-2's vocab file is copied with each
+name in turn (and gemma-4's, as a `gpt2` model, for the SentencePiece-style
+ones), so the name's regexes and settings are compared with the peer's.
 
 Builds the oracle (scripts/vocab-reference.py) and tokdump (cargo, release)
 first. Exit status 1 on any difference; the first few are printed.
@@ -15,9 +21,11 @@ first. Exit status 1 on any difference; the first few are printed.
 import argparse
 import json
 import random
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -135,6 +143,51 @@ def text_case(rng, specials, words):
     return "".join(parts).replace("__ggml_vocab_test__", "_")
 
 
+def set_keys(src, dst, changes):
+    """Copies tensor-less GGUF `src` to `dst` with string metadata `changes`."""
+    data = open(src, "rb").read()
+    pos = 24
+    (n_tensors, n_kv) = struct.unpack_from("<QQ", data, 8)
+    assert n_tensors == 0, "vocab files have no tensors"
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+    def skip(t):
+        nonlocal pos
+        if t == 8:
+            pos += 8 + struct.unpack_from("<Q", data, pos)[0]
+        elif t == 9:
+            et, n = struct.unpack_from("<IQ", data, pos)
+            pos += 12
+            if et in sizes:
+                pos += n * sizes[et]
+            else:
+                for _ in range(n):
+                    skip(et)
+        else:
+            pos += sizes[t]
+
+    def kv(k, v):
+        kb, vb = k.encode(), v.encode()
+        return struct.pack("<Q", len(kb)) + kb + struct.pack("<IQ", 8, len(vb)) + vb
+
+    out, seen = [], set()
+    for _ in range(n_kv):
+        start = pos
+        klen = struct.unpack_from("<Q", data, pos)[0]
+        key = data[pos + 8:pos + 8 + klen].decode()
+        pos += 8 + klen
+        (t,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+        skip(t)
+        if key in changes:
+            seen.add(key)
+            out.append(kv(key, changes[key]))
+        else:
+            out.append(data[start:pos])
+    out += [kv(k, v) for k, v in changes.items() if k not in seen]
+    open(dst, "wb").write(data[:8] + struct.pack("<QQ", 0, len(out)) + b"".join(out))
+
+
 def run(cmd, data):
     r = subprocess.run(cmd, input=data, capture_output=True)
     if r.returncode:
@@ -147,6 +200,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--aliases", action="store_true", help="every supported pre-tokenizer name on gpt-2's vocab")
     ap.add_argument("vocabs", nargs="*", default=vr.VOCABS)
     args = ap.parse_args()
     peer = vr.peer_dir()
@@ -156,9 +210,21 @@ def main():
     target = Path(json.loads(cargo_meta.stdout)["target_directory"])
     dump = target / "release" / "examples" / "tokdump"
     models = peer / "src" / "vendor" / "llama.cpp" / "models"
+    jobs = [(name, models / f"ggml-vocab-{name}.gguf") for name in args.vocabs]
+    if args.aliases:
+        tmp = Path(tempfile.mkdtemp(prefix="vocab-fuzz-"))
+        names = subprocess.run([str(dump), "--list-pre"], check=True, capture_output=True, text=True).stdout.split()
+        jobs = []
+        for pre in names:
+            dst = tmp / f"gpt-2-{pre}.gguf"
+            set_keys(models / "ggml-vocab-gpt-2.gguf", dst, {"tokenizer.ggml.pre": pre})
+            jobs.append((f"gpt-2 vocab, pre {pre}", dst))
+        for pre in ["gemma4", "granite-embed-multi-311m", "sarvam-moe"]:
+            dst = tmp / f"gemma-4-{pre}.gguf"
+            set_keys(models / "ggml-vocab-gemma-4.gguf", dst, {"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": pre})
+            jobs.append((f"gemma-4 vocab as gpt2, pre {pre}", dst))
     failed = False
-    for name in args.vocabs:
-        gguf = models / f"ggml-vocab-{name}.gguf"
+    for name, gguf in jobs:
         rng = random.Random(args.seed)
         meta = gguf_meta(gguf)
         specials, words = vocab_words(meta, rng)
@@ -176,6 +242,8 @@ def main():
             for x, y in bad[:3]:
                 print(f"  peer {json.dumps(x, ensure_ascii=False)[:400]}\n  ours {json.dumps(y, ensure_ascii=False)[:400]}")
             failed |= bool(bad)
+    if args.aliases:
+        shutil.rmtree(tmp)
     sys.exit(1 if failed else 0)
 
 

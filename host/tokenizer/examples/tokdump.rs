@@ -5,7 +5,8 @@
 //!
 //! Cases are separated by a line `__ggml_vocab_test__` (llama.cpp's
 //! `models/ggml-vocab-*.gguf.inp` format). With `--decode`, each line is a
-//! list of token ids to decode instead.
+//! list of token ids to decode instead. `tokdump --list-pre` prints the
+//! supported `tokenizer.ggml.pre` names.
 
 use std::io::{Read, Write};
 
@@ -20,7 +21,11 @@ fn decoded(key: &str, bytes: Vec<u8>) -> (String, serde_json::Value) {
 }
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: tokdump VOCAB.gguf < cases.inp");
+    let path = std::env::args().nth(1).expect("usage: tokdump VOCAB.gguf [--decode] < cases.inp | tokdump --list-pre");
+    if path == "--list-pre" {
+        println!("{}", edgewasm_tokenizer::SUPPORTED_PRE_TOKENIZERS.join("\n"));
+        return;
+    }
     let file = GgufFile::open(&path).expect("open gguf");
     let tok = Tokenizer::from_gguf(&file).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut raw = String::new();
