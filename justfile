@@ -160,6 +160,8 @@ fuzz-smoke:
     done
 
 # Rebuild llama.cpp's reference outputs (tests/data) from the peer and check
-# them against the committed copy (scripts/reference.py; `--write` overwrites).
+# them against the committed copy (scripts/reference.py, and
+# scripts/vocab-reference.py for tests/data/vocab; `--write` overwrites).
 reference *flags="": models peer
     python3 scripts/reference.py {{flags}}
+    python3 scripts/vocab-reference.py {{flags}}

@@ -1,8 +1,9 @@
-//! GPT-2 byte-level BPE (llama.cpp's `llm_tokenizer_bpe_session`).
+//! BPE over ranked merges (llama.cpp's `llm_tokenizer_bpe_session`).
 //!
-//! Each pre-tokenized word is byte-encoded (every byte becomes a printable
-//! char), split into chars, and adjacent pairs are merged lowest merge rank
-//! first (ties: leftmost) using a heap, so a word of n chars costs
+//! Text is split into words by the pre-tokenizer; each word is byte-encoded
+//! (GPT-2: every byte becomes a printable char; SentencePiece-style BPE
+//! keeps UTF-8), split into chars, and adjacent pairs are merged lowest merge
+//! rank first (ties: leftmost) using a heap, so a word of n chars costs
 //! O(n log n). Finished words are cached.
 
 use std::cmp::Reverse;
@@ -19,14 +20,40 @@ const CACHE_MAX_WORD: usize = 64;
 /// The cache is cleared when it holds this many words.
 const CACHE_MAX_ENTRIES: usize = 1 << 16;
 
+/// How a BPE vocabulary pre-processes text (llama.cpp's per-`pre` settings).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BpeOptions {
+    pub pre: PreTokenizer,
+    /// GPT-2 byte encoding of every word (false: raw UTF-8 with `<0xNN>`
+    /// byte fallback, as Gemma 4's SentencePiece-style BPE).
+    pub byte_encode: bool,
+    /// A word that is a token is taken whole, without merges (Llama 3).
+    pub ignore_merges: bool,
+    /// Spaces become `▁` before splitting (Gemma 4).
+    pub escape_spaces: bool,
+    /// A word of newlines that is a token is taken whole (Gemma 4).
+    pub newline_words: bool,
+}
+
+/// "No token" in a symbol's id.
+const NO_ID: u32 = u32::MAX;
+
 #[derive(Debug)]
 pub(crate) struct Bpe {
-    /// "left right" → rank (the merge's index in `tokenizer.ggml.merges`).
+    /// (left id << 32 | right id) → (rank, id of the merged text or
+    /// `NO_ID`), for the merges whose both sides are tokens: nearly all,
+    /// and the fast path (no string building, no string hashing).
+    pair_ranks: FxMap<u64, (u32, u32)>,
+    /// "left right" → rank (the merge's index in `tokenizer.ggml.merges`),
+    /// for the other merges: a side that is not a token can still be a
+    /// symbol (an unlisted char, or a merge result that is no token).
     ranks: FxMap<Box<str>, u32>,
-    pre: PreTokenizer,
+    opts: BpeOptions,
     byte_chars: [char; 256],
-    /// Token for each single-byte string (ASCII only), the last-resort fallback.
-    single_byte: [Option<u32>; 256],
+    /// The fallback token of each byte of a symbol that is no token: the
+    /// single-byte string's token (only ASCII can be one) when byte
+    /// encoding, else `<0xNN>`.
+    byte_fallback: [Option<u32>; 256],
     cache: Mutex<FxMap<Box<str>, Box<[u32]>>>,
 }
 
@@ -36,30 +63,62 @@ struct Sym {
     len: u32,
     prev: i32,
     next: i32,
+    /// The token whose text this symbol is, or `NO_ID`.
+    id: u32,
 }
 
 impl Bpe {
-    pub(crate) fn new(merges: &[String], pre: PreTokenizer, lookup: &dyn Fn(&str) -> Option<u32>) -> Bpe {
+    pub(crate) fn new(merges: &[String], opts: BpeOptions, lookup: &dyn Fn(&str) -> Option<u32>) -> Bpe {
         let mut ranks = FxMap::default();
-        ranks.reserve(merges.len());
+        let mut pair_ranks = FxMap::default();
+        pair_ranks.reserve(merges.len());
+        let mut merged = String::new();
         for (i, m) in merges.iter().enumerate() {
-            // llama.cpp splits at the first space after the first byte; a
-            // merge without one can never match.
-            if m.len() > 1 && m.as_bytes()[1..].contains(&b' ') {
-                ranks.entry(m.as_str().into()).or_insert(i as u32);
+            // llama.cpp splits at the first space after the first byte (the
+            // first pair with a given text wins); a merge without one can
+            // never match.
+            let Some(sp) = m.as_bytes().iter().skip(1).position(|&b| b == b' ').map(|p| p + 1) else {
+                continue;
+            };
+            let (a, b) = (&m[..sp], &m[sp + 1..]);
+            match (lookup(a), lookup(b)) {
+                (Some(ia), Some(ib)) => {
+                    merged.clear();
+                    merged.push_str(a);
+                    merged.push_str(b);
+                    let id = lookup(&merged).unwrap_or(NO_ID);
+                    pair_ranks.entry(u64::from(ia) << 32 | u64::from(ib)).or_insert((i as u32, id));
+                }
+                _ => {
+                    ranks.entry(m.as_str().into()).or_insert(i as u32);
+                }
             }
         }
-        let mut single_byte = [None; 256];
-        for b in 0u8..128 {
-            single_byte[b as usize] = lookup(std::str::from_utf8(&[b]).unwrap_or(""));
+        let mut byte_fallback = [None; 256];
+        for (b, slot) in byte_fallback.iter_mut().enumerate() {
+            *slot = if opts.byte_encode {
+                std::str::from_utf8(&[b as u8]).ok().and_then(lookup)
+            } else {
+                lookup(&format!("<0x{b:02X}>"))
+            };
         }
         Bpe {
+            pair_ranks,
             ranks,
-            pre,
+            opts,
             byte_chars: byte_to_char_table(),
-            single_byte,
+            byte_fallback,
             cache: Mutex::new(FxMap::default()),
         }
+    }
+
+    pub(crate) fn pre(&self) -> PreTokenizer {
+        self.opts.pre
+    }
+
+    /// Whether tokens are GPT-2 byte-encoded (else `▁` for spaces and `<0xNN>` bytes).
+    pub(crate) fn byte_encoded(&self) -> bool {
+        self.opts.byte_encode
     }
 
     /// Tokenizes one raw-text fragment (no special tokens in it).
@@ -71,8 +130,15 @@ impl Bpe {
         stop: &dyn Fn() -> bool,
         out: &mut Vec<u32>,
     ) -> Result<(), Interrupted> {
+        let escaped;
+        let text = if self.opts.escape_spaces {
+            escaped = text.replace(' ', "\u{2581}");
+            escaped.as_str()
+        } else {
+            text
+        };
         let mut words = Vec::new();
-        pretok::split(self.pre, text, &mut words);
+        pretok::split(self.opts.pre, text, &mut words);
         let mut encoded = String::new();
         let mut scratch = Scratch::default();
         let mut work = 0usize;
@@ -92,9 +158,21 @@ impl Bpe {
                 }
             }
             encoded.clear();
-            encoded.extend(word.bytes().map(|b| self.byte_chars[b as usize]));
+            if self.opts.byte_encode {
+                encoded.extend(word.bytes().map(|b| self.byte_chars[b as usize]));
+            } else {
+                encoded.push_str(word);
+            }
             let first = out.len();
-            self.merge_word(&encoded, lookup, stop, &mut scratch, out)?;
+            let whole = if self.opts.ignore_merges || (self.opts.newline_words && encoded.bytes().all(|b| b == b'\n')) {
+                lookup(&encoded)
+            } else {
+                None
+            };
+            match whole {
+                Some(id) => out.push(id),
+                None => self.merge_word(&encoded, lookup, stop, &mut scratch, out)?,
+            }
             if cacheable {
                 self.cache_put(word, &out[first..]);
             }
@@ -115,15 +193,33 @@ impl Bpe {
         cache.insert(word.into(), ids.into());
     }
 
-    fn rank(&self, key: &mut String, left: &str, right: &str) -> Option<u32> {
+    /// The rank of merging symbols `l` and `r` of `word`, and the id of the result.
+    #[inline]
+    fn rank(&self, key: &mut String, word: &str, l: &Sym, r: &Sym, lookup: &dyn Fn(&str) -> Option<u32>) -> Option<(u32, u32)> {
+        if l.id != NO_ID && r.id != NO_ID {
+            return self.pair_ranks.get(&(u64::from(l.id) << 32 | u64::from(r.id))).copied();
+        }
+        if self.ranks.is_empty() {
+            return None;
+        }
+        let text = |s: &Sym| &word[s.start as usize..(s.start + s.len) as usize];
         key.clear();
-        key.push_str(left);
+        key.push_str(text(l));
         key.push(' ');
-        key.push_str(right);
-        self.ranks.get(key.as_str()).copied()
+        key.push_str(text(r));
+        let rank = *self.ranks.get(key.as_str())?;
+        key.clear();
+        key.push_str(text(l));
+        key.push_str(text(r));
+        Some((rank, lookup(key).unwrap_or(NO_ID)))
     }
 
-    /// BPE over one byte-encoded word.
+    /// BPE over one byte-encoded word. The heap holds `rank << 32 | left`:
+    /// an entry is acted on only if the pair now starting at `left` still
+    /// has that rank. (A stale entry whose position now holds another pair
+    /// of the same rank has the same key as that pair's own entry, so
+    /// taking it early changes nothing: the order is llama.cpp's, lowest
+    /// rank first, then leftmost.)
     fn merge_word(
         &self,
         word: &str,
@@ -133,57 +229,72 @@ impl Bpe {
         out: &mut Vec<u32>,
     ) -> Result<(), Interrupted> {
         s.syms.clear();
-        s.heap.clear();
+        let mut buf = [0u8; 4];
         for (i, (start, c)) in word.char_indices().enumerate() {
-            s.syms.push(Sym { start: start as u32, len: c.len_utf8() as u32, prev: i as i32 - 1, next: i as i32 + 1 });
+            let id = lookup(c.encode_utf8(&mut buf)).unwrap_or(NO_ID);
+            s.syms.push(Sym { start: start as u32, len: c.len_utf8() as u32, prev: i as i32 - 1, next: i as i32 + 1, id });
         }
         if let Some(last) = s.syms.last_mut() {
             last.next = -1;
         }
-        let text = |sym: &Sym| &word[sym.start as usize..(sym.start + sym.len) as usize];
-        let mut key = String::new();
-        let mut push = |syms: &[Sym], heap: &mut BinaryHeap<Reverse<(u32, u32, u32, u32)>>, l: i32, r: i32| {
-            if l < 0 || r < 0 {
-                return;
+        let key = |rank: u32, l: usize| Reverse(u64::from(rank) << 32 | l as u64);
+        let mut kbuf = String::new();
+        let mut heap_vec = std::mem::take(&mut s.heap).into_vec();
+        heap_vec.clear();
+        for i in 1..s.syms.len() {
+            if let Some((rank, _)) = self.rank(&mut kbuf, word, &s.syms[i - 1], &s.syms[i], lookup) {
+                heap_vec.push(key(rank, i - 1));
             }
-            let (ls, rs) = (&syms[l as usize], &syms[r as usize]);
-            if let Some(rank) = self.rank(&mut key, text(ls), text(rs)) {
-                heap.push(Reverse((rank, l as u32, r as u32, ls.len + rs.len)));
-            }
-        };
-        for i in 1..s.syms.len() as i32 {
-            push(&s.syms, &mut s.heap, i - 1, i);
         }
+        let mut heap = BinaryHeap::from(heap_vec);
         let mut steps = 0usize;
-        while let Some(Reverse((_, l, r, size))) = s.heap.pop() {
+        while let Some(Reverse(k)) = heap.pop() {
             steps += 1;
-            if steps % CHECK_EVERY == 0 && stop() {
+            if steps.is_multiple_of(CHECK_EVERY) && stop() {
+                s.heap = heap;
                 return Err(Interrupted);
             }
-            let (l, r) = (l as usize, r as usize);
-            let (ll, rl) = (s.syms[l].len, s.syms[r].len);
-            // Stale: one side was merged into something else since.
-            if ll == 0 || rl == 0 || ll + rl != size {
+            let (rank, l) = ((k >> 32) as u32, (k & 0xFFFF_FFFF) as usize);
+            let r = s.syms[l].next;
+            if s.syms[l].len == 0 || r < 0 {
+                continue;
+            }
+            let r = r as usize;
+            let Some((now, id)) = self.rank(&mut kbuf, word, &s.syms[l], &s.syms[r], lookup) else {
+                continue;
+            };
+            if now != rank {
                 continue;
             }
             let rnext = s.syms[r].next;
-            s.syms[l].len += rl;
+            s.syms[l].len += s.syms[r].len;
             s.syms[l].next = rnext;
+            s.syms[l].id = id;
             s.syms[r].len = 0;
             if rnext >= 0 {
                 s.syms[rnext as usize].prev = l as i32;
             }
             let lprev = s.syms[l].prev;
-            push(&s.syms, &mut s.heap, lprev, l as i32);
-            push(&s.syms, &mut s.heap, l as i32, rnext);
-        }
-        for sym in s.syms.iter().filter(|s| s.len > 0) {
-            let t = text(sym);
-            match lookup(t) {
-                Some(id) => out.push(id),
-                // Not a token: llama.cpp falls back to single-byte tokens.
-                None => out.extend(t.bytes().filter_map(|b| self.single_byte[b as usize])),
+            if lprev >= 0 {
+                if let Some((rank, _)) = self.rank(&mut kbuf, word, &s.syms[lprev as usize], &s.syms[l], lookup) {
+                    heap.push(key(rank, lprev as usize));
+                }
             }
+            if rnext >= 0 {
+                if let Some((rank, _)) = self.rank(&mut kbuf, word, &s.syms[l], &s.syms[rnext as usize], lookup) {
+                    heap.push(key(rank, l));
+                }
+            }
+        }
+        s.heap = heap;
+        for sym in s.syms.iter().filter(|s| s.len > 0) {
+            if sym.id != NO_ID {
+                out.push(sym.id);
+                continue;
+            }
+            // Not a token: llama.cpp falls back to single-byte tokens.
+            let t = &word[sym.start as usize..(sym.start + sym.len) as usize];
+            out.extend(t.bytes().filter_map(|b| self.byte_fallback[b as usize]));
         }
         Ok(())
     }
@@ -192,5 +303,5 @@ impl Bpe {
 #[derive(Default)]
 struct Scratch {
     syms: Vec<Sym>,
-    heap: BinaryHeap<Reverse<(u32, u32, u32, u32)>>,
+    heap: BinaryHeap<Reverse<u64>>,
 }

@@ -1,7 +1,7 @@
 //! [`TokenizerConfig`]: everything a tokenizer is built from, as read from
 //! GGUF `tokenizer.*` metadata.
 
-use edgewasm_gguf::GgufFile;
+use edgewasm_gguf::{Array, GgufError, GgufFile, Value};
 
 use crate::{Tokenizer, TokenizerError};
 
@@ -40,6 +40,27 @@ pub struct TokenizerConfig {
     pub add_eos: Option<bool>,
     /// `tokenizer.ggml.add_space_prefix`.
     pub add_space_prefix: Option<bool>,
+    /// `tokenizer.ggml.seperator_token_id` (sic): closes a `bert` (WPM) input.
+    pub sep: Option<u32>,
+    /// `tokenizer.ggml.mask_token_id`.
+    pub mask: Option<u32>,
+    /// `tokenizer.ggml.fim_{pre,suf,mid,pad,rep,sep}_token_id` (or the
+    /// deprecated `prefix/suffix/middle_token_id`), in that order.
+    pub fim: [Option<u32>; 6],
+    /// `tokenizer.ggml.remove_extra_whitespaces` (`t5`/UGM).
+    pub remove_extra_whitespaces: Option<bool>,
+    /// `tokenizer.ggml.precompiled_charsmap` (`t5`/UGM): SentencePiece's
+    /// normalization table.
+    pub precompiled_charsmap: Option<Vec<u8>>,
+    /// `tokenizer.ggml.normalizer.lowercase` (`bert`/WPM; default true).
+    pub lowercase: Option<bool>,
+    /// `tokenizer.ggml.normalizer.strip_accents` (`bert`/WPM; default: as `lowercase`).
+    pub strip_accents: Option<bool>,
+    /// `general.name`: llama.cpp gives Phi-3's special tokens `rstrip` by it.
+    pub name: Option<String>,
+    /// `general.architecture`: llama.cpp gives `<mask>` `lstrip` for
+    /// `nomic-bert-moe` and `jina-bert-v3`.
+    pub architecture: Option<String>,
 }
 
 pub(crate) const KEY_MODEL: &str = "tokenizer.ggml.model";
@@ -47,6 +68,7 @@ pub(crate) const KEY_TOKENS: &str = "tokenizer.ggml.tokens";
 pub(crate) const KEY_TYPES: &str = "tokenizer.ggml.token_type";
 pub(crate) const KEY_SCORES: &str = "tokenizer.ggml.scores";
 pub(crate) const KEY_MERGES: &str = "tokenizer.ggml.merges";
+pub(crate) const KEY_CHARSMAP: &str = "tokenizer.ggml.precompiled_charsmap";
 
 impl TokenizerConfig {
     /// Reads the `tokenizer.*` keys of a GGUF file.
@@ -70,8 +92,39 @@ impl TokenizerConfig {
             add_bos: g.get_bool("tokenizer.ggml.add_bos_token")?,
             add_eos: g.get_bool("tokenizer.ggml.add_eos_token")?,
             add_space_prefix: g.get_bool("tokenizer.ggml.add_space_prefix")?,
+            sep: g.get_u32("tokenizer.ggml.seperator_token_id")?,
+            mask: g.get_u32("tokenizer.ggml.mask_token_id")?,
+            fim: [
+                fim_id(g, "fim_pre", "prefix")?,
+                fim_id(g, "fim_suf", "suffix")?,
+                fim_id(g, "fim_mid", "middle")?,
+                g.get_u32("tokenizer.ggml.fim_pad_token_id")?,
+                g.get_u32("tokenizer.ggml.fim_rep_token_id")?,
+                g.get_u32("tokenizer.ggml.fim_sep_token_id")?,
+            ],
+            remove_extra_whitespaces: g.get_bool("tokenizer.ggml.remove_extra_whitespaces")?,
+            precompiled_charsmap: match g.get(KEY_CHARSMAP) {
+                None => None,
+                Some(Value::Array(Array::U8(v))) => Some(v.clone()),
+                Some(Value::Array(Array::I8(v))) => Some(v.iter().map(|&b| b as u8).collect()),
+                Some(v) => {
+                    return Err(GgufError::MetadataType { key: KEY_CHARSMAP.into(), expected: "array[u8]", found: v.type_name() }.into())
+                }
+            },
+            lowercase: g.get_bool("tokenizer.ggml.normalizer.lowercase")?,
+            strip_accents: g.get_bool("tokenizer.ggml.normalizer.strip_accents")?,
+            name: g.get_str("general.name")?.map(str::to_string),
+            architecture: g.get_str("general.architecture")?.map(str::to_string),
         })
     }
+}
+
+/// A FIM token id: the current key, else the deprecated one (which llama.cpp
+/// reads after it, so it wins when both are present).
+fn fim_id(g: &GgufFile, new: &str, old: &str) -> Result<Option<u32>, TokenizerError> {
+    let new = g.get_u32(&format!("tokenizer.ggml.{new}_token_id"))?;
+    let old = g.get_u32(&format!("tokenizer.ggml.{old}_token_id"))?;
+    Ok(old.or(new))
 }
 
 impl Tokenizer {

@@ -5,11 +5,11 @@
 #[non_exhaustive]
 pub enum TokenizerError {
     /// `tokenizer.ggml.model` names a tokenizer this crate does not implement.
-    #[error("unsupported tokenizer model `{0}` (supported: gpt2, llama)")]
-    UnsupportedModel(String),
+    #[error("unsupported tokenizer model `{name}` (supported: {supported})")]
+    UnsupportedModel { name: String, supported: String },
     /// `tokenizer.ggml.pre` names a pre-tokenizer this crate does not implement.
-    #[error("unsupported pre-tokenizer `{0}` for a gpt2 tokenizer (supported: smollm, gpt-2 and their aliases)")]
-    UnsupportedPreTokenizer(String),
+    #[error("unsupported pre-tokenizer `{name}` (supported: {supported})")]
+    UnsupportedPreTokenizer { name: String, supported: String },
     /// A required metadata key is absent.
     #[error("missing tokenizer metadata key `{0}`")]
     MissingKey(&'static str),
@@ -25,6 +25,9 @@ pub enum TokenizerError {
     /// `add_bos`/`add_eos` is set but the matching token id is not.
     #[error("`{flag}` is true, but `{id_key}` is not set")]
     MissingSpecialToken { flag: &'static str, id_key: &'static str },
+    /// `tokenizer.ggml.precompiled_charsmap` is malformed.
+    #[error("`tokenizer.ggml.precompiled_charsmap` is malformed: {0}")]
+    BadCharsmap(String),
     /// The GGUF reader failed.
     #[error(transparent)]
     Gguf(#[from] edgewasm_gguf::GgufError),

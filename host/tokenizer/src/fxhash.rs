@@ -51,9 +51,13 @@ impl Hasher for FxHasher {
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
+    /// The multiply leaves the low bits depending on the low input bits
+    /// only, and hash tables index by the low bits: rotate the well-mixed
+    /// high bits down (as rustc-hash 2 does), or keys that differ only in
+    /// their high half (`left << 32 | right` pairs) all collide.
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        self.hash.rotate_left(26)
     }
 }
 

@@ -1,10 +1,16 @@
 //! Tokenizers built from GGUF metadata, matching llama.cpp token for token.
 //!
-//! Two model types are supported:
-//! * `gpt2`: byte-level BPE with ranked merges and a GPT-2 style
-//!   pre-tokenizer (`smollm`, `gpt-2` and their aliases);
+//! The tokenizer models (`tokenizer.ggml.model`) supported:
+//! * `gpt2`: byte-level BPE with ranked merges, after one of llama.cpp's
+//!   pre-tokenizers (`tokenizer.ggml.pre`: `llama-bpe`, `qwen2`, `qwen35`,
+//!   `deepseek-llm`, `deepseek-coder`, `falcon`, `gpt-2`, `mpt`,
+//!   `starcoder`, `smollm`, `command-r`, none (`default`), and their
+//!   aliases; see [`SUPPORTED_PRE_TOKENIZERS`]);
+//! * `gemma4`: SentencePiece-style BPE (spaces as `▁`, `<0xNN>` bytes);
 //! * `llama`: SentencePiece-style BPE over token scores with `<0xNN>` byte
-//!   fallback (Gemma, Llama 2, ...).
+//!   fallback (Llama 2, Phi-3, Gemma 1-3, Baichuan, ...);
+//! * `bert`: WordPiece (BERT embeddings);
+//! * `t5`: Unigram with SentencePiece's precompiled charsmap (T5, XLM-R).
 //!
 //! Special tokens are split out first, like llama.cpp's
 //! `tokenizer_st_partition`: control tokens only when `parse_special` is set,
@@ -20,17 +26,22 @@ mod pretok;
 mod special;
 mod spm;
 mod stream;
+mod ugm;
 mod unicode;
+mod unicode_data;
+mod wpm;
 
 pub use config::TokenizerConfig;
 pub use error::{Interrupted, TokenizerError};
 pub use stream::StreamDecoder;
 
-use bpe::Bpe;
+use bpe::{Bpe, BpeOptions};
 use config::{KEY_MERGES, KEY_SCORES, KEY_TYPES};
 use fxhash::FxMap;
 use pretok::PreTokenizer;
-use special::{Fragment, Specials};
+use special::{Fragment, SpecialToken, Specials};
+use ugm::Ugm;
+use wpm::{Trie, Wpm};
 
 /// How often (in bytes of text, or steps of a loop) long tokenizer work
 /// asks its caller whether to stop: often enough to notice a deadline within
@@ -45,6 +56,8 @@ mod attr {
     pub const CONTROL: u16 = 1 << 3;
     pub const USER_DEFINED: u16 = 1 << 4;
     pub const BYTE: u16 = 1 << 5;
+    pub const LSTRIP: u16 = 1 << 7;
+    pub const RSTRIP: u16 = 1 << 8;
 
     /// From a GGUF `token_type` value.
     pub fn from_type(t: i32) -> u16 {
@@ -72,17 +85,133 @@ const EOT_TEXTS: &[&str] = &[
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
     "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>",
 ];
-/// Fill-in-the-middle pad / repo / file-separator tokens, which also end generation.
-const FIM_EOG_TEXTS: &[&[&str]] = &[
+/// Fill-in-the-middle prefix / suffix / middle / pad / repo / file-separator
+/// candidates when the file does not name them; the last three also end generation.
+const FIM_TEXTS: [&[&str]; 6] = [
+    &["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"],
+    &["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"],
+    &["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"],
     &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"],
     &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"],
     &["<|file_sep|>"],
 ];
 
+/// Per-pre-tokenizer settings (bits of [`PreEntry`]).
+mod pre_flag {
+    /// Decoding cleans spaces before punctuation (`clean_spaces`).
+    pub const CLEAN: u8 = 1;
+    /// A word that is a token is taken whole (`ignore_merges`).
+    pub const IGNORE_MERGES: u8 = 2;
+    /// BOS is added by default (`add_bos`).
+    pub const ADD_BOS: u8 = 4;
+    /// No default BOS id (`special_bos_id = LLAMA_TOKEN_NULL`).
+    pub const NO_BOS: u8 = 8;
+    /// SentencePiece-style BPE: spaces escaped to `▁`, no byte encoding,
+    /// `<0xNN>` byte fallback.
+    pub const SPM_STYLE: u8 = 16;
+    /// Gemma 4: words of newlines taken whole, and BOS forced on.
+    pub const GEMMA4: u8 = 32;
+}
+
+/// One `tokenizer.ggml.pre` name: its regex list and settings.
+type PreEntry = (&'static str, PreTokenizer, u8);
+
+/// Every `tokenizer.ggml.pre` value supported, as llama.cpp maps them
+/// (`llama_vocab::impl::load`). A `gpt2` model without one uses `default`.
+const PRE_TOKENIZERS: &[PreEntry] = {
+    use pre_flag::*;
+    use PreTokenizer::*;
+    &[
+        ("default", Default, CLEAN),
+        ("llama3", Llama3, CLEAN | IGNORE_MERGES | ADD_BOS),
+        ("llama-v3", Llama3, CLEAN | IGNORE_MERGES | ADD_BOS),
+        ("llama-bpe", Llama3, CLEAN | IGNORE_MERGES | ADD_BOS),
+        ("falcon3", Llama3, CLEAN | IGNORE_MERGES | ADD_BOS),
+        ("falcon-h1", Llama3, CLEAN | IGNORE_MERGES | ADD_BOS),
+        ("pixtral", Llama3, CLEAN | IGNORE_MERGES | ADD_BOS),
+        ("midm-2.0", Llama3, CLEAN | IGNORE_MERGES | ADD_BOS),
+        ("lfm2", Llama3, CLEAN | IGNORE_MERGES | ADD_BOS),
+        ("jina-v5-nano", Llama3, CLEAN | IGNORE_MERGES | ADD_BOS),
+        ("dbrx", Llama3, CLEAN),
+        ("smaug-bpe", Llama3, CLEAN),
+        ("chatglm-bpe", Llama3, CLEAN | NO_BOS),
+        ("glm4", Llama3, CLEAN | NO_BOS | IGNORE_MERGES),
+        ("glm5", Llama3, CLEAN | NO_BOS | IGNORE_MERGES),
+        ("deepseek-llm", DeepseekLlm, 0),
+        ("deepseek-coder", DeepseekCoder, 0),
+        ("falcon", Falcon, CLEAN),
+        ("gpt-2", Gpt2, CLEAN),
+        ("phi-2", Gpt2, CLEAN),
+        ("mpt", Gpt2, CLEAN),
+        ("olmo", Gpt2, CLEAN),
+        ("jais", Gpt2, CLEAN),
+        ("exaone4", Gpt2, CLEAN),
+        ("jina-es", Gpt2, CLEAN),
+        ("jina-de", Gpt2, CLEAN),
+        ("jina-v1-en", Gpt2, CLEAN),
+        ("jina-v2-es", Gpt2, CLEAN),
+        ("jina-v2-de", Gpt2, CLEAN),
+        ("jina-v2-code", Gpt2, CLEAN),
+        ("roberta-bpe", Gpt2, CLEAN),
+        ("gigachat", Gpt2, CLEAN),
+        ("a.x-4.0", Gpt2, CLEAN),
+        ("mellum", Gpt2, CLEAN),
+        ("modern-bert", Gpt2, CLEAN),
+        ("trillion", Gpt2, 0),
+        ("granite-docling", Gpt2, 0),
+        ("starcoder", Starcoder, CLEAN),
+        ("refact", Starcoder, CLEAN),
+        ("codeshell", Starcoder, CLEAN),
+        ("exaone", Starcoder, CLEAN),
+        ("minerva-7b", Starcoder, CLEAN),
+        ("mellum2", Starcoder, CLEAN),
+        ("command-r", Starcoder, 0),
+        ("smollm", Starcoder, 0),
+        ("qwen2", Qwen2, 0),
+        ("deepseek-r1-qwen", Qwen2, 0),
+        ("kormo", Qwen2, 0),
+        ("f2llmv2", Qwen2, 0),
+        ("hunyuan", Qwen2, 0),
+        ("solar-open", Qwen2, 0),
+        ("grok-2", Qwen2, 0),
+        ("stablelm2", Qwen2, CLEAN),
+        ("megrez", Qwen2, CLEAN),
+        ("qwen35", Qwen35, 0),
+        ("gemma4", Newlines, CLEAN | SPM_STYLE | GEMMA4),
+        ("granite-embed-multi-311m", Newlines, CLEAN | SPM_STYLE | GEMMA4),
+        ("sarvam-moe", Newlines, SPM_STYLE),
+    ]
+};
+
+/// The `tokenizer.ggml.pre` values this crate implements, for error messages.
+pub const SUPPORTED_PRE_TOKENIZERS: &[&str] = &{
+    let mut names = [""; PRE_TOKENIZERS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = PRE_TOKENIZERS[i].0;
+        i += 1;
+    }
+    names
+};
+
+/// The `tokenizer.ggml.model` values this crate implements.
+pub const SUPPORTED_MODELS: &[&str] = &["gpt2", "gemma4", "llama", "bert", "t5"];
+
+/// The tokenizer model of a vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Spm,
+    Bpe(PreTokenizer),
+    Wpm,
+    Ugm,
+}
+
 #[derive(Debug)]
 enum Algo {
     Bpe(Box<Bpe>),
     Spm,
+    Wpm(Box<Wpm>),
+    Ugm(Box<Ugm>),
 }
 
 /// A tokenizer: text ↔ token ids for one model's vocabulary.
@@ -90,6 +219,8 @@ enum Algo {
 /// Cheap to share: it is `Send + Sync` and all methods take `&self`.
 pub struct Tokenizer {
     algo: Algo,
+    /// `tokenizer.ggml.model`, for `Debug`.
+    model: Box<str>,
     texts: Vec<Box<str>>,
     attrs: Vec<u16>,
     scores: Vec<f32>,
@@ -106,6 +237,8 @@ pub struct Tokenizer {
     unk: Option<u32>,
     pad: Option<u32>,
     eog: Vec<u32>,
+    /// Closes a WPM input (`[SEP]`).
+    sep: Option<u32>,
     add_bos: bool,
     add_eos: bool,
     add_space_prefix: bool,
@@ -116,8 +249,10 @@ impl std::fmt::Debug for Tokenizer {
     // A summary: the vocabulary itself is far too long to print.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.algo {
-            Algo::Bpe(_) => "gpt2 (byte-level BPE)",
-            Algo::Spm => "llama (SentencePiece BPE)",
+            Algo::Bpe(b) => format!("{} (BPE, {:?})", self.model, b.pre()),
+            Algo::Spm => format!("{} (SentencePiece BPE)", self.model),
+            Algo::Wpm(_) => format!("{} (WordPiece)", self.model),
+            Algo::Ugm(_) => format!("{} (Unigram)", self.model),
         };
         f.debug_struct("Tokenizer")
             .field("model", &kind)
@@ -133,15 +268,13 @@ impl std::fmt::Debug for Tokenizer {
     }
 }
 
-/// Which pre-tokenizer, and whether decoding cleans spaces, for a `gpt2` model.
-fn gpt2_pre(pre: Option<&str>) -> Result<(PreTokenizer, bool), TokenizerError> {
-    use PreTokenizer::*;
-    Ok(match pre.unwrap_or("") {
-        "smollm" | "command-r" => (Smollm, false),
-        "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => (Smollm, true),
-        "gpt-2" | "phi-2" | "mpt" | "olmo" | "gigachat" | "a.x-4.0" | "mellum" | "exaone4" => (Gpt2, true),
-        "trillion" | "granite-docling" => (Gpt2, false),
-        other => return Err(TokenizerError::UnsupportedPreTokenizer(other.to_string())),
+/// The settings of pre-tokenizer `name` (`None`: absent, which llama.cpp
+/// treats as `default`).
+fn pre_entry(name: Option<&str>) -> Result<PreEntry, TokenizerError> {
+    let name = name.unwrap_or("default");
+    PRE_TOKENIZERS.iter().find(|e| e.0 == name).copied().ok_or_else(|| TokenizerError::UnsupportedPreTokenizer {
+        name: name.to_string(),
+        supported: SUPPORTED_PRE_TOKENIZERS.join(", "),
     })
 }
 
@@ -168,16 +301,32 @@ impl Tokenizer {
         }
 
         // Model type and llama.cpp's defaults for it.
-        let is_spm = match cfg.model.as_str() {
-            "llama" => true,
-            "gpt2" => false,
-            other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
+        let (kind, pre_flags) = match cfg.model.as_str() {
+            "llama" => (Kind::Spm, 0),
+            "bert" => (Kind::Wpm, 0),
+            "t5" => (Kind::Ugm, 0),
+            "gpt2" => pre_entry(cfg.pre.as_deref()).map(|(_, p, f)| (Kind::Bpe(p), f))?,
+            // llama.cpp ignores the file's `pre` for this model.
+            "gemma4" => pre_entry(Some("gemma4")).map(|(_, p, f)| (Kind::Bpe(p), f))?,
+            other => {
+                return Err(TokenizerError::UnsupportedModel { name: other.to_string(), supported: SUPPORTED_MODELS.join(", ") })
+            }
         };
-        let (pre, clean_spaces) = if is_spm { (None, false) } else { gpt2_pre(cfg.pre.as_deref()).map(|(p, c)| (Some(p), c))? };
-        if !is_spm && cfg.merges.is_empty() {
+        let is_spm = kind == Kind::Spm;
+        let flag = |f: u8| pre_flags & f != 0;
+        if matches!(kind, Kind::Bpe(_)) && cfg.merges.is_empty() {
             return Err(TokenizerError::MissingKey(KEY_MERGES));
         }
-        let (def_bos, def_eos, def_unk) = if is_spm { (Some(1), Some(2), Some(0)) } else { (Some(11), Some(11), None) };
+        // (bos, eos, unk, sep) defaults.
+        let (def_bos, def_eos, def_unk, def_sep) = match (kind, cfg.model.as_str()) {
+            (Kind::Spm, _) => (Some(1), Some(2), Some(0), None),
+            (Kind::Wpm, _) => (Some(101), None, Some(100), Some(102)),
+            (Kind::Ugm, _) => (None, Some(1), Some(2), None),
+            (_, "gemma4") => (None, None, None, None),
+            _ if flag(pre_flag::NO_BOS) => (None, Some(11), None, None),
+            _ => (Some(11), Some(11), None, None),
+        };
+        let clean_spaces = flag(pre_flag::CLEAN) || kind == Kind::Wpm;
 
         // Vocabulary.
         let mut texts = Vec::with_capacity(n);
@@ -207,11 +356,16 @@ impl Tokenizer {
         let bos = resolve(cfg.bos, def_bos);
         let eos = resolve(cfg.eos, def_eos);
         let unk = resolve(cfg.unk, def_unk);
+        let sep = resolve(cfg.sep, def_sep);
         let pad = in_range(cfg.pad);
         let mut eot = in_range(cfg.eot);
         let mut eom = in_range(cfg.eom);
-        let add_bos = cfg.add_bos.unwrap_or(is_spm);
-        let add_eos = cfg.add_eos.unwrap_or(false);
+        let mut fim = cfg.fim.map(in_range);
+        let mut add_bos = cfg.add_bos.unwrap_or(is_spm || kind == Kind::Wpm || flag(pre_flag::ADD_BOS));
+        if flag(pre_flag::GEMMA4) {
+            add_bos = true;
+        }
+        let add_eos = cfg.add_eos.unwrap_or(kind == Kind::Ugm);
         let add_space_prefix = cfg.add_space_prefix.unwrap_or(is_spm);
         if add_bos && bos.is_none() {
             return Err(TokenizerError::MissingSpecialToken { flag: "tokenizer.ggml.add_bos_token", id_key: "tokenizer.ggml.bos_token_id" });
@@ -231,27 +385,27 @@ impl Tokenizer {
             eom = find(&["<|eom_id|>"]);
             eom.into_iter().for_each(&mut make_control);
         }
-        let mut eog: Vec<u32> = Vec::new();
-        for names in FIM_EOG_TEXTS {
-            if let Some(id) = find(names) {
-                make_control(id);
-                eog.push(id);
+        for (slot, names) in fim.iter_mut().zip(FIM_TEXTS) {
+            if slot.is_none() {
+                *slot = find(names);
+                slot.iter().copied().for_each(&mut make_control);
             }
         }
+        let mut eog: Vec<u32> = fim[3..].iter().flatten().copied().collect();
         for name in EOG_TEXTS {
             if let Some(&id) = ids.get(*name) {
                 make_control(id);
                 eog.push(id);
             }
         }
-        for name in ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"] {
-            if let Some(&id) = ids.get(name) {
-                attrs[id as usize] = attr::USER_DEFINED;
-            }
-        }
         for (i, a) in attrs.iter_mut().enumerate() {
             if *a & attr::CONTROL != 0 && texts[i].contains("unused") {
                 *a |= attr::UNUSED;
+            }
+        }
+        for name in ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"] {
+            if let Some(&id) = ids.get(name) {
+                attrs[id as usize] = attr::USER_DEFINED;
             }
         }
         eog.extend(eos.into_iter().chain(eot).chain(eom));
@@ -273,10 +427,53 @@ impl Tokenizer {
             }
         }
 
+        // Per-model strip attributes (llama.cpp sets them by name, after
+        // collecting the special tokens).
+        let is_special = |a: u16| a & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0;
+        let name = cfg.name.as_deref().unwrap_or("").to_lowercase();
+        let arch = cfg.architecture.as_deref().unwrap_or("");
+        let pre_name = cfg.pre.as_deref().unwrap_or("");
+        let mut set_attr = |text: &str, bit: u16, on: bool| {
+            if let Some(&id) = ids.get(text) {
+                let a = &mut attrs[id as usize];
+                *a = if on { *a | bit } else { *a & !bit };
+            }
+        };
+        if ["jina-v2-de", "jina-v2-es", "jina-v2-code"].iter().any(|s| pre_name.contains(s))
+            || ["nomic-bert-moe", "jina-bert-v3"].iter().any(|s| arch.contains(s))
+        {
+            set_attr("<mask>", attr::LSTRIP, true);
+        } else if name.contains("phi-3") || name.contains("phi3") {
+            for a in attrs.iter_mut().filter(|a| is_special(**a)) {
+                *a |= attr::RSTRIP;
+            }
+            let mut set_attr = |text: &str, on: bool| {
+                if let Some(&id) = ids.get(text) {
+                    let a = &mut attrs[id as usize];
+                    *a = if on { *a | attr::RSTRIP } else { *a & !attr::RSTRIP };
+                }
+            };
+            set_attr("</s>", true);
+            for t in ["<unk>", "<s>", "<|endoftext|>"] {
+                set_attr(t, false);
+            }
+        } else if name.contains("modern-bert") {
+            set_attr("[MASK]", attr::LSTRIP, true);
+        }
+
         let specials = Specials::new(
             (0..n)
-                .filter(|&i| attrs[i] & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0)
-                .map(|i| (i as u32, texts[i].clone(), attrs[i] & (attr::CONTROL | attr::UNKNOWN) == 0))
+                .filter(|&i| is_special(attrs[i]))
+                .map(|i| {
+                    let a = attrs[i];
+                    SpecialToken {
+                        id: i as u32,
+                        text: texts[i].clone(),
+                        always: a & (attr::CONTROL | attr::UNKNOWN) == 0,
+                        lstrip: a & attr::LSTRIP != 0,
+                        rstrip: a & attr::RSTRIP != 0,
+                    }
+                })
                 .collect(),
         );
 
@@ -285,13 +482,49 @@ impl Tokenizer {
         for (b, slot) in byte_tokens.iter_mut().enumerate() {
             *slot = lookup(&format!("<0x{b:02X}>")).or_else(|| std::str::from_utf8(&[b as u8]).ok().and_then(lookup));
         }
-        let algo = match pre {
-            None => Algo::Spm,
-            Some(pre) => Algo::Bpe(Box::new(Bpe::new(&cfg.merges, pre, &lookup))),
+        let algo = match kind {
+            Kind::Spm => Algo::Spm,
+            Kind::Wpm => Algo::Wpm(Box::new(Wpm::new(
+                Trie::new(texts.iter().enumerate().map(|(i, t)| (i as u32, &**t))),
+                cfg.lowercase.unwrap_or(true),
+                cfg.strip_accents.or(cfg.lowercase).unwrap_or(true),
+            ))),
+            Kind::Ugm => {
+                let kinds: Vec<u8> = attrs
+                    .iter()
+                    .map(|&a| match () {
+                        _ if a & attr::NORMAL != 0 => 1,
+                        _ if a & attr::USER_DEFINED != 0 => 2,
+                        _ if a & attr::UNUSED != 0 => 3,
+                        _ => 0,
+                    })
+                    .collect();
+                Algo::Ugm(Box::new(Ugm::new(
+                    &texts,
+                    &kinds,
+                    &scores,
+                    cfg.precompiled_charsmap.as_deref(),
+                    unk,
+                    add_space_prefix,
+                    cfg.remove_extra_whitespaces.unwrap_or(false),
+                )?))
+            }
+            Kind::Bpe(pre) => {
+                let spm_style = flag(pre_flag::SPM_STYLE);
+                let opts = BpeOptions {
+                    pre,
+                    byte_encode: !spm_style,
+                    ignore_merges: flag(pre_flag::IGNORE_MERGES),
+                    escape_spaces: spm_style,
+                    newline_words: flag(pre_flag::GEMMA4),
+                };
+                Algo::Bpe(Box::new(Bpe::new(&cfg.merges, opts, &lookup)))
+            }
         };
 
         let mut tok = Tokenizer {
             algo,
+            model: cfg.model.into(),
             texts,
             attrs,
             scores,
@@ -306,6 +539,7 @@ impl Tokenizer {
             unk,
             pad,
             eog,
+            sep,
             add_bos,
             add_eos,
             add_space_prefix,
@@ -315,24 +549,17 @@ impl Tokenizer {
         Ok(tok)
     }
 
-    /// Fills the piece cache: what each token decodes to, special tokens included.
+    /// Fills the piece cache: what each token decodes to, special tokens
+    /// included (llama.cpp's `token_to_piece` with `special`).
     fn build_pieces(&mut self) {
-        let byte_chars_inv = unicode::char_to_byte;
         for i in 0..self.texts.len() {
             let (text, a) = (&*self.texts[i], self.attrs[i]);
             if a & (attr::UNKNOWN | attr::CONTROL | attr::USER_DEFINED) != 0 {
                 self.pieces.extend_from_slice(text.as_bytes());
             } else if a & attr::NORMAL != 0 {
-                match self.algo {
-                    Algo::Spm => self.pieces.extend_from_slice(text.replace('\u{2581}', " ").as_bytes()),
-                    Algo::Bpe(_) => {
-                        for c in text.chars() {
-                            match byte_chars_inv(c) {
-                                Some(b) => self.pieces.push(b),
-                                None => self.pieces.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-                            }
-                        }
-                    }
+                match &self.algo {
+                    Algo::Bpe(b) if b.byte_encoded() => decode_byte_level(text, &mut self.pieces),
+                    _ => self.pieces.extend_from_slice(text.replace('\u{2581}', " ").as_bytes()),
                 }
             } else if a & attr::BYTE != 0 {
                 if let Some(b) = text.get(3..5).and_then(|h| u8::from_str_radix(h, 16).ok()) {
@@ -369,7 +596,8 @@ impl Tokenizer {
     ) -> Result<Vec<u32>, Interrupted> {
         let frags = self.specials.partition(text, parse_special, stop)?;
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
-        if add_special && self.add_bos {
+        // WPM: llama.cpp adds BOS ([CLS]) whenever it adds specials.
+        if add_special && (self.add_bos || matches!(self.algo, Algo::Wpm(_))) {
             out.extend(self.bos);
         }
         let lookup = |s: &str| self.lookup(s);
@@ -423,8 +651,35 @@ impl Tokenizer {
                     }
                 }
             }
+            Algo::Wpm(wpm) => {
+                for f in frags {
+                    match f {
+                        Fragment::Text(a, b) => {
+                            check(b - a)?;
+                            wpm.tokenize(&text[a..b], self.unk, stop, &mut out)?;
+                        }
+                        Fragment::Token(id) => out.push(id),
+                    }
+                }
+            }
+            Algo::Ugm(ugm) => {
+                for f in frags {
+                    match f {
+                        Fragment::Text(a, b) => {
+                            check(b - a)?;
+                            ugm.tokenize(&text[a..b], stop, &mut out)?;
+                        }
+                        Fragment::Token(id) => out.push(id),
+                    }
+                }
+            }
         }
-        if add_special && self.add_eos {
+        if let Algo::Wpm(_) = self.algo {
+            // llama.cpp closes a WPM input with SEP whenever it adds specials.
+            if add_special {
+                out.extend(self.sep);
+            }
+        } else if add_special && self.add_eos {
             out.extend(self.eos);
         }
         Ok(out)
@@ -454,6 +709,13 @@ impl Tokenizer {
     /// BOS/EOS). Control tokens are rendered only if `render_special`.
     /// Invalid UTF-8 becomes U+FFFD; unknown ids are skipped.
     pub fn decode(&self, ids: &[u32], render_special: bool) -> String {
+        String::from_utf8_lossy(&self.decode_bytes(ids, render_special)).into_owned()
+    }
+
+    /// [`Tokenizer::decode`] before the UTF-8 check: llama.cpp's
+    /// `llama_detokenize` bytes exactly (a token stream may end inside a
+    /// multi-byte character).
+    pub fn decode_bytes(&self, ids: &[u32], render_special: bool) -> Vec<u8> {
         let mut bytes = Vec::new();
         let mut strip_space = self.add_space_prefix;
         for &id in ids {
@@ -466,7 +728,7 @@ impl Tokenizer {
         if self.clean_spaces {
             clean_spaces(&mut bytes);
         }
-        String::from_utf8_lossy(&bytes).into_owned()
+        bytes
     }
 
     /// Number of tokens in the vocabulary.
@@ -520,6 +782,25 @@ impl Tokenizer {
     /// The vocabulary text of token `id` (e.g. `Ġworld` for gpt2, `▁world` for llama).
     pub fn token_text(&self, id: u32) -> Option<&str> {
         self.texts.get(id as usize).map(|t| &**t)
+    }
+}
+
+/// llama.cpp's `llama_decode_text`: each char of a byte-level BPE token
+/// stands for one byte; a char that stands for none gives
+/// `[UNK_BYTE_0x<its UTF-8 in hex><the token text>]`.
+fn decode_byte_level(text: &str, out: &mut Vec<u8>) {
+    for c in text.chars() {
+        match unicode::char_to_byte(c) {
+            Some(b) => out.push(b),
+            None => {
+                out.extend_from_slice(b"[UNK_BYTE_0x");
+                for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                    out.extend_from_slice(format!("{b:02x}").as_bytes());
+                }
+                out.extend_from_slice(text.as_bytes());
+                out.push(b']');
+            }
+        }
     }
 }
 
@@ -591,9 +872,9 @@ mod tests {
 
     #[test]
     fn unsupported_model_is_named() {
-        let cfg = TokenizerConfig { model: "bert".into(), tokens: vec!["a".into()], ..Default::default() };
+        let cfg = TokenizerConfig { model: "rwkv".into(), tokens: vec!["a".into()], ..Default::default() };
         let e = Tokenizer::new(cfg).unwrap_err();
-        assert!(e.to_string().contains("bert"), "{e}");
+        assert!(e.to_string().contains("rwkv") && e.to_string().contains("gpt2, gemma4, llama, bert, t5"), "{e}");
         let cfg = TokenizerConfig { model: "llama".into(), tokens: vec!["a".into(), "b".into()], scores: Some(vec![0.0]), ..Default::default() };
         let e = Tokenizer::new(cfg).unwrap_err();
         assert!(e.to_string().contains(KEY_SCORES), "{e}");

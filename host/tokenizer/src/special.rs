@@ -22,6 +22,12 @@
 //!   the next, so a position is re-queued at most log2(longest token) times.
 //!
 //! Total: O(text · log(text) + special-token bytes), whatever the tokens.
+//!
+//! A token with `lstrip` / `rstrip` (Phi-3's, `<mask>` of some BERTs) also
+//! removes the ASCII whitespace (C `isspace`) before / after it, up to the
+//! neighbouring cut, when it is taken: that whitespace is then taken too
+//! (by nothing), exactly as llama.cpp trims the remaining fragment before
+//! the next, shorter tokens look at it.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -36,6 +42,13 @@ pub(crate) enum Fragment {
 }
 
 const NONE: u32 = u32::MAX;
+/// The rank of a removed (stripped) stretch of whitespace in `taken`.
+const REMOVED: u32 = u32::MAX;
+
+/// C's `isspace` in the C locale, on one byte.
+fn c_isspace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
 
 #[derive(Debug, Default)]
 struct Node {
@@ -57,9 +70,12 @@ impl Node {
 /// The matcher for one set of special tokens.
 #[derive(Debug, Default)]
 struct Matcher {
-    /// Per rank (longest text first, ties by id): token id and text length.
+    /// Per rank (longest text first, ties by id): token id, text length,
+    /// and whether it strips whitespace on its left / right.
     ids: Vec<u32>,
     lens: Vec<usize>,
+    lstrip: Vec<bool>,
+    rstrip: Vec<bool>,
     /// Per rank, then one virtual root at index `ids.len()` (length 0): the
     /// next shorter token that is a prefix of this one, and a skip pointer
     /// to a farther such ancestor (Myers' jump pointers: O(log) to any).
@@ -70,12 +86,12 @@ struct Matcher {
 }
 
 impl Matcher {
-    /// `tokens`: (id, text), non-empty and distinct texts.
-    fn new(mut tokens: Vec<(u32, &str)>) -> Matcher {
-        tokens.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    /// `tokens`: non-empty and distinct texts.
+    fn new(mut tokens: Vec<&SpecialToken>) -> Matcher {
+        tokens.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.id.cmp(&b.id)));
         let mut nodes = vec![Node { children: Vec::new(), fail: 0, out: NONE }];
         let mut ends = Vec::with_capacity(tokens.len());
-        for (rank, (_, text)) in tokens.iter().enumerate() {
+        for (rank, SpecialToken { text, .. }) in tokens.iter().enumerate() {
             let mut n = 0usize;
             for &b in text.as_bytes().iter().rev() {
                 n = match nodes[n].children.binary_search_by_key(&b, |c| c.0) {
@@ -140,9 +156,11 @@ impl Matcher {
             let jj = jump[j] as usize;
             jump[r] = if p != root as usize && depth[p] - depth[j] == depth[j] - depth[jj] { jj as u32 } else { p as u32 };
         }
-        let (ids, mut lens): (Vec<u32>, Vec<usize>) = tokens.iter().map(|&(id, t)| (id, t.len())).unzip();
+        let (ids, mut lens): (Vec<u32>, Vec<usize>) = tokens.iter().map(|t| (t.id, t.text.len())).unzip();
         lens.push(0);
-        Matcher { ids, lens, parent, jump, nodes }
+        let lstrip = tokens.iter().map(|t| t.lstrip).collect();
+        let rstrip = tokens.iter().map(|t| t.rstrip).collect();
+        Matcher { ids, lens, lstrip, rstrip, parent, jump, nodes }
     }
 
     fn is_empty(&self) -> bool {
@@ -189,7 +207,7 @@ impl Matcher {
         let mut steps = 0usize;
         while let Some(Reverse((r, p))) = heap.pop() {
             steps += 1;
-            if steps % CHECK_EVERY == 0 && stop() {
+            if steps.is_multiple_of(CHECK_EVERY) && stop() {
                 return Err(Interrupted);
             }
             if taken.range(..=p).next_back().is_some_and(|(_, &(end, _))| end > p) {
@@ -199,6 +217,27 @@ impl Matcher {
             match taken.range(p + 1..end).next() {
                 None => {
                     taken.insert(p, (end, r));
+                    let r = r as usize;
+                    if self.rstrip[r] {
+                        let limit = taken.range(end..).next().map_or(text.len(), |(&s, _)| s);
+                        let mut q = end;
+                        while q < limit && c_isspace(text[q]) {
+                            q += 1;
+                        }
+                        if q > end {
+                            taken.insert(end, (q, REMOVED));
+                        }
+                    }
+                    if self.lstrip[r] {
+                        let base = taken.range(..p).next_back().map_or(0, |(_, &(e, _))| e);
+                        let mut s = p;
+                        while s > base && c_isspace(text[s - 1]) {
+                            s -= 1;
+                        }
+                        if s < p {
+                            taken.insert(s, (p, REMOVED));
+                        }
+                    }
                 }
                 Some((&b, _)) => {
                     if let Some(next) = self.fit(self.parent[r as usize] as usize, b - p) {
@@ -214,7 +253,9 @@ impl Matcher {
             if start > at {
                 frags.push(Fragment::Text(at, start));
             }
-            frags.push(Fragment::Token(self.ids[r as usize]));
+            if r != REMOVED {
+                frags.push(Fragment::Token(self.ids[r as usize]));
+            }
             at = end;
         }
         if at < text.len() {
@@ -222,6 +263,18 @@ impl Matcher {
         }
         Ok(frags)
     }
+}
+
+/// One special token (control, user-defined or unknown).
+#[derive(Clone, Debug)]
+pub(crate) struct SpecialToken {
+    pub id: u32,
+    pub text: Box<str>,
+    /// Split out even when special parsing is off (user-defined tokens).
+    pub always: bool,
+    /// Removes the whitespace before / after it (`LLAMA_TOKEN_ATTR_LSTRIP` / `RSTRIP`).
+    pub lstrip: bool,
+    pub rstrip: bool,
 }
 
 /// The special tokens of a vocabulary, ready to split text on.
@@ -234,13 +287,11 @@ pub(crate) struct Specials {
 }
 
 impl Specials {
-    /// `tokens`: (id, text, always) — `always` marks user-defined tokens,
-    /// which are split out even when special parsing is off.
-    pub(crate) fn new(tokens: Vec<(u32, Box<str>, bool)>) -> Specials {
-        let tokens: Vec<_> = tokens.iter().filter(|t| !t.1.is_empty()).collect();
+    pub(crate) fn new(tokens: Vec<SpecialToken>) -> Specials {
+        let tokens: Vec<&SpecialToken> = tokens.iter().filter(|t| !t.text.is_empty()).collect();
         Specials {
-            all: Matcher::new(tokens.iter().map(|t| (t.0, &*t.1)).collect()),
-            always: Matcher::new(tokens.iter().filter(|t| t.2).map(|t| (t.0, &*t.1)).collect()),
+            all: Matcher::new(tokens.clone()),
+            always: Matcher::new(tokens.iter().copied().filter(|t| t.always).collect()),
         }
     }
 
@@ -271,25 +322,43 @@ mod tests {
     use proptest::prelude::*;
     use Fragment::*;
 
+    fn st(id: u32, text: &str, always: bool) -> SpecialToken {
+        SpecialToken { id, text: text.into(), always, lstrip: false, rstrip: false }
+    }
+
     /// llama.cpp's algorithm, literally: each token in rank order cuts the
-    /// raw fragments at its leftmost non-overlapping occurrences.
-    fn reference(tokens: &[(u32, Box<str>, bool)], text: &str, parse_special: bool) -> Vec<Fragment> {
-        let mut order: Vec<_> = tokens.iter().filter(|t| !t.1.is_empty() && (parse_special || t.2)).collect();
-        order.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    /// raw fragments at its leftmost non-overlapping occurrences, trimming
+    /// the neighbouring remainders' whitespace if it strips.
+    fn reference(tokens: &[SpecialToken], text: &str, parse_special: bool) -> Vec<Fragment> {
+        let mut order: Vec<_> = tokens.iter().filter(|t| !t.text.is_empty() && (parse_special || t.always)).collect();
+        order.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.id.cmp(&b.id)));
+        let bytes = text.as_bytes();
         let mut frags = if text.is_empty() { vec![] } else { vec![Text(0, text.len())] };
-        for (id, tok, _) in order {
+        for t in order {
+            let tok = &*t.text;
             let mut next = Vec::new();
             for &f in &frags {
                 let Text(mut a, b) = f else {
                     next.push(f);
                     continue;
                 };
-                while let Some(m) = text[a..b].find(&**tok) {
-                    if m > 0 {
-                        next.push(Text(a, a + m));
+                while let Some(m) = text[a..b].find(tok) {
+                    let mut left_end = a + m;
+                    if t.lstrip {
+                        while left_end > a && c_isspace(bytes[left_end - 1]) {
+                            left_end -= 1;
+                        }
                     }
-                    next.push(Token(*id));
+                    if left_end > a {
+                        next.push(Text(a, left_end));
+                    }
+                    next.push(Token(t.id));
                     a += m + tok.len();
+                    if t.rstrip {
+                        while a < b && c_isspace(bytes[a]) {
+                            a += 1;
+                        }
+                    }
                 }
                 if a < b {
                     next.push(Text(a, b));
@@ -306,11 +375,7 @@ mod tests {
 
     #[test]
     fn longest_first_and_user_defined_always() {
-        let s = Specials::new(vec![
-            (1, "<a>".into(), false),
-            (2, "<a><b>".into(), false),
-            (3, "\n\n".into(), true),
-        ]);
+        let s = Specials::new(vec![st(1, "<a>", false), st(2, "<a><b>", false), st(3, "\n\n", true)]);
         let t = "x<a><b>y<a>\n\n";
         assert_eq!(s.partition(t, true, &never).unwrap(), vec![Text(0, 1), Token(2), Text(7, 8), Token(1), Token(3)]);
         assert_eq!(s.partition(t, false, &never).unwrap(), vec![Text(0, 11), Token(3)]);
@@ -320,7 +385,7 @@ mod tests {
     /// Rank order, not leftmost-longest: `bcd` (longer) wins over `ab` at 0.
     #[test]
     fn priority_beats_position() {
-        let toks = vec![(1, "ab".into(), false), (2, "bcd".into(), false), (3, "aa".into(), false)];
+        let toks = vec![st(1, "ab", false), st(2, "bcd", false), st(3, "aa", false)];
         let s = Specials::new(toks.clone());
         for t in ["abcd", "aaa", "aabcdaab", "xaaaa"] {
             assert_eq!(s.partition(t, true, &never).unwrap(), reference(&toks, t, true), "{t:?}");
@@ -329,22 +394,40 @@ mod tests {
     }
 
     #[test]
+    fn strips_whitespace() {
+        let toks = vec![
+            SpecialToken { rstrip: true, ..st(1, "<|user|>", false) },
+            SpecialToken { lstrip: true, ..st(2, "<mask>", true) },
+        ];
+        let s = Specials::new(toks);
+        assert_eq!(s.partition("<|user|>\n hi", true, &never).unwrap(), vec![Token(1), Text(10, 12)]);
+        assert_eq!(s.partition("a  <mask> b", false, &never).unwrap(), vec![Text(0, 1), Token(2), Text(9, 11)]);
+        assert_eq!(s.partition(" <|user|> ", true, &never).unwrap(), vec![Text(0, 1), Token(1)]);
+    }
+
+    #[test]
     fn stop_interrupts() {
-        let s = Specials::new(vec![(1, "a".into(), false)]);
+        let s = Specials::new(vec![st(1, "a", false)]);
         let text = "a".repeat(4 * CHECK_EVERY);
         assert_eq!(s.partition(&text, true, &|| true), Err(Interrupted));
     }
 
     /// Texts and token sets over a tiny alphabet, so tokens overlap, nest
     /// and repeat themselves; one multi-byte char keeps UTF-8 honest.
-    fn token_set() -> impl Strategy<Value = Vec<(u32, Box<str>, bool)>> {
-        proptest::collection::vec(("[abé]{1,6}", any::<bool>()), 0..12).prop_map(|v| {
+    fn token_set(alphabet: &'static str) -> impl Strategy<Value = Vec<SpecialToken>> {
+        proptest::collection::vec((alphabet, any::<bool>(), 0u8..4), 0..12).prop_map(|v| {
             let mut seen = std::collections::HashSet::new();
             v.into_iter()
-                .filter(|(t, _)| seen.insert(t.clone()))
+                .filter(|(t, _, _)| seen.insert(t.clone()))
                 .enumerate()
                 // Distinct ids (as in a vocabulary) in an order unlike the texts'.
-                .map(|(i, (t, always))| (i as u32 * 7 % 13, t.into_boxed_str(), always))
+                .map(|(i, (t, always, strip))| SpecialToken {
+                    id: i as u32 * 7 % 13,
+                    text: t.into_boxed_str(),
+                    always,
+                    lstrip: strip & 1 != 0,
+                    rstrip: strip & 2 != 0,
+                })
                 .collect::<Vec<_>>()
         })
     }
@@ -353,7 +436,15 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
         #[test]
-        fn same_as_llama_cpp(tokens in token_set(), text in "[abéx]{0,40}", parse_special in any::<bool>()) {
+        fn same_as_llama_cpp(tokens in token_set("[abé]{1,6}"), text in "[abéx]{0,40}", parse_special in any::<bool>()) {
+            let tokens: Vec<_> = tokens.into_iter().map(|t| SpecialToken { lstrip: false, rstrip: false, ..t }).collect();
+            let s = Specials::new(tokens.clone());
+            prop_assert_eq!(s.partition(&text, parse_special, &never).unwrap(), reference(&tokens, &text, parse_special));
+        }
+
+        /// Stripping tokens, and tokens that begin or end with whitespace.
+        #[test]
+        fn same_as_llama_cpp_with_strips(tokens in token_set("[ab \n]{1,4}"), text in "[ab \nx]{0,40}", parse_special in any::<bool>()) {
             let s = Specials::new(tokens.clone());
             prop_assert_eq!(s.partition(&text, parse_special, &never).unwrap(), reference(&tokens, &text, parse_special));
         }
@@ -361,10 +452,10 @@ mod tests {
         /// Self-similar tokens (runs of one letter, with a tail) on long runs.
         #[test]
         fn same_on_runs(lens in proptest::collection::btree_set(1usize..24, 1..8), tail in any::<bool>(), n in 0usize..200) {
-            let tokens: Vec<(u32, Box<str>, bool)> = lens
+            let tokens: Vec<SpecialToken> = lens
                 .iter()
                 .enumerate()
-                .map(|(i, &l)| (i as u32, format!("{}{}", "a".repeat(l), if tail && i % 2 == 1 { "b" } else { "" }).into(), true))
+                .map(|(i, &l)| st(i as u32, &format!("{}{}", "a".repeat(l), if tail && i % 2 == 1 { "b" } else { "" }), true))
                 .collect();
             let text = "a".repeat(n) + "b" + &"a".repeat(n / 3);
             let s = Specials::new(tokens.clone());

@@ -78,7 +78,7 @@ pub(crate) fn tokenize(
     let mut steps = 0usize;
     while let Some(b) = heap.pop() {
         steps += 1;
-        if steps % CHECK_EVERY == 0 && stop() {
+        if steps.is_multiple_of(CHECK_EVERY) && stop() {
             return Err(Interrupted);
         }
         let (l, r) = (b.left as usize, b.right as usize);

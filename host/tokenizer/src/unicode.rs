@@ -1,83 +1,115 @@
-//! The few Unicode facts the pre-tokenizers need, matching llama.cpp's
-//! `unicode.cpp`: a coarse category per code point, the `White_Space`
-//! property, and GPT-2's byte ↔ printable-character table.
+//! The Unicode facts the tokenizers need, exactly as llama.cpp's
+//! `unicode.cpp` has them: a category per code point (from llama.cpp's own
+//! generated tables, see `unicode_data.rs`, so both agree on every code
+//! point whatever the Unicode version), the `White_Space` set, lowercase
+//! and accent-stripping maps, and GPT-2's byte ↔ printable-character table.
 
-use unicode_general_category::{get_general_category, GeneralCategory as G};
+use crate::unicode_data::{CATEGORY_RANGES, LOWERCASE, NFD_RANGES};
 
-/// Coarse category of a code point, as llama.cpp's `unicode_cpt_flags`
-/// (one of `\p{N}`, `\p{L}`, `\p{Z}`, `\p{M}`, `\p{P}`, `\p{S}`, `\p{C}`, or
-/// unassigned).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Category {
-    Undefined,
-    Number,
-    Letter,
-    Separator,
-    Mark,
-    Punctuation,
-    Symbol,
-    Control,
-}
-
-/// Category flags of one code point.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Flags {
-    pub category: Category,
-    pub whitespace: bool,
-}
+/// Category flags of one code point, llama.cpp's `unicode_cpt_flags`: one
+/// category bit (or `UNDEFINED`) plus `WHITESPACE`. [`Flags::NONE`] (all
+/// clear) stands for "outside the text", as llama.cpp's splitters use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Flags(u16);
 
 impl Flags {
-    pub fn is_letter(self) -> bool {
-        self.category == Category::Letter
+    pub const NONE: Flags = Flags(0);
+    pub const UNDEFINED: u16 = 0x0001;
+    pub const NUMBER: u16 = 0x0002;
+    pub const LETTER: u16 = 0x0004;
+    #[allow(dead_code)]
+    pub const SEPARATOR: u16 = 0x0008;
+    pub const ACCENT_MARK: u16 = 0x0010;
+    pub const PUNCTUATION: u16 = 0x0020;
+    pub const SYMBOL: u16 = 0x0040;
+    pub const CONTROL: u16 = 0x0080;
+    pub const WHITESPACE: u16 = 0x0100;
+
+    #[inline]
+    fn has(self, bit: u16) -> bool {
+        self.0 & bit != 0
     }
+    #[inline]
+    pub fn is_letter(self) -> bool {
+        self.has(Self::LETTER)
+    }
+    #[inline]
     pub fn is_number(self) -> bool {
-        self.category == Category::Number
+        self.has(Self::NUMBER)
+    }
+    #[inline]
+    pub fn is_whitespace(self) -> bool {
+        self.has(Self::WHITESPACE)
+    }
+    #[inline]
+    pub fn is_accent_mark(self) -> bool {
+        self.has(Self::ACCENT_MARK)
+    }
+    #[inline]
+    pub fn is_punctuation(self) -> bool {
+        self.has(Self::PUNCTUATION)
+    }
+    #[inline]
+    pub fn is_symbol(self) -> bool {
+        self.has(Self::SYMBOL)
+    }
+    #[inline]
+    pub fn is_control(self) -> bool {
+        self.has(Self::CONTROL)
+    }
+    /// Any flag at all: false only for [`Flags::NONE`] (outside the text).
+    #[inline]
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+    /// The category bits alone (`category_flag()`).
+    #[inline]
+    pub fn category(self) -> u16 {
+        self.0 & 0xFF
     }
 }
 
-/// Unicode `White_Space` (PropList.txt), llama.cpp's `\s`.
-pub(crate) fn is_whitespace(c: char) -> bool {
+/// Unicode `White_Space` (PropList.txt), llama.cpp's `unicode_set_whitespace`.
+pub(crate) fn is_whitespace(c: u32) -> bool {
     matches!(
-        c as u32,
-        0x09..=0x0D
-            | 0x20
-            | 0x85
-            | 0xA0
-            | 0x1680
-            | 0x2000..=0x200A
-            | 0x2028
-            | 0x2029
-            | 0x202F
-            | 0x205F
-            | 0x3000
+        c,
+        0x09..=0x0D | 0x20 | 0x85 | 0xA0 | 0x1680 | 0x2000..=0x200A | 0x2028 | 0x2029 | 0x202F | 0x205F | 0x3000
     )
 }
 
-pub(crate) fn category(c: char) -> Category {
-    match get_general_category(c) {
-        G::UppercaseLetter
-        | G::LowercaseLetter
-        | G::TitlecaseLetter
-        | G::ModifierLetter
-        | G::OtherLetter => Category::Letter,
-        G::DecimalNumber | G::LetterNumber | G::OtherNumber => Category::Number,
-        G::SpaceSeparator | G::LineSeparator | G::ParagraphSeparator => Category::Separator,
-        G::NonspacingMark | G::SpacingMark | G::EnclosingMark => Category::Mark,
-        G::ConnectorPunctuation
-        | G::DashPunctuation
-        | G::OpenPunctuation
-        | G::ClosePunctuation
-        | G::InitialPunctuation
-        | G::FinalPunctuation
-        | G::OtherPunctuation => Category::Punctuation,
-        G::MathSymbol | G::CurrencySymbol | G::ModifierSymbol | G::OtherSymbol => Category::Symbol,
-        G::Control | G::Format | G::Surrogate | G::PrivateUse => Category::Control,
-        _ => Category::Undefined,
+/// Category bits of code point `c` (llama.cpp's `unicode_ranges_flags`).
+fn category_bits(c: u32) -> u16 {
+    // The last range starts at the end of Unicode, so `i` is always a
+    // real range for valid code points.
+    let i = CATEGORY_RANGES.partition_point(|&(start, _)| start <= c);
+    match i.checked_sub(1) {
+        Some(i) if c < 0x110000 => u16::from(CATEGORY_RANGES[i].1),
+        _ => Flags::UNDEFINED,
     }
 }
 
-pub(crate) fn flags(c: char) -> Flags {
-    Flags { category: category(c), whitespace: is_whitespace(c) }
+/// The flags of code point `c`.
+pub(crate) fn flags(c: u32) -> Flags {
+    let ws = if is_whitespace(c) { Flags::WHITESPACE } else { 0 };
+    Flags(category_bits(c) | ws)
+}
+
+/// `unicode_tolower`: the simple lowercase mapping of llama.cpp's table.
+pub(crate) fn to_lower(c: u32) -> u32 {
+    match LOWERCASE.binary_search_by_key(&c, |&(u, _)| u) {
+        Ok(i) => LOWERCASE[i].1,
+        Err(_) => c,
+    }
+}
+
+/// `unicode_cpts_normalize_nfd` for one code point: llama.cpp's table maps
+/// a precomposed character to its base character (the accent is dropped).
+pub(crate) fn nfd_base(c: u32) -> u32 {
+    let i = NFD_RANGES.partition_point(|&(first, _, _)| first <= c);
+    match i.checked_sub(1) {
+        Some(i) if NFD_RANGES[i].0 <= c && c <= NFD_RANGES[i].1 => NFD_RANGES[i].2,
+        _ => c,
+    }
 }
 
 /// GPT-2's byte → char table: printable Latin-1 bytes map to themselves, the
@@ -134,12 +166,27 @@ mod tests {
 
     #[test]
     fn categories() {
-        assert!(flags('a').is_letter());
-        assert!(flags('日').is_letter());
-        assert!(flags('٣').is_number());
-        assert!(flags('\u{a0}').whitespace);
-        assert!(!flags('\u{200b}').whitespace);
-        assert_eq!(category('\u{200b}'), Category::Control);
-        assert_eq!(category('!'), Category::Punctuation);
+        let f = |c: char| flags(c as u32);
+        assert!(f('a').is_letter());
+        assert!(f('日').is_letter());
+        assert!(f('٣').is_number());
+        assert!(f('\u{a0}').is_whitespace());
+        assert!(!f('\u{200b}').is_whitespace());
+        assert!(f('\u{200b}').is_control());
+        assert!(f('!').is_punctuation());
+        assert!(f('$').is_symbol());
+        assert!(f('\u{301}').is_accent_mark());
+        assert_eq!(f('\u{378}').category(), Flags::UNDEFINED); // unassigned
+        assert_eq!(f('\u{10FFFF}').category(), Flags::UNDEFINED);
+        assert!(!Flags::NONE.any() && f('\u{378}').any());
+    }
+
+    #[test]
+    fn lower_and_nfd() {
+        assert_eq!(to_lower('A' as u32), 'a' as u32);
+        assert_eq!(to_lower('Ä' as u32), 'ä' as u32);
+        assert_eq!(to_lower('a' as u32), 'a' as u32);
+        assert_eq!(nfd_base('é' as u32), 'e' as u32);
+        assert_eq!(nfd_base('x' as u32), 'x' as u32);
     }
 }

@@ -62,6 +62,29 @@ pub fn model_path(file_name: &str) -> PathBuf {
     path
 }
 
+/// The peer llama.cpp's directory: `PEER_DIR` (the variable
+/// scripts/build-peer.sh reads), else the script's default
+/// `~/.cache/edgewasm/llama.cpp-0.3.36`. `./just peer` builds it.
+pub fn peer_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("PEER_DIR") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    PathBuf::from(home).join(".cache/edgewasm/llama.cpp-0.3.36")
+}
+
+/// llama.cpp's vocab test files in the peer's source (`models/ggml-vocab-*.gguf`
+/// with their `.inp`/`.out` cases). Fails, naming `./just peer`, when the
+/// peer is not there.
+pub fn peer_models_dir() -> PathBuf {
+    let dir = peer_dir().join("src/vendor/llama.cpp/models");
+    require(
+        dir.join("ggml-vocab-llama-bpe.gguf").is_file(),
+        &format!("the peer llama.cpp's vocab files are missing from {}: run `./just peer` (scripts/build-peer.sh; PEER_DIR overrides)", dir.display()),
+    );
+    dir
+}
+
 /// Fails the test with `message` unless `ok`. Use it for prerequisites (a
 /// model, the peer, a tool), so the message names what to run; a test
 /// never turns a missing prerequisite into a pass, under `CI=true` or not.
