@@ -40,19 +40,10 @@ def peer_dir():
 
 
 def build_oracle(peer):
-    """Compiles scripts/peer/vocab-oracle.cpp against the peer's libllama (when stale)."""
-    src = peer / "src" / "vendor" / "llama.cpp"
-    bin_dir = peer / "build" / "bin"
-    cpp = ROOT / "scripts" / "peer" / "vocab-oracle.cpp"
-    exe = bin_dir / "vocab-oracle"
-    if not bin_dir.is_dir():
-        sys.exit(f"vocab-reference: {bin_dir} is missing: run `./just peer`")
-    if not exe.exists() or exe.stat().st_mtime < cpp.stat().st_mtime:
-        libs = sorted({p.name for p in bin_dir.glob("lib*.so")})
-        link = [f"-l{name[3:-3]}" for name in libs if name.startswith(("libllama", "libggml"))]
-        subprocess.run(["g++", "-O2", "-std=c++17", f"-I{src / 'include'}", f"-I{src / 'ggml' / 'include'}", str(cpp), "-o", str(exe),
-                        f"-L{bin_dir}", *link, f"-Wl,-rpath,{bin_dir}"], check=True)
-    return exe
+    """scripts/peer/vocab-oracle.cpp over the peer's libllama, built (when
+    stale) by scripts/build-peer.sh."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "build-peer.sh")], check=True, stdout=subprocess.DEVNULL)
+    return peer / "build" / "bin" / "vocab-oracle"
 
 
 def inputs(models, name):

@@ -1,7 +1,7 @@
 //! Every architecture against llama.cpp on the same file (issue 16): a tiny
 //! random-weight model of each (tests/support/src/arch.rs: every feature of
-//! the architecture exercised) in F32, Q8_0 and Q4_K, with GPT-2's
-//! vocabulary from llama.cpp's `models/ggml-vocab-gpt-2.gguf`.
+//! the architecture exercised) in F32, Q8_0 and Q4_K, with its family's
+//! vocabulary from llama.cpp's `models/ggml-vocab-*.gguf` (`vocab_for`).
 //!
 //! * Teacher-forced logits of 200 positions, against `peer-logits`
 //!   (scripts/peer, flash attention off, f32 KV cache, so both sides
@@ -168,11 +168,16 @@ fn self_spread(a: &[PeerRow], b: &[PeerRow]) -> f32 {
     worst
 }
 
-/// The vocabulary a tiny model of `arch` gets: its family's where llama.cpp
-/// needs it (Phi-3's end-of-turn token), else GPT-2's.
+/// The vocabulary a tiny model of `arch` gets: its family's (Llama 3's 128k
+/// BPE, Qwen's, Phi-3's SentencePiece...), GPT-2's where llama.cpp ships
+/// none of the family.
 fn vocab_for(arch: &str) -> &'static str {
     match arch {
+        "llama" | "smollm3" => "llama-bpe",
+        "qwen2" | "qwen3" => "qwen2",
         "phi3" => "phi-3",
+        "gemma" | "gemma2" | "gemma3" | "internlm2" => "llama-spm",
+        "starcoder2" => "starcoder",
         _ => "gpt-2",
     }
 }

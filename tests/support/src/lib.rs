@@ -101,17 +101,6 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The peer llama.cpp's directory: `PEER_DIR` (the variable
-/// scripts/build-peer.sh reads), else the script's default
-/// `~/.cache/edgewasm/llama.cpp-0.3.36`.
-pub fn peer_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("PEER_DIR") {
-        return PathBuf::from(d);
-    }
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    PathBuf::from(home).join(".cache/edgewasm/llama.cpp-0.3.36")
-}
-
 /// A binary of the peer llama.cpp (`llama-quantize`, `llama-bench`...),
 /// built by scripts/build-peer.sh (idempotent, serialized with flock; `just
 /// test` runs it first as `just peer`) once per process. Never skips: a
