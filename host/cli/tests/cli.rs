@@ -168,3 +168,23 @@ fn a_closed_stdout_pipe_ends_every_command_quietly() {
         assert_ne!(o.status.code(), Some(101), "{what}");
     }
 }
+
+/// `tokenize` reads only the vocabulary: it works on llama.cpp's vocab-only
+/// files, and gives their `.out` ids for the `.inp` texts.
+#[test]
+fn tokenize_works_on_a_vocab_only_file() {
+    let models = edgewasm_test_support::peer_models_dir();
+    for name in ["llama-bpe", "qwen2", "phi-3"] {
+        let vocab = models.join(format!("ggml-vocab-{name}.gguf"));
+        let inp = std::fs::read_to_string(models.join(format!("ggml-vocab-{name}.gguf.inp"))).unwrap();
+        let out = std::fs::read_to_string(models.join(format!("ggml-vocab-{name}.gguf.out"))).unwrap();
+        let texts: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
+        for (text, want) in texts.iter().zip(out.lines()).filter(|(t, _)| !t.trim().is_empty()).take(4) {
+            let o = edgewasm(&["tokenize", "--model", vocab.to_str().unwrap(), "--no-bos", "--no-parse-special", "--", text]);
+            assert!(o.status.success(), "{name} {text:?}: {}", stderr(&o));
+            let ids: Vec<u32> = serde_json::from_str(stdout(&o).trim()).unwrap();
+            let want: Vec<u32> = want.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            assert_eq!(ids, want, "{name} {text:?}");
+        }
+    }
+}

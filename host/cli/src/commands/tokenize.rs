@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 
+use edgewasm_gguf::GgufFile;
+use edgewasm_tokenizer::Tokenizer;
+
 use super::args::ModelArgs;
 
 /// Print the token ids of TEXT as a JSON array.
@@ -33,8 +36,12 @@ pub struct TokenizeCommand {
 
 impl TokenizeCommand {
     pub fn execute(self) -> Result<()> {
-        let model = self.model.load()?;
-        let tok = model.tokenizer();
+        // Only the vocabulary is read, so a vocab-only GGUF (llama.cpp's
+        // models/ggml-vocab-*.gguf) or a model of an unsupported
+        // architecture works too.
+        let path = self.model.resolve()?;
+        let file = GgufFile::open(&path).with_context(|| format!("reading {}", path.display()))?;
+        let tok = Tokenizer::from_gguf(&file).with_context(|| format!("the tokenizer of {}", path.display()))?;
         let text = match (&self.file, self.text) {
             (Some(p), _) if p.as_os_str() == "-" => {
                 let mut s = String::new();
