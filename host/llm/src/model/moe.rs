@@ -58,9 +58,9 @@ pub struct Moe {
     pub norm_weights: bool,
 }
 
-/// Smallest sum the chosen weights are divided by (the smallest normal
-/// f16, as llama.cpp clamps it).
-const MIN_WEIGHT_SUM: f32 = 6.103_515_625e-5;
+/// Smallest sum the chosen weights are divided by: the smallest normal
+/// f16, 2^-14 (llama.cpp clamps to 6.103515625e-5).
+const MIN_WEIGHT_SUM: f32 = 1.0 / 16384.0;
 
 impl Moe {
     /// Layer `i`'s expert tensors (`blk.{i}.ffn_*_exps`, the router, and the
