@@ -190,3 +190,38 @@ fn check_alignment(g: &GgufFile, name: &str, ty: GgmlType) -> Result<(), ModelEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use edgewasm_gguf::{GgufFile, GgufWriter};
+
+    use super::{experts, Weights};
+    use crate::ModelError;
+
+    #[test]
+    fn experts_are_views_of_their_slices() {
+        let values: Vec<f32> = (0..4 * 3 * 2).map(|i| i as f32).collect();
+        let mut w = GgufWriter::new();
+        w.add_metadata("general.architecture", edgewasm_gguf::Value::from("llama")).unwrap();
+        w.add_f32_tensor("e", &[4, 3, 2], &values).unwrap();
+        w.add_f32_tensor("flat", &[4, 3], &values[..12]).unwrap();
+        let file = GgufFile::from_bytes(&w.to_bytes().unwrap()).unwrap();
+        let g = Weights::new(&file);
+        let ex = experts(&g, "e", 4, 3, 2).unwrap();
+        let mut row = [0f32; 4];
+        for (e, m) in ex.iter().enumerate() {
+            assert_eq!((m.rows, m.cols), (3, 4));
+            for r in 0..3 {
+                m.dequantize_row(&file, r, &mut row);
+                assert_eq!(row[..], values[(e * 3 + r) * 4..][..4], "expert {e} row {r}");
+            }
+        }
+        // One expert may be stored as a plain matrix.
+        assert_eq!(experts(&g, "flat", 4, 3, 1).unwrap().len(), 1);
+        for (cols, rows, n) in [(4, 3, 3), (4, 2, 2), (2, 3, 2), (4, 6, 1)] {
+            let e = experts(&g, "e", cols, rows, n).unwrap_err();
+            assert!(matches!(&e, ModelError::TensorShape { tensor, .. } if tensor == "e"), "{cols}×{rows}×{n}: {e}");
+        }
+        assert!(matches!(experts(&g, "none", 4, 3, 2), Err(ModelError::MissingTensor(_))));
+    }
+}
