@@ -32,7 +32,11 @@ use edgewasm_llm::perplexity::perplexity;
 use edgewasm_llm::{Context, Model, ThreadPool};
 use edgewasm_test_support::{data_dir, peer_bin, peer_dir, require, TinyArch};
 
-const ARCHS: &[&str] = &["llama", "granite", "smollm3", "internlm2", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "starcoder2"];
+/// Architectures (`llama-moe`: llama with experts, as Mixtral).
+const ARCHS: &[&str] = &[
+    "llama", "granite", "smollm3", "internlm2", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "starcoder2", "llama-moe", "qwen2moe", "qwen3moe",
+    "granitemoe",
+];
 const TYPES: &[GgmlType] = &[GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_K];
 /// Positions of teacher-forced logits (the peer's context is 512, ours too:
 /// longrope picks its factors from the context size).

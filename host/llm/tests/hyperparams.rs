@@ -24,6 +24,11 @@ struct Spec {
     rope_dims: Option<usize>,
     context_length: Option<u64>,
     wrong_q_rows: Option<usize>,
+    /// `expert_count` and `expert_used_count`: expert layers (`n_ff` wide)
+    /// instead of the dense FFN.
+    experts: Option<(u64, u64)>,
+    /// `ffn_up_exps` holds this many experts instead of `expert_count`.
+    wrong_up_experts: Option<usize>,
 }
 
 impl Default for Spec {
@@ -37,6 +42,8 @@ impl Default for Spec {
             rope_dims: None,
             context_length: Some(256),
             wrong_q_rows: None,
+            experts: None,
+            wrong_up_experts: None,
         }
     }
 }
@@ -65,6 +72,10 @@ fn gguf(s: &Spec) -> Vec<u8> {
     if let Some(c) = s.context_length {
         kv.push(("llama.context_length", c.into()));
     }
+    if let Some((count, used)) = s.experts {
+        kv.push(("llama.expert_count", count.into()));
+        kv.push(("llama.expert_used_count", used.into()));
+    }
     for (k, v) in kv {
         w.add_metadata(k, v).unwrap();
     }
@@ -81,9 +92,24 @@ fn gguf(s: &Spec) -> Vec<u8> {
     mat(&mut w, "blk.0.attn_k.weight", d, kvd);
     mat(&mut w, "blk.0.attn_v.weight", d, kvd);
     mat(&mut w, "blk.0.attn_output.weight", qd, d);
-    mat(&mut w, "blk.0.ffn_gate.weight", d, s.n_ff);
-    mat(&mut w, "blk.0.ffn_up.weight", d, s.n_ff);
-    mat(&mut w, "blk.0.ffn_down.weight", s.n_ff, d);
+    match s.experts {
+        Some((count, _)) => {
+            // Lying counts are refused before tensors are looked at.
+            let e = count.clamp(1, 512) as usize;
+            let exps = |w: &mut GgufWriter, name: &str, cols: usize, rows: usize, e: usize| {
+                w.add_tensor(name, GgmlType::F16, &[cols as u64, rows as u64, e as u64], vec![0u8; cols * rows * e * 2]).unwrap();
+            };
+            mat(&mut w, "blk.0.ffn_gate_inp.weight", d, e);
+            exps(&mut w, "blk.0.ffn_gate_exps.weight", d, s.n_ff, e);
+            exps(&mut w, "blk.0.ffn_up_exps.weight", d, s.n_ff, s.wrong_up_experts.unwrap_or(e));
+            exps(&mut w, "blk.0.ffn_down_exps.weight", s.n_ff, d, e);
+        }
+        None => {
+            mat(&mut w, "blk.0.ffn_gate.weight", d, s.n_ff);
+            mat(&mut w, "blk.0.ffn_up.weight", d, s.n_ff);
+            mat(&mut w, "blk.0.ffn_down.weight", s.n_ff, d);
+        }
+    }
     w.add_f32_tensor("output_norm.weight", &[d as u64], &vec![1.0; d]).unwrap();
     w.to_bytes().unwrap()
 }
@@ -175,6 +201,38 @@ fn context_memory_is_counted_exactly() {
     assert!(bytes > 2 * 16 * 16384 * 4, "{bytes}");
     let ctx = Context::new(Arc::clone(&wide), Arc::new(ThreadPool::new(1)), 16).unwrap();
     assert_eq!(ctx.memory_bytes(), bytes);
+    // Experts: router, routing and gather buffers too.
+    let moe = Arc::new(load(&Spec { experts: Some((8, 2)), ..Spec::default() }).unwrap());
+    assert_eq!(moe.config().n_ff_exp, 128);
+    for n_ctx in [1, 16, 256] {
+        let ctx = Context::new(Arc::clone(&moe), Arc::new(ThreadPool::new(1)), n_ctx).unwrap();
+        assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(moe.config(), n_ctx), "{n_ctx}");
+    }
+}
+
+#[test]
+fn expert_counts_must_be_sane() {
+    let m = Arc::new(load(&Spec { experts: Some((4, 2)), ..Spec::default() }).unwrap());
+    assert_eq!((m.config().n_expert, m.config().n_expert_used), (4, 2));
+    let mut ctx = Context::new(m, Arc::new(ThreadPool::new(1)), 16).unwrap();
+    assert_eq!(ctx.eval(&[1, 2, 3], true).unwrap().len(), 3 * VOCAB);
+    for (experts, key) in [
+        ((257, 2), "llama.expert_count"),
+        ((1 << 40, 2), "llama.expert_count"),
+        ((4, 5), "llama.expert_used_count"),
+        ((4, 0), "llama.expert_used_count"),
+        ((0, 1), "llama.expert_used_count"),
+    ] {
+        let e = load(&Spec { experts: Some(experts), ..Spec::default() }).unwrap_err();
+        assert_eq!(bad_key(&e), key, "{experts:?}: {e}");
+    }
+    // A 3-D expert tensor whose expert count disagrees.
+    let e = load(&Spec { experts: Some((4, 2)), wrong_up_experts: Some(3), ..Spec::default() }).unwrap_err();
+    assert!(
+        matches!(&e, ModelError::TensorShape { tensor, expected, found }
+            if tensor == "blk.0.ffn_up_exps.weight" && expected == &[64, 128, 4] && found == &[64, 128, 3]),
+        "{e}"
+    );
 }
 
 /// Sizes that overflow are `None` / a typed error, never a wrapped

@@ -2,8 +2,12 @@
 //! with our GGUF writer: the tensors and keys llama.cpp's converters write
 //! for each, with hyperparameters chosen to exercise every feature (GQA,
 //! biases, norms, soft-caps, a sliding window shorter than the test
-//! context, RoPE factors and scaling, partial rotation, NoPE layers), so
-//! that the same file can be run by llama.cpp as the oracle.
+//! context, RoPE factors and scaling, partial rotation, NoPE layers,
+//! experts with and without a shared one), so that the same file can be
+//! run by llama.cpp as the oracle.
+//!
+//! Names are `general.architecture` values, plus `llama-moe`: `llama`
+//! with experts (Mixtral, OLMoE).
 
 use edgewasm_gguf::{GgmlType, GgufWriter, Value};
 
@@ -29,6 +33,20 @@ struct Features {
     output_bias: bool,
     rope_freqs: bool,
     longrope: bool,
+    /// `ffn_gate_inp_shexp` scales the shared expert (Qwen 2 MoE).
+    shared_gate: bool,
+}
+
+/// A mixture of experts in place of each layer's dense FFN.
+#[derive(Clone, Copy, Debug)]
+pub struct TinyExperts {
+    pub count: usize,
+    pub used: usize,
+    /// Hidden width of each expert (written as `expert_feed_forward_length`
+    /// where the architecture reads it, else it is `n_ff`).
+    pub n_ff: usize,
+    /// Hidden width of the shared expert, 0 for none.
+    pub n_ff_shared: usize,
 }
 
 /// A tiny model of `arch`. `Default` fields give 3 layers of 4 heads (2 KV
@@ -51,11 +69,18 @@ pub struct TinyArch {
     pub n_vocab: usize,
     /// Extra `{arch}.*` keys (without the prefix), set after the defaults.
     pub keys: Vec<(String, Value)>,
+    /// Expert layers instead of dense FFNs.
+    pub experts: Option<TinyExperts>,
 }
 
 impl TinyArch {
-    /// The architecture's tiny model with its feature-exercising settings.
-    pub fn new(arch: &str, ty: GgmlType, tokenizer: Vec<(String, Value)>, n_vocab: usize) -> TinyArch {
+    /// The architecture's tiny model with its feature-exercising settings
+    /// (`name`: an architecture, or `llama-moe`).
+    pub fn new(name: &str, ty: GgmlType, tokenizer: Vec<(String, Value)>, n_vocab: usize) -> TinyArch {
+        let arch = match name {
+            "llama-moe" => "llama",
+            a => a,
+        };
         let mut t = TinyArch {
             arch: arch.to_string(),
             ty,
@@ -65,12 +90,50 @@ impl TinyArch {
             head_dim: 64,
             n_ff: 512,
             n_layer: 3,
-            seed: 0x5eed_0000 ^ arch.len() as u64,
+            seed: 0x5eed_0000 ^ name.len() as u64,
             tokenizer,
             n_vocab,
             keys: Vec::new(),
+            experts: None,
         };
         let key = |k: &str, v: Value| (k.to_string(), v);
+        let granite = |t: &mut TinyArch| {
+            t.keys.push(key("logit_scale", 4.0f32.into()));
+            t.keys.push(key("embedding_scale", 6.0f32.into()));
+            t.keys.push(key("residual_scale", 0.3f32.into()));
+            t.keys.push(key("attention.scale", 0.05f32.into()));
+        };
+        // Experts 256 wide (K-quant blocks): Mixtral's and Granite's are
+        // `n_ff` wide; Qwen 3 MoE's default to `n_ff / used`.
+        match name {
+            "llama-moe" => {
+                t.n_ff = 256;
+                t.experts = Some(TinyExperts { count: 4, used: 2, n_ff: 256, n_ff_shared: 0 });
+            }
+            "qwen2moe" => {
+                t.keys.push(key("expert_feed_forward_length", 256u32.into()));
+                t.keys.push(key("expert_shared_feed_forward_length", 512u32.into()));
+                t.experts = Some(TinyExperts { count: 4, used: 2, n_ff: 256, n_ff_shared: 512 });
+            }
+            "qwen3moe" => {
+                // Three of eight experts (a sum of more than two outputs),
+                // 8 × 64 query values ≠ n_embd as Qwen 3.
+                t.n_head = 8;
+                t.n_ff = 768;
+                t.experts = Some(TinyExperts { count: 8, used: 3, n_ff: 256, n_ff_shared: 0 });
+            }
+            "granitemoe" => {
+                granite(&mut t);
+                t.n_ff = 256;
+                t.keys.push(key("expert_shared_feed_forward_length", 512u32.into()));
+                t.experts = Some(TinyExperts { count: 4, used: 2, n_ff: 256, n_ff_shared: 512 });
+            }
+            _ => {}
+        }
+        if let Some(e) = t.experts {
+            t.keys.push(key("expert_count", (e.count as u32).into()));
+            t.keys.push(key("expert_used_count", (e.used as u32).into()));
+        }
         match arch {
             // Llama 3.2-style rope_freqs are written as a tensor.
             "llama" => t.keys.push(key("rope.freq_base", 500_000.0f32.into())),
@@ -96,12 +159,7 @@ impl TinyArch {
                 t.keys.push(key("rope.scaling.type", "linear".into()));
                 t.keys.push(key("rope.scaling.factor", 8.0f32.into()));
             }
-            "granite" => {
-                t.keys.push(key("logit_scale", 4.0f32.into()));
-                t.keys.push(key("embedding_scale", 6.0f32.into()));
-                t.keys.push(key("residual_scale", 0.3f32.into()));
-                t.keys.push(key("attention.scale", 0.05f32.into()));
-            }
+            "granite" => granite(&mut t),
             "smollm3" => t.n_layer = 4,
             _ => {}
         }
@@ -112,10 +170,13 @@ impl TinyArch {
         let f = Features::default();
         match self.arch.as_str() {
             "llama" => Features { output: true, rope_freqs: true, ..f },
-            "granite" | "smollm3" => f,
+            "granite" | "granitemoe" | "smollm3" => f,
             "internlm2" => Features { output: true, ..f },
             "qwen2" => Features { qkv_bias: true, output: true, output_bias: true, ..f },
             "qwen3" => Features { qk_norm: true, output: true, ..f },
+            "qwen2moe" => Features { qkv_bias: true, output: true, shared_gate: true, ..f },
+            // The tied output (llama.cpp's fallback).
+            "qwen3moe" => Features { qk_norm: true, ..f },
             "phi3" => Features { fused_qkv: true, fused_gate_up: true, output: true, longrope: true, ..f },
             "gemma" => f,
             "gemma2" => Features { post_norms: true, ..f },
@@ -167,16 +228,22 @@ impl TinyArch {
         // Uniform weights of variance 1/cols keep activations near unit
         // size through the layers, so rounding differences do not grow
         // from layer to layer.
-        let mut mat = |w: &mut GgufWriter, name: &str, cols: usize, rows: usize| {
-            let values = rng.f32s(rows * cols, 3f32.sqrt() / (cols as f32).sqrt());
-            w.add_tensor(name, ty, &[cols as u64, rows as u64], quantized(ty, &values, cols)).expect("valid tensor");
+        // `n` > 1: a 3-D tensor of `n` matrices (experts).
+        let mut mat = |w: &mut GgufWriter, name: &str, cols: usize, rows: usize, n: usize| {
+            let values = rng.f32s(rows * cols * n, 3f32.sqrt() / (cols as f32).sqrt());
+            let dims: &[u64] = if n > 1 { &[cols as u64, rows as u64, n as u64] } else { &[cols as u64, rows as u64] };
+            w.add_tensor(name, ty, dims, quantized(ty, &values, cols)).expect("valid tensor");
         };
+        let mut rng_f32 = Rng::new(self.seed ^ 0x1234);
         let mut rng_v = Rng::new(self.seed ^ 0xabcd);
         let mut vec = |w: &mut GgufWriter, name: &str, n: usize, center: f32, spread: f32| {
             let v: Vec<f32> = rng_v.f32s(n, spread).into_iter().map(|x| center + x).collect();
             w.add_f32_tensor(name, &[n as u64], &v).expect("valid tensor");
         };
         let mut tensors_mat: Vec<(String, usize, usize)> = vec![("token_embd.weight".into(), d, self.n_vocab)];
+        // Expert tensors `{cols, rows, experts}`, and F32 matrices.
+        let mut tensors_exp: Vec<(String, usize, usize, usize)> = Vec::new();
+        let mut tensors_f32: Vec<(String, Vec<usize>)> = Vec::new();
         let mut tensors_vec: Vec<(String, usize, f32, f32)> = Vec::new();
         let norm = |v: &mut Vec<(String, usize, f32, f32)>, name: String| {
             v.push((format!("{name}.weight"), d, 1.0, 0.2));
@@ -212,7 +279,21 @@ impl TinyArch {
                 tensors_vec.push((n("post_ffw_norm.weight"), d, 1.0, 0.2));
             }
             norm(&mut tensors_vec, n("ffn_norm"));
-            if f.fused_gate_up {
+            if let Some(e) = self.experts {
+                // The router stays F32, as llama-quantize leaves it.
+                tensors_f32.push((n("ffn_gate_inp.weight"), vec![d, e.count]));
+                tensors_exp.push((n("ffn_gate_exps.weight"), d, e.n_ff, e.count));
+                tensors_exp.push((n("ffn_up_exps.weight"), d, e.n_ff, e.count));
+                tensors_exp.push((n("ffn_down_exps.weight"), e.n_ff, d, e.count));
+                if e.n_ff_shared > 0 {
+                    tensors_mat.push((n("ffn_gate_shexp.weight"), d, e.n_ff_shared));
+                    tensors_mat.push((n("ffn_up_shexp.weight"), d, e.n_ff_shared));
+                    tensors_mat.push((n("ffn_down_shexp.weight"), e.n_ff_shared, d));
+                }
+                if f.shared_gate {
+                    tensors_f32.push((n("ffn_gate_inp_shexp.weight"), vec![d]));
+                }
+            } else if f.fused_gate_up {
                 tensors_mat.push((n("ffn_up.weight"), d, 2 * self.n_ff));
             } else {
                 if !f.mlp {
@@ -220,7 +301,9 @@ impl TinyArch {
                 }
                 tensors_mat.push((n("ffn_up.weight"), d, self.n_ff));
             }
-            tensors_mat.push((n("ffn_down.weight"), self.n_ff, d));
+            if self.experts.is_none() {
+                tensors_mat.push((n("ffn_down.weight"), self.n_ff, d));
+            }
             if f.ffn_bias {
                 tensors_vec.push((n("ffn_up.bias"), self.n_ff, 0.0, 0.1));
                 tensors_vec.push((n("ffn_down.bias"), d, 0.0, 0.1));
@@ -263,7 +346,14 @@ impl TinyArch {
             tensors_vec.push(("rope_factors_short.weight".into(), n_rot / 2, 1.5, 0.4));
         }
         for (name, cols, rows) in tensors_mat {
-            mat(&mut w, &name, cols, rows);
+            mat(&mut w, &name, cols, rows, 1);
+        }
+        for (name, cols, rows, n) in tensors_exp {
+            mat(&mut w, &name, cols, rows, n);
+        }
+        for (name, dims) in tensors_f32 {
+            let values = rng_f32.f32s(dims.iter().product(), 3f32.sqrt() / (dims[0] as f32).sqrt());
+            w.add_f32_tensor(&name, &dims.iter().map(|&d| d as u64).collect::<Vec<_>>(), &values).expect("valid tensor");
         }
         for (name, n, center, spread) in tensors_vec {
             vec(&mut w, &name, n, center, spread);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-pub use arch::TinyArch;
+pub use arch::{TinyArch, TinyExperts};
 pub use rng::Rng;
 pub use tiny::{quantized, TinyLlama};
 

@@ -35,6 +35,21 @@ pub struct ModelConfig {
     pub fused_qkv: bool,
     /// Gate and up come from one `ffn_up` matrix `2 · n_ff` wide (Phi-3).
     pub fused_gate_up: bool,
+    /// Experts per mixture-of-experts layer (`expert_count`); 0 for dense
+    /// models, and for architectures without expert layers (whose graphs
+    /// ignore the key in llama.cpp).
+    pub n_expert: usize,
+    /// Experts each token is routed to (`expert_used_count`), `1..=n_expert`
+    /// when there are experts.
+    pub n_expert_used: usize,
+    /// Hidden width of each expert: `expert_feed_forward_length` (Qwen MoE;
+    /// default `n_ff / n_expert_used`), else `n_ff` (Mixtral, Granite MoE);
+    /// 0 without experts.
+    pub n_ff_exp: usize,
+    /// Hidden width of the shared expert, 0 when there is none:
+    /// `expert_shared_feed_forward_length` (Qwen 2 MoE: default `n_ff`;
+    /// Granite MoE: optional).
+    pub n_ff_shexp: usize,
 }
 
 /// Upper bounds a file's hyperparameters must respect before we allocate
@@ -50,6 +65,10 @@ const MAX_VOCAB: usize = 1 << 21;
 const MAX_WIDTH: usize = MAX_DIM;
 /// Longest trained context accepted (4M positions; real models: ≤ 1M).
 const MAX_CTX_TRAIN: usize = 1 << 22;
+/// Most experts per layer (real models: ≤ 256, DeepSeek V3, Qwen 3.5).
+pub const MAX_EXPERTS: usize = 256;
+/// Widest feed-forward hidden layer (dense or one expert).
+const MAX_FF: usize = MAX_DIM * 4;
 
 fn required(g: &GgufFile, key: &str) -> Result<usize, ModelError> {
     g.get_u64(key)?
@@ -120,7 +139,8 @@ impl ModelConfig {
         width(&k("attention.key_length"), n_head_kv, k_dim, "key")?;
         width(&k("attention.value_length"), n_head, v_dim, "attention output")?;
         width(&k("attention.value_length"), n_head_kv, v_dim, "value")?;
-        let n_ff = check(&k("feed_forward_length"), required(g, &k("feed_forward_length"))?, MAX_DIM * 4)?;
+        let n_ff = check(&k("feed_forward_length"), required(g, &k("feed_forward_length"))?, MAX_FF)?;
+        let experts = Experts::from_gguf(g, &arch, n_ff)?;
         let rope_dims = match g.get_u64(&k("rope.dimension_count"))? {
             Some(v) => check(&k("rope.dimension_count"), v as usize, k_dim)?,
             None => k_dim,
@@ -172,6 +192,93 @@ impl ModelConfig {
             final_logit_softcap,
             fused_qkv,
             fused_gate_up,
+            n_expert: experts.count,
+            n_expert_used: experts.used,
+            n_ff_exp: experts.ff,
+            n_ff_shexp: experts.ff_shared,
         })
+    }
+
+    /// Width of the feed-forward hidden layer the scratch must hold: the
+    /// dense `n_ff`, or with experts the wider of an expert's and the
+    /// shared expert's (the dense FFN is then absent).
+    pub fn ffn_width(&self) -> usize {
+        if self.n_expert > 0 {
+            self.n_ff_exp.max(self.n_ff_shexp)
+        } else {
+            self.n_ff
+        }
+    }
+}
+
+/// The mixture-of-experts hyperparameters (see the [`ModelConfig`] fields).
+struct Experts {
+    count: usize,
+    used: usize,
+    ff: usize,
+    ff_shared: usize,
+}
+
+impl Experts {
+    /// Read as llama.cpp does: `expert_count` and `expert_used_count` for
+    /// every architecture (checked as its loader asserts: count ≤ the
+    /// limit, used ≤ count, used > 0 with experts), then the per-arch
+    /// widths. Per-layer arrays are rejected (a typed metadata error).
+    fn from_gguf(g: &GgufFile, arch: &str, n_ff: usize) -> Result<Experts, ModelError> {
+        let k = |s: &str| format!("{arch}.{s}");
+        let count = match g.get_u64(&k("expert_count"))? {
+            Some(v) => usize::try_from(v).unwrap_or(usize::MAX),
+            None => 0,
+        };
+        if count > MAX_EXPERTS {
+            return Err(ModelError::BadHyperparameter { key: k("expert_count"), value: count as u64 });
+        }
+        let used = match g.get_u64(&k("expert_used_count"))? {
+            Some(v) => usize::try_from(v).unwrap_or(usize::MAX),
+            None => 0,
+        };
+        if used > count || (count > 0 && used == 0) {
+            return Err(ModelError::InconsistentHyperparameter {
+                key: k("expert_used_count"),
+                value: used as u64,
+                reason: format!("{used} experts used per token of {count}"),
+            });
+        }
+        let optional = |key: &str| -> Result<Option<usize>, ModelError> {
+            match g.get_u64(&k(key))? {
+                Some(v) => check(&k(key), usize::try_from(v).unwrap_or(usize::MAX), MAX_FF).map(Some),
+                None => Ok(None),
+            }
+        };
+        let none = Experts { count: 0, used: 0, ff: 0, ff_shared: 0 };
+        match arch {
+            // Expert layers when the file has experts, dense ones otherwise.
+            "llama" | "granite" | "granitemoe" if count == 0 => Ok(none),
+            "llama" => Ok(Experts { count, used, ff: n_ff, ff_shared: 0 }),
+            "granite" | "granitemoe" => {
+                let ff_shared = optional("expert_shared_feed_forward_length")?.unwrap_or(0);
+                Ok(Experts { count, used, ff: n_ff, ff_shared })
+            }
+            "qwen2moe" | "qwen3moe" => {
+                if count == 0 {
+                    return Err(ModelError::InconsistentHyperparameter {
+                        key: k("expert_count"),
+                        value: 0,
+                        reason: format!("{arch} needs experts"),
+                    });
+                }
+                let ff = match optional("expert_feed_forward_length")? {
+                    Some(ff) => ff,
+                    None => check(&k("feed_forward_length"), n_ff / used, MAX_FF)?,
+                };
+                let ff_shared = match arch {
+                    "qwen2moe" => optional("expert_shared_feed_forward_length")?.unwrap_or(n_ff),
+                    _ => 0,
+                };
+                Ok(Experts { count, used, ff, ff_shared })
+            }
+            // Architectures without expert layers ignore the keys.
+            _ => Ok(none),
+        }
     }
 }

@@ -12,6 +12,7 @@ use super::attention::{attention, AttentionParams};
 use super::config::ModelConfig;
 use super::head::Head;
 use super::matmul::{matmul, matmul_many, QMatrix};
+use super::moe::{Moe, MoeSpec};
 use super::ops::{add_inplace, gated, layer_norm, rms_norm, rms_norm_inplace, rope_apply, RopeStyle};
 use super::rope::Rope;
 use super::weights::{matrix, optional_vector, vector, Weights};
@@ -124,6 +125,9 @@ pub enum Ffn {
     FusedGated { gate_up: Linear, down: Linear },
     /// `down(act(up·x))` (StarCoder2, Phi-2).
     Mlp { up: Linear, down: Linear },
+    /// Routed experts, and maybe a shared one (Mixtral, Qwen MoE, Granite
+    /// MoE).
+    Moe(Box<Moe>),
 }
 
 /// Which RoPE table a layer uses.
@@ -212,7 +216,11 @@ pub struct LayerSpec {
     pub post_norms: bool,
     /// `ffn_norm` is required (else absent: parallel blocks).
     pub ffn_norm: bool,
+    /// The FFN of files without experts.
     pub ffn: FfnKind,
+    /// How expert layers work, for architectures that have them: every
+    /// layer is one when the file has experts (`c.n_expert > 0`).
+    pub moe: Option<MoeSpec>,
 }
 
 /// The shape of the feed-forward network's tensors.
@@ -225,7 +233,7 @@ pub enum FfnKind {
 
 impl LayerSpec {
     /// Llama's layer: pre-norms, separate projections, a gated FFN.
-    pub const LLAMA: LayerSpec = LayerSpec { attn_norm: true, qk_norm: false, post_norms: false, ffn_norm: true, ffn: FfnKind::Gated };
+    pub const LLAMA: LayerSpec = LayerSpec { attn_norm: true, qk_norm: false, post_norms: false, ffn_norm: true, ffn: FfnKind::Gated, moe: None };
 }
 
 /// Loads `c.n_layer` layers: `window` and `rope` give each layer's sliding
@@ -253,14 +261,20 @@ pub fn load_layers(
             let norm = |name: &str, required: bool| if required { Norm::load(g, &n(name), d).map(Some) } else { Ok(None) };
             let qk = |name: &str| if spec.qk_norm { vector(g, &n(&format!("{name}.weight")), c.k_dim).map(Some) } else { Ok(None) };
             let f = c.n_ff;
-            let ffn = match spec.ffn {
-                FfnKind::Gated => Ffn::Gated {
+            let ffn = match (c.n_expert > 0, spec.ffn) {
+                (true, _) => {
+                    // The config keeps experts only for architectures with
+                    // expert layers; a spec without them is a bug.
+                    let moe = spec.moe.ok_or_else(|| ModelError::UnsupportedArchitecture(format!("{} with experts", c.arch)))?;
+                    Ffn::Moe(Box::new(Moe::load(g, c, moe, i)?))
+                }
+                (false, FfnKind::Gated) => Ffn::Gated {
                     gate: Linear::load(g, &n("ffn_gate"), d, f)?,
                     up: Linear::load(g, &n("ffn_up"), d, f)?,
                     down: Linear::load(g, &n("ffn_down"), f, d)?,
                 },
-                FfnKind::FusedGated => Ffn::FusedGated { gate_up: Linear::load(g, &n("ffn_up"), d, 2 * f)?, down: Linear::load(g, &n("ffn_down"), f, d)? },
-                FfnKind::Mlp => Ffn::Mlp { up: Linear::load(g, &n("ffn_up"), d, f)?, down: Linear::load(g, &n("ffn_down"), f, d)? },
+                (false, FfnKind::FusedGated) => Ffn::FusedGated { gate_up: Linear::load(g, &n("ffn_up"), d, 2 * f)?, down: Linear::load(g, &n("ffn_down"), f, d)? },
+                (false, FfnKind::Mlp) => Ffn::Mlp { up: Linear::load(g, &n("ffn_up"), d, f)?, down: Linear::load(g, &n("ffn_down"), f, d)? },
             };
             Ok(Layer {
                 attn_norm: norm("attn_norm", spec.attn_norm)?,
@@ -444,6 +458,7 @@ impl Architecture for Decoder {
                     matmul(pool, file, &down.w, &s.gate[..n * f], n, &mut s.xq, &mut s.tmp);
                     down.add_bias(&mut s.tmp, n);
                 }
+                Ffn::Moe(moe) => moe.forward(pool, file, c, act, n, s),
             }
             if let Some(norm) = &w.ffn_post_norm {
                 norm.apply_rows(o.norm, o.eps, &mut s.tmp[..n * d], &mut row_tmp);

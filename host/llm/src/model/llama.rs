@@ -3,14 +3,19 @@
 //!
 //! * `llama`: SmolLM/SmolLM2, TinyLlama, Llama 2/3.x (Llama 3's per-pair
 //!   `rope_freqs` divisors), Mistral. Like llama.cpp, Mistral's sliding
-//!   window is not applied (its converter does not write it).
-//! * `granite`: embedding, residual, attention and logit multipliers.
+//!   window is not applied (its converter does not write it). With
+//!   `expert_count` set: Mixtral, OLMoE (softmax top-k experts, weights
+//!   renormalized).
+//! * `granite`, `granitemoe`: embedding, residual, attention and logit
+//!   multipliers; experts as Mixtral's, plus an optional shared expert
+//!   added ungated.
 //! * `smollm3`: every fourth layer has no RoPE.
 //! * `internlm2`: the llama graph.
 
 use super::config::ModelConfig;
 use super::decoder::{load_layers, Decoder, LayerSpec, Options, RopeTable};
 use super::head::{Head, Output};
+use super::moe::MoeSpec;
 use super::rope::Rope;
 use super::weights::Weights;
 use crate::ModelError;
@@ -31,8 +36,13 @@ pub(super) fn plain(g: &Weights<'_>, c: &ModelConfig, opts: Options, spec: Layer
     Ok(Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope, rope_local: None, rope_long: None })
 }
 
+/// Mixtral's experts: `ffn_gate_exps` optional, weights renormalized, a
+/// shared expert (Granite's) added as it is.
+const MIXTRAL: MoeSpec = MoeSpec { norm_weights: true, gate_optional: true, shared_gated: false };
+
 pub fn load(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
-    plain(g, c, Options::llama(c), LayerSpec::LLAMA, rope_with_freqs(g, c)?, |_| false)
+    let spec = LayerSpec { moe: Some(MIXTRAL), ..LayerSpec::LLAMA };
+    plain(g, c, Options::llama(c), spec, rope_with_freqs(g, c)?, |_| false)
 }
 
 /// SmolLM3: NoPE on layers 3, 7, 11, … (llama.cpp hard-codes the step).
@@ -42,7 +52,8 @@ pub fn load_smollm3(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelEr
 
 /// Granite: `embedding_scale`, `residual_scale`, `attention.scale` and the
 /// required `logit_scale` (logits are divided by it). With
-/// `rope.scaling.finetuned = false` no layer uses RoPE.
+/// `rope.scaling.finetuned = false` no layer uses RoPE (`granite` only;
+/// llama.cpp's `granitemoe` loader does not read the key).
 pub fn load_granite(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
     let k = |s: &str| format!("{}.{s}", c.arch);
     let mut opts = Options::llama(c);
@@ -64,6 +75,7 @@ pub fn load_granite(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelEr
     if let Some(v) = g.get_f32(&k("attention.scale"))?.filter(|&v| v != 0.0) {
         opts.kq_scale = positive(k("attention.scale"), v)?;
     }
-    let finetuned = g.get_bool(&k("rope.scaling.finetuned"))?.unwrap_or(true);
-    plain(g, c, opts, LayerSpec::LLAMA, rope_with_freqs(g, c)?, |_| !finetuned)
+    let finetuned = c.arch != "granite" || g.get_bool(&k("rope.scaling.finetuned"))?.unwrap_or(true);
+    let spec = LayerSpec { moe: Some(MIXTRAL), ..LayerSpec::LLAMA };
+    plain(g, c, opts, spec, rope_with_freqs(g, c)?, |_| !finetuned)
 }

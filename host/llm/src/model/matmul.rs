@@ -9,9 +9,10 @@ use edgewasm_kernels::{kernels_for, TypeKernels};
 
 use crate::threadpool::ThreadPool;
 
-/// A 2-D weight tensor in the mapped file: `rows` rows of `cols` elements in
-/// a ggml block format. Holds no bytes itself; [`QMatrix::bytes`] slices the
-/// shared mapping, so every context and guest reads the same pages.
+/// A 2-D weight tensor in the mapped file (or one 2-D slice of a 3-D
+/// tensor: an expert): `rows` rows of `cols` elements in a ggml block
+/// format. Holds no bytes itself; [`QMatrix::bytes`] slices the shared
+/// mapping, so every context and guest reads the same pages.
 #[derive(Clone, Debug)]
 pub struct QMatrix {
     pub name: String,
@@ -19,6 +20,8 @@ pub struct QMatrix {
     pub rows: usize,
     pub cols: usize,
     info: TensorInfo,
+    /// Where the matrix starts in the tensor's bytes (0 but for experts).
+    offset: usize,
     kernels: &'static TypeKernels,
     /// The first `tile_rows` rows interleaved for the tile kernels (shared by
     /// clones, e.g. a tied output matrix), where the active path has them.
@@ -26,16 +29,16 @@ pub struct QMatrix {
 }
 
 impl QMatrix {
+    /// The whole tensor `info` as `rows × cols` (the caller checked that
+    /// its bytes are exactly that).
     pub(crate) fn new(info: &TensorInfo, rows: usize, cols: usize) -> QMatrix {
-        QMatrix {
-            name: info.name.clone(),
-            ty: info.ty,
-            rows,
-            cols,
-            info: info.clone(),
-            kernels: kernels_for(info.ty),
-            repacked: None,
-        }
+        QMatrix::slice(info, info.name.clone(), rows, cols, 0)
+    }
+
+    /// `rows × cols` starting `offset` bytes into the tensor `info` (the
+    /// caller checked that they lie inside it): one expert of a 3-D tensor.
+    pub(crate) fn slice(info: &TensorInfo, name: String, rows: usize, cols: usize, offset: usize) -> QMatrix {
+        QMatrix { name, ty: info.ty, rows, cols, info: info.clone(), offset, kernels: kernels_for(info.ty), repacked: None }
     }
 
     /// Interleaves the weights for the tile kernels when the active kernel
@@ -47,9 +50,9 @@ impl QMatrix {
             // The mapped pages of copied rows are released as the copy
             // proceeds, so the two copies never coexist (peak RSS); they are
             // only read again for embedding lookups (a few rows).
-            let info = &self.info;
+            let (info, offset) = (&self.info, self.offset);
             self.repacked = RepackedMatrix::new_releasing(self.ty, self.rows, self.cols, self.bytes(file), arena, |r| {
-                file.release_tensor_range(info, r)
+                file.release_tensor_range(info, offset + r.start..offset + r.end)
             })
             .ok()
             .map(Arc::new);
@@ -64,7 +67,8 @@ impl QMatrix {
     /// The weight bytes, `rows * row_bytes`.
     #[inline]
     pub fn bytes<'a>(&self, file: &'a GgufFile) -> &'a [u8] {
-        file.tensor_data(&self.info)
+        // In bounds: checked against the tensor when the matrix was made.
+        &file.tensor_data(&self.info)[self.offset..self.offset + self.rows * self.row_bytes()]
     }
 
     /// Bytes of one row.

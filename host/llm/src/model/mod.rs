@@ -12,6 +12,7 @@ pub mod gemma;
 pub mod head;
 pub mod llama;
 pub mod matmul;
+pub mod moe;
 pub mod ops;
 pub mod phi;
 pub mod qwen;
@@ -69,6 +70,19 @@ pub struct Scratch {
     /// A second RoPE table, for architectures whose local layers use
     /// another base (Gemma 3).
     pub rope_local: Vec<f32>,
+    /// Mixture of experts (empty in dense models): the router's logits,
+    /// then probabilities, `n_expert` per token.
+    pub router: Vec<f32>,
+    /// The weights of each token's chosen experts, `n_expert_used` per token.
+    pub moe_w: Vec<f32>,
+    /// The rows routed to one expert, gathered (`n_embd` each).
+    pub moe_x: Vec<f32>,
+    /// That expert's output rows (`n_embd` each).
+    pub moe_y: Vec<f32>,
+    /// Each token's chosen experts, best first, `n_expert_used` per token.
+    pub moe_sel: Vec<u32>,
+    /// The rows routed to one expert: indices into `moe_sel`/`moe_w`.
+    pub moe_rows: Vec<u32>,
     /// Quantized activations, reserved at their largest so a forward pass
     /// never grows it.
     pub xq: ActBuf,
@@ -79,9 +93,10 @@ pub struct Scratch {
 /// and Q8_K take under 1.2, and F32 activations are used in place).
 const ACT_BYTES_PER_VALUE: usize = 2;
 
-/// Widths (f32 values per token) of the scratch buffers, in field order
-/// from `x` to `rope_local`, and the widest matmul input (for `xq`).
-fn widths(c: &ModelConfig) -> Option<([usize; 11], usize)> {
+/// Widths (values per token) of the scratch buffers: the f32 ones in field
+/// order from `x` to `moe_y`, the u32 ones (`moe_sel`, `moe_rows`), and
+/// the widest matmul input (for `xq`).
+fn widths(c: &ModelConfig) -> Option<([usize; 15], [usize; 2], usize)> {
     let qd = c.n_head.checked_mul(c.k_dim)?;
     let kd = c.n_head_kv.checked_mul(c.k_dim)?;
     let vd = c.n_head_kv.checked_mul(c.v_dim)?;
@@ -90,28 +105,38 @@ fn widths(c: &ModelConfig) -> Option<([usize; 11], usize)> {
     // fused gate/up product.
     let fused = if c.fused_qkv { qd.checked_add(kd)?.checked_add(vd)? } else { 0 };
     let wide = c.n_embd.max(od);
-    let f = c.n_ff;
+    // With experts, `gate`/`up` hold one expert's (or the shared expert's)
+    // hidden rows for the tokens routed to it.
+    let f = c.ffn_width();
     let gate = if c.fused_gate_up { f.checked_mul(2)? } else { f };
-    Some(([c.n_embd, c.n_embd, qd, kd, vd, od, wide.max(fused), gate, f, c.rope_dims, c.rope_dims], wide.max(f)))
+    let (e, k) = (c.n_expert, c.n_expert_used);
+    let moe_row = if e > 0 { c.n_embd } else { 0 };
+    let f32s = [c.n_embd, c.n_embd, qd, kd, vd, od, wide.max(fused), gate, f, c.rope_dims, c.rope_dims, e, k, moe_row, moe_row];
+    Some((f32s, [k, usize::from(e > 0)], wide.max(f)))
 }
 
 impl Scratch {
     /// Bytes [`Scratch::new`] allocates for `c` and `n_max`; `None` on
     /// overflow.
     pub fn bytes_for(c: &ModelConfig, n_max: usize) -> Option<usize> {
-        let (w, act) = widths(c)?;
-        let floats = w.iter().try_fold(0usize, |acc, &w| acc.checked_add(w))?;
+        let (w, w32, act) = widths(c)?;
+        let floats = w.iter().chain(&w32).try_fold(0usize, |acc, &w| acc.checked_add(w))?;
         let act_bytes = act.checked_mul(ACT_BYTES_PER_VALUE)?.checked_mul(n_max)?.checked_next_multiple_of(8)?;
+        // f32 and u32 values alike take 4 bytes.
         floats.checked_mul(n_max)?.checked_mul(size_of::<f32>())?.checked_add(act_bytes)
     }
 
     /// Buffers for batches of up to `n_max` tokens, allocated fallibly.
     pub fn new(c: &ModelConfig, n_max: usize) -> Result<Scratch, ModelError> {
         let overflow = ModelError::OutOfMemory { what: "activation buffers", bytes: usize::MAX };
-        let (w, act) = widths(c).ok_or(overflow)?;
+        let (w, w32, act) = widths(c).ok_or(overflow)?;
         let v = |w: usize| {
             let len = n_max.checked_mul(w).unwrap_or(usize::MAX);
             crate::alloc::try_zeroed::<f32>("activation buffers", len)
+        };
+        let v32 = |w: usize| {
+            let len = n_max.checked_mul(w).unwrap_or(usize::MAX);
+            crate::alloc::try_zeroed::<u32>("activation buffers", len)
         };
         let act_bytes = act.saturating_mul(ACT_BYTES_PER_VALUE).saturating_mul(n_max);
         Ok(Scratch {
@@ -127,14 +152,37 @@ impl Scratch {
             up: v(w[8])?,
             rope: v(w[9])?,
             rope_local: v(w[10])?,
+            router: v(w[11])?,
+            moe_w: v(w[12])?,
+            moe_x: v(w[13])?,
+            moe_y: v(w[14])?,
+            moe_sel: v32(w32[0])?,
+            moe_rows: v32(w32[1])?,
             xq: ActBuf::try_with_bytes(act_bytes)?,
         })
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        let floats = [&self.x, &self.xn, &self.q, &self.k, &self.v, &self.att, &self.tmp, &self.gate, &self.up, &self.rope, &self.rope_local];
-        4 * floats.iter().map(|v| v.len()).sum::<usize>() + self.xq.capacity_bytes()
+        let floats = [
+            &self.x,
+            &self.xn,
+            &self.q,
+            &self.k,
+            &self.v,
+            &self.att,
+            &self.tmp,
+            &self.gate,
+            &self.up,
+            &self.rope,
+            &self.rope_local,
+            &self.router,
+            &self.moe_w,
+            &self.moe_x,
+            &self.moe_y,
+        ];
+        let u32s = self.moe_sel.len() + self.moe_rows.len();
+        4 * (floats.iter().map(|v| v.len()).sum::<usize>() + u32s) + self.xq.capacity_bytes()
     }
 }
 
@@ -144,10 +192,13 @@ type Loader = fn(&weights::Weights<'_>, &ModelConfig) -> Result<decoder::Decoder
 pub const ARCHITECTURES: &[(&str, Loader)] = &[
     ("llama", llama::load),
     ("granite", llama::load_granite),
+    ("granitemoe", llama::load_granite),
     ("smollm3", llama::load_smollm3),
     ("internlm2", llama::load),
     ("qwen2", qwen::load_qwen2),
     ("qwen3", qwen::load_qwen3),
+    ("qwen2moe", qwen::load_qwen2moe),
+    ("qwen3moe", qwen::load_qwen3moe),
     ("phi3", phi::load_phi3),
     ("gemma", gemma::load_gemma),
     ("gemma2", gemma::load_gemma2),

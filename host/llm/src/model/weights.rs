@@ -3,7 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use edgewasm_gguf::{GgmlType, GgufFile};
+use edgewasm_gguf::{GgmlType, GgufFile, TensorInfo};
 use edgewasm_kernels::gemm::{self, RepackedMatrix, WeightArena};
 
 use super::matmul::QMatrix;
@@ -37,8 +37,13 @@ pub fn repack_bytes(file: &GgufFile) -> usize {
     file.tensors()
         .iter()
         .filter(|t| t.dims.len() >= 2)
-        .map(|t| RepackedMatrix::bytes_for(t.ty, t.dims[1] as usize, t.dims[0] as usize))
-        .map(|b| b.checked_next_multiple_of(64).unwrap_or(usize::MAX))
+        .map(|t| {
+            // One interleaved copy per 2-D slice (experts of a 3-D tensor).
+            let one = RepackedMatrix::bytes_for(t.ty, t.dims[1] as usize, t.dims[0] as usize);
+            let one = one.checked_next_multiple_of(64).unwrap_or(usize::MAX);
+            let slices = t.dims[2..].iter().try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?));
+            slices.map_or(usize::MAX, |s| one.saturating_mul(s))
+        })
         .fold(0, usize::saturating_add)
 }
 
@@ -78,23 +83,61 @@ pub fn matrix(g: &Weights<'_>, name: &str, cols: usize, rows: usize) -> Result<Q
 
 /// [`matrix`] without the interleaved copy (for row lookups only).
 pub fn plain_matrix(g: &Weights<'_>, name: &str, cols: usize, rows: usize) -> Result<QMatrix, ModelError> {
+    let t = checked_tensor(g, name, &[cols, rows])?;
+    Ok(QMatrix::new(t, rows, cols))
+}
+
+/// The tensor `name`, if its shape is `dims` in ggml order (dimensions of
+/// 1 may be added or left off at the end, as ggml pads them), its type
+/// one the matmul has kernels for, and its data aligned for them.
+fn checked_tensor<'a>(g: &'a Weights<'_>, name: &str, dims: &[usize]) -> Result<&'a TensorInfo, ModelError> {
     let t = g.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
-    let dims: Vec<u64> = t.dims.clone();
-    let ok = dims.len() == 2 && dims[0] == cols as u64 && dims[1] == rows as u64
-        // A trailing dimension of 1 is the same matrix.
-        || dims.len() == 3 && dims[0] == cols as u64 && dims[1] == rows as u64 && dims[2] == 1;
+    let n = t.dims.len().max(dims.len());
+    let ok = (0..n).all(|i| t.dims.get(i).copied().unwrap_or(1) == dims.get(i).map_or(1, |&d| d as u64));
     if !ok {
         return Err(ModelError::TensorShape {
             tensor: name.to_string(),
-            expected: vec![cols as u64, rows as u64],
-            found: dims,
+            expected: dims.iter().map(|&d| d as u64).collect(),
+            found: t.dims.clone(),
         });
     }
     if !supported(t.ty) {
         return Err(ModelError::TensorType { tensor: name.to_string(), ty: t.ty });
     }
     check_alignment(g, name, t.ty)?;
-    Ok(QMatrix::new(t, rows, cols))
+    Ok(t)
+}
+
+/// The `n` experts of a 3-D tensor `{cols, rows, n}` (ggml order), each a
+/// [`QMatrix`] view of its `rows × cols` slice, interleaved for the tile
+/// kernels where the CPU has them.
+pub fn experts(g: &Weights<'_>, name: &str, cols: usize, rows: usize, n: usize) -> Result<Vec<QMatrix>, ModelError> {
+    let t = checked_tensor(g, name, &[cols, rows, n])?;
+    // The reader checked that the data is `rows × n` rows of `cols`; check
+    // it again here, where the slices are cut.
+    let expert_bytes = (t.ty.type_size() * cols / t.ty.block_size()).checked_mul(rows);
+    let total = expert_bytes.and_then(|b| b.checked_mul(n));
+    let (Some(expert_bytes), Some(total)) = (expert_bytes, total) else {
+        return Err(ModelError::TensorShape { tensor: name.to_string(), expected: vec![cols as u64, rows as u64, n as u64], found: t.dims.clone() });
+    };
+    if g.tensor_data(t).len() != total {
+        return Err(ModelError::TensorShape { tensor: name.to_string(), expected: vec![cols as u64, rows as u64, n as u64], found: t.dims.clone() });
+    }
+    Ok((0..n)
+        .map(|e| {
+            let mut m = QMatrix::slice(t, format!("{name}[{e}]"), rows, cols, e * expert_bytes);
+            m.repack(g.file, g.arena());
+            m
+        })
+        .collect())
+}
+
+/// Like [`experts`], but `None` when the tensor is absent.
+pub fn optional_experts(g: &Weights<'_>, name: &str, cols: usize, rows: usize, n: usize) -> Result<Option<Vec<QMatrix>>, ModelError> {
+    if g.tensor(name).is_none() {
+        return Ok(None);
+    }
+    experts(g, name, cols, rows, n).map(Some)
 }
 
 /// Like [`matrix`], but `None` when the tensor is absent.
@@ -146,4 +189,39 @@ fn check_alignment(g: &GgufFile, name: &str, ty: GgmlType) -> Result<(), ModelEr
         return Err(ModelError::TensorAlignment { tensor: name.to_string(), alignment: need });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use edgewasm_gguf::{GgufFile, GgufWriter};
+
+    use super::{experts, Weights};
+    use crate::ModelError;
+
+    #[test]
+    fn experts_are_views_of_their_slices() {
+        let values: Vec<f32> = (0..4 * 3 * 2).map(|i| i as f32).collect();
+        let mut w = GgufWriter::new();
+        w.add_metadata("general.architecture", edgewasm_gguf::Value::from("llama")).unwrap();
+        w.add_f32_tensor("e", &[4, 3, 2], &values).unwrap();
+        w.add_f32_tensor("flat", &[4, 3], &values[..12]).unwrap();
+        let file = GgufFile::from_bytes(&w.to_bytes().unwrap()).unwrap();
+        let g = Weights::new(&file);
+        let ex = experts(&g, "e", 4, 3, 2).unwrap();
+        let mut row = [0f32; 4];
+        for (e, m) in ex.iter().enumerate() {
+            assert_eq!((m.rows, m.cols), (3, 4));
+            for r in 0..3 {
+                m.dequantize_row(&file, r, &mut row);
+                assert_eq!(row[..], values[(e * 3 + r) * 4..][..4], "expert {e} row {r}");
+            }
+        }
+        // One expert may be stored as a plain matrix.
+        assert_eq!(experts(&g, "flat", 4, 3, 1).unwrap().len(), 1);
+        for (cols, rows, n) in [(4, 3, 3), (4, 2, 2), (2, 3, 2), (4, 6, 1)] {
+            let e = experts(&g, "e", cols, rows, n).unwrap_err();
+            assert!(matches!(&e, ModelError::TensorShape { tensor, .. } if tensor == "e"), "{cols}×{rows}×{n}: {e}");
+        }
+        assert!(matches!(experts(&g, "none", 4, 3, 2), Err(ModelError::MissingTensor(_))));
+    }
 }
