@@ -486,6 +486,7 @@ fn tensor_info(p: &mut Parser<'_>, i: u64) -> Result<TensorInfo, GgufError> {
         ty,
         offset,
         size_bytes,
+        shard: 0,
     })
 }
 
