@@ -5,8 +5,10 @@
 
 use std::num::NonZeroUsize;
 use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 
+use edgewasm_gguf::split::split_path;
 use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter, SplitOptions, KEY_SPLIT_COUNT};
 use edgewasm_llm::quantize::{Ftype, QuantizeError, Quantizer};
 use edgewasm_llm::{Context, Model, ThreadPool};
@@ -29,9 +31,9 @@ fn logits(model: Model, tokens: &[u32]) -> Vec<f32> {
     ctx.eval(tokens, true).unwrap().to_vec()
 }
 
-/// SmolLM2-135M split in 3 (272 tensors, at most 100 a shard): opened from
-/// its first shard, every logit of a prompt is bit-identical to the
-/// original file's.
+/// SmolLM2-135M split in 3 (272 tensors, at most 100 a shard; the same
+/// bytes as llama-gguf-split's): opened from its first shard, every logit
+/// of a prompt is bit-identical to the original file's.
 #[test]
 fn smollm2_split_gives_identical_logits() {
     let path = model_path(SMOLLM2);
@@ -41,6 +43,20 @@ fn smollm2_split_gives_identical_logits() {
     assert_eq!(paths.len(), 3);
     assert!(paths[0].ends_with("smollm2-00001-of-00003.gguf"));
     drop(whole);
+    // llama.cpp's gguf-split cuts the real file into the same bytes, so
+    // what follows holds for its output too.
+    let peer = dir.path().join("peer");
+    let bin = edgewasm_test_support::peer_bin("llama-gguf-split");
+    let out = Command::new(&bin)
+        .args(["--split", "--split-max-tensors", "100"])
+        .args([path.as_os_str(), peer.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (i, ours) in paths.iter().enumerate() {
+        let theirs = split_path(&peer, i as u16, 3);
+        assert!(std::fs::read(ours).unwrap() == std::fs::read(&theirs).unwrap(), "{} differs", theirs.display());
+    }
 
     let split = Model::open(&paths[0]).unwrap();
     assert_eq!(split.file().shards().len(), 3);
