@@ -137,7 +137,7 @@ impl GgufFile {
         Self::open_with_limits(path, ParseLimits::default())
     }
 
-    /// Like [`GgufFile::open`], with explicit limits (applied to each file).
+    /// Like [`GgufFile::open`], with explicit limits (applied to each file, and `max_tensors` to them all).
     ///
     /// Tensor data is not copied: it is read from the map on access. As with
     /// every mmap-based model loader (llama.cpp included), the file is assumed
@@ -173,7 +173,7 @@ impl GgufFile {
             });
             (p, shard)
         });
-        first.join_shards(count, rest)
+        first.join_shards(count, rest, limits)
     }
 
     /// Opens a split model from the list of its files, in order (as
@@ -194,6 +194,7 @@ impl GgufFile {
         };
         let first = Self::open_shard_with_limits(first_path.as_ref(), limits)?;
         first.join_given(
+            limits,
             others.len() + 1,
             others.iter().map(|p| {
                 let p = p.as_ref();
@@ -270,6 +271,7 @@ impl GgufFile {
         let name = |i: usize| PathBuf::from(format!("<in-memory shard {}>", i + 1));
         let first = Self::from_memory(first_bytes, name(0), limits)?;
         first.join_given(
+            limits,
             shards.len(),
             others.iter().enumerate().map(|(i, b)| {
                 let p = name(i + 1);
@@ -333,25 +335,22 @@ impl GgufFile {
     /// of range is an error naming the file.
     fn split_keys(&self) -> Result<SplitKeys, GgufError> {
         let path = &self.shards[0].path;
-        let u16_key = |key: &str| -> Result<Option<u16>, GgufError> {
-            let v = self.get_u64(key).map_err(|e| e.in_file(path))?;
-            v.map(|n| {
-                u16::try_from(n).map_err(|_| {
-                    GgufError::MetadataRange {
-                        key: key.to_owned(),
-                        value: n.to_string(),
-                        expected: "u16",
-                    }
-                    .in_file(path)
-                })
+        let u16_key = |key: &str| {
+            self.typed(key, "u16", |v| {
+                v.is_integer()
+                    .then(|| v.as_u64().and_then(|n| u16::try_from(n).ok()))
             })
-            .transpose()
+            .map_err(|e| e.in_file(path))
         };
         Ok(SplitKeys {
             no: u16_key(KEY_SPLIT_NO)?,
             count: u16_key(KEY_SPLIT_COUNT)?,
             tensors: self
-                .get_u64(KEY_SPLIT_TENSORS_COUNT)
+                .typed(
+                    KEY_SPLIT_TENSORS_COUNT,
+                    "a count (non-negative integer)",
+                    |v| v.is_integer().then(|| v.as_u64()),
+                )
                 .map_err(|e| e.in_file(path))?,
         })
     }
@@ -388,6 +387,7 @@ impl GgufFile {
     /// one and `rest`), which must be all the shards.
     fn join_given(
         self,
+        limits: ParseLimits,
         given: usize,
         rest: impl Iterator<Item = (PathBuf, Result<GgufFile, GgufError>)>,
     ) -> Result<GgufFile, GgufError> {
@@ -406,7 +406,7 @@ impl GgufFile {
                 count,
                 given,
             }),
-            Some(count) => self.join_shards(count, rest),
+            Some(count) => self.join_shards(count, rest, limits),
         }
     }
 
@@ -420,6 +420,7 @@ impl GgufFile {
         mut self,
         count: u16,
         rest: impl Iterator<Item = (PathBuf, Result<GgufFile, GgufError>)>,
+        limits: ParseLimits,
     ) -> Result<GgufFile, GgufError> {
         let first_path = self.shards[0].path.clone();
         let n_tensors = self
@@ -467,6 +468,16 @@ impl GgufFile {
                 t.shard = i;
                 self.tensor_index.insert(t.name.clone(), self.tensors.len());
                 self.tensors.push(t);
+            }
+            if self.tensors.len() as u64 > limits.max_tensors {
+                return Err(GgufError::TooLarge {
+                    field: format!(
+                        "tensor_count of the {count} shards of {}",
+                        first_path.display()
+                    ),
+                    value: self.tensors.len() as u64,
+                    limit: limits.max_tensors,
+                });
             }
             self.shards.append(&mut shard.shards);
         }

@@ -787,3 +787,34 @@ fn llama_gguf_split_merges_our_output() {
     let m = GgufFile::open(&merged).unwrap();
     assert_same_model(&m, &GgufFile::from_bytes(&w.to_bytes().unwrap()).unwrap());
 }
+
+#[test]
+fn tensor_limit_counts_every_shard() {
+    let dir = tempdir();
+    let paths = write_shards(dir.path(), &good_shards());
+    let limits = |max_tensors| edgewasm_gguf::ParseLimits {
+        max_tensors,
+        ..Default::default()
+    };
+    // Each shard holds at most 3 tensors; together 7.
+    assert_eq!(
+        GgufFile::open_with_limits(&paths[0], limits(7))
+            .unwrap()
+            .tensors()
+            .len(),
+        7
+    );
+    let e = GgufFile::open_with_limits(&paths[0], limits(6)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GgufError::TooLarge {
+                value: 7,
+                limit: 6,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_names(&e, &paths[0], "tensor_count of the 3 shards");
+}
