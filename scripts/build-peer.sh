@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the peer, llama.cpp, from the source package of PyPI
 # `llama-cpp-python` (which vendors it), for same-run comparisons:
-# llama-bench, llama-perplexity, llama-tokenize, llama-quantize, llama-eval-callback.
+# llama-bench, llama-perplexity, llama-tokenize, llama-quantize, llama-gguf-split.
 # Output: $PEER_DIR/build/bin/ (printed last). Idempotent; serialized with flock.
 set -euo pipefail
 PEER_VERSION=${PEER_VERSION:-0.3.36}
@@ -11,7 +11,7 @@ bin="$PEER_DIR/build/bin"
 mkdir -p "$(dirname "$PEER_DIR")"
 exec 9>"$PEER_DIR.lock"
 flock 9
-targets=(llama-bench llama-perplexity llama-tokenize llama-quantize)
+targets=(llama-bench llama-perplexity llama-tokenize llama-quantize llama-gguf-split)
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 # Our own tools over the peer's libllama (scripts/peer/*.cpp: teacher-forced

@@ -313,9 +313,11 @@ pub fn check_gguf(f: &GgufFile) {
     // A forged TensorInfo never panics: it is out of the file or in it.
     for offset in [0, 1, u64::MAX / 2, u64::MAX] {
         for size_bytes in [0, 1, f.file_size(), u64::MAX] {
-            let t = TensorInfo { name: "x".into(), dims: vec![1], ty: GgmlType::F32, offset, size_bytes };
-            let d = f.tensor_data(&t);
-            assert!(d.is_empty() || d.len() as u64 == size_bytes);
+            for shard in [0, 1, u16::MAX] {
+                let t = TensorInfo { name: "x".into(), dims: vec![1], ty: GgmlType::F32, offset, size_bytes, shard };
+                let d = f.tensor_data(&t);
+                assert!(d.is_empty() || d.len() as u64 == size_bytes);
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The crate's error type.
 
 use std::io;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong reading or writing a GGUF file.
 ///
@@ -136,6 +137,123 @@ pub enum GgufError {
     /// Writer: the requested GGUF version cannot be written.
     #[error("cannot write GGUF version {0} (only 2 and 3)")]
     UnsupportedWriteVersion(u32),
+
+    /// An error in one file of a split model, naming the file: a shard
+    /// that is not GGUF, or is malformed; a `split.*` key of the wrong type.
+    #[error("{}: {error}", path.display())]
+    InFile {
+        path: PathBuf,
+        error: Box<GgufError>,
+    },
+
+    /// A file of a split model other than the first was opened: llama.cpp
+    /// too loads a split model only from its first shard.
+    #[error(
+        "{} is shard {} of {count} of a split model (split.no = {split_no}); open the first shard{}",
+        path.display(),
+        u32::from(*split_no) + 1,
+        first.as_deref().map(|p| format!(", {}", p.display())).unwrap_or_default()
+    )]
+    SplitNotFirst {
+        path: PathBuf,
+        split_no: u16,
+        count: u16,
+        /// The first shard's path, when `path` is named as llama.cpp names
+        /// shards.
+        first: Option<PathBuf>,
+    },
+
+    /// The first shard of a split model is not named as llama.cpp names
+    /// shards, so the others cannot be found.
+    #[error(
+        "{} is the first of {count} shards of a split model (split.count = {count}), but its name \
+         does not end in {suffix:?}, so the other shards cannot be found",
+        path.display(),
+        suffix = crate::split::split_suffix(0, *count)
+    )]
+    SplitFileName { path: PathBuf, count: u16 },
+
+    /// A shard of a split model does not exist.
+    #[error("shard {shard} of {count} of a split model is missing: {}: {error}", path.display())]
+    SplitShardMissing {
+        path: PathBuf,
+        /// 1-based, as in the file name.
+        shard: u16,
+        count: u16,
+        error: io::Error,
+    },
+
+    /// A `split.*` key of a shard is absent or disagrees with the shard's
+    /// place or with the first shard.
+    #[error("{}: {key} is {found}, expected {expected}", path.display())]
+    SplitKey {
+        path: PathBuf,
+        key: &'static str,
+        /// The value found, or `absent`.
+        found: String,
+        /// The value expected, and why.
+        expected: String,
+    },
+
+    /// The shards of a split model hold a different number of tensors than
+    /// `split.tensors.count` says.
+    #[error(
+        "{}: split.tensors.count is {expected}, but the {count} shards hold {found} tensors",
+        path.display()
+    )]
+    SplitTensorCount {
+        path: PathBuf,
+        count: u16,
+        expected: u64,
+        found: u64,
+    },
+
+    /// Two shards of a split model hold a tensor of the same name.
+    #[error("duplicate tensor name {name:?}: in {} and in {}", first.display(), second.display())]
+    SplitDuplicateTensor {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+
+    /// A split model was opened from a list of files (or buffers) of the
+    /// wrong length.
+    #[error(
+        "{} is the first of {count} shards of a split model (split.count = {count}), but {given} \
+         file{} given",
+        path.display(),
+        if *given == 1 { " was" } else { "s were" }
+    )]
+    SplitFilesGiven {
+        path: PathBuf,
+        count: u16,
+        given: usize,
+    },
+
+    /// Writer: split options that cannot be met.
+    #[error("cannot split: {0}")]
+    BadSplitOptions(String),
+}
+
+impl GgufError {
+    /// `self`, naming `path` unless it already names a file.
+    pub(crate) fn in_file(self, path: &Path) -> GgufError {
+        match self {
+            e @ (GgufError::Io { .. }
+            | GgufError::InFile { .. }
+            | GgufError::SplitNotFirst { .. }
+            | GgufError::SplitFileName { .. }
+            | GgufError::SplitShardMissing { .. }
+            | GgufError::SplitKey { .. }
+            | GgufError::SplitTensorCount { .. }
+            | GgufError::SplitDuplicateTensor { .. }
+            | GgufError::SplitFilesGiven { .. }) => e,
+            e => GgufError::InFile {
+                path: path.to_owned(),
+                error: Box::new(e),
+            },
+        }
+    }
 }
 
 fn version_hint(v: u32) -> &'static str {

@@ -30,14 +30,16 @@ mod error;
 mod file;
 mod ggml_type;
 mod reader;
+pub mod split;
 mod tensor;
 mod value;
 mod writer;
 
 pub use error::GgufError;
-pub use file::{GgufFile, KEY_ARCHITECTURE};
+pub use file::{GgufFile, Shard, KEY_ARCHITECTURE};
 pub use ggml_type::GgmlType;
 pub use reader::{ParseLimits, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, KEY_ALIGNMENT};
+pub use split::{KEY_SPLIT_COUNT, KEY_SPLIT_NO, KEY_SPLIT_TENSORS_COUNT};
 pub use tensor::{TensorInfo, GGML_MAX_DIMS, GGML_MAX_NAME_LEN};
 pub use value::{Array, Value};
-pub use writer::GgufWriter;
+pub use writer::{GgufWriter, SplitOptions};

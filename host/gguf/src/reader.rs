@@ -26,7 +26,8 @@ pub const KEY_ALIGNMENT: &str = "general.alignment";
 /// we know of with a wide margin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParseLimits {
-    /// Most tensors (`tensor_count`). Default 2^20.
+    /// Most tensors (`tensor_count`; for a split model, in all its shards
+    /// together). Default 2^20.
     pub max_tensors: u64,
     /// Most metadata pairs (`metadata_kv_count`). Default 2^20.
     pub max_kv: u64,
@@ -486,6 +487,7 @@ fn tensor_info(p: &mut Parser<'_>, i: u64) -> Result<TensorInfo, GgufError> {
         ty,
         offset,
         size_bytes,
+        shard: 0,
     })
 }
 

@@ -17,10 +17,14 @@ pub struct TensorInfo {
     pub dims: Vec<u64>,
     pub ty: GgmlType,
     /// Byte offset of the data, relative to the start of the data section
-    /// ([`GgufFile::data_offset`](crate::GgufFile::data_offset)).
+    /// of its file ([`Shard::data_offset`](crate::Shard::data_offset)).
     pub offset: u64,
     /// Bytes of tensor data: `ty.row_bytes(dims[0]) * n_rows()`.
     pub size_bytes: u64,
+    /// Index of the file holding the data among the files of a split model
+    /// ([`GgufFile::shards`](crate::GgufFile::shards)); 0 in an unsplit
+    /// file. `offset` is relative to that file's data section.
+    pub shard: u16,
 }
 
 impl TensorInfo {

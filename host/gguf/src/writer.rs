@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::reader::{GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, KEY_ALIGNMENT};
+use crate::split::{self, KEY_SPLIT_COUNT, KEY_SPLIT_NO, KEY_SPLIT_TENSORS_COUNT};
 use crate::tensor::{GGML_MAX_DIMS, GGML_MAX_NAME_LEN};
 use crate::value::{Array, Value};
 use crate::{GgmlType, GgufError};
@@ -34,6 +35,55 @@ struct PendingTensor {
     ty: GgmlType,
     dims: Vec<u64>,
     data: Vec<u8>,
+}
+
+/// How [`GgufWriter::split`] cuts a model into shards: llama.cpp's
+/// `gguf-split` options. A shard is closed when adding the next tensor
+/// would exceed either limit (a tensor larger than `max_bytes` gets a
+/// shard of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitOptions {
+    /// `--split-max-tensors`: most tensors per shard (gguf-split's default
+    /// is 128).
+    pub max_tensors: Option<usize>,
+    /// `--split-max-size`: most bytes of tensor data per shard, each
+    /// tensor's padded to the alignment.
+    pub max_bytes: Option<u64>,
+    /// `--no-tensor-first-split`: the first shard holds only the metadata.
+    pub metadata_only_first: bool,
+}
+
+impl Default for SplitOptions {
+    /// gguf-split's defaults: 128 tensors per shard.
+    fn default() -> Self {
+        SplitOptions::max_tensors(128)
+    }
+}
+
+impl SplitOptions {
+    /// At most `n` tensors per shard.
+    pub fn max_tensors(n: usize) -> Self {
+        SplitOptions {
+            max_tensors: Some(n),
+            max_bytes: None,
+            metadata_only_first: false,
+        }
+    }
+
+    /// At most `n` bytes of tensor data per shard.
+    pub fn max_bytes(n: u64) -> Self {
+        SplitOptions {
+            max_tensors: None,
+            max_bytes: Some(n),
+            metadata_only_first: false,
+        }
+    }
+
+    /// The first shard holds only the metadata.
+    pub fn metadata_only_first(mut self, yes: bool) -> Self {
+        self.metadata_only_first = yes;
+        self
+    }
 }
 
 impl Default for GgufWriter {
@@ -157,6 +207,97 @@ impl GgufWriter {
     ) -> Result<&mut Self, GgufError> {
         let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.add_tensor(name, GgmlType::F32, dims, data)
+    }
+
+    /// Cuts the model into the shards of a split model, as llama.cpp's
+    /// `gguf-split --split` does: tensors are kept in order and spread by
+    /// `opts`; the first shard has all the metadata, and every shard ends
+    /// its metadata with `split.no` (u16), `split.tensors.count` (i32) and
+    /// `split.count` (u16), gguf-split's types and order (any `split.*`
+    /// keys of the model itself are replaced). Shards after the first have
+    /// the default alignment, as gguf-split writes them. A model that fits
+    /// in one shard gives one shard (`split.count` 1, which loaders read as
+    /// unsplit). For the default alignment the shards are byte-identical to
+    /// gguf-split's.
+    pub fn split(&self, opts: SplitOptions) -> Result<Vec<GgufWriter>, GgufError> {
+        if opts.max_tensors == Some(0) || opts.max_bytes == Some(0) {
+            return Err(GgufError::BadSplitOptions(format!(
+                "{opts:?}: limits must be positive"
+            )));
+        }
+        let n_tensors = i32::try_from(self.tensors.len()).map_err(|_| GgufError::TooLarge {
+            field: "tensor count of a split model (split.tensors.count is i32)".into(),
+            value: self.tensors.len() as u64,
+            limit: i32::MAX as u64,
+        })?;
+        // Group the tensors.
+        let mut groups: Vec<Vec<&PendingTensor>> = vec![Vec::new()];
+        if opts.metadata_only_first {
+            groups.push(Vec::new());
+        }
+        let mut bytes = 0u64;
+        for t in &self.tensors {
+            let size = (t.data.len() as u64).next_multiple_of(self.alignment);
+            let cur = groups.last_mut().expect("at least one group");
+            let full = !cur.is_empty()
+                && (opts.max_tensors.is_some_and(|n| cur.len() >= n)
+                    || opts
+                        .max_bytes
+                        .is_some_and(|n| bytes.saturating_add(size) > n));
+            if full {
+                groups.push(Vec::new());
+                bytes = 0;
+            }
+            groups.last_mut().expect("at least one group").push(t);
+            bytes = bytes.saturating_add(size);
+        }
+        let count = u16::try_from(groups.len()).map_err(|_| GgufError::TooLarge {
+            field: "shard count (split.count is u16)".into(),
+            value: groups.len() as u64,
+            limit: u16::MAX.into(),
+        })?;
+        let mut shards = Vec::with_capacity(groups.len());
+        for (no, group) in (0u16..).zip(groups) {
+            let mut w = GgufWriter::new();
+            w.version = self.version;
+            if no == 0 {
+                for (k, v) in &self.metadata {
+                    if ![KEY_SPLIT_NO, KEY_SPLIT_COUNT, KEY_SPLIT_TENSORS_COUNT]
+                        .contains(&k.as_str())
+                    {
+                        w.add_metadata(k.clone(), v.clone())?;
+                    }
+                }
+            }
+            w.add_metadata(KEY_SPLIT_NO, Value::U16(no))?
+                .add_metadata(KEY_SPLIT_TENSORS_COUNT, Value::I32(n_tensors))?
+                .add_metadata(KEY_SPLIT_COUNT, Value::U16(count))?;
+            for t in group {
+                w.tensor_names.insert(t.name.clone());
+                w.tensors.push(t.clone());
+            }
+            shards.push(w);
+        }
+        Ok(shards)
+    }
+
+    /// [`GgufWriter::split`], written to `{prefix}-00001-of-0000N.gguf`...
+    /// (llama.cpp's naming, [`split::split_path`]); returns the paths in
+    /// order.
+    pub fn write_split(
+        &self,
+        prefix: impl AsRef<Path>,
+        opts: SplitOptions,
+    ) -> Result<Vec<PathBuf>, GgufError> {
+        let shards = self.split(opts)?;
+        let count = shards.len() as u16; // `split` checked it fits
+        let mut paths = Vec::with_capacity(shards.len());
+        for (no, w) in (0u16..).zip(&shards) {
+            let path = split::split_path(prefix.as_ref(), no, count);
+            w.write_file(&path)?;
+            paths.push(path);
+        }
+        Ok(paths)
     }
 
     /// Writes the file to `w`, returning the number of bytes written.

@@ -29,7 +29,10 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use edgewasm_gguf::{Array, GgmlType, GgufError, GgufFile, GgufWriter, TensorInfo, Value};
+use edgewasm_gguf::{
+    Array, GgmlType, GgufError, GgufFile, GgufWriter, TensorInfo, Value, KEY_SPLIT_COUNT, KEY_SPLIT_NO,
+    KEY_SPLIT_TENSORS_COUNT,
+};
 
 pub use convert::ConvertError;
 pub use ftype::Ftype;
@@ -149,6 +152,12 @@ impl Quantizer {
     pub fn new(input: &Path, output: &Path, ftype: Ftype, pure: bool) -> Result<Quantizer, QuantizeError> {
         ensure_distinct(input, output)?;
         let src = GgufFile::open(input).map_err(|source| QuantizeError::Read { path: input.to_owned(), source })?;
+        // A split input is read from all its shards (and written as one
+        // file, as llama-quantize does without --keep-split): none of them
+        // may be the output either.
+        for shard in &src.shards()[1..] {
+            ensure_distinct(shard.path(), output)?;
+        }
         let model = model_info(&src)
             .map_err(|source| QuantizeError::Hyperparameters { path: input.to_owned(), source })?;
         let tensors = src.tensors();
@@ -281,7 +290,9 @@ fn model_info(g: &GgufFile) -> Result<ModelInfo, HyperparameterError> {
 /// `general.file_type`: llama.cpp copies the pairs (`gguf_set_kv`) and then
 /// sets those two with `gguf_set_val_u32`, which removes a key and appends
 /// it, so they move to the end. With llama.cpp's tensor order and types this
-/// makes the whole file byte-identical to llama-quantize's.
+/// makes the whole file byte-identical to llama-quantize's. The `split.*`
+/// keys of a split input are dropped, as llama.cpp drops them: the output
+/// is one file.
 fn copy_metadata(src: &GgufFile, w: &mut GgufWriter, ftype: Ftype) -> Result<(), QuantizeError> {
     let add = |w: &mut GgufWriter, k: &str, v: Value| {
         w.add_metadata(k.to_owned(), v)
@@ -289,7 +300,8 @@ fn copy_metadata(src: &GgufFile, w: &mut GgufWriter, ftype: Ftype) -> Result<(),
             .map_err(|source| QuantizeError::Write { context: format!("copying metadata {k}"), source })
     };
     for (k, v) in src.metadata() {
-        if k != KEY_FILE_TYPE && k != KEY_QNT_VERSION {
+        let split = [KEY_SPLIT_NO, KEY_SPLIT_COUNT, KEY_SPLIT_TENSORS_COUNT].contains(&k.as_str());
+        if k != KEY_FILE_TYPE && k != KEY_QNT_VERSION && !split {
             add(w, k, v.clone())?;
         }
     }
