@@ -110,7 +110,9 @@ impl ChatTemplate {
         });
         env.add_function("strftime_now", |fmt: String| strftime_now(&fmt));
         env.add_filter("tojson", tojson);
-        env.add_template_owned(TEMPLATE_NAME, source.to_string())
+        // jinja2: None is not iterable (minijinja iterates it as empty).
+        env.add_test("iterable", |v: &Value| !v.is_none() && v.try_iter().is_ok());
+        env.add_template_owned(TEMPLATE_NAME, rewrite_generation_tags(source))
             .map_err(|e| ChatTemplateError::Syntax(describe(&e)))?;
         Ok(ChatTemplate {
             env,
@@ -137,6 +139,13 @@ impl ChatTemplate {
         self.env.set_fuel(Some(fuel));
         self.fuel = fuel;
         self.max_output = max_output;
+        self
+    }
+
+    /// Makes `strftime_now` format the fixed instant `unix_seconds` (UTC)
+    /// instead of the current time: for reproducible prompts and tests.
+    pub fn with_fixed_time(mut self, unix_seconds: i64) -> Self {
+        self.env.add_function("strftime_now", move |fmt: String| strftime(&fmt, unix_seconds));
         self
     }
 
@@ -180,6 +189,47 @@ impl ChatTemplate {
         }
         ChatTemplateError::Render(describe(e))
     }
+}
+
+/// transformers' `{% generation %}...{% endgeneration %}` extension tag
+/// (marking assistant text for `return_assistant_tokens_mask`) renders its
+/// body unchanged, in a scope of its own (a jinja2 call block): the same as
+/// `{% with %}...{% endwith %}`, which minijinja knows. Tags are rewritten
+/// keeping their whitespace-control marks.
+fn rewrite_generation_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find("{%") {
+        out.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        let Some(end) = tag.find("%}") else { break };
+        let inner = &tag[2..end];
+        let (open, body) = match inner.strip_prefix(['-', '+']) {
+            Some(b) => (&inner[..1], b),
+            None => ("", inner),
+        };
+        let (body, close) = match body.strip_suffix(['-', '+']) {
+            Some(b) => (b, &body[b.len()..]),
+            None => (body, ""),
+        };
+        let word = match body.trim() {
+            "generation" => Some("with"),
+            "endgeneration" => Some("endwith"),
+            _ => None,
+        };
+        match word {
+            Some(word) => {
+                out.push_str(&format!("{{%{open} {word} {close}%}}"));
+                rest = &tag[end + 2..];
+            }
+            None => {
+                out.push_str("{%");
+                rest = &tag[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An error's message with its template line, if known.
