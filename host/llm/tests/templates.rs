@@ -64,7 +64,8 @@ fn load() -> BTreeMap<String, Reference> {
     let mut out = BTreeMap::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
+        let probes = path.file_name().is_some_and(|n| n == "_features.json");
+        if path.extension().is_some_and(|e| e == "json") && !probes {
             let text = std::fs::read_to_string(&path).unwrap();
             let r: Reference = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             out.insert(path.file_stem().unwrap().to_string_lossy().into_owned(), r);
@@ -87,7 +88,7 @@ fn first_difference(want: &str, got: &str) -> String {
         }
         format!("{:?}", &s[lo..hi])
     };
-    format!("differ at byte {at} (lengths {} vs {}):\n      jinja2: {}\n      ours:   {}", want.len(), got.len(), ctx(want), ctx(got))
+    format!("differ at byte {at} (lengths {} vs {}):\n      jinja2: {}\n    > ours:   {}", want.len(), got.len(), ctx(want), ctx(got))
 }
 
 /// Problems of one template (empty when it passes).
@@ -146,5 +147,74 @@ fn templates_render_as_jinja2() {
     }
     eprint!("{report}");
     eprintln!("templates: {passed}/{} render as jinja2", refs.len());
+    assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+}
+
+/// Feature probes that do not render as jinja2 does, with the reason.
+const FEATURES_NOT_PASSING: &[(&str, &str)] = &[
+    ("print_tuple", "minijinja has no tuples: `(1, 2)` is a list and prints as `[1, 2]`"),
+    ("percent_operator", "Python's `'%s' % x` string formatting: minijinja's `%` is numeric only (the `format` filter works)"),
+    ("macro_varargs", "minijinja macros take no `varargs`/`kwargs` beyond their declared parameters"),
+    ("none_iteration", "minijinja's for-loop iterates none as empty instead of raising TypeError"),
+    ("ws_raw_lstrip", "minijinja applies trim_blocks after `{% raw %}`; jinja2 keeps that newline"),
+];
+
+#[derive(Deserialize)]
+struct Features {
+    bos_token: String,
+    eos_token: String,
+    now_unix: i64,
+    messages: Vec<ChatMessage>,
+    add_generation_prompt: bool,
+    probes: Vec<Probe>,
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    name: String,
+    source: String,
+    expected: Option<String>,
+    error: Option<RefError>,
+}
+
+/// The small feature probes of `_features.json` (Python reprs, `tojson`
+/// options, filters, tests, string methods, whitespace control...).
+#[test]
+fn features_render_as_jinja2() {
+    let path = edgewasm_test_support::data_dir().join("templates/_features.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let f: Features = serde_json::from_str(&text).unwrap();
+    for (name, _) in FEATURES_NOT_PASSING {
+        assert!(f.probes.iter().any(|p| p.name == *name), "FEATURES_NOT_PASSING names {name}, which is no probe");
+    }
+    let mut unexpected = Vec::new();
+    let mut passed = 0;
+    for p in &f.probes {
+        let got = ChatTemplate::new(&p.source, &f.bos_token, &f.eos_token)
+            .and_then(|t| t.with_fixed_time(f.now_unix).render(&f.messages, f.add_generation_prompt));
+        let problem = match (&p.expected, &p.error, got) {
+            (Some(want), _, Ok(got)) if *want == got => None,
+            (Some(want), _, Ok(got)) => Some(format!("jinja2 {want:?}\n    > ours   {got:?}")),
+            (Some(want), _, Err(e)) => Some(format!("jinja2 {want:?}\n    > ours fails: {e}")),
+            (None, Some(want), Ok(got)) => Some(format!("jinja2 fails ({}), ours {got:?}", want.message)),
+            (None, Some(want), Err(e)) => match &e {
+                ChatTemplateError::Raised(m) if want.kind == "raise_exception" && *m != want.message => {
+                    Some(format!("raise_exception({:?}), ours {e}", want.message))
+                }
+                ChatTemplateError::Raised(_) => None,
+                _ if want.kind == "raise_exception" => Some(format!("raise_exception({:?}), ours {e}", want.message)),
+                _ => None,
+            },
+            (None, None, _) => panic!("{}: probe has neither expected output nor error", p.name),
+        };
+        let listed = FEATURES_NOT_PASSING.iter().any(|(n, _)| *n == p.name);
+        match (problem, listed) {
+            (None, false) => passed += 1,
+            (None, true) => unexpected.push(format!("{} passes now: remove it from FEATURES_NOT_PASSING", p.name)),
+            (Some(_), true) => {}
+            (Some(problem), false) => unexpected.push(format!("{}: {}\n    > source {:?}", p.name, problem, p.source)),
+        }
+    }
+    eprintln!("feature probes: {passed}/{} render as jinja2", f.probes.len());
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
 }
