@@ -131,9 +131,11 @@ impl ChatTemplate {
         env.add_filter("wordcount", python::wordcount);
         env.add_filter("truncate", python::truncate);
         env.add_filter("center", python::center);
+        python::add_select_filters(&mut env);
         env.add_test("iterable", python::is_iterable);
         env.add_test("callable", python::is_callable);
         env.add_test("number", python::is_number);
+        env.add_test("none", python::is_none);
         env.add_test("sequence", python::is_sequence);
         env.add_template_owned(TEMPLATE_NAME, rewrite_generation_tags(source))
             .map_err(|e| ChatTemplateError::Syntax(describe(&e)))?;
@@ -181,8 +183,8 @@ impl ChatTemplate {
             add_generation_prompt => add_generation_prompt,
             bos_token => &self.bos_token,
             eos_token => &self.eos_token,
-            tools => Value::from(()),
-            documents => Value::from(()),
+            tools => python::none(),
+            documents => python::none(),
         };
         let overflow = Rc::new(Cell::new(false));
         let mut out = CappedWriter { buf: Vec::new(), cap: self.max_output, overflow: overflow.clone() };

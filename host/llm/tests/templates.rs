@@ -16,24 +16,7 @@ use edgewasm_llm::chat::{ChatMessage, ChatTemplate, ChatTemplateError};
 use serde::Deserialize;
 
 /// Templates that do not render as jinja2 does, with the reason.
-const NOT_PASSING: &[(&str, &str)] = &[
-    // The tool-use variants (chosen by transformers only when tools are
-    // given) loop over `tools` unconditionally: jinja2 raises TypeError
-    // iterating None, minijinja iterates none as an empty sequence (its
-    // for-loop has no hook to refuse it), so ours renders an empty tool list.
-    (
-        "CohereForAI-c4ai-command-r-plus-tool_use",
-        "iterates tools=None: jinja2 raises TypeError, minijinja loops zero times",
-    ),
-    (
-        "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use",
-        "iterates tools=None: jinja2 raises TypeError, minijinja loops zero times",
-    ),
-    (
-        "NousResearch-Hermes-3-Llama-3.1-8B-tool_use",
-        "iterates tools=None: jinja2 raises TypeError, minijinja loops zero times",
-    ),
-];
+const NOT_PASSING: &[(&str, &str)] = &[];
 
 #[derive(Deserialize)]
 struct Reference {
@@ -155,7 +138,10 @@ const FEATURES_NOT_PASSING: &[(&str, &str)] = &[
     ("print_tuple", "minijinja has no tuples: `(1, 2)` is a list and prints as `[1, 2]`"),
     ("percent_operator", "Python's `'%s' % x` string formatting: minijinja's `%` is numeric only (the `format` filter works)"),
     ("macro_varargs", "minijinja macros take no `varargs`/`kwargs` beyond their declared parameters"),
-    ("none_iteration", "minijinja's for-loop iterates none as empty instead of raising TypeError"),
+    (
+        "none_literal_iteration",
+        "minijinja's for-loop iterates its none as empty instead of raising TypeError (`tools` and `documents` are a Python-like None that raises)",
+    ),
     ("ws_raw_lstrip", "minijinja applies trim_blocks after `{% raw %}`; jinja2 keeps that newline"),
 ];
 

@@ -18,7 +18,9 @@
 //! template cannot make a filter allocate without limit (the fuel budget
 //! does not count work done inside filters).
 
-use minijinja::value::{from_args, Kwargs, Rest, Value, ValueKind};
+use std::sync::Arc;
+
+use minijinja::value::{from_args, Kwargs, Object, ObjectRepr, Rest, Value, ValueKind};
 use minijinja::{Error, ErrorKind, Output, State};
 
 /// Largest string a filter or method here builds (minijinja's own cap on
@@ -26,6 +28,37 @@ use minijinja::{Error, ErrorKind, Output, State};
 pub(super) const MAX_STRING_LEN: usize = 16 << 20;
 /// Deepest nesting `repr` and `tojson` follow.
 const MAX_DEPTH: usize = 200;
+
+/// Python's `None` as transformers passes it for `tools` and `documents`.
+/// minijinja's own none iterates as an empty sequence; this one, like
+/// Python's, is not iterable (`{% for t in tools %}` raises), has no
+/// length, is false, prints `None`, serializes as `null` and passes the
+/// `none` test. (`tools == none` is false: minijinja compares objects by
+/// identity; no template of llama.cpp's collection does that.)
+#[derive(Debug)]
+struct PyNone;
+
+impl Object for PyNone {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+    fn is_true(self: &Arc<Self>) -> bool {
+        false
+    }
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("None")
+    }
+}
+
+/// A Python `None` for the template context (see [`PyNone`]).
+pub(super) fn none() -> Value {
+    Value::from_object(PyNone)
+}
+
+/// Whether `v` is minijinja's none or [`none()`].
+pub(super) fn is_none(v: &Value) -> bool {
+    v.is_none() || v.downcast_object_ref::<PyNone>().is_some()
+}
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
@@ -155,7 +188,7 @@ fn repr(v: &Value, out: &mut Buf, depth: usize) -> Result<(), Error> {
     }
     match v.kind() {
         ValueKind::Undefined => out.push(""),
-        ValueKind::None => out.push("None"),
+        _ if is_none(v) => out.push("None"),
         ValueKind::Bool => out.push(if v.is_true() { "True" } else { "False" }),
         ValueKind::Number => out.push(&number_str(v)),
         ValueKind::String => str_repr(v.as_str().unwrap_or_default(), out),
@@ -240,7 +273,7 @@ pub(super) fn tojson(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result
     let [ensure_ascii, indent, separators, sort_keys] = opts;
     let indent = match indent {
         None => None,
-        Some(v) if v.is_none() => None,
+        Some(v) if is_none(&v) => None,
         Some(v) => Some(match v.as_str() {
             Some(s) => s.to_string(),
             None => {
@@ -251,7 +284,7 @@ pub(super) fn tojson(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result
             }
         }),
     };
-    let (item_sep, key_sep) = match separators.filter(|v| !v.is_none()) {
+    let (item_sep, key_sep) = match separators.filter(|v| !is_none(v)) {
         Some(v) => {
             let parts: Vec<Value> = v.try_iter()?.collect();
             match parts.as_slice() {
@@ -288,7 +321,7 @@ fn json_value(v: &Value, o: &JsonOptions, level: usize, out: &mut Buf) -> Result
         return Err(invalid("value nested too deeply for tojson"));
     }
     match v.kind() {
-        ValueKind::None => out.push("null"),
+        _ if is_none(v) => out.push("null"),
         ValueKind::Bool => out.push(if v.is_true() { "true" } else { "false" }),
         ValueKind::Number if v.is_integer() => out.push(&v.to_string()),
         ValueKind::Number => {
@@ -322,7 +355,7 @@ fn json_value(v: &Value, o: &JsonOptions, level: usize, out: &mut Buf) -> Result
                     ValueKind::Number if key.is_integer() => key.to_string(),
                     ValueKind::Number => float_repr(f64::try_from(key.clone())?),
                     ValueKind::Bool => if key.is_true() { "true" } else { "false" }.to_string(),
-                    ValueKind::None => "null".to_string(),
+                    _ if is_none(key) => "null".to_string(),
                     _ => return Err(invalid("keys must be str, int, float, bool or None")),
                 };
                 json_string(&key, o.ensure_ascii, out)?;
@@ -408,7 +441,7 @@ pub(super) fn join(v: &Value, d: Option<Value>, kwargs: Kwargs) -> Result<Value,
         Some(d) => py_str(&d)?,
         None => String::new(),
     };
-    if v.is_none() {
+    if is_none(v) {
         return Err(invalid("'NoneType' object is not iterable"));
     }
     let mut out = Buf::new();
@@ -664,7 +697,7 @@ pub(super) fn length(v: &Value) -> Result<Value, Error> {
             Some(n) => Ok(Value::from(n)),
             None => Ok(Value::from(v.try_iter()?.count())),
         },
-        ValueKind::None => Err(invalid("object of type 'NoneType' has no len()")),
+        _ if is_none(v) => Err(invalid("object of type 'NoneType' has no len()")),
         _ => Err(invalid(format!("object of type '{}' has no len()", v.kind()))),
     }
 }
@@ -672,7 +705,7 @@ pub(super) fn length(v: &Value) -> Result<Value, Error> {
 /// Python's `str.strip(chars)` family: `side` 0 both, 1 left, 2 right.
 fn strip(s: &str, chars: Option<&Value>, side: u8) -> Result<String, Error> {
     let set: Option<Vec<char>> = match chars {
-        Some(c) if !c.is_none() && !c.is_undefined() => {
+        Some(c) if !is_none(c) && !c.is_undefined() => {
             Some(c.as_str().ok_or_else(|| invalid("strip arg must be None or str"))?.chars().collect())
         }
         _ => None,
@@ -751,12 +784,42 @@ pub(super) fn center(v: &Value, width: Option<i64>) -> Result<Value, Error> {
     Ok(Value::from(center_str(&py_str(v)?, width.unwrap_or(80), ' ')?))
 }
 
+/// jinja2's `map`, `select`, `reject`, `selectattr` and `rejectattr` start
+/// with `if value:`: a false value (None, an empty or undefined value)
+/// gives an empty result instead of an error. Registers them over
+/// minijinja's.
+pub(super) fn add_select_filters(env: &mut minijinja::Environment<'static>) {
+    use minijinja::filters as f;
+    use std::borrow::Cow;
+    env.add_filter("map", |state: &State<'_, '_>, value: Value, args: Rest<Value>| {
+        if value.is_true() { f::map(state, value, args) } else { Ok(Vec::new()) }
+    });
+    env.add_filter("select", |state: &State<'_, '_>, value: Value, test: Option<Cow<'_, str>>, args: Rest<Value>| {
+        if value.is_true() { f::select(state, value, test, args) } else { Ok(Vec::new()) }
+    });
+    env.add_filter("reject", |state: &State<'_, '_>, value: Value, test: Option<Cow<'_, str>>, args: Rest<Value>| {
+        if value.is_true() { f::reject(state, value, test, args) } else { Ok(Vec::new()) }
+    });
+    env.add_filter(
+        "selectattr",
+        |state: &State<'_, '_>, value: Value, attr: Cow<'_, str>, test: Option<Cow<'_, str>>, args: Rest<Value>| {
+            if value.is_true() { f::selectattr(state, value, attr, test, args) } else { Ok(Vec::new()) }
+        },
+    );
+    env.add_filter(
+        "rejectattr",
+        |state: &State<'_, '_>, value: Value, attr: Cow<'_, str>, test: Option<Cow<'_, str>>, args: Rest<Value>| {
+            if value.is_true() { f::rejectattr(state, value, attr, test, args) } else { Ok(Vec::new()) }
+        },
+    );
+}
+
 // ----------------------------------------------------------------- tests
 
 /// `iterable`: None is not iterable in Python (minijinja iterates it as
 /// empty); undefined is.
 pub(super) fn is_iterable(v: &Value) -> bool {
-    !v.is_none() && v.try_iter().is_ok()
+    !is_none(v) && v.try_iter().is_ok()
 }
 
 /// `number`: Python's bools are ints.
@@ -771,7 +834,7 @@ pub(super) fn is_sequence(v: &Value) -> bool {
 
 /// `callable`: functions, macros and loops.
 pub(super) fn is_callable(v: &Value) -> bool {
-    v.kind() == ValueKind::Plain
+    v.kind() == ValueKind::Plain && !is_none(v)
 }
 
 // --------------------------------------------------------------- methods
@@ -875,7 +938,7 @@ fn string_method(s: &str, name: &str, args: &[Value]) -> Result<Option<Value>, E
             };
             kwargs.assert_all_used()?;
             let sep = match &sep {
-                Some(v) if !v.is_none() => Some(v.as_str().ok_or_else(|| invalid("must be str or None"))?),
+                Some(v) if !is_none(v) => Some(v.as_str().ok_or_else(|| invalid("must be str or None"))?),
                 _ => None,
             };
             str_list(split(s, sep, maxsplit, name == "rsplit")?)
