@@ -117,6 +117,7 @@ impl ChatTemplate {
             Err(Error::new(ErrorKind::InvalidOperation, format!("{RAISED}{msg}")))
         });
         env.add_function("strftime_now", |fmt: String| strftime_now(&fmt));
+        env.add_function("joiner", python::joiner);
         env.add_filter("tojson", python::tojson);
         env.add_filter("string", python::string);
         env.add_filter("join", python::join);
@@ -132,6 +133,14 @@ impl ChatTemplate {
         env.add_filter("truncate", python::truncate);
         env.add_filter("center", python::center);
         python::add_select_filters(&mut env);
+        // minijinja's own filters and tests that jinja2 lacks: a template
+        // using them fails under transformers, so it fails here too.
+        for name in ["bool", "chain", "lines", "split", "zip"] {
+            env.remove_filter(name);
+        }
+        for name in ["endingwith", "startingwith"] {
+            env.remove_test(name);
+        }
         env.add_test("iterable", python::is_iterable);
         env.add_test("callable", python::is_callable);
         env.add_test("number", python::is_number);

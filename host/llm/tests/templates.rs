@@ -136,6 +136,9 @@ fn templates_render_as_jinja2() {
 /// Feature probes that do not render as jinja2 does, with the reason.
 const FEATURES_NOT_PASSING: &[(&str, &str)] = &[
     ("print_tuple", "minijinja has no tuples: `(1, 2)` is a list and prints as `[1, 2]`"),
+    ("items_tuples", "minijinja has no tuples: `dict.items()` pairs print as lists `['a', 1]`"),
+    ("tilde_containers", "`~` formats with minijinja's own Display (`[1, \"a\"]`, `100000000000000000000.0`), not Python's str(); `{{ }}`, `|string` and `|join` use str()"),
+    ("divide_by_zero", "minijinja's `/` on numbers gives inf instead of raising ZeroDivisionError"),
     ("percent_operator", "Python's `'%s' % x` string formatting: minijinja's `%` is numeric only (the `format` filter works)"),
     ("macro_varargs", "minijinja macros take no `varargs`/`kwargs` beyond their declared parameters"),
     (

@@ -814,6 +814,29 @@ pub(super) fn add_select_filters(env: &mut minijinja::Environment<'static>) {
     );
 }
 
+/// jinja2's `joiner(sep=', ')` global: a callable returning `''` the first
+/// time and `sep` after.
+pub(super) fn joiner(sep: Option<String>) -> Value {
+    Value::from_object(Joiner { sep: sep.unwrap_or_else(|| ", ".into()), used: std::sync::atomic::AtomicBool::new(false) })
+}
+
+#[derive(Debug)]
+struct Joiner {
+    sep: String,
+    used: std::sync::atomic::AtomicBool,
+}
+
+impl Object for Joiner {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let () = from_args(args)?;
+        let used = self.used.swap(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(Value::from(if used { self.sep.as_str() } else { "" }))
+    }
+}
+
 // ----------------------------------------------------------------- tests
 
 /// `iterable`: None is not iterable in Python (minijinja iterates it as
