@@ -376,7 +376,7 @@ def main():
     for name in names:
         if name in old_names and (DATA / f"{name}.json").read_bytes() != (new / f"{name}.json").read_bytes():
             bad.append(name)
-    print(f"template-reference: {len(names) - len(bad)}/{len(names)} templates equal")
+    print(f"template-reference: {len(names) - len(bad)}/{len(names)} files equal")
     if bad:
         sys.exit(f"template-reference: regenerated outputs differ for {', '.join(bad)}")
 

@@ -104,7 +104,7 @@ fn steering_model(g: &GgufFile, pairs: &[(u32, u32)]) -> Arc<Model> {
         w.add_f32_tensor(format!("blk.0.{name}.weight"), &[d, d], &zeros).unwrap();
     }
     for name in ["blk.0.attn_norm", "blk.0.ffn_norm", "output_norm"] {
-        w.add_f32_tensor(format!("{name}.weight"), &[d], &vec![1.0; N_EMBD]).unwrap();
+        w.add_f32_tensor(format!("{name}.weight"), &[d], &[1.0; N_EMBD]).unwrap();
     }
     let file = GgufFile::from_bytes(&w.to_bytes().unwrap()).unwrap();
     Arc::new(Model::from_gguf(Arc::new(file)).unwrap())
