@@ -160,8 +160,13 @@ fuzz-smoke:
     done
 
 # Rebuild llama.cpp's reference outputs (tests/data) from the peer and check
-# them against the committed copy (scripts/reference.py, and
-# scripts/vocab-reference.py for tests/data/vocab; `--write` overwrites).
+# them against the committed copy (scripts/reference.py,
+# scripts/vocab-reference.py for tests/data/vocab, and
+# scripts/template-reference.py for tests/data/templates: the peer's chat
+# templates rendered by Python jinja2, pip-installed from
+# scripts/requirements.txt; `--write` overwrites).
 reference *flags="": models peer
     python3 scripts/reference.py {{flags}}
     python3 scripts/vocab-reference.py {{flags}}
+    python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages -r scripts/requirements.txt
+    python3 scripts/template-reference.py {{flags}}

@@ -13,7 +13,10 @@ llama-bpe's, for the vocabs that ship none) followed by
 tests/data/vocab/extra.inp (special tokens, whitespace, marks, numbers...).
 Each line: the text, its ids with and without special handling, and both
 decodings. host/tokenizer/tests/reference.rs compares the tokenizer with
-these and with the peer's .inp/.out files.
+these and with the peer's .inp/.out files. eog.jsonl lists each vocab's
+end-of-generation tokens (scripts/peer/eog-oracle.cpp, llama.cpp's
+`llama_vocab_is_eog`); host/llm/tests/eog.rs checks ours and that
+generation stops at each.
 """
 import argparse
 import os
@@ -31,6 +34,10 @@ VOCABS = [
     "gemma-4", "bert-bge", "nomic-bert-moe",
 ]
 SEP = "\n__ggml_vocab_test__\n"
+# The project's models (models/, `just models`) whose end-of-generation
+# tokens eog.jsonl also lists: Gemma 3's vocab has <end_of_turn>, which no
+# vocab file of the peer has.
+EOG_MODELS = ["smollm2-135m-instruct-q4_1", "gemma-3-270m-q4_k_m"]
 
 
 def peer_dir():
@@ -56,10 +63,26 @@ def inputs(models, name):
     return text + (DATA / "extra.inp").read_text(encoding="utf-8")
 
 
+def regenerate_eog(out, peer, models):
+    """eog.jsonl: the end-of-generation tokens of each vocab
+    (scripts/peer/eog-oracle.cpp, `llama_vocab_is_eog`)."""
+    oracle = peer / "build" / "bin" / "eog-oracle"
+    files = [models / f"ggml-vocab-{name}.gguf" for name in VOCABS]
+    files += [ROOT / "models" / f"{name}.gguf" for name in EOG_MODELS]
+    r = subprocess.run([str(oracle), *map(str, files)], capture_output=True, check=True)
+    lines = r.stdout.decode().splitlines()
+    names = VOCABS + EOG_MODELS
+    assert len(lines) == len(names), r.stdout
+    text = "".join(f'{{"vocab":"{name}",{line[1:]}\n' for name, line in zip(names, lines))
+    (out / "eog.jsonl").write_text(text, encoding="utf-8")
+    print(f"vocab-reference: eog.jsonl: {len(lines)} vocabs")
+
+
 def regenerate(out, peer):
     models = peer / "src" / "vendor" / "llama.cpp" / "models"
     oracle = build_oracle(peer)
     out.mkdir(parents=True, exist_ok=True)
+    regenerate_eog(out, peer, models)
     for name in VOCABS:
         gguf = models / f"ggml-vocab-{name}.gguf"
         r = subprocess.run([str(oracle), str(gguf)], input=inputs(models, name).encode(), capture_output=True, check=True)
@@ -86,6 +109,9 @@ def main():
         print(f"vocab-reference: {name}: {len(old) - diff}/{len(old)} cases equal")
         if diff:
             bad.append(name)
+    if (DATA / "eog.jsonl").read_bytes() != (new / "eog.jsonl").read_bytes():
+        print("vocab-reference: eog.jsonl differs")
+        bad.append("eog")
     if bad:
         sys.exit(f"vocab-reference: regenerated outputs differ for {', '.join(bad)}")
 

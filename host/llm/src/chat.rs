@@ -2,20 +2,27 @@
 //!
 //! Templates are Hugging Face style Jinja (`tokenizer.chat_template` in a
 //! GGUF file), rendered with minijinja configured like transformers'
-//! `apply_chat_template`: `trim_blocks` and `lstrip_blocks` on, loop
-//! controls, `raise_exception`, `strftime_now`, a `tojson` without HTML
-//! escaping, and Python string/dict methods (`.strip()`, `.startswith()`,
-//! `.items()` ...). A template is untrusted input, so rendering runs on a
-//! fuel budget (bounding loops) and a cap on output size: a hostile template
-//! fails with an error instead of hanging.
+//! `apply_chat_template` (Python jinja2's ImmutableSandboxedEnvironment):
+//! `trim_blocks` and `lstrip_blocks` on, loop controls, the
+//! `{% generation %}` tag, `raise_exception`, `strftime_now`, and Python
+//! semantics where minijinja differs ([`python`]): values print as Python's
+//! `str()`, `tojson` is `json.dumps`, dicts keep insertion order, jinja2's
+//! filters and tests, Python string/list/dict methods. The templates of
+//! llama.cpp's `models/templates/` render byte for byte as jinja2 renders
+//! them (`tests/templates.rs`; the exceptions are listed there and in
+//! `docs/templates.md`). A template is untrusted input, so rendering runs on
+//! a fuel budget (bounding loops) and a cap on output size: a hostile
+//! template fails with an error instead of hanging.
 
 use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 
-use minijinja::value::{Kwargs, Value};
+use minijinja::value::Value;
 use minijinja::{Environment, Error, ErrorKind};
 use serde::{Deserialize, Serialize};
+
+mod python;
 
 /// One message of a conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,13 +111,42 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_fuel(Some(DEFAULT_FUEL));
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_formatter(python::format);
+        env.set_unknown_method_callback(python::method);
         env.add_function("raise_exception", |msg: String| -> Result<Value, Error> {
             Err(Error::new(ErrorKind::InvalidOperation, format!("{RAISED}{msg}")))
         });
         env.add_function("strftime_now", |fmt: String| strftime_now(&fmt));
-        env.add_filter("tojson", tojson);
-        env.add_template_owned(TEMPLATE_NAME, source.to_string())
+        env.add_function("joiner", python::joiner);
+        env.add_filter("tojson", python::tojson);
+        env.add_filter("string", python::string);
+        env.add_filter("join", python::join);
+        env.add_filter("replace", python::replace);
+        env.add_filter("int", python::int);
+        env.add_filter("float", python::float);
+        env.add_filter("round", python::round);
+        env.add_filter("indent", python::indent);
+        env.add_filter("length", python::length);
+        env.add_filter("count", python::length);
+        env.add_filter("trim", python::trim);
+        env.add_filter("wordcount", python::wordcount);
+        env.add_filter("truncate", python::truncate);
+        env.add_filter("center", python::center);
+        python::add_select_filters(&mut env);
+        // minijinja's own filters and tests that jinja2 lacks: a template
+        // using them fails under transformers, so it fails here too.
+        for name in ["bool", "chain", "lines", "split", "zip"] {
+            env.remove_filter(name);
+        }
+        for name in ["endingwith", "startingwith"] {
+            env.remove_test(name);
+        }
+        env.add_test("iterable", python::is_iterable);
+        env.add_test("callable", python::is_callable);
+        env.add_test("number", python::is_number);
+        env.add_test("none", python::is_none);
+        env.add_test("sequence", python::is_sequence);
+        env.add_template_owned(TEMPLATE_NAME, rewrite_generation_tags(source))
             .map_err(|e| ChatTemplateError::Syntax(describe(&e)))?;
         Ok(ChatTemplate {
             env,
@@ -140,6 +176,13 @@ impl ChatTemplate {
         self
     }
 
+    /// Makes `strftime_now` format the fixed instant `unix_seconds` (UTC)
+    /// instead of the current time: for reproducible prompts and tests.
+    pub fn with_fixed_time(mut self, unix_seconds: i64) -> Self {
+        self.env.add_function("strftime_now", move |fmt: String| strftime(&fmt, unix_seconds));
+        self
+    }
+
     /// Renders `messages` to a prompt; with `add_generation_prompt` the
     /// prompt ends with the header of an assistant turn.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, ChatTemplateError> {
@@ -149,8 +192,8 @@ impl ChatTemplate {
             add_generation_prompt => add_generation_prompt,
             bos_token => &self.bos_token,
             eos_token => &self.eos_token,
-            tools => Value::from(()),
-            documents => Value::from(()),
+            tools => python::none(),
+            documents => python::none(),
         };
         let overflow = Rc::new(Cell::new(false));
         let mut out = CappedWriter { buf: Vec::new(), cap: self.max_output, overflow: overflow.clone() };
@@ -182,6 +225,47 @@ impl ChatTemplate {
     }
 }
 
+/// transformers' `{% generation %}...{% endgeneration %}` extension tag
+/// (marking assistant text for `return_assistant_tokens_mask`) renders its
+/// body unchanged, in a scope of its own (a jinja2 call block): the same as
+/// `{% with %}...{% endwith %}`, which minijinja knows. Tags are rewritten
+/// keeping their whitespace-control marks.
+fn rewrite_generation_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find("{%") {
+        out.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        let Some(end) = tag.find("%}") else { break };
+        let inner = &tag[2..end];
+        let (open, body) = match inner.strip_prefix(['-', '+']) {
+            Some(b) => (&inner[..1], b),
+            None => ("", inner),
+        };
+        let (body, close) = match body.strip_suffix(['-', '+']) {
+            Some(b) => (b, &body[b.len()..]),
+            None => (body, ""),
+        };
+        let word = match body.trim() {
+            "generation" => Some("with"),
+            "endgeneration" => Some("endwith"),
+            _ => None,
+        };
+        match word {
+            Some(word) => {
+                out.push_str(&format!("{{%{open} {word} {close}%}}"));
+                rest = &tag[end + 2..];
+            }
+            None => {
+                out.push_str("{%");
+                rest = &tag[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// An error's message with its template line, if known.
 fn describe(e: &Error) -> String {
     match e.line() {
@@ -208,50 +292,6 @@ impl io::Write for CappedWriter {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// `tojson` like transformers': no HTML escaping, non-ASCII kept, Python's
-/// `json.dumps` separators (`", "`, `": "`), optional `indent`.
-fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
-    let indent: Option<usize> = kwargs.get("indent")?;
-    let _: Option<bool> = kwargs.get("ensure_ascii")?;
-    let _: Option<bool> = kwargs.get("sort_keys")?;
-    kwargs.assert_all_used()?;
-    let json = serde_json::to_value(value).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
-    let mut out = Vec::new();
-    let res = match indent {
-        Some(n) => {
-            let pad = vec![b' '; n];
-            let mut ser = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(&pad));
-            json.serialize(&mut ser)
-        }
-        None => json.serialize(&mut serde_json::Serializer::with_formatter(&mut out, PyFormatter)),
-    };
-    res.map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
-    Ok(Value::from_safe_string(String::from_utf8(out).unwrap_or_default()))
-}
-
-/// serde_json formatter with Python's default separators.
-struct PyFormatter;
-
-impl serde_json::ser::Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
     }
 }
 
@@ -424,6 +464,23 @@ mod tests {
         // Unbounded recursion.
         let rec = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}";
         assert!(ChatTemplate::new(rec, "", "").unwrap().render(&[], true).is_err());
+        // Values that explode when printed or serialized: 2^40 leaves, and
+        // deep nesting.
+        let wide = "{% set ns = namespace(a=[1]) %}{% for i in range(40) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}";
+        for out in ["{{ ns.a }}", "{{ ns.a | tojson }}", "{{ ns.a | tojson(indent=2) }}", "{{ ns.a | string | length }}"] {
+            let r = ChatTemplate::new(&format!("{wide}{out}"), "", "").unwrap().render(&[], true);
+            assert!(r.is_err(), "{out}: {r:?}");
+        }
+        let deep = "{% set ns = namespace(a=1) %}{% for i in range(5000) %}{% set ns.a = [ns.a] %}{% endfor %}";
+        for out in ["{{ ns.a }}", "{{ ns.a | tojson }}"] {
+            let r = ChatTemplate::new(&format!("{deep}{out}"), "", "").unwrap().render(&[], true);
+            assert!(r.is_err(), "{out}: {r:?}");
+        }
+        // Filters and methods that pad or repeat refuse huge results.
+        for big in ["{{ 'a' | indent(1000000000) }}", "{{ 'a'.zfill(1000000000) }}", "{{ 'a' | center(1000000000) }}", "{{ 'abc'.count('') }}{{ ('a' * 1000000).replace('a', 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb') }}"] {
+            let r = ChatTemplate::new(big, "", "").unwrap().render(&[], true);
+            assert!(r.is_err(), "{big}: {r:?}");
+        }
         // Tighter limits are honoured.
         let small = ChatTemplate::chatml().with_limits(1000, 64);
         let long = msgs(&[("user", &"y".repeat(100))]);
