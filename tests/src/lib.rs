@@ -15,7 +15,7 @@ pub use bins::{
     stdout, wasmedge_guest, AARCH64,
 };
 
-pub use edgewasm_test_support::{data_dir, in_ci, model_path, peer_bin, peer_dir, repo_root, require, Rng, TinyArch, TinyLlama, GEMMA3, SMOLLM2};
+pub use edgewasm_test_support::{data_dir, in_ci, llama_cpp_vocab, tiny_with_family_vocab, model_path, peer_bin, peer_dir, repo_root, require, Rng, TinyArch, TinyLlama, GEMMA3, SMOLLM2, TINY_ARCHS};
 
 /// llama.cpp's reference outputs: `tests/data` (see its README).
 pub fn reference_dir() -> PathBuf {

@@ -1,9 +1,9 @@
 //! `edgewasm quantize` against llama.cpp's own `llama-quantize
-//! --allow-requantize` on the default model (SmolLM2-135M Q4_1, token_embd
-//! Q8_0, tied embeddings): every tensor has the same name, type, shape and
-//! bytes, the tensors come in the same order, the metadata is the same
-//! (keys in the same order, types and values), and so the whole files are
-//! byte-identical.
+//! --allow-requantize`, on the default model (SmolLM2-135M Q4_1, token_embd
+//! Q8_0, tied embeddings) and on a tiny F32 model of every architecture:
+//! every tensor has the same name, type, shape and bytes, the tensors come
+//! in the same order, the metadata is the same (keys in the same order,
+//! types and values), and so the whole files are byte-identical.
 //!
 //! The peer comes from scripts/build-peer.sh (`just peer`, a prerequisite of
 //! `just test`): the test fails, never skips, without it.
@@ -13,18 +13,19 @@ use std::path::Path;
 use std::process::Command;
 
 use edgewasm_gguf::GgufFile;
-use edgewasm_tests::{edgewasm, model_path, peer_bin, SMOLLM2};
+use edgewasm_gguf::GgmlType;
+use edgewasm_tests::{edgewasm, model_path, peer_bin, tiny_with_family_vocab, SMOLLM2, TINY_ARCHS};
 
-/// Runs both quantizers to `ftype` and compares the files.
-fn same_as_llama_cpp(ftype: &str, want_file_type: u32) {
-    let input = model_path(SMOLLM2);
+/// Runs both quantizers on `input` to `ftype`, requires the files to be
+/// identical, and returns ours with the number of tensors whose type changed.
+fn same_as_llama_cpp(input: &Path, ftype: &str, want_file_type: u32) -> (GgufFile, usize) {
     let dir = tempfile::tempdir().unwrap();
     let ours = dir.path().join(format!("ours-{ftype}.gguf"));
     let peer = dir.path().join(format!("peer-{ftype}.gguf"));
 
     let o = Command::new(edgewasm())
         .args(["quantize", "-q", "--type", ftype])
-        .arg(&input)
+        .arg(input)
         .arg(&ours)
         .output()
         .expect("run edgewasm quantize");
@@ -33,7 +34,7 @@ fn same_as_llama_cpp(ftype: &str, want_file_type: u32) {
 
     let o = Command::new(peer_bin("llama-quantize"))
         .arg("--allow-requantize")
-        .arg(&input)
+        .arg(input)
         .arg(&peer)
         .arg(ftype.to_ascii_uppercase())
         .arg("2")
@@ -47,7 +48,7 @@ fn same_as_llama_cpp(ftype: &str, want_file_type: u32) {
     );
 
     let (a, b) = (open(&ours), open(&peer));
-    let src = open(&input);
+    let src = open(input);
 
     // Tensors: same set, same order, same type, shape and bytes.
     let names = |g: &GgufFile| g.tensors().iter().map(|t| t.name.clone()).collect::<Vec<_>>();
@@ -74,10 +75,6 @@ fn same_as_llama_cpp(ftype: &str, want_file_type: u32) {
         diffs.len()
     );
     assert!(diffs.is_empty(), "{} of {} tensors differ from llama.cpp's:\n{}", diffs.len(), b.tensors().len(), diffs.join("\n"));
-    // The run must have converted something (Q4_1 → target) and kept the
-    // Q8_0 token embeddings (tied: Q6_K wanted, row 576 → Q8_0 fallback).
-    assert_eq!(converted, 210, "expected the 210 Q4_1 matrices converted");
-    assert_eq!(a.tensor("token_embd.weight").unwrap().ty, edgewasm_gguf::GgmlType::Q8_0);
 
     // Metadata: the same pairs.
     let kv = |g: &GgufFile| g.metadata().iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>();
@@ -97,6 +94,16 @@ fn same_as_llama_cpp(ftype: &str, want_file_type: u32) {
     if let Some(i) = fa.iter().zip(fb).position(|(x, y)| x != y) {
         panic!("the files differ first at byte {i} (data section starts at {})", a.data_offset());
     }
+    (a, converted)
+}
+
+/// The default model: the run must have converted something (Q4_1 →
+/// target) and kept the Q8_0 token embeddings (tied: Q6_K wanted, row 576
+/// → Q8_0 fallback).
+fn smollm2_same_as_llama_cpp(ftype: &str, want_file_type: u32) {
+    let (ours, converted) = same_as_llama_cpp(&model_path(SMOLLM2), ftype, want_file_type);
+    assert_eq!(converted, 210, "expected the 210 Q4_1 matrices converted");
+    assert_eq!(ours.tensor("token_embd.weight").unwrap().ty, GgmlType::Q8_0);
 }
 
 fn open(p: &Path) -> GgufFile {
@@ -105,10 +112,27 @@ fn open(p: &Path) -> GgufFile {
 
 #[test]
 fn q8_0_is_byte_identical_to_llama_quantize() {
-    same_as_llama_cpp("q8_0", 7);
+    smollm2_same_as_llama_cpp("q8_0", 7);
 }
 
 #[test]
 fn q4_0_is_byte_identical_to_llama_quantize() {
-    same_as_llama_cpp("q4_0", 2);
+    smollm2_same_as_llama_cpp("q4_0", 2);
+}
+
+/// Every architecture's tiny F32 model to Q8_0 and to the Q4_K_M mixture,
+/// whose per-tensor choices depend on the architecture (attention V and
+/// FFN down get more bits in some layers; experts, fused QKV).
+#[test]
+fn every_architecture_is_byte_identical_to_llama_quantize() {
+    let dir = tempfile::tempdir().unwrap();
+    for arch in TINY_ARCHS {
+        let input = dir.path().join(format!("{arch}-f32.gguf"));
+        std::fs::write(&input, tiny_with_family_vocab(arch, GgmlType::F32).gguf()).unwrap();
+        for (ftype, file_type) in [("q8_0", 7), ("q4_k_m", 15)] {
+            eprintln!("{arch}:");
+            let (_, converted) = same_as_llama_cpp(&input, ftype, file_type);
+            assert!(converted > 0, "{arch} {ftype}: nothing converted");
+        }
+    }
 }

@@ -27,16 +27,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use edgewasm_gguf::{GgmlType, GgufFile, Value};
+use edgewasm_gguf::GgmlType;
 use edgewasm_llm::perplexity::perplexity;
 use edgewasm_llm::{Context, Model, ThreadPool};
-use edgewasm_test_support::{data_dir, peer_bin, peer_dir, require, TinyArch};
+use edgewasm_test_support::{data_dir, family_vocab, llama_cpp_vocab, peer_bin, TinyArch, TINY_ARCHS};
 
 /// Architectures (`llama-moe`: llama with experts, as Mixtral).
-const ARCHS: &[&str] = &[
-    "llama", "granite", "smollm3", "internlm2", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "starcoder2", "llama-moe", "qwen2moe", "qwen3moe",
-    "granitemoe",
-];
 const TYPES: &[GgmlType] = &[GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_K];
 /// Positions of teacher-forced logits (the peer's context is 512, ours too:
 /// longrope picks its factors from the context size).
@@ -66,16 +62,6 @@ fn max_ppl_rel(ty: GgmlType, peer_self: f64) -> f64 {
         GgmlType::F32 => 1e-3,
         _ => (3.0 * peer_self).max(1e-3),
     }
-}
-
-/// `tokenizer.*` keys and the vocabulary size of a llama.cpp vocab file.
-fn vocab(name: &str) -> (Vec<(String, Value)>, usize) {
-    let path = peer_dir().join("src/vendor/llama.cpp/models").join(format!("ggml-vocab-{name}.gguf"));
-    require(path.is_file(), &format!("{} is missing: run `./just peer`", path.display()));
-    let g = GgufFile::open(&path).unwrap();
-    let keys: Vec<(String, Value)> = g.metadata().iter().filter(|(k, _)| k.starts_with("tokenizer.")).cloned().collect();
-    let n = g.get_str_array("tokenizer.ggml.tokens").unwrap().unwrap().len();
-    (keys, n)
 }
 
 /// A prefix of the corpus our tokenizer makes into `PPL_CHUNKS` chunks and
@@ -181,25 +167,11 @@ fn self_spread(a: &[PeerRow], b: &[PeerRow]) -> f32 {
     worst
 }
 
-/// The vocabulary a tiny model of `arch` gets: its family's (Llama 3's 128k
-/// BPE, Qwen's, Phi-3's SentencePiece...), GPT-2's where llama.cpp ships
-/// none of the family.
-fn vocab_for(arch: &str) -> &'static str {
-    match arch {
-        "llama" | "smollm3" => "llama-bpe",
-        "qwen2" | "qwen3" => "qwen2",
-        "phi3" => "phi-3",
-        "gemma" | "gemma2" | "gemma3" | "internlm2" => "llama-spm",
-        "starcoder2" => "starcoder",
-        _ => "gpt-2",
-    }
-}
-
 #[test]
 fn every_architecture_matches_llama_cpp() {
     let archs: Vec<String> = match std::env::var("EDGEWASM_ARCHS") {
         Ok(list) => list.split(',').map(str::to_string).collect(),
-        Err(_) => ARCHS.iter().map(|s| s.to_string()).collect(),
+        Err(_) => TINY_ARCHS.iter().map(|s| s.to_string()).collect(),
     };
     let scratch = tempfile::tempdir().unwrap();
     let dir: PathBuf = std::env::var_os("EDGEWASM_ARCH_KEEP").map(PathBuf::from).unwrap_or_else(|| scratch.path().to_path_buf());
@@ -212,7 +184,7 @@ fn every_architecture_matches_llama_cpp() {
     );
     for arch in &archs {
         for &ty in TYPES {
-            let (tok_keys, n_vocab) = vocab(vocab_for(arch));
+            let (tok_keys, n_vocab) = llama_cpp_vocab(family_vocab(arch));
             let file = dir.join(format!("tiny-{arch}-{}.gguf", ty.name().to_lowercase()));
             std::fs::write(&file, TinyArch::new(arch, ty, tok_keys.clone(), n_vocab).gguf()).unwrap();
             let m = match Model::open(&file) {
@@ -222,7 +194,7 @@ fn every_architecture_matches_llama_cpp() {
                     continue;
                 }
             };
-            let text_path = dir.join(format!("corpus-{}.txt", vocab_for(arch)));
+            let text_path = dir.join(format!("corpus-{}.txt", family_vocab(arch)));
             if !text_path.exists() {
                 std::fs::write(&text_path, corpus_prefix(&m)).unwrap();
             }

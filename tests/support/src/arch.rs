@@ -9,9 +9,47 @@
 //! Names are `general.architecture` values, plus `llama-moe`: `llama`
 //! with experts (Mixtral, OLMoE).
 
-use edgewasm_gguf::{GgmlType, GgufWriter, Value};
+use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter, Value};
 
-use crate::{quantized, Rng};
+use crate::{peer_dir, quantized, require, Rng};
+
+/// Every name [`TinyArch::new`] knows: each architecture the engine runs,
+/// and `llama-moe`.
+pub const TINY_ARCHS: &[&str] = &[
+    "llama", "granite", "smollm3", "internlm2", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "starcoder2", "llama-moe", "qwen2moe", "qwen3moe",
+    "granitemoe",
+];
+
+/// `tokenizer.*` keys and the vocabulary size of llama.cpp's
+/// `models/ggml-vocab-{name}.gguf` (in the peer's sources).
+pub fn llama_cpp_vocab(name: &str) -> (Vec<(String, Value)>, usize) {
+    let path = peer_dir().join("src/vendor/llama.cpp/models").join(format!("ggml-vocab-{name}.gguf"));
+    require(path.is_file(), &format!("{} is missing: run `./just peer`", path.display()));
+    let g = GgufFile::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let keys: Vec<(String, Value)> = g.metadata().iter().filter(|(k, _)| k.starts_with("tokenizer.")).cloned().collect();
+    let n = g.get_str_array("tokenizer.ggml.tokens").unwrap().unwrap().len();
+    (keys, n)
+}
+
+/// The llama.cpp vocabulary a tiny model of `arch` gets: its family's
+/// (Llama 3's 128k BPE, Qwen's, Phi-3's SentencePiece...), GPT-2's where
+/// llama.cpp ships none of the family.
+pub fn family_vocab(arch: &str) -> &'static str {
+    match arch {
+        "llama" | "smollm3" => "llama-bpe",
+        "qwen2" | "qwen3" => "qwen2",
+        "phi3" => "phi-3",
+        "gemma" | "gemma2" | "gemma3" | "internlm2" => "llama-spm",
+        "starcoder2" => "starcoder",
+        _ => "gpt-2",
+    }
+}
+
+/// A tiny `arch` model (F32 or quantized) with its family's llama.cpp vocabulary.
+pub fn tiny_with_family_vocab(arch: &str, ty: GgmlType) -> TinyArch {
+    let (keys, n_vocab) = llama_cpp_vocab(family_vocab(arch));
+    TinyArch::new(arch, ty, keys, n_vocab)
+}
 
 /// What a layer of an architecture has beyond the llama layer.
 #[derive(Clone, Copy, Debug, Default)]

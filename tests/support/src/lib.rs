@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-pub use arch::{TinyArch, TinyExperts};
+pub use arch::{family_vocab, llama_cpp_vocab, tiny_with_family_vocab, TinyArch, TinyExperts, TINY_ARCHS};
 pub use rng::Rng;
 pub use tiny::{quantized, TinyLlama};
 
