@@ -452,7 +452,9 @@ mod tests {
 
     #[test]
     fn hostile_templates_end_with_an_error() {
-        let start = std::time::Instant::now();
+        // Each case is bounded by fuel and output size, not by a clock: a
+        // regression shows as a test that does not end (CI's timeout), and
+        // this one must also pass under qemu, where it takes 25 s.
         // Nested loops: 10^15 iterations.
         let spin = "{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}{% endfor %}{% endfor %}{% endfor %}";
         let r = ChatTemplate::new(spin, "", "").unwrap().render(&[], true);
@@ -485,6 +487,5 @@ mod tests {
         let small = ChatTemplate::chatml().with_limits(1000, 64);
         let long = msgs(&[("user", &"y".repeat(100))]);
         assert!(matches!(small.render(&long, true), Err(ChatTemplateError::OutputTooLarge(64))));
-        assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
     }
 }

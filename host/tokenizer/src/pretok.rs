@@ -602,11 +602,12 @@ mod tests {
 
     #[test]
     fn long_runs_are_linear() {
+        // Not timed (a clock bound flakes under qemu and on a loaded CI
+        // box): a quadratic regression on a 1 MiB run takes hours, so it
+        // shows as a test that does not end.
         let text = " ".repeat(1 << 20) + "a";
-        let t = std::time::Instant::now();
         for pre in [PreTokenizer::Default, PreTokenizer::Llama3, PreTokenizer::DeepseekLlm, PreTokenizer::DeepseekCoder] {
             assert_eq!(words(pre, &text).concat(), text);
         }
-        assert!(t.elapsed().as_secs_f64() < 5.0, "{:?}", t.elapsed());
     }
 }
