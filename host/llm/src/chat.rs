@@ -236,7 +236,8 @@ fn rewrite_generation_tags(source: &str) -> String {
     while let Some(start) = rest.find("{%") {
         out.push_str(&rest[..start]);
         let tag = &rest[start..];
-        let Some(end) = tag.find("%}") else { break };
+        // The closing `%}` comes after the opening `{%`: in `{%}` they overlap.
+        let Some(end) = tag[2..].find("%}").map(|i| i + 2) else { break };
         let inner = &tag[2..end];
         let (open, body) = match inner.strip_prefix(['-', '+']) {
             Some(b) => (&inner[..1], b),
@@ -482,6 +483,11 @@ mod tests {
         for big in ["{{ 'a' | indent(1000000000) }}", "{{ 'a'.zfill(1000000000) }}", "{{ 'a' | center(1000000000) }}", "{{ 'abc'.count('') }}{{ ('a' * 1000000).replace('a', 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb') }}"] {
             let r = ChatTemplate::new(big, "", "").unwrap().render(&[], true);
             assert!(r.is_err(), "{big}: {r:?}");
+        }
+        // Overlapping delimiters (`{%}`, found by fuzzing) are a syntax
+        // error, not a panic.
+        for src in ["{%}", "{%} f0) }}", "{%-}", "{%%}"] {
+            let _ = ChatTemplate::new(src, "", "").and_then(|t| t.render(&[], true));
         }
         // Tighter limits are honoured.
         let small = ChatTemplate::chatml().with_limits(1000, 64);
