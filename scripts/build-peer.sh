@@ -28,8 +28,18 @@ build_tools() {
   done
 }
 
+# Native build (-march=native) without AMX: in VMs that report AMX but do
+# not grant the tile state (Firecracker on Sapphire Rapids), ggml's AMX
+# matmul dies on its first `tilezero` (SIGILL). Explicit -mno-* flags win
+# over -march=native whatever their order.
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+cmake_flags=(-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF
+  "-DCMAKE_C_FLAGS=$no_amx" "-DCMAKE_CXX_FLAGS=$no_amx")
+# A build made with other flags (an older version of this script) is redone.
+stamp="$PEER_DIR/build/edgewasm-cmake-flags"
 missing=()
 for t in "${targets[@]}"; do [ -x "$bin/$t" ] || missing+=("$t"); done
+[ "$(cat "$stamp" 2>/dev/null)" = "${cmake_flags[*]}" ] || missing+=("(flags changed)")
 if [ ${#missing[@]} -eq 0 ]; then
   build_tools
   echo "peer: llama.cpp from llama-cpp-python $PEER_VERSION already built in $bin"
@@ -46,8 +56,10 @@ if [ ! -d "$PEER_DIR/src" ]; then
   tar -xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$PEER_DIR/src" --strip-components=1
   rm -rf "$tmp"
 fi
-cmake -S "$PEER_DIR/src/vendor/llama.cpp" -B "$PEER_DIR/build" -DCMAKE_BUILD_TYPE=Release \
-  -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
+cmake -S "$PEER_DIR/src/vendor/llama.cpp" -B "$PEER_DIR/build" "${cmake_flags[@]}" >/dev/null
 cmake --build "$PEER_DIR/build" --target "${targets[@]}" -j"${PEER_JOBS:-$(nproc)}"
+# Our tools link the libraries just built: rebuild them too.
+for cpp in "$root"/scripts/peer/*.cpp; do rm -f "$bin/$(basename "$cpp" .cpp)"; done
 build_tools
+printf '%s' "${cmake_flags[*]}" >"$stamp"
 echo "peer: built in $bin"
