@@ -43,8 +43,15 @@ chat-native prompt="Why run small language models on edge devices? Answer in two
 # data rebuilt from the peer and checked (`just reference`), then
 # the engine's own tests under aarch64 emulation, then every fuzz target in
 # smoke mode.
+#
+# Two things keep a cold run (CI on a new machine) short: test builds skip
+# cross-crate LTO (each of the ~40 test binaries would otherwise re-optimize
+# wasmtime and every other dependency at link time), and the end-to-end
+# tests run the `edgewasm` that this same `cargo test` build links
+# (EDGEWASM_BIN) instead of building it again with the non-test feature set
+# (which rebuilds wasmtime and cranelift).
 test: models setup-aarch64 peer
-    cargo test --workspace --release --no-fail-fast
+    CARGO_PROFILE_RELEASE_LTO=false EDGEWASM_BIN={{bin}} cargo test --workspace --release --no-fail-fast
     just reference
     just test-aarch64
     just fuzz-smoke
@@ -62,8 +69,8 @@ build-aarch64: setup-aarch64
 # dotprod on `max`, NEON alone on a Cortex-A53), the forced scalar path, and
 # the GGUF, tokenizer and model tests.
 test-aarch64: models setup-aarch64
-    cargo test --release --no-fail-fast --target {{aarch64}} -p edgewasm-kernels -p edgewasm-gguf -p edgewasm-tokenizer -p edgewasm-llm -- --skip every_architecture_matches_llama_cpp
-    QEMU_CPU=cortex-a53 cargo test --release --target {{aarch64}} -p edgewasm-kernels --test simd --test determinism --test golden
+    CARGO_PROFILE_RELEASE_LTO=false cargo test --release --no-fail-fast --target {{aarch64}} -p edgewasm-kernels -p edgewasm-gguf -p edgewasm-tokenizer -p edgewasm-llm -- --skip every_architecture_matches_llama_cpp
+    CARGO_PROFILE_RELEASE_LTO=false QEMU_CPU=cortex-a53 cargo test --release --target {{aarch64}} -p edgewasm-kernels --test simd --test determinism --test golden
 
 # llama-bench style throughput on the default model.
 bench *flags="": models build
