@@ -2,6 +2,8 @@
 
 use std::process::{Command, Output};
 
+use edgewasm_gguf::GgmlType;
+use edgewasm_test_support::TinyLlama;
 use edgewasm_tests::{model_path, SMOLLM2};
 
 fn edgewasm(args: &[&str]) -> Output {
@@ -98,6 +100,44 @@ fn inspect_shows_tensor_table() {
     assert!(o.status.success(), "{}", stderr(&o));
     let s = stdout(&o);
     assert!(s.contains("q4_1") && s.contains("q8_0") && s.contains("llama.block_count"), "{s}");
+}
+
+/// A model with a weight type the engine cannot run (IQ4_XS): `inspect`
+/// shows it; `generate` and `run` refuse it at load with one message that
+/// names the tensor, its type and the supported types, and exit 1.
+#[test]
+fn unsupported_tensor_types_are_inspected_then_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.gguf");
+    let tensor = "blk.0.attn_q.weight";
+    let tiny = TinyLlama { n_embd: 256, n_ff: 256, retype: Some((tensor.into(), GgmlType::IQ4_XS)), ..TinyLlama::default() };
+    std::fs::write(&path, tiny.gguf()).unwrap();
+    let wasm = dir.path().join("guest.wasm");
+    std::fs::write(&wasm, b"\0asm never read: the model is refused first").unwrap();
+    let (model, wasm) = (path.to_str().unwrap(), wasm.to_str().unwrap());
+
+    let o = edgewasm(&["inspect", "--tensors", model]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    let fields = |l: &str| l.split_whitespace().take(2).map(str::to_owned).collect::<Vec<_>>();
+    assert!(s.lines().any(|l| fields(l) == ["iq4_xs", "1"]), "no iq4_xs row in the type summary:\n{s}");
+    assert!(s.lines().any(|l| fields(l) == [tensor, "iq4_xs"]), "{tensor} not listed as iq4_xs:\n{s}");
+
+    let refusal = format!(
+        "tensor `{tensor}` has type iq4_xs, which this engine cannot run (supported weight types: {})",
+        edgewasm_llm::model::supported_weight_types()
+    );
+    let run_model = format!("x={model}");
+    for args in [&["generate", "-m", model, "-p", "hi", "-n", "2"][..], &["run", "--model", &run_model, wasm][..]] {
+        let o = edgewasm(args);
+        let err = stderr(&o);
+        eprintln!("{args:?} -> {:?}: {err}", o.status.code());
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(&refusal), "{args:?}: {err}");
+        // Said once: the loader's context adds the file, not the reason again.
+        assert_eq!(err.matches("iq4_xs").count(), 1, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
 }
 
 /// Bad input: a clear message on stderr and exit code 1, never a panic (101).

@@ -55,8 +55,9 @@ pub enum GgufError {
     #[error("metadata key {key:?} has unknown value type id {type_id}")]
     UnknownValueType { key: String, type_id: u32 },
 
-    /// A tensor type id this crate does not know or support.
-    #[error("tensor {tensor:?} has unknown or unsupported ggml type id {type_id}")]
+    /// A tensor type id ggml does not define (removed from it, or newer
+    /// than this crate's table).
+    #[error("tensor {tensor:?} has unknown ggml type id {type_id}")]
     UnknownTensorType { tensor: String, type_id: u32 },
 
     /// The same metadata key appears twice.

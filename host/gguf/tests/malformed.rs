@@ -329,12 +329,50 @@ fn overlapping_tensors() {
 
 #[test]
 fn unknown_tensor_types() {
-    for id in [4, 5, 16, 29, 31, 39, u32::MAX] {
-        let e = err(&tensors_file(&[("w", &[32], id, 0)], 256));
+    // The ids ggml removed (Q4_2, Q4_3, the repacked Q4_0 and IQ4_NL
+    // layouts) and ids past its last type.
+    for id in [4, 5, 31, 32, 33, 36, 37, 38, 43, 1000, u32::MAX] {
+        let e = err(&tensors_file(&[("blk.0.w", &[256], id, 0)], 1024));
         assert!(
-            matches!(e, GgufError::UnknownTensorType { ref tensor, type_id } if tensor == "w" && type_id == id)
+            matches!(e, GgufError::UnknownTensorType { ref tensor, type_id } if tensor == "blk.0.w" && type_id == id)
         );
+        mentions(&e, "\"blk.0.w\"");
+        mentions(&e, &format!("type id {id}"));
     }
+}
+
+/// Types the engine cannot compute with are still ggml types: a file
+/// holding them parses, with the sizes ggml gives them, so `inspect` can
+/// show it and the model can refuse it by name.
+#[test]
+fn types_without_kernels_parse_with_ggml_sizes() {
+    // (name, dims, type id, offset): IQ4_XS 136 bytes per 256, TQ2_0 66 per
+    // 256, MXFP4 17 per 32; offsets are the previous end rounded up to 32.
+    let infos: [(&str, &[u64], u32, u64); 3] = [
+        ("blk.0.iq4_xs", &[512, 3], 23, 0),   // 2 * 136 * 3 = 816 bytes
+        ("blk.0.tq2_0", &[256, 2], 35, 832),  // 66 * 2 = 132 bytes
+        ("blk.0.mxfp4", &[64, 2], 39, 992),   // 2 * 17 * 2 = 68 bytes
+    ];
+    let f = GgufFile::from_bytes(&tensors_file(&infos, 992 + 68)).unwrap();
+    let got: Vec<(&str, &str, u64)> = f.tensors().iter().map(|t| (t.name.as_str(), t.ty.name(), t.size_bytes)).collect();
+    assert_eq!(got, [("blk.0.iq4_xs", "iq4_xs", 816), ("blk.0.tq2_0", "tq2_0", 132), ("blk.0.mxfp4", "mxfp4", 68)]);
+    for t in f.tensors() {
+        assert_eq!(f.tensor_data(t).len() as u64, t.size_bytes);
+    }
+
+    // One byte short of the last tensor's data.
+    let e = err(&tensors_file(&infos, 992 + 67));
+    assert!(matches!(e, GgufError::TensorOutOfBounds { ref tensor, size: 68, .. } if tensor == "blk.0.mxfp4"), "{e}");
+    // Data laid out as if IQ4_XS took 134 bytes per block: the next tensor
+    // starts inside it.
+    let mut short = infos;
+    short[1].3 = 800;
+    let e = err(&tensors_file(&short, 992 + 68));
+    assert!(matches!(e, GgufError::TensorOverlap { ref a, ref b } if a == "blk.0.iq4_xs" && b == "blk.0.tq2_0"), "{e}");
+    // A row that is not whole blocks of the type.
+    let e = err(&tensors_file(&[("blk.0.w", &[128], 23, 0)], 1024));
+    assert!(matches!(e, GgufError::BadDims { ref tensor, .. } if tensor == "blk.0.w"), "{e}");
+    mentions(&e, "iq4_xs block size 256");
 }
 
 #[test]

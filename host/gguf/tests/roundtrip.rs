@@ -50,6 +50,11 @@ fn every_tensor_type_round_trips() {
         let size = ty.row_bytes(row).unwrap() * n_rows;
         let data = pseudo_random_bytes(size as usize, i as u64 + 10);
         let name = format!("t.{}", ty.name());
+        // The writer holds every type to ggml's size, one byte off either way.
+        for wrong in [&data[1..], &[&data[..], &[0]].concat()[..]] {
+            let e = w.clone().add_tensor(name.clone(), ty, &dims, wrong).map(|_| ()).unwrap_err();
+            assert!(matches!(e, GgufError::TensorDataSize { expected, .. } if expected == size), "{ty}: {e}");
+        }
         w.add_tensor(name.clone(), ty, &dims, data.clone()).unwrap();
         expected.push((name, ty, dims, data));
     }

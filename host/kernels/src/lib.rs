@@ -89,7 +89,9 @@ use std::sync::OnceLock;
 use erased::scalar_kernels;
 
 /// The kernels of `ty` on `path`, or `None` if this CPU cannot run `path` or
-/// there are no kernels for `ty` (K-quants before their module lands).
+/// there are no kernels for `ty` (the IQ, TQ, MXFP4, NVFP4, Q1_0 and Q2_0
+/// formats, the integer types and F64: a file may hold them, and the model
+/// refuses it by this `None`).
 ///
 /// Every type has a full table on every available path: where a path has no
 /// SIMD twin for one of the three functions, the scalar reference is used.
@@ -113,6 +115,26 @@ pub fn kernels_for_path(ty: GgmlType, path: KernelPath) -> Option<TypeKernels> {
         | GgmlType::Q5_K
         | GgmlType::Q6_K
         | GgmlType::Q8_K => return k_quants::kernels(ty, path),
+        GgmlType::IQ2_XXS
+        | GgmlType::IQ2_XS
+        | GgmlType::IQ3_XXS
+        | GgmlType::IQ1_S
+        | GgmlType::IQ4_NL
+        | GgmlType::IQ3_S
+        | GgmlType::IQ2_S
+        | GgmlType::IQ4_XS
+        | GgmlType::I8
+        | GgmlType::I16
+        | GgmlType::I32
+        | GgmlType::I64
+        | GgmlType::F64
+        | GgmlType::IQ1_M
+        | GgmlType::TQ1_0
+        | GgmlType::TQ2_0
+        | GgmlType::MXFP4
+        | GgmlType::NVFP4
+        | GgmlType::Q1_0
+        | GgmlType::Q2_0 => return None,
     };
     arch::install(&mut k, path);
     Some(k)

@@ -48,7 +48,7 @@ pub enum ModelError {
     MissingTensor(String),
     #[error("tensor `{tensor}` has shape {found:?}, expected {expected:?}")]
     TensorShape { tensor: String, expected: Vec<u64>, found: Vec<u64> },
-    #[error("tensor `{tensor}` has type {ty}, which this engine cannot use there")]
+    #[error("tensor `{tensor}` has type {ty}, which this engine cannot run (supported weight types: {list})", list = model::supported_weight_types())]
     TensorType { tensor: String, ty: GgmlType },
     #[error("tensor `{tensor}` data is not aligned to {alignment} bytes")]
     TensorAlignment { tensor: String, alignment: usize },

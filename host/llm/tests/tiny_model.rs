@@ -113,3 +113,28 @@ fn untrusted_files_do_not_run_their_chat_template() {
     let built_in = untrusted.chat_template().unwrap().render(&msgs, true).unwrap();
     assert!(built_in.contains("<|im_start|>user\nhi<|im_end|>"), "{built_in}");
 }
+
+/// Loading accepts exactly the types `supported_weight_types` lists: a
+/// model whose matrices are any listed type loads, and one with a single
+/// matrix of any other ggml type (IQ4_XS, TQ2_0, MXFP4, I8, Q8_K...) is
+/// refused naming the tensor, its type and the list.
+#[test]
+fn weight_types_are_refused_by_name_unless_supported() {
+    let list = edgewasm_llm::model::supported_weight_types();
+    assert!(list.starts_with("f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K"), "{list}");
+    // Row lengths of 256: whole blocks of every type.
+    let tiny = TinyLlama { n_embd: 256, n_ff: 256, ..TinyLlama::default() };
+    let tensor = "blk.0.attn_q.weight";
+    for ty in GgmlType::ALL {
+        if list.split(", ").any(|t| t == ty.name()) {
+            load(&TinyLlama { ty, ..tiny.clone() }.gguf()).unwrap_or_else(|e| panic!("{ty}: {e}"));
+            continue;
+        }
+        let bytes = TinyLlama { retype: Some((tensor.into(), ty)), ..tiny.clone() }.gguf();
+        let e = load(&bytes).unwrap_err();
+        assert!(matches!(&e, ModelError::TensorType { tensor: t, ty: found } if t == tensor && *found == ty), "{ty}: {e}");
+        let want = format!("tensor `{tensor}` has type {ty}, which this engine cannot run (supported weight types: {list})");
+        assert_eq!(e.to_string(), want);
+    }
+    assert!(!list.contains("iq4_xs") && !list.contains("q8_K") && !list.contains("q8_1"), "{list}");
+}

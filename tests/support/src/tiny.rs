@@ -28,6 +28,10 @@ pub struct TinyLlama {
     pub skip: Option<String>,
     /// A tensor to give one row too many.
     pub bad_shape: Option<String>,
+    /// A matrix to store in another type, as random bytes of that type's
+    /// size: for types the kernels cannot quantize to (IQ4_XS...), which
+    /// loading must refuse. Its row length must be whole blocks of the type.
+    pub retype: Option<(String, GgmlType)>,
     /// Metadata set after (so overriding) the generated keys.
     pub metadata: Vec<(String, Value)>,
 }
@@ -47,6 +51,7 @@ impl Default for TinyLlama {
             chat_template: Some("FILE:{% for m in messages %}{{ m.content }}{% endfor %}".into()),
             skip: None,
             bad_shape: None,
+            retype: None,
             metadata: Vec::new(),
         }
     }
@@ -99,8 +104,14 @@ impl TinyLlama {
                 return;
             }
             let rows = if self.bad_shape.as_deref() == Some(name) { rows + 1 } else { rows };
-            let values = rng.f32s(rows * cols, 0.5);
-            w.add_tensor(name, ty, &[cols as u64, rows as u64], quantized(ty, &values, cols)).expect("valid tensor");
+            let (ty, data) = match &self.retype {
+                Some((n, other)) if n == name => {
+                    let row_bytes = other.row_bytes(cols as u64).expect("row fits the type's blocks") as usize;
+                    (*other, rng.bytes(rows * row_bytes))
+                }
+                _ => (ty, quantized(ty, &rng.f32s(rows * cols, 0.5), cols)),
+            };
+            w.add_tensor(name, ty, &[cols as u64, rows as u64], data).expect("valid tensor");
         };
         mat(&mut w, "token_embd.weight", d, self.n_vocab, GgmlType::Q8_0);
         for l in 0..self.n_layer {

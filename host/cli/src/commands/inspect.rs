@@ -36,6 +36,9 @@ impl InspectCommand {
         for (k, v) in g.metadata() {
             println!("  {k:<44} {v}");
         }
+        // Every ggml type is listed, including those the engine cannot run
+        // (`generate` refuses them by name): inspecting such a file is how
+        // to see why.
         let mut by_type: BTreeMap<GgmlType, (usize, u64, u64)> = BTreeMap::new();
         for t in g.tensors() {
             let e = by_type.entry(t.ty).or_default();
@@ -44,19 +47,19 @@ impl InspectCommand {
             e.2 += t.size_bytes;
         }
         println!("\ntensors ({}):", g.tensors().len());
-        println!("  {:<6} {:>7} {:>14} {:>12}", "type", "count", "elements", "MiB");
+        println!("  {:<7} {:>7} {:>14} {:>12}", "type", "count", "elements", "MiB");
         let (mut n, mut el, mut by) = (0, 0, 0);
         for (ty, (c, e, b)) in &by_type {
-            println!("  {:<6} {:>7} {:>14} {:>12.2}", ty.name(), c, e, *b as f64 / 1048576.0);
+            println!("  {:<7} {:>7} {:>14} {:>12.2}", ty.name(), c, e, *b as f64 / 1048576.0);
             n += c;
             el += e;
             by += b;
         }
-        println!("  {:<6} {:>7} {:>14} {:>12.2}", "total", n, el, by as f64 / 1048576.0);
+        println!("  {:<7} {:>7} {:>14} {:>12.2}", "total", n, el, by as f64 / 1048576.0);
         if self.tensors {
             println!();
             for t in g.tensors() {
-                println!("  {:<40} {:<6} {:?}", t.name, t.ty.name(), t.dims);
+                println!("  {:<40} {:<7} {:?}", t.name, t.ty.name(), t.dims);
             }
         }
         Ok(())

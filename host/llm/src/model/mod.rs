@@ -23,7 +23,7 @@ mod weights;
 use std::path::Path;
 use std::sync::Arc;
 
-use edgewasm_gguf::GgufFile;
+use edgewasm_gguf::{GgmlType, GgufFile};
 use edgewasm_tokenizer::Tokenizer;
 
 use crate::kv_cache::KvCache;
@@ -209,6 +209,16 @@ pub const ARCHITECTURES: &[(&str, Loader)] = &[
 /// The names of [`ARCHITECTURES`], comma-separated (for error messages).
 pub fn supported_architectures() -> String {
     ARCHITECTURES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+/// The tensor types a model's weights may have, by ggml name,
+/// comma-separated (for error messages): the float types, then the
+/// quantized ones, in id order. Derived from the kernel table, so it
+/// names exactly what loading accepts.
+pub fn supported_weight_types() -> String {
+    let mut types: Vec<GgmlType> = GgmlType::ALL.into_iter().filter(|&t| weights::supported(t)).collect();
+    types.sort_by_key(|t| t.is_quantized()); // stable: id order within each group
+    types.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// A loaded model: the mapping, its config, tokenizer and weights.

@@ -68,8 +68,9 @@ impl Deref for Weights<'_> {
 }
 
 /// Types the matmul path has kernels for (Q8_K and Q8_1 are activation
-/// formats, never weights).
-fn supported(ty: GgmlType) -> bool {
+/// formats, never weights). Every weight is checked with this as it is
+/// loaded, so a file with any other type is refused before it runs.
+pub(super) fn supported(ty: GgmlType) -> bool {
     ty != GgmlType::Q8_K && ty != GgmlType::Q8_1 && edgewasm_kernels::try_kernels_for(ty).is_some()
 }
 
