@@ -631,6 +631,14 @@ impl GgufFile {
         })
     }
 
+    /// An array of any integer type with no negative element, as `u64`s.
+    pub fn get_u64_array(&self, key: &str) -> Result<Option<Vec<u64>>, GgufError> {
+        self.typed(key, "array[integer]", |v| match v {
+            Value::Array(a) => a.to_u64s(),
+            _ => None,
+        })
+    }
+
     /// `general.architecture` (e.g. `"llama"`), which every model must have.
     pub fn architecture(&self) -> Result<&str, GgufError> {
         self.get_str(KEY_ARCHITECTURE)?

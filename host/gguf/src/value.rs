@@ -176,6 +176,25 @@ impl Value {
 }
 
 impl Array {
+    /// The elements as `u64` when this is an integer array: `None` for any
+    /// other element type, `Some(None)` when an element is negative.
+    pub(crate) fn to_u64s(&self) -> Option<Option<Vec<u64>>> {
+        fn conv<T: Copy + TryInto<u64>>(v: &[T]) -> Option<Vec<u64>> {
+            v.iter().map(|&x| x.try_into().ok()).collect()
+        }
+        Some(match self {
+            Array::U8(v) => conv(v),
+            Array::I8(v) => conv(v),
+            Array::U16(v) => conv(v),
+            Array::I16(v) => conv(v),
+            Array::U32(v) => conv(v),
+            Array::I32(v) => conv(v),
+            Array::U64(v) => Some(v.clone()),
+            Array::I64(v) => conv(v),
+            _ => return None,
+        })
+    }
+
     /// `"array[<element type>]"`; nested arrays are `"array[array]"`.
     pub fn type_name(&self) -> &'static str {
         match self {

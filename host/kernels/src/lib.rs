@@ -74,6 +74,7 @@ mod float;
 pub mod fp;
 pub mod gemm;
 mod k_quants;
+pub mod recurrent;
 
 pub use aligned::{AlignedBuf, BUF_ALIGN};
 pub use attn::{attn_kernels, attn_kernels_for_path, AttnKernels};

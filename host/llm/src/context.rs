@@ -1,23 +1,28 @@
-//! An inference context: one conversation's KV cache and scratch buffers
-//! over a shared model.
+//! An inference context: one conversation's memory (KV cache, and the
+//! recurrent state of hybrid models) and scratch buffers over a shared
+//! model.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::kv_cache::KvCache;
 use crate::model::{ForwardEnv, Model, ModelConfig, Scratch};
+use crate::recurrent::RecurrentState;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
 
 /// Largest batch evaluated in one forward pass; longer inputs are split.
 pub const MAX_BATCH: usize = 512;
 
-/// The KV cache, scratch and token history of one sequence.
+/// The KV cache, recurrent state, scratch and token history of one
+/// sequence.
 #[derive(Debug)]
 pub struct Context {
     model: Arc<Model>,
     pool: Arc<ThreadPool>,
     kv: KvCache,
+    /// Recurrent layers' state (empty for attention-only models).
+    rs: RecurrentState,
     scratch: Scratch,
     /// Tokens whose keys/values are in the cache, in order.
     tokens: Vec<u32>,
@@ -41,20 +46,23 @@ impl Context {
         if n_ctx > c.n_ctx_train.max(MAX_BATCH) {
             return Err(ModelError::ContextTooLarge { requested: n_ctx });
         }
-        let kv = KvCache::new(c.n_layer, c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?;
+        let kv = KvCache::new(&c.kv_layers, c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?;
+        let rs = RecurrentState::new(&c.state_sizes())?;
         let scratch = Scratch::new(c, MAX_BATCH.min(n_ctx))?;
         // One row, which is all generation reads; `eval(.., true)` grows it.
         let logits = crate::alloc::try_zeroed("logits", c.n_vocab)?;
-        Ok(Context { model, pool, kv, scratch, tokens: Vec::new(), logits, deadline: None })
+        Ok(Context { model, pool, kv, rs, scratch, tokens: Vec::new(), logits, deadline: None })
     }
 
     /// Bytes a new context of `n_ctx` positions of a model with config `c`
-    /// allocates (KV cache, scratch, one row of logits), exactly what
+    /// allocates (KV cache, recurrent state with its checkpoints, scratch,
+    /// one row of logits), exactly what
     /// [`Context::memory_bytes`] reports for it; `None` on overflow. For
     /// checking a memory limit before allocating.
     pub fn bytes_for(c: &ModelConfig, n_ctx: usize) -> Option<usize> {
         let n_ctx = n_ctx.max(1);
-        KvCache::bytes_for(c.n_layer, c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?
+        KvCache::bytes_for(c.n_kv_layers(), c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?
+            .checked_add(RecurrentState::bytes_for(&c.state_sizes())?)?
             .checked_add(Scratch::bytes_for(c, MAX_BATCH.min(n_ctx))?)?
             .checked_add(c.n_vocab.checked_mul(size_of::<f32>())?)
     }
@@ -72,10 +80,10 @@ impl Context {
     pub fn n_past(&self) -> usize {
         self.tokens.len()
     }
-    /// Bytes of KV cache, scratch and logits this context holds (what
-    /// [`Context::bytes_for`] predicts).
+    /// Bytes of KV cache, recurrent state, scratch and logits this context
+    /// holds (what [`Context::bytes_for`] predicts).
     pub fn memory_bytes(&self) -> usize {
-        self.kv.bytes() + self.scratch.bytes() + self.logits.len() * size_of::<f32>()
+        self.kv.bytes() + self.rs.bytes() + self.scratch.bytes() + self.logits.len() * size_of::<f32>()
     }
 
     /// Makes `eval` fail with [`ModelError::DeadlineExceeded`] once `deadline`
@@ -84,15 +92,36 @@ impl Context {
         self.deadline = deadline;
     }
 
-    /// Drops cached positions from `n` on, so the next `eval` continues at `n`.
-    pub fn truncate(&mut self, n: usize) {
-        self.tokens.truncate(n);
-        self.kv.truncate(n);
+    /// Drops cached positions from `n` on, so the next `eval` continues at
+    /// `n`. Keys and values are simply forgotten; a recurrent state is
+    /// restored from the latest checkpoint at or before `n` and the cached
+    /// tokens from there to `n` are evaluated again, so this can fail as
+    /// [`Context::eval`] does (it then holds fewer than `n` tokens, in a
+    /// consistent state).
+    pub fn rewind(&mut self, n: usize) -> Result<(), ModelError> {
+        if n >= self.tokens.len() {
+            return Ok(());
+        }
+        if self.rs.is_empty() {
+            self.tokens.truncate(n);
+            self.kv.truncate(n);
+            return Ok(());
+        }
+        let from = self.rs.rewind(n);
+        let replay = self.tokens[from..n].to_vec();
+        self.tokens.truncate(from);
+        self.kv.truncate(from);
+        if !replay.is_empty() {
+            self.eval(&replay, false)?;
+        }
+        Ok(())
     }
 
     /// Forgets everything.
     pub fn clear(&mut self) {
-        self.truncate(0);
+        self.tokens.clear();
+        self.kv.truncate(0);
+        self.rs.reset();
     }
 
     /// Feeds `tokens` after what is cached. Returns the logits of the last
@@ -142,12 +171,17 @@ impl Context {
                 config: model.config(),
                 pool: &self.pool,
                 kv: &mut self.kv,
+                rs: &mut self.rs,
                 scratch: &mut self.scratch,
             };
             model.arch().forward(&mut env, chunk, pos0, out_from, dst);
             self.kv.advance(chunk.len());
             self.tokens.extend_from_slice(chunk);
             done += chunk.len();
+        }
+        // A prompt ends a turn: where a later rewind can restart from.
+        if tokens.len() > 1 && !self.rs.is_empty() {
+            self.rs.checkpoint(self.tokens.len());
         }
         Ok(&self.logits)
     }

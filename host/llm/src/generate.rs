@@ -85,7 +85,7 @@ pub fn prefill(ctx: &mut Context, prompt: &[u32]) -> Result<usize, ModelError> {
     let common = ctx.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count();
     // At least one token must run to produce fresh logits.
     let keep = common.min(prompt.len() - 1);
-    ctx.truncate(keep);
+    ctx.rewind(keep)?;
     ctx.eval(&prompt[keep..], false)?;
     Ok(keep)
 }

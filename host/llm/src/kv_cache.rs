@@ -1,7 +1,9 @@
 //! The key/value cache of one inference context.
 //!
 //! Layout is `[layer][kv_head][position][head_dim]` so attention for one head
-//! streams a contiguous block. Memory is reserved up front for the context
+//! streams a contiguous block. Only attending layers have a slot: the
+//! recurrent layers of hybrid models keep a [`crate::recurrent::RecurrentState`]
+//! instead. Memory is reserved up front for the context
 //! size the caller asked for (an operator-bounded number), never grown
 //! implicitly, so a guest cannot make it balloon.
 
@@ -11,6 +13,9 @@ use crate::ModelError;
 /// Keys and values for up to `capacity` positions of every layer.
 #[derive(Debug)]
 pub struct KvCache {
+    /// Each layer's slot in the cache, `None` for layers without one.
+    slot: Vec<Option<usize>>,
+    /// Layers with a slot.
     n_layer: usize,
     n_kv_head: usize,
     k_dim: usize,
@@ -23,15 +28,24 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    /// Reserves room for `capacity` positions. Fails rather than aborting if
-    /// the allocation is impossible.
+    /// Reserves room for `capacity` positions of each layer whose
+    /// `kv_layers` entry is true. Fails rather than aborting if the
+    /// allocation is impossible.
     pub fn new(
-        n_layer: usize,
+        kv_layers: &[bool],
         n_kv_head: usize,
         k_dim: usize,
         v_dim: usize,
         capacity: usize,
     ) -> Result<KvCache, ModelError> {
+        let mut n_layer = 0;
+        let slot = kv_layers
+            .iter()
+            .map(|&has| {
+                n_layer += usize::from(has);
+                has.then_some(n_layer - 1)
+            })
+            .collect();
         let per_pos = n_layer * n_kv_head;
         let k_len = per_pos
             .checked_mul(k_dim)
@@ -44,7 +58,7 @@ impl KvCache {
         let too_large = || ModelError::ContextTooLarge { requested: capacity };
         let k = zeroed(k_len).ok_or_else(too_large)?;
         let v = zeroed(v_len).ok_or_else(too_large)?;
-        Ok(KvCache { n_layer, n_kv_head, k_dim, v_dim, capacity, k, v, len: 0 })
+        Ok(KvCache { slot, n_layer, n_kv_head, k_dim, v_dim, capacity, k, v, len: 0 })
     }
 
     /// Bytes held by the keys and values.
@@ -83,11 +97,15 @@ impl KvCache {
         self.len += n;
     }
 
+    /// The slot of `layer`; a layer without one is a caller bug.
+    fn slot(&self, layer: usize) -> usize {
+        self.slot[layer].expect("attention in a layer without a KV slot")
+    }
     fn k_base(&self, layer: usize, head: usize) -> usize {
-        ((layer * self.n_kv_head + head) * self.capacity) * self.k_dim
+        ((self.slot(layer) * self.n_kv_head + head) * self.capacity) * self.k_dim
     }
     fn v_base(&self, layer: usize, head: usize) -> usize {
-        ((layer * self.n_kv_head + head) * self.capacity) * self.v_dim
+        ((self.slot(layer) * self.n_kv_head + head) * self.capacity) * self.v_dim
     }
 
     /// Stores `k`/`v` (all KV heads back to back) of position `pos`.
@@ -111,6 +129,7 @@ impl KvCache {
         &self.v[b..b + n * self.v_dim]
     }
 
+    /// Layers with keys and values.
     pub fn n_layer(&self) -> usize {
         self.n_layer
     }

@@ -14,6 +14,7 @@ pub mod kv_cache;
 pub mod model;
 pub mod perplexity;
 pub mod quantize;
+pub mod recurrent;
 pub mod sampling;
 pub mod threadpool;
 

@@ -56,7 +56,7 @@ fn truncating_the_cache_reuses_the_prefix_exactly() {
     let pool = Arc::new(ThreadPool::new(2));
     let mut ctx = Context::new(Arc::clone(&m), pool, 64).unwrap();
     ctx.eval(&TOKENS, false).unwrap();
-    ctx.truncate(5);
+    ctx.rewind(5).unwrap();
     let reused = ctx.eval(&[8, 9, 10], false).unwrap().to_vec();
     let mut fresh_seq = TOKENS[..5].to_vec();
     fresh_seq.extend([8, 9, 10]);

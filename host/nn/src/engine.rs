@@ -256,7 +256,9 @@ impl LlmContext {
         if let Err(e) = self.env.limits.check_deadline() {
             return Err(self.fail(e));
         }
-        self.ctx.truncate(keep);
+        if let Err(e) = self.ctx.rewind(keep) {
+            return Err(self.fail(e.into()));
+        }
         match self.ctx.eval(tokens, false) {
             Ok(_) => Ok(self.ctx.logits()),
             Err(e) => Err(self.fail(e.into())),

@@ -9,7 +9,7 @@
 //! Names are `general.architecture` values, plus `llama-moe`: `llama`
 //! with experts (Mixtral, OLMoE).
 
-use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter, Value};
+use edgewasm_gguf::{Array, GgmlType, GgufFile, GgufWriter, Value};
 
 use crate::{peer_dir, quantized, require, Rng};
 
@@ -17,7 +17,7 @@ use crate::{peer_dir, quantized, require, Rng};
 /// and `llama-moe`.
 pub const TINY_ARCHS: &[&str] = &[
     "llama", "granite", "smollm3", "internlm2", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "starcoder2", "llama-moe", "qwen2moe", "qwen3moe",
-    "granitemoe",
+    "granitemoe", "lfm2",
 ];
 
 /// `tokenizer.*` keys and the vocabulary size of llama.cpp's
@@ -73,7 +73,13 @@ struct Features {
     longrope: bool,
     /// `ffn_gate_inp_shexp` scales the shared expert (Qwen 2 MoE).
     shared_gate: bool,
+    /// Even layers are gated short convolutions (no KV heads), odd ones
+    /// attend; the final norm is `token_embd_norm` (LFM2).
+    short_conv: bool,
 }
+
+/// Taps of the tiny models' short convolutions (LFM2's `l_cache`).
+const CONV_TAPS: usize = 3;
 
 /// A mixture of experts in place of each layer's dense FFN.
 #[derive(Clone, Copy, Debug)]
@@ -199,6 +205,8 @@ impl TinyArch {
             }
             "granite" => granite(&mut t),
             "smollm3" => t.n_layer = 4,
+            // Convolution, attention, convolution, attention.
+            "lfm2" => t.n_layer = 4,
             _ => {}
         }
         t
@@ -219,6 +227,7 @@ impl TinyArch {
             "gemma" => f,
             "gemma2" => Features { post_norms: true, ..f },
             "gemma3" => Features { qk_norm: true, post_norms: true, ..f },
+            "lfm2" => Features { qk_norm: true, short_conv: true, ..f },
             "starcoder2" => Features { layer_norm: true, qkv_bias: true, out_bias: true, ffn_bias: true, mlp: true, output: true, ..f },
             other => panic!("TinyArch: no recipe for {other}"),
         }
@@ -245,6 +254,13 @@ impl TinyArch {
             ("attention.value_length".into(), (hd as u32).into()),
             ("rope.freq_base".into(), 10_000.0f32.into()),
         ];
+        let attends = |l: usize| !f.short_conv || l % 2 == 1;
+        if f.short_conv {
+            let heads = (0..self.n_layer).map(|l| if attends(l) { self.n_head_kv as i32 } else { 0 }).collect();
+            arch_keys.retain(|(k, _)| k != "attention.head_count_kv");
+            arch_keys.push(("attention.head_count_kv".into(), Value::Array(Array::I32(heads))));
+            arch_keys.push(("shortconv.l_cache".into(), (CONV_TAPS as u32).into()));
+        }
         if f.layer_norm {
             arch_keys.push(("attention.layer_norm_epsilon".into(), 1e-5f32.into()));
         } else {
@@ -292,24 +308,31 @@ impl TinyArch {
         for l in 0..self.n_layer {
             let n = |s: &str| format!("blk.{l}.{s}");
             norm(&mut tensors_vec, n("attn_norm"));
-            if f.fused_qkv {
+            if !attends(l) {
+                // The taps stay F32, as llama-quantize leaves them.
+                tensors_f32.push((n("shortconv.conv.weight"), vec![CONV_TAPS, d]));
+                tensors_mat.push((n("shortconv.in_proj.weight"), d, 3 * d));
+                tensors_mat.push((n("shortconv.out_proj.weight"), d, d));
+            } else if f.fused_qkv {
                 tensors_mat.push((n("attn_qkv.weight"), d, qd + 2 * kd));
             } else {
                 tensors_mat.push((n("attn_q.weight"), d, qd));
                 tensors_mat.push((n("attn_k.weight"), d, kd));
                 tensors_mat.push((n("attn_v.weight"), d, kd));
             }
-            if f.qkv_bias {
+            if f.qkv_bias && attends(l) {
                 for (s, r) in [("attn_q", qd), ("attn_k", kd), ("attn_v", kd)] {
                     tensors_vec.push((n(&format!("{s}.bias")), r, 0.0, 0.5));
                 }
             }
-            if f.qk_norm {
+            if f.qk_norm && attends(l) {
                 tensors_vec.push((n("attn_q_norm.weight"), hd, 1.0, 0.2));
                 tensors_vec.push((n("attn_k_norm.weight"), hd, 1.0, 0.2));
             }
-            tensors_mat.push((n("attn_output.weight"), qd, d));
-            if f.out_bias {
+            if attends(l) {
+                tensors_mat.push((n("attn_output.weight"), qd, d));
+            }
+            if f.out_bias && attends(l) {
                 tensors_vec.push((n("attn_output.bias"), d, 0.0, 0.1));
             }
             if f.post_norms {
@@ -347,7 +370,7 @@ impl TinyArch {
                 tensors_vec.push((n("ffn_down.bias"), d, 0.0, 0.1));
             }
         }
-        norm(&mut tensors_vec, "output_norm".into());
+        norm(&mut tensors_vec, if f.short_conv { "token_embd_norm" } else { "output_norm" }.into());
         if f.output {
             tensors_mat.push(("output.weight".into(), d, self.n_vocab));
         }

@@ -50,7 +50,19 @@ pub struct ModelConfig {
     /// `expert_shared_feed_forward_length` (Qwen 2 MoE: default `n_ff`;
     /// Granite MoE: optional).
     pub n_ff_shexp: usize,
+    /// Whether each layer attends (keeps keys and values); the others are
+    /// recurrent and keep a fixed-size state instead (LFM2's short
+    /// convolutions, where `attention.head_count_kv` is 0).
+    pub kv_layers: Vec<bool>,
+    /// Taps of the short convolutions (`shortconv.l_cache`: the current
+    /// token and the `taps - 1` before it), 0 without recurrent layers.
+    pub shortconv_taps: usize,
 }
+
+/// Architectures whose layers may be recurrent instead of attending.
+const HYBRID: &[&str] = &["lfm2"];
+/// Most taps of a short convolution (LFM2: 3).
+const MAX_TAPS: usize = 64;
 
 /// Upper bounds a file's hyperparameters must respect before we allocate
 /// anything from them. Generous for small models, tight enough that a lying
@@ -107,10 +119,7 @@ impl ModelConfig {
         let n_embd = check(&k("embedding_length"), required(g, &k("embedding_length"))?, MAX_DIM)?;
         let n_layer = check(&k("block_count"), required(g, &k("block_count"))?, MAX_LAYERS)?;
         let n_head = check(&k("attention.head_count"), required(g, &k("attention.head_count"))?, MAX_DIM)?;
-        let n_head_kv = match g.get_u64(&k("attention.head_count_kv"))? {
-            Some(v) => check(&k("attention.head_count_kv"), v as usize, n_head)?,
-            None => n_head,
-        };
+        let (n_head_kv, kv_layers) = kv_heads(g, &arch, n_layer, n_head)?;
         if n_head % n_head_kv != 0 {
             return Err(ModelError::BadHyperparameter {
                 key: k("attention.head_count_kv"),
@@ -172,6 +181,13 @@ impl ModelConfig {
         let final_logit_softcap = g.get_f32(&k("final_logit_softcapping"))?.filter(|v| *v > 0.0);
         let fused_qkv = g.tensor("blk.0.attn_qkv.weight").is_some();
         let fused_gate_up = arch == "phi3";
+        let shortconv_taps = match kv_layers.iter().all(|&a| a) {
+            true => 0,
+            false => check(&k("shortconv.l_cache"), required(g, &k("shortconv.l_cache"))?, MAX_TAPS)?,
+        };
+        if shortconv_taps == 1 {
+            return Err(ModelError::BadHyperparameter { key: k("shortconv.l_cache"), value: 1 });
+        }
         Ok(ModelConfig {
             name: g.get_str("general.name")?.map(str::to_string),
             arch,
@@ -196,7 +212,21 @@ impl ModelConfig {
             n_expert_used: experts.used,
             n_ff_exp: experts.ff,
             n_ff_shexp: experts.ff_shared,
+            kv_layers,
+            shortconv_taps,
         })
+    }
+
+    /// Layers that keep keys and values.
+    pub fn n_kv_layers(&self) -> usize {
+        self.kv_layers.iter().filter(|&&a| a).count()
+    }
+
+    /// Floats of recurrent state each layer keeps (0 for attention layers):
+    /// a short convolution's last `taps - 1` inputs.
+    pub fn state_sizes(&self) -> Vec<usize> {
+        let conv = self.shortconv_taps.saturating_sub(1) * self.n_embd;
+        self.kv_layers.iter().map(|&attends| if attends { 0 } else { conv }).collect()
     }
 
     /// Width of the feed-forward hidden layer the scratch must hold: the
@@ -209,6 +239,42 @@ impl ModelConfig {
             self.n_ff
         }
     }
+}
+
+/// `attention.head_count_kv`: one number, or one per layer (llama.cpp's
+/// `get_key_or_arr`), where 0 marks a recurrent layer in the hybrid
+/// architectures. Returns the KV head count of the attention layers, which
+/// must be the same for all, and which layers attend.
+fn kv_heads(g: &GgufFile, arch: &str, n_layer: usize, n_head: usize) -> Result<(usize, Vec<bool>), ModelError> {
+    let key = format!("{arch}.attention.head_count_kv");
+    let per_layer = match g.get(&key) {
+        None => return Ok((n_head, vec![true; n_layer])),
+        Some(edgewasm_gguf::Value::Array(_)) => g.get_u64_array(&key)?.unwrap_or_default(),
+        Some(_) => {
+            let v = required(g, &key)?;
+            vec![v as u64; n_layer]
+        }
+    };
+    let bad = |value: u64, reason: String| ModelError::InconsistentHyperparameter { key: key.clone(), value, reason };
+    if per_layer.len() != n_layer {
+        return Err(bad(per_layer.len() as u64, format!("{} values for {n_layer} layers", per_layer.len())));
+    }
+    let hybrid = HYBRID.contains(&arch);
+    let mut heads = None;
+    for &v in &per_layer {
+        if v == 0 && hybrid {
+            continue;
+        }
+        let v = check(&key, usize::try_from(v).unwrap_or(usize::MAX), n_head)?;
+        if n_head % v != 0 {
+            return Err(ModelError::BadHyperparameter { key: key.clone(), value: v as u64 });
+        }
+        match heads {
+            Some(h) if h != v => return Err(bad(v as u64, format!("layers with {h} and {v} KV heads (one count for all is supported)"))),
+            _ => heads = Some(v),
+        }
+    }
+    Ok((heads.unwrap_or(n_head), per_layer.iter().map(|&v| v != 0).collect()))
 }
 
 /// The mixture-of-experts hyperparameters (see the [`ModelConfig`] fields).

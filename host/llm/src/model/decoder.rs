@@ -5,8 +5,9 @@
 //! (optional sliding window and soft-cap), the output projection, optional
 //! post-norm, a residual add (optionally scaled), then the same for the
 //! feed-forward network (gated, fused gated, or a plain MLP), sequential or
-//! in parallel with attention. An architecture file only chooses
-//! [`Options`] and which tensors each layer has.
+//! in parallel with attention. In hybrid models some layers mix positions
+//! with a recurrent block instead of attention ([`Mixer`]). An architecture
+//! file only chooses [`Options`] and which tensors each layer has.
 
 use super::attention::{attention, AttentionParams};
 use super::config::ModelConfig;
@@ -15,9 +16,13 @@ use super::matmul::{matmul, matmul_many, QMatrix};
 use super::moe::{Moe, MoeSpec};
 use super::ops::{add_inplace, gated, layer_norm, rms_norm, rms_norm_inplace, rope_apply, RopeStyle};
 use super::rope::Rope;
+use super::shortconv::ShortConv;
 use super::weights::{matrix, optional_vector, vector, Weights};
 use super::{Architecture, ForwardEnv, Scratch};
+use crate::kv_cache::KvCache;
+use crate::threadpool::ThreadPool;
 use crate::ModelError;
+use edgewasm_gguf::GgufFile;
 
 /// RMSNorm or LayerNorm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +104,7 @@ impl Linear {
     }
 
     /// Adds the bias to each of the `n` output rows.
-    fn add_bias(&self, out: &mut [f32], n: usize) {
+    pub(super) fn add_bias(&self, out: &mut [f32], n: usize) {
         if let Some(b) = &self.bias {
             for row in out[..n * b.len()].chunks_exact_mut(b.len()) {
                 add_inplace(row, b);
@@ -140,16 +145,31 @@ pub enum RopeTable {
     None,
 }
 
-/// One decoder layer's weights and per-layer settings.
+/// Self-attention's weights.
 #[derive(Debug)]
-pub struct Layer {
-    /// Pre-attention norm (absent in post-norm-only models).
-    pub attn_norm: Option<Norm>,
+pub struct Attention {
     pub qkv: Qkv,
     /// Per-head Q/K norms of `k_dim` values, shared by the heads.
     pub q_norm: Option<Vec<f32>>,
     pub k_norm: Option<Vec<f32>>,
     pub out: Linear,
+}
+
+/// What mixes a layer's positions: attention over the KV cache, or a
+/// recurrent block over a fixed-size state.
+#[derive(Debug)]
+pub enum Mixer {
+    Attention(Attention),
+    /// LFM2's gated short convolution.
+    ShortConv(ShortConv),
+}
+
+/// One decoder layer's weights and per-layer settings.
+#[derive(Debug)]
+pub struct Layer {
+    /// Pre-attention (pre-mixer) norm (absent in post-norm-only models).
+    pub attn_norm: Option<Norm>,
+    pub mixer: Mixer,
     pub attn_post_norm: Option<Norm>,
     /// Pre-FFN norm; absent with [`Options::parallel`], where the FFN
     /// reads the attention's normed input.
@@ -239,6 +259,7 @@ impl LayerSpec {
 /// Loads `c.n_layer` layers: `window` and `rope` give each layer's sliding
 /// window and RoPE table. Q/K/V are fused when `attn_qkv` is present;
 /// every bias is loaded when present, as llama.cpp's loaders accept them.
+/// Layers the config marks as recurrent get a short convolution.
 pub fn load_layers(
     g: &Weights<'_>,
     c: &ModelConfig,
@@ -250,16 +271,21 @@ pub fn load_layers(
     (0..c.n_layer)
         .map(|i| {
             let n = |s: &str| format!("blk.{i}.{s}");
-            let qkv = match Linear::optional(g, &n("attn_qkv"), d, qd + kd + vd)? {
-                Some(fused) => Qkv::Fused(fused),
-                None => Qkv::Separate {
-                    q: Linear::load(g, &n("attn_q"), d, qd)?,
-                    k: Linear::load(g, &n("attn_k"), d, kd)?,
-                    v: Linear::load(g, &n("attn_v"), d, vd)?,
-                },
-            };
             let norm = |name: &str, required: bool| if required { Norm::load(g, &n(name), d).map(Some) } else { Ok(None) };
             let qk = |name: &str| if spec.qk_norm { vector(g, &n(&format!("{name}.weight")), c.k_dim).map(Some) } else { Ok(None) };
+            let mixer = if c.kv_layers[i] {
+                let qkv = match Linear::optional(g, &n("attn_qkv"), d, qd + kd + vd)? {
+                    Some(fused) => Qkv::Fused(fused),
+                    None => Qkv::Separate {
+                        q: Linear::load(g, &n("attn_q"), d, qd)?,
+                        k: Linear::load(g, &n("attn_k"), d, kd)?,
+                        v: Linear::load(g, &n("attn_v"), d, vd)?,
+                    },
+                };
+                Mixer::Attention(Attention { qkv, q_norm: qk("attn_q_norm")?, k_norm: qk("attn_k_norm")?, out: Linear::load(g, &n("attn_output"), od, d)? })
+            } else {
+                Mixer::ShortConv(ShortConv::load(g, c, i)?)
+            };
             let f = c.n_ff;
             let ffn = match (c.n_expert > 0, spec.ffn) {
                 (true, _) => {
@@ -278,10 +304,7 @@ pub fn load_layers(
             };
             Ok(Layer {
                 attn_norm: norm("attn_norm", spec.attn_norm)?,
-                qkv,
-                q_norm: qk("attn_q_norm")?,
-                k_norm: qk("attn_k_norm")?,
-                out: Linear::load(g, &n("attn_output"), od, d)?,
+                mixer,
                 attn_post_norm: norm("post_attention_norm", spec.post_norms)?,
                 ffn_norm: norm("ffn_norm", spec.ffn_norm)?,
                 ffn,
@@ -331,6 +354,70 @@ impl Decoder {
             }
         }
     }
+
+    /// Self-attention of layer `l` over `n` tokens at `pos0..`: its output
+    /// projection, before any post-norm, ends in `s.tmp`.
+    #[allow(clippy::too_many_arguments)]
+    fn attend(&self, kv: &mut KvCache, c: &ModelConfig, pool: &ThreadPool, file: &GgufFile, a: &Attention, w: &Layer, l: usize, s: &mut Scratch, pos0: usize, n: usize) {
+        let o = &self.opts;
+        let (d, qd, kd, vd, od) = dims(c);
+        let xn = &s.xn[..n * d];
+        match &a.qkv {
+            Qkv::Separate { q, k, v } => {
+                matmul_many(pool, file, xn, n, &mut s.xq, &mut [(&q.w, &mut s.q[..]), (&k.w, &mut s.k[..]), (&v.w, &mut s.v[..])]);
+                q.add_bias(&mut s.q, n);
+                k.add_bias(&mut s.k, n);
+                v.add_bias(&mut s.v, n);
+            }
+            Qkv::Fused(qkv) => {
+                // The fused output goes to `tmp` (wide enough: see
+                // `Scratch` widths), then is split.
+                let wide = qd + kd + vd;
+                matmul(pool, file, &qkv.w, xn, n, &mut s.xq, &mut s.tmp);
+                qkv.add_bias(&mut s.tmp, n);
+                for i in 0..n {
+                    let row = &s.tmp[i * wide..(i + 1) * wide];
+                    s.q[i * qd..(i + 1) * qd].copy_from_slice(&row[..qd]);
+                    s.k[i * kd..(i + 1) * kd].copy_from_slice(&row[qd..qd + kd]);
+                    s.v[i * vd..(i + 1) * vd].copy_from_slice(&row[qd + kd..]);
+                }
+            }
+        }
+        let table = match w.rope {
+            RopeTable::Global => Some((&s.rope, self.rope.n_rot)),
+            RopeTable::Local => Some((&s.rope_local, self.rope_local.as_ref().map_or(self.rope.n_rot, |r| r.n_rot))),
+            RopeTable::None => None,
+        };
+        for i in 0..n {
+            let q = &mut s.q[i * qd..(i + 1) * qd];
+            let k = &mut s.k[i * kd..(i + 1) * kd];
+            if let Some(qn) = &a.q_norm {
+                q.chunks_exact_mut(c.k_dim).for_each(|h| rms_norm_inplace(h, qn, o.eps));
+            }
+            if let Some(kn) = &a.k_norm {
+                k.chunks_exact_mut(c.k_dim).for_each(|h| rms_norm_inplace(h, kn, o.eps));
+            }
+            if let Some((table, r)) = table {
+                let rope = &table[i * r..(i + 1) * r];
+                rope_apply(q, c.k_dim, r, o.rope_style, rope);
+                rope_apply(k, c.k_dim, r, o.rope_style, rope);
+            }
+            kv.store(l, pos0 + i, &s.k[i * kd..(i + 1) * kd], &s.v[i * vd..(i + 1) * vd]);
+        }
+        let params = AttentionParams {
+            layer: l,
+            n_head: c.n_head,
+            n_kv_head: c.n_head_kv,
+            k_dim: c.k_dim,
+            v_dim: c.v_dim,
+            scale: o.kq_scale,
+            window: w.window,
+            softcap: o.attn_softcap,
+        };
+        attention(pool, &params, kv, &s.q, pos0, n, &mut s.att);
+        matmul(pool, file, &a.out.w, &s.att[..n * od], n, &mut s.xq, &mut s.tmp);
+        a.out.add_bias(&mut s.tmp, n);
+    }
 }
 
 impl Architecture for Decoder {
@@ -340,7 +427,7 @@ impl Architecture for Decoder {
         let (file, pool) = (env.file, env.pool);
         let s = &mut *env.scratch;
         let n = tokens.len();
-        let (d, qd, kd, vd, od) = dims(c);
+        let d = c.n_embd;
         let f = c.n_ff;
         let mut row_tmp = Vec::new();
 
@@ -356,62 +443,10 @@ impl Architecture for Decoder {
                 }
                 None => s.xn[..n * d].copy_from_slice(&s.x[..n * d]),
             }
-            let xn = &s.xn[..n * d];
-            match &w.qkv {
-                Qkv::Separate { q, k, v } => {
-                    matmul_many(pool, file, xn, n, &mut s.xq, &mut [(&q.w, &mut s.q[..]), (&k.w, &mut s.k[..]), (&v.w, &mut s.v[..])]);
-                    q.add_bias(&mut s.q, n);
-                    k.add_bias(&mut s.k, n);
-                    v.add_bias(&mut s.v, n);
-                }
-                Qkv::Fused(qkv) => {
-                    // The fused output goes to `tmp` (wide enough: see
-                    // `Scratch` widths), then is split.
-                    let wide = qd + kd + vd;
-                    matmul(pool, file, &qkv.w, xn, n, &mut s.xq, &mut s.tmp);
-                    qkv.add_bias(&mut s.tmp, n);
-                    for i in 0..n {
-                        let row = &s.tmp[i * wide..(i + 1) * wide];
-                        s.q[i * qd..(i + 1) * qd].copy_from_slice(&row[..qd]);
-                        s.k[i * kd..(i + 1) * kd].copy_from_slice(&row[qd..qd + kd]);
-                        s.v[i * vd..(i + 1) * vd].copy_from_slice(&row[qd + kd..]);
-                    }
-                }
+            match &w.mixer {
+                Mixer::Attention(a) => self.attend(env.kv, c, pool, file, a, w, l, s, pos0, n),
+                Mixer::ShortConv(sc) => sc.forward(pool, file, env.rs.layer_mut(l), n, s),
             }
-            let table = match w.rope {
-                RopeTable::Global => Some((&s.rope, self.rope.n_rot)),
-                RopeTable::Local => Some((&s.rope_local, self.rope_local.as_ref().map_or(self.rope.n_rot, |r| r.n_rot))),
-                RopeTable::None => None,
-            };
-            for i in 0..n {
-                let q = &mut s.q[i * qd..(i + 1) * qd];
-                let k = &mut s.k[i * kd..(i + 1) * kd];
-                if let Some(qn) = &w.q_norm {
-                    q.chunks_exact_mut(c.k_dim).for_each(|h| rms_norm_inplace(h, qn, o.eps));
-                }
-                if let Some(kn) = &w.k_norm {
-                    k.chunks_exact_mut(c.k_dim).for_each(|h| rms_norm_inplace(h, kn, o.eps));
-                }
-                if let Some((table, r)) = table {
-                    let rope = &table[i * r..(i + 1) * r];
-                    rope_apply(q, c.k_dim, r, o.rope_style, rope);
-                    rope_apply(k, c.k_dim, r, o.rope_style, rope);
-                }
-                env.kv.store(l, pos0 + i, &s.k[i * kd..(i + 1) * kd], &s.v[i * vd..(i + 1) * vd]);
-            }
-            let params = AttentionParams {
-                layer: l,
-                n_head: c.n_head,
-                n_kv_head: c.n_head_kv,
-                k_dim: c.k_dim,
-                v_dim: c.v_dim,
-                scale: o.kq_scale,
-                window: w.window,
-                softcap: o.attn_softcap,
-            };
-            attention(pool, &params, env.kv, &s.q, pos0, n, &mut s.att);
-            matmul(pool, file, &w.out.w, &s.att[..n * od], n, &mut s.xq, &mut s.tmp);
-            w.out.add_bias(&mut s.tmp, n);
             if let Some(norm) = &w.attn_post_norm {
                 norm.apply_rows(o.norm, o.eps, &mut s.tmp[..n * d], &mut row_tmp);
             }

@@ -34,11 +34,17 @@ pub enum Output {
 
 impl Head {
     pub fn load(g: &Weights<'_>, c: &ModelConfig, output: Output) -> Result<Head, ModelError> {
+        Head::load_with_norm(g, c, output, "output_norm")
+    }
+
+    /// [`Head::load`] with the final norm named `norm` (LFM2's converter
+    /// writes it as `token_embd_norm`).
+    pub fn load_with_norm(g: &Weights<'_>, c: &ModelConfig, output: Output, norm: &str) -> Result<Head, ModelError> {
         // Only the output matrix is interleaved. When it is the embedding
         // (tied), lookups read rows back from that copy, so the mapped
         // embedding pages stay released.
         let mut token_embd = plain_matrix(g, "token_embd.weight", c.n_embd, c.n_vocab)?;
-        let output_norm = Norm::load(g, "output_norm", c.n_embd)?;
+        let output_norm = Norm::load(g, norm, c.n_embd)?;
         let own = match output {
             Output::OwnOrTied => optional_matrix(g, "output.weight", c.n_embd, c.n_vocab)?,
             Output::Tied => None,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod decoder;
 pub mod gemma;
 pub mod head;
+pub mod lfm2;
 pub mod llama;
 pub mod matmul;
 pub mod moe;
@@ -17,6 +18,7 @@ pub mod ops;
 pub mod phi;
 pub mod qwen;
 pub mod rope;
+pub mod shortconv;
 pub mod starcoder2;
 mod weights;
 
@@ -27,6 +29,7 @@ use edgewasm_gguf::{GgmlType, GgufFile};
 use edgewasm_tokenizer::Tokenizer;
 
 use crate::kv_cache::KvCache;
+use crate::recurrent::RecurrentState;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
 pub use config::ModelConfig;
@@ -39,6 +42,7 @@ pub struct ForwardEnv<'a> {
     pub config: &'a ModelConfig,
     pub pool: &'a ThreadPool,
     pub kv: &'a mut KvCache,
+    pub rs: &'a mut RecurrentState,
     pub scratch: &'a mut Scratch,
 }
 
@@ -104,6 +108,9 @@ fn widths(c: &ModelConfig) -> Option<([usize; 15], [usize; 2], usize)> {
     // `tmp` also takes a fused Q/K/V product before it is split, `gate` a
     // fused gate/up product.
     let fused = if c.fused_qkv { qd.checked_add(kd)?.checked_add(vd)? } else { 0 };
+    // Short convolutions: `tmp` takes their three-chunk input projection,
+    // `att` their n_embd-wide output.
+    let (conv_in, conv_out) = if c.shortconv_taps > 0 { (c.n_embd.checked_mul(3)?, c.n_embd) } else { (0, 0) };
     let wide = c.n_embd.max(od);
     // With experts, `gate`/`up` hold one expert's (or the shared expert's)
     // hidden rows for the tokens routed to it.
@@ -111,7 +118,7 @@ fn widths(c: &ModelConfig) -> Option<([usize; 15], [usize; 2], usize)> {
     let gate = if c.fused_gate_up { f.checked_mul(2)? } else { f };
     let (e, k) = (c.n_expert, c.n_expert_used);
     let moe_row = if e > 0 { c.n_embd } else { 0 };
-    let f32s = [c.n_embd, c.n_embd, qd, kd, vd, od, wide.max(fused), gate, f, c.rope_dims, c.rope_dims, e, k, moe_row, moe_row];
+    let f32s = [c.n_embd, c.n_embd, qd, kd, vd, od.max(conv_out), wide.max(fused).max(conv_in), gate, f, c.rope_dims, c.rope_dims, e, k, moe_row, moe_row];
     Some((f32s, [k, usize::from(e > 0)], wide.max(f)))
 }
 
@@ -204,6 +211,7 @@ pub const ARCHITECTURES: &[(&str, Loader)] = &[
     ("gemma2", gemma::load_gemma2),
     ("gemma3", gemma::load_gemma3),
     ("starcoder2", starcoder2::load_starcoder2),
+    ("lfm2", lfm2::load_lfm2),
 ];
 
 /// The names of [`ARCHITECTURES`], comma-separated (for error messages).

@@ -54,7 +54,9 @@ pub fn host_bytes(file: &GgufFile) -> usize {
     let vectors = file
         .tensors()
         .iter()
-        .filter(|t| t.dims.len() == 1)
+        // Norm weights, and the convolution taps of recurrent layers, are
+        // kept as f32 copies.
+        .filter(|t| t.dims.len() == 1 || t.name.ends_with(".shortconv.conv.weight"))
         .map(|t| usize::try_from(t.n_elements()).unwrap_or(usize::MAX).saturating_mul(size_of::<f32>()))
         .fold(0, usize::saturating_add);
     repack_bytes(file).saturating_add(vectors)
@@ -164,6 +166,15 @@ pub fn vector(g: &Weights<'_>, name: &str, n: usize) -> Result<Vec<f32>, ModelEr
     }
     check_alignment(g, name, t.ty)?;
     let mut out = vec![0.0; n];
+    edgewasm_kernels::dequantize_row(t.ty, g.tensor_data(t), &mut out);
+    Ok(out)
+}
+
+/// A small tensor of shape `dims` (ggml order) converted to f32, row-major
+/// as stored (convolution taps).
+pub fn tensor_f32(g: &Weights<'_>, name: &str, dims: &[usize]) -> Result<Vec<f32>, ModelError> {
+    let t = checked_tensor(g, name, dims)?;
+    let mut out = crate::alloc::try_zeroed("f32 weights", dims.iter().product())?;
     edgewasm_kernels::dequantize_row(t.ty, g.tensor_data(t), &mut out);
     Ok(out)
 }
