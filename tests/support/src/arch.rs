@@ -17,7 +17,7 @@ use crate::{peer_dir, quantized, require, Rng};
 /// and `llama-moe`.
 pub const TINY_ARCHS: &[&str] = &[
     "llama", "granite", "smollm3", "internlm2", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "starcoder2", "llama-moe", "qwen2moe", "qwen3moe",
-    "granitemoe", "lfm2",
+    "granitemoe", "lfm2", "lfm2moe",
 ];
 
 /// `tokenizer.*` keys and the vocabulary size of llama.cpp's
@@ -166,6 +166,15 @@ impl TinyArch {
                 t.n_ff = 768;
                 t.experts = Some(TinyExperts { count: 8, used: 3, n_ff: 256, n_ff_shared: 0 });
             }
+            "lfm2moe" => {
+                // A dense first layer, then experts chosen by sigmoid
+                // scores plus a selection bias.
+                t.n_layer = 4;
+                t.keys.push(key("expert_feed_forward_length", 256u32.into()));
+                t.keys.push(key("expert_gating_func", 2u32.into()));
+                t.keys.push(key("leading_dense_block_count", 1u32.into()));
+                t.experts = Some(TinyExperts { count: 4, used: 2, n_ff: 256, n_ff_shared: 0 });
+            }
             "granitemoe" => {
                 granite(&mut t);
                 t.n_ff = 256;
@@ -212,6 +221,14 @@ impl TinyArch {
         t
     }
 
+    /// Leading dense layers of an expert model (`leading_dense_block_count`).
+    fn dense_lead(&self) -> usize {
+        match self.keys.iter().find(|(k, _)| k == "leading_dense_block_count") {
+            Some((_, Value::U32(n))) => *n as usize,
+            _ => 0,
+        }
+    }
+
     fn features(&self) -> Features {
         let f = Features::default();
         match self.arch.as_str() {
@@ -227,7 +244,7 @@ impl TinyArch {
             "gemma" => f,
             "gemma2" => Features { post_norms: true, ..f },
             "gemma3" => Features { qk_norm: true, post_norms: true, ..f },
-            "lfm2" => Features { qk_norm: true, short_conv: true, ..f },
+            "lfm2" | "lfm2moe" => Features { qk_norm: true, short_conv: true, ..f },
             "starcoder2" => Features { layer_norm: true, qkv_bias: true, out_bias: true, ffn_bias: true, mlp: true, output: true, ..f },
             other => panic!("TinyArch: no recipe for {other}"),
         }
@@ -340,7 +357,18 @@ impl TinyArch {
                 tensors_vec.push((n("post_ffw_norm.weight"), d, 1.0, 0.2));
             }
             norm(&mut tensors_vec, n("ffn_norm"));
-            if let Some(e) = self.experts {
+            let experts = self.experts.filter(|_| l >= self.dense_lead());
+            if let Some(e) = experts {
+                if f.short_conv {
+                    // A bias of 0.9 on a pair of experts (another pair in
+                    // each layer): the chosen set is the biased pair, not
+                    // the best sigmoid scores, and it never sits near a
+                    // tie, where the rounding of quantized files (ours and
+                    // llama.cpp's alike) would flip it and swap whole
+                    // experts between the two sides.
+                    let bias: Vec<f32> = (0..e.count).map(|x| if (x + e.count - l % e.count) % e.count < e.used { 0.9 } else { 0.0 }).collect();
+                    w.add_f32_tensor(&n("exp_probs_b.bias"), &[e.count as u64], &bias).expect("valid tensor");
+                }
                 // The router stays F32, as llama-quantize leaves it.
                 tensors_f32.push((n("ffn_gate_inp.weight"), vec![d, e.count]));
                 tensors_exp.push((n("ffn_gate_exps.weight"), d, e.n_ff, e.count));
@@ -362,7 +390,7 @@ impl TinyArch {
                 }
                 tensors_mat.push((n("ffn_up.weight"), d, self.n_ff));
             }
-            if self.experts.is_none() {
+            if experts.is_none() {
                 tensors_mat.push((n("ffn_down.weight"), self.n_ff, d));
             }
             if f.ffn_bias {

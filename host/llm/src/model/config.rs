@@ -50,6 +50,12 @@ pub struct ModelConfig {
     /// `expert_shared_feed_forward_length` (Qwen 2 MoE: default `n_ff`;
     /// Granite MoE: optional).
     pub n_ff_shexp: usize,
+    /// How the router's logits become expert probabilities
+    /// (`expert_gating_func`: softmax unless the file says sigmoid).
+    pub expert_gating: Gating,
+    /// Leading layers with a dense FFN before the expert layers
+    /// (`leading_dense_block_count`, LFM2 MoE).
+    pub n_dense_lead: usize,
     /// Whether each layer attends (keeps keys and values); the others are
     /// recurrent and keep a fixed-size state instead (LFM2's short
     /// convolutions, where `attention.head_count_kv` is 0).
@@ -60,7 +66,17 @@ pub struct ModelConfig {
 }
 
 /// Architectures whose layers may be recurrent instead of attending.
-const HYBRID: &[&str] = &["lfm2"];
+const HYBRID: &[&str] = &["lfm2", "lfm2moe"];
+
+/// An expert router's gating function (llama.cpp's
+/// `llama_expert_gating_func_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gating {
+    Softmax,
+    /// Independent sigmoids, then a selection bias (`exp_probs_b`) where
+    /// the file has one (LFM2 MoE).
+    Sigmoid,
+}
 /// Most taps of a short convolution (LFM2: 3).
 const MAX_TAPS: usize = 64;
 
@@ -212,6 +228,8 @@ impl ModelConfig {
             n_expert_used: experts.used,
             n_ff_exp: experts.ff,
             n_ff_shexp: experts.ff_shared,
+            expert_gating: experts.gating,
+            n_dense_lead: experts.dense_lead,
             kv_layers,
             shortconv_taps,
         })
@@ -234,7 +252,8 @@ impl ModelConfig {
     /// shared expert's (the dense FFN is then absent).
     pub fn ffn_width(&self) -> usize {
         if self.n_expert > 0 {
-            self.n_ff_exp.max(self.n_ff_shexp)
+            let dense = if self.n_dense_lead > 0 { self.n_ff } else { 0 };
+            self.n_ff_exp.max(self.n_ff_shexp).max(dense)
         } else {
             self.n_ff
         }
@@ -283,6 +302,8 @@ struct Experts {
     used: usize,
     ff: usize,
     ff_shared: usize,
+    gating: Gating,
+    dense_lead: usize,
 }
 
 impl Experts {
@@ -316,14 +337,15 @@ impl Experts {
                 None => Ok(None),
             }
         };
-        let none = Experts { count: 0, used: 0, ff: 0, ff_shared: 0 };
+        let none = Experts { count: 0, used: 0, ff: 0, ff_shared: 0, gating: Gating::Softmax, dense_lead: 0 };
+        let softmax = |count, used, ff, ff_shared| Experts { count, used, ff, ff_shared, gating: Gating::Softmax, dense_lead: 0 };
         match arch {
             // Expert layers when the file has experts, dense ones otherwise.
             "llama" | "granite" | "granitemoe" if count == 0 => Ok(none),
-            "llama" => Ok(Experts { count, used, ff: n_ff, ff_shared: 0 }),
+            "llama" => Ok(softmax(count, used, n_ff, 0)),
             "granite" | "granitemoe" => {
                 let ff_shared = optional("expert_shared_feed_forward_length")?.unwrap_or(0);
-                Ok(Experts { count, used, ff: n_ff, ff_shared })
+                Ok(softmax(count, used, n_ff, ff_shared))
             }
             "qwen2moe" | "qwen3moe" => {
                 if count == 0 {
@@ -341,7 +363,28 @@ impl Experts {
                     "qwen2moe" => optional("expert_shared_feed_forward_length")?.unwrap_or(n_ff),
                     _ => 0,
                 };
-                Ok(Experts { count, used, ff, ff_shared })
+                Ok(softmax(count, used, ff, ff_shared))
+            }
+            "lfm2moe" => {
+                if count == 0 {
+                    return Err(ModelError::InconsistentHyperparameter { key: k("expert_count"), value: 0, reason: "lfm2moe needs experts".into() });
+                }
+                // One width for every expert layer (llama.cpp reads layer
+                // 0's from a per-layer array).
+                let ff_key = k("expert_feed_forward_length");
+                let ff = match g.get(&ff_key) {
+                    Some(edgewasm_gguf::Value::Array(_)) => g.get_u64_array(&ff_key)?.and_then(|a| a.first().copied()).unwrap_or(0),
+                    _ => required(g, &ff_key)? as u64,
+                };
+                let ff = check(&ff_key, usize::try_from(ff).unwrap_or(usize::MAX), MAX_FF)?;
+                let gating = match g.get_u64(&k("expert_gating_func"))? {
+                    Some(1) => Gating::Softmax,
+                    Some(2) => Gating::Sigmoid,
+                    Some(v) => return Err(ModelError::BadHyperparameter { key: k("expert_gating_func"), value: v }),
+                    None => return Err(ModelError::MissingKey(k("expert_gating_func"))),
+                };
+                let dense_lead = g.get_u64(&k("leading_dense_block_count"))?.unwrap_or(0) as usize;
+                Ok(Experts { count, used, ff, ff_shared: 0, gating, dense_lead })
             }
             // Architectures without expert layers ignore the keys.
             _ => Ok(none),

@@ -239,7 +239,8 @@ pub struct LayerSpec {
     /// The FFN of files without experts.
     pub ffn: FfnKind,
     /// How expert layers work, for architectures that have them: every
-    /// layer is one when the file has experts (`c.n_expert > 0`).
+    /// layer after the `c.n_dense_lead` first is one when the file has
+    /// experts (`c.n_expert > 0`).
     pub moe: Option<MoeSpec>,
 }
 
@@ -287,7 +288,7 @@ pub fn load_layers(
                 Mixer::ShortConv(ShortConv::load(g, c, i)?)
             };
             let f = c.n_ff;
-            let ffn = match (c.n_expert > 0, spec.ffn) {
+            let ffn = match (c.n_expert > 0 && i >= c.n_dense_lead, spec.ffn) {
                 (true, _) => {
                     // The config keeps experts only for architectures with
                     // expert layers; a spec without them is a bug.

@@ -38,7 +38,7 @@ pub(super) fn plain(g: &Weights<'_>, c: &ModelConfig, opts: Options, spec: Layer
 
 /// Mixtral's experts: `ffn_gate_exps` optional, weights renormalized, a
 /// shared expert (Granite's) added as it is.
-const MIXTRAL: MoeSpec = MoeSpec { norm_weights: true, gate_optional: true, shared_gated: false };
+const MIXTRAL: MoeSpec = MoeSpec { norm_weights: true, gate_optional: true, shared_gated: false, probs_bias: false };
 
 pub fn load(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
     let spec = LayerSpec { moe: Some(MIXTRAL), ..LayerSpec::LLAMA };

@@ -212,6 +212,7 @@ pub const ARCHITECTURES: &[(&str, Loader)] = &[
     ("gemma3", gemma::load_gemma3),
     ("starcoder2", starcoder2::load_starcoder2),
     ("lfm2", lfm2::load_lfm2),
+    ("lfm2moe", lfm2::load_lfm2),
 ];
 
 /// The names of [`ARCHITECTURES`], comma-separated (for error messages).

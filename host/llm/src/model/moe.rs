@@ -1,6 +1,8 @@
 //! The mixture-of-experts feed-forward network, as llama.cpp's
-//! `build_moe_ffn` computes it with softmax gating: a router scores the
-//! experts per token (`softmax(gate_inp · x)`), the token goes to the
+//! `build_moe_ffn` computes it: a router scores the experts per token
+//! (`softmax(gate_inp · x)`, or independent sigmoids, whose selection may
+//! be shifted by a per-expert bias that the weights do not see), the token
+//! goes to the
 //! `n_expert_used` best (optionally with their weights renormalized to sum
 //! to 1), each of those experts is a SwiGLU network of its own, and the
 //! output is the weighted sum of theirs, plus an optional shared expert
@@ -13,10 +15,10 @@
 
 use edgewasm_gguf::GgufFile;
 
-use super::config::ModelConfig;
+use super::config::{Gating, ModelConfig};
 use super::matmul::{matmul, matmul_many, QMatrix};
 use super::ops::{gated, silu};
-use super::weights::{experts, matrix, optional_experts, Weights};
+use super::weights::{experts, matrix, optional_experts, vector, Weights};
 use super::Scratch;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
@@ -34,6 +36,9 @@ pub struct MoeSpec {
     /// `sigmoid(gate_inp_shexp · x)` (Qwen 2 MoE), else added as it is
     /// (Granite MoE).
     pub shared_gated: bool,
+    /// `exp_probs_b.bias` is added to the probabilities to select the
+    /// experts, not to weight them (LFM2 MoE).
+    pub probs_bias: bool,
 }
 
 /// The always-used expert: a SwiGLU network, optionally gated per token.
@@ -56,6 +61,9 @@ pub struct Moe {
     pub down: Vec<QMatrix>,
     pub shared: Option<SharedExpert>,
     pub norm_weights: bool,
+    pub gating: Gating,
+    /// Selection bias per expert.
+    pub bias: Option<Vec<f32>>,
 }
 
 /// Smallest sum the chosen weights are divided by: the smallest normal
@@ -91,6 +99,8 @@ impl Moe {
             down: experts(g, &n("ffn_down_exps"), f, d, e)?,
             shared,
             norm_weights: spec.norm_weights,
+            gating: c.expert_gating,
+            bias: if spec.probs_bias { Some(vector(g, &format!("blk.{i}.exp_probs_b.bias"), e)?) } else { None },
         })
     }
 
@@ -101,7 +111,8 @@ impl Moe {
         let xn = &s.xn[..n * d];
         matmul(pool, file, &self.router, xn, n, &mut s.xq, &mut s.router);
         for i in 0..n {
-            route(&mut s.router[i * e..(i + 1) * e], self.norm_weights, &mut s.moe_sel[i * k..(i + 1) * k], &mut s.moe_w[i * k..(i + 1) * k]);
+            let r = Routing { gating: self.gating, bias: self.bias.as_deref(), norm: self.norm_weights };
+            route(&mut s.router[i * e..(i + 1) * e], r, &mut s.moe_sel[i * k..(i + 1) * k], &mut s.moe_w[i * k..(i + 1) * k]);
         }
 
         let out = &mut s.tmp[..n * d];
@@ -163,30 +174,47 @@ impl Moe {
     }
 }
 
-/// One token's routing: `probs` (the router's logits) become their softmax;
-/// `sel` gets the `k = sel.len()` most probable experts, best first (ties:
-/// the lower index), `w` their probabilities, divided by their sum when
-/// `norm`. The softmax is ggml's: `exp(l − max)` summed in f64, then
-/// multiplied by the f32 reciprocal of the sum.
-pub fn route(probs: &mut [f32], norm: bool, sel: &mut [u32], w: &mut [f32]) {
-    let max = probs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f64;
-    for p in probs.iter_mut() {
-        *p = (*p - max).exp();
-        sum += *p as f64;
+/// How a layer turns router logits into chosen experts and weights.
+#[derive(Clone, Copy, Debug)]
+pub struct Routing<'a> {
+    pub gating: Gating,
+    /// Added to the probabilities for the choice only.
+    pub bias: Option<&'a [f32]>,
+    /// Divide the chosen weights by their sum.
+    pub norm: bool,
+}
+
+/// One token's routing: `probs` (the router's logits) become probabilities
+/// (ggml's softmax: `exp(l − max)` summed in f64, then multiplied by the
+/// f32 reciprocal of the sum; or `1 / (1 + exp(−l))` each); `sel` gets the
+/// `k = sel.len()` experts with the highest probability plus bias, best
+/// first (ties: the lower index), `w` their probabilities, divided by their
+/// sum when `r.norm`.
+pub fn route(probs: &mut [f32], r: Routing<'_>, sel: &mut [u32], w: &mut [f32]) {
+    match r.gating {
+        Gating::Softmax => {
+            let max = probs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f64;
+            for p in probs.iter_mut() {
+                *p = (*p - max).exp();
+                sum += *p as f64;
+            }
+            let scale = (1.0 / sum) as f32;
+            probs.iter_mut().for_each(|p| *p *= scale);
+        }
+        Gating::Sigmoid => probs.iter_mut().for_each(|p| *p = 1.0 / (1.0 + (-*p).exp())),
     }
-    let scale = (1.0 / sum) as f32;
-    probs.iter_mut().for_each(|p| *p *= scale);
+    let score = |x: usize| probs[x] + r.bias.map_or(0.0, |b| b[x]);
 
     let mut order = [0u16; super::config::MAX_EXPERTS];
     let order = &mut order[..probs.len()];
     order.iter_mut().enumerate().for_each(|(i, o)| *o = i as u16);
-    order.sort_unstable_by(|&a, &b| probs[b as usize].total_cmp(&probs[a as usize]).then(a.cmp(&b)));
+    order.sort_unstable_by(|&a, &b| score(b as usize).total_cmp(&score(a as usize)).then(a.cmp(&b)));
     for ((s, w), &x) in sel.iter_mut().zip(w.iter_mut()).zip(order.iter()) {
         *s = x as u32;
         *w = probs[x as usize];
     }
-    if norm {
+    if r.norm {
         let sum = w.iter().map(|&v| v as f64).sum::<f64>() as f32;
         let sum = sum.max(MIN_WEIGHT_SUM);
         w.iter_mut().for_each(|v| *v /= sum);
@@ -195,20 +223,34 @@ pub fn route(probs: &mut [f32], norm: bool, sel: &mut [u32], w: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
-    use super::route;
+    use super::{route, Gating, Routing};
 
     #[test]
     fn routing_picks_the_best_and_normalizes() {
         let mut logits = vec![0.0, 2.0, 1.0, 2.0];
         let (mut sel, mut w) = ([0u32; 2], [0f32; 2]);
-        route(&mut logits, false, &mut sel, &mut w);
+        let plain = |norm| Routing { gating: Gating::Softmax, bias: None, norm };
+        route(&mut logits, plain(false), &mut sel, &mut w);
         assert_eq!(sel, [1, 3]);
         let total: f32 = logits.iter().sum();
         assert!((total - 1.0).abs() < 1e-6);
         assert_eq!(w[0], logits[1]);
         let mut logits = vec![0.0, 2.0, 1.0, 3.0];
-        route(&mut logits, true, &mut sel, &mut w);
+        route(&mut logits, plain(true), &mut sel, &mut w);
         assert_eq!(sel, [3, 1]);
         assert!((w[0] + w[1] - 1.0).abs() < 1e-6 && w[0] > w[1]);
+    }
+
+    /// Sigmoid gating: the bias moves the choice, not the weights.
+    #[test]
+    fn the_selection_bias_only_chooses() {
+        let bias = [0.0, 0.0, 0.9, 0.0];
+        let r = Routing { gating: Gating::Sigmoid, bias: Some(&bias), norm: false };
+        let mut logits = vec![0.0, 2.0, 1.0, -1.0];
+        let (mut sel, mut w) = ([0u32; 2], [0f32; 2]);
+        route(&mut logits, r, &mut sel, &mut w);
+        // sigmoid(1) + 0.9 > sigmoid(2) > sigmoid(0)
+        assert_eq!(sel, [2, 1]);
+        assert_eq!(w, [1.0 / (1.0 + (-1.0f32).exp()), 1.0 / (1.0 + (-2.0f32).exp())]);
     }
 }

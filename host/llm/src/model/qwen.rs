@@ -33,14 +33,14 @@ pub fn load_qwen3(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelErro
 
 /// Qwen 2 MoE: `output.weight` is required (no tied fallback).
 pub fn load_qwen2moe(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
-    let moe = MoeSpec { norm_weights: false, gate_optional: false, shared_gated: true };
+    let moe = MoeSpec { norm_weights: false, gate_optional: false, shared_gated: true, probs_bias: false };
     let spec = LayerSpec { moe: Some(moe), ..LayerSpec::LLAMA };
     require_output(g)?;
     plain(g, c, opts(c), spec, rope(g, c)?, |_| false)
 }
 
 pub fn load_qwen3moe(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
-    let moe = MoeSpec { norm_weights: true, gate_optional: false, shared_gated: false };
+    let moe = MoeSpec { norm_weights: true, gate_optional: false, shared_gated: false, probs_bias: false };
     let spec = LayerSpec { qk_norm: true, moe: Some(moe), ..LayerSpec::LLAMA };
     plain(g, c, opts(c), spec, rope(g, c)?, |_| false)
 }
