@@ -46,16 +46,8 @@ pub fn short_conv(d: usize, w: &[f32], state: &mut [f32], x: &[f32], out: &mut [
 mod tests {
     use super::short_conv;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        edgewasm_test_support::Rng::new(seed).f32s(n, 0.5)
     }
 
     /// The definition, one output at a time over the whole sequence.
