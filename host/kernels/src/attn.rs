@@ -115,7 +115,7 @@ pub(crate) fn weighted_sum_body(w: &[f32], scale: f32, values: &[f32], out: &mut
 /// running sum of products in index order, then the lanes and the tail
 /// summed in order (the same bits whatever vector width the compiler uses).
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (a, b) = (a.chunks_exact(8), b.chunks_exact(8));
     let (a_tail, b_tail) = (a.remainder(), b.remainder());
     let mut acc = [0f32; 8];

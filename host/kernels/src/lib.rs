@@ -78,6 +78,7 @@ pub mod recurrent;
 
 pub use aligned::{AlignedBuf, BUF_ALIGN};
 pub use attn::{attn_kernels, attn_kernels_for_path, AttnKernels};
+pub use recurrent::{recurrent_kernels, recurrent_kernels_for_path, RecurrentKernels};
 pub use block::BlockFormat;
 pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 pub use dispatch::{

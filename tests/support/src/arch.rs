@@ -17,7 +17,7 @@ use crate::{peer_dir, quantized, require, Rng};
 /// and `llama-moe`.
 pub const TINY_ARCHS: &[&str] = &[
     "llama", "granite", "smollm3", "internlm2", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "starcoder2", "llama-moe", "qwen2moe", "qwen3moe",
-    "granitemoe", "lfm2", "lfm2moe",
+    "granitemoe", "lfm2", "lfm2moe", "qwen35", "qwen35moe",
 ];
 
 /// `tokenizer.*` keys and the vocabulary size of llama.cpp's
@@ -41,6 +41,7 @@ pub fn family_vocab(arch: &str) -> &'static str {
         "phi3" => "phi-3",
         "gemma" | "gemma2" | "gemma3" | "internlm2" => "llama-spm",
         "starcoder2" => "starcoder",
+        "qwen35" | "qwen35moe" => "qwen35",
         _ => "gpt-2",
     }
 }
@@ -76,7 +77,36 @@ struct Features {
     /// Even layers are gated short convolutions (no KV heads), odd ones
     /// attend; the final norm is `token_embd_norm` (LFM2).
     short_conv: bool,
+    /// Gated delta-net layers, but every `DELTA_ATTN_EVERY`-th, which
+    /// attends with a gated query, Q/K norms and multi-section RoPE; the
+    /// pre-FFN norm is `post_attention_norm` (Qwen 3.5).
+    delta_net: bool,
+    /// Every token embedding has a large first value, and each layer's
+    /// router favours a pair of experts (another pair in each layer) in
+    /// proportion to it: softmax routing without near-ties (see
+    /// `STEADY_*`).
+    steady_route: bool,
 }
+
+/// With [`Features::steady_route`]: the first embedding value of every
+/// token, and the router weight that turns it into a lead for the layer's
+/// pair. The residual's first value then stays large through the layers,
+/// so the favoured pair leads the others by several times the spread of
+/// the random part of the router's logits: the chosen set never sits near
+/// a tie, where the rounding of quantized files (ours and llama.cpp's
+/// alike) would flip it and swap whole experts between the two sides,
+/// while the pair's weights still vary from token to token. (Softmax
+/// gating has no selection bias to do this with, as LFM2 MoE's does.)
+const STEADY_EMBD: f32 = 6.0;
+const STEADY_ROUTER: f32 = 2.0;
+
+/// The tiny Qwen 3.5 models' delta nets: 2 query/key heads, 4 value heads
+/// (each value head shares a key head with another), heads of 64, a
+/// convolution of 4 taps.
+const DELTA_K_HEADS: usize = 2;
+const DELTA_V_HEADS: usize = 4;
+const DELTA_HEAD: usize = 64;
+const DELTA_TAPS: usize = 4;
 
 /// Taps of the tiny models' short convolutions (LFM2's `l_cache`).
 const CONV_TAPS: usize = 3;
@@ -175,6 +205,15 @@ impl TinyArch {
                 t.keys.push(key("leading_dense_block_count", 1u32.into()));
                 t.experts = Some(TinyExperts { count: 4, used: 2, n_ff: 256, n_ff_shared: 0 });
             }
+            "qwen35moe" => {
+                // Two of four experts and a gated shared expert; layers
+                // 1 and 3 of 4 attend.
+                t.n_layer = 4;
+                t.keys.push(key("full_attention_interval", 2u32.into()));
+                t.keys.push(key("expert_feed_forward_length", 256u32.into()));
+                t.keys.push(key("expert_shared_feed_forward_length", 256u32.into()));
+                t.experts = Some(TinyExperts { count: 4, used: 2, n_ff: 256, n_ff_shared: 256 });
+            }
             "granitemoe" => {
                 granite(&mut t);
                 t.n_ff = 256;
@@ -216,7 +255,23 @@ impl TinyArch {
             "smollm3" => t.n_layer = 4,
             // Convolution, attention, convolution, attention.
             "lfm2" => t.n_layer = 4,
+            // Layers 2 and 5 of 6 attend.
+            "qwen35" => {
+                t.n_layer = 6;
+                t.keys.push(key("full_attention_interval", 3u32.into()));
+            }
             _ => {}
+        }
+        if arch.starts_with("qwen35") {
+            let shape = [("conv_kernel", DELTA_TAPS), ("group_count", DELTA_K_HEADS), ("time_step_rank", DELTA_V_HEADS), ("state_size", DELTA_HEAD)];
+            for (k, v) in shape {
+                t.keys.push(key(&format!("ssm.{k}"), (v as u32).into()));
+            }
+            t.keys.push(key("ssm.inner_size", ((DELTA_V_HEADS * DELTA_HEAD) as u32).into()));
+            // 16 rotated pairs of 64; the sections leave pair 14 still
+            // (the extra section) and wrap at 15 (time again).
+            t.keys.push(key("rope.dimension_count", 32u32.into()));
+            t.keys.push(key("rope.dimension_sections", Value::Array(Array::I32(vec![5, 5, 4, 1]))));
         }
         t
     }
@@ -245,6 +300,8 @@ impl TinyArch {
             "gemma2" => Features { post_norms: true, ..f },
             "gemma3" => Features { qk_norm: true, post_norms: true, ..f },
             "lfm2" | "lfm2moe" => Features { qk_norm: true, short_conv: true, ..f },
+            "qwen35" => Features { qk_norm: true, delta_net: true, output: true, ..f },
+            "qwen35moe" => Features { qk_norm: true, delta_net: true, shared_gate: true, steady_route: true, ..f },
             "starcoder2" => Features { layer_norm: true, qkv_bias: true, out_bias: true, ffn_bias: true, mlp: true, output: true, ..f },
             other => panic!("TinyArch: no recipe for {other}"),
         }
@@ -271,7 +328,15 @@ impl TinyArch {
             ("attention.value_length".into(), (hd as u32).into()),
             ("rope.freq_base".into(), 10_000.0f32.into()),
         ];
-        let attends = |l: usize| !f.short_conv || l % 2 == 1;
+        let every = match self.keys.iter().find(|(k, _)| k == "full_attention_interval") {
+            Some((_, Value::U32(n))) => *n as usize,
+            _ => 4,
+        };
+        let attends = |l: usize| match (f.short_conv, f.delta_net) {
+            (true, _) => l % 2 == 1,
+            (_, true) => (l + 1) % every == 0,
+            _ => true,
+        };
         if f.short_conv {
             let heads = (0..self.n_layer).map(|l| if attends(l) { self.n_head_kv as i32 } else { 0 }).collect();
             arch_keys.retain(|(k, _)| k != "attention.head_count_kv");
@@ -301,7 +366,10 @@ impl TinyArch {
         // from layer to layer.
         // `n` > 1: a 3-D tensor of `n` matrices (experts).
         let mut mat = |w: &mut GgufWriter, name: &str, cols: usize, rows: usize, n: usize| {
-            let values = rng.f32s(rows * cols * n, 3f32.sqrt() / (cols as f32).sqrt());
+            let mut values = rng.f32s(rows * cols * n, 3f32.sqrt() / (cols as f32).sqrt());
+            if f.steady_route && name == "token_embd.weight" {
+                values.chunks_exact_mut(cols).for_each(|row| row[0] += STEADY_EMBD);
+            }
             let dims: &[u64] = if n > 1 { &[cols as u64, rows as u64, n as u64] } else { &[cols as u64, rows as u64] };
             w.add_tensor(name, ty, dims, quantized(ty, &values, cols)).expect("valid tensor");
         };
@@ -325,7 +393,21 @@ impl TinyArch {
         for l in 0..self.n_layer {
             let n = |s: &str| format!("blk.{l}.{s}");
             norm(&mut tensors_vec, n("attn_norm"));
-            if !attends(l) {
+            if !attends(l) && f.delta_net {
+                let (kd, vd, hv) = (DELTA_K_HEADS * DELTA_HEAD, DELTA_V_HEADS * DELTA_HEAD, DELTA_V_HEADS);
+                tensors_mat.push((n("attn_qkv.weight"), d, 2 * kd + vd));
+                tensors_mat.push((n("attn_gate.weight"), d, vd));
+                tensors_mat.push((n("ssm_beta.weight"), d, hv));
+                tensors_mat.push((n("ssm_alpha.weight"), d, hv));
+                tensors_mat.push((n("ssm_out.weight"), vd, d));
+                // The taps stay F32, as llama-quantize leaves them.
+                tensors_f32.push((n("ssm_conv1d.weight"), vec![DELTA_TAPS, 2 * kd + vd]));
+                // Decays exp(softplus(α + dt) · a) between about 0.1 and 1:
+                // a = −exp(A_log) < 0.
+                tensors_vec.push((n("ssm_a"), hv, -1.0, 0.6));
+                tensors_vec.push((n("ssm_dt.bias"), hv, 0.0, 1.0));
+                tensors_vec.push((n("ssm_norm.weight"), DELTA_HEAD, 1.0, 0.2));
+            } else if !attends(l) {
                 // The taps stay F32, as llama-quantize leaves them.
                 tensors_f32.push((n("shortconv.conv.weight"), vec![CONV_TAPS, d]));
                 tensors_mat.push((n("shortconv.in_proj.weight"), d, 3 * d));
@@ -333,7 +415,8 @@ impl TinyArch {
             } else if f.fused_qkv {
                 tensors_mat.push((n("attn_qkv.weight"), d, qd + 2 * kd));
             } else {
-                tensors_mat.push((n("attn_q.weight"), d, qd));
+                // A gated query: per head, query then gate.
+                tensors_mat.push((n("attn_q.weight"), d, if f.delta_net { 2 * qd } else { qd }));
                 tensors_mat.push((n("attn_k.weight"), d, kd));
                 tensors_mat.push((n("attn_v.weight"), d, kd));
             }
@@ -356,7 +439,7 @@ impl TinyArch {
                 tensors_vec.push((n("post_attention_norm.weight"), d, 1.0, 0.2));
                 tensors_vec.push((n("post_ffw_norm.weight"), d, 1.0, 0.2));
             }
-            norm(&mut tensors_vec, n("ffn_norm"));
+            norm(&mut tensors_vec, n(if f.delta_net { "post_attention_norm" } else { "ffn_norm" }));
             let experts = self.experts.filter(|_| l >= self.dense_lead());
             if let Some(e) = experts {
                 if f.short_conv {
@@ -441,7 +524,15 @@ impl TinyArch {
             mat(&mut w, &name, cols, rows, n);
         }
         for (name, dims) in tensors_f32 {
-            let values = rng_f32.f32s(dims.iter().product(), 3f32.sqrt() / (dims[0] as f32).sqrt());
+            let mut values = rng_f32.f32s(dims.iter().product(), 3f32.sqrt() / (dims[0] as f32).sqrt());
+            if let Some(l) = name.strip_suffix(".ffn_gate_inp.weight").and_then(|b| b.strip_prefix("blk.")).filter(|_| f.steady_route) {
+                let (l, e) = (l.parse::<usize>().expect("layer number"), self.experts.expect("experts"));
+                for x in 0..e.count {
+                    if (x + e.count - l % e.count) % e.count < e.used {
+                        values[x * d] += STEADY_ROUTER;
+                    }
+                }
+            }
             w.add_f32_tensor(&name, &dims.iter().map(|&d| d as u64).collect::<Vec<_>>(), &values).expect("valid tensor");
         }
         for (name, n, center, spread) in tensors_vec {

@@ -1,15 +1,15 @@
 //! Every piece of per-ISA code, one directory per kernel path:
 //!
 //! ```text
-//! arch/x86_64/avx2/    blocks.rs  k_quants.rs  gemm.rs  attn.rs   (KernelPath::Avx2)
-//! arch/x86_64/avx512/  blocks.rs  gemm.rs                        (KernelPath::Avx512, on top of avx2)
+//! arch/x86_64/avx2/    blocks.rs  k_quants.rs  gemm.rs  attn.rs  recurrent.rs  (KernelPath::Avx2)
+//! arch/x86_64/avx512/  blocks.rs  gemm.rs  recurrent.rs                       (KernelPath::Avx512, on top of avx2)
 //! arch/aarch64/neon/   blocks.rs  k_quants.rs  gemm.rs           (KernelPath::Neon and NeonDotprod)
 //! ```
 //!
 //! Each file is the SIMD twin of one scalar reference, named in its header:
 //! `blocks.rs` of `crate::blocks` and `crate::float`, `k_quants.rs` of
 //! `crate::k_quants::scalar`, `gemm.rs` of `crate::gemm::scalar`, `attn.rs`
-//! of `crate::attn`. A twin returns the reference's exact bits: it reduces
+//! of `crate::attn`, `recurrent.rs` of `crate::recurrent`. A twin returns the reference's exact bits: it reduces
 //! in the reference's order.
 //!
 //! An ISA module may use the crate's scalar code and the modules of ISAs
@@ -146,6 +146,21 @@ pub(crate) fn attn(path: KernelPath) -> Option<crate::attn::AttnKernels> {
         // lanes would not change the bits but gain nothing on 64-wide heads).
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 | KernelPath::Avx512 => Some(x86_64::avx2::attn::kernels(path)),
+        // aarch64's baseline already has NEON: the scalar build is the NEON
+        // one.
+        _ => None,
+    }
+}
+
+/// The SIMD recurrent kernels of `path` (available), if it has its own.
+pub(crate) fn recurrent(path: KernelPath) -> Option<crate::recurrent::RecurrentKernels> {
+    assert!(path.is_available(), "kernel path {path} is not available");
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => Some(x86_64::avx2::recurrent::kernels()),
+        // 16 lanes: a delta-rule head (128 wide) is eight vectors a row.
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => Some(x86_64::avx512::recurrent::kernels()),
         // aarch64's baseline already has NEON: the scalar build is the NEON
         // one.
         _ => None,

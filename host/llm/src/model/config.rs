@@ -63,10 +63,63 @@ pub struct ModelConfig {
     /// Taps of the short convolutions (`shortconv.l_cache`: the current
     /// token and the `taps - 1` before it), 0 without recurrent layers.
     pub shortconv_taps: usize,
+    /// The gated delta-net layers' shape (Qwen 3.5), `None` elsewhere.
+    pub delta_net: Option<DeltaNetShape>,
+    /// The attention layers' query projection is twice as wide: per head,
+    /// the query, then a gate whose sigmoid scales the head's output
+    /// (Qwen 3.5).
+    pub q_gate: bool,
+    /// Multi-section RoPE (`rope.dimension_sections`, Qwen 3.5): for text,
+    /// the pairs of the time/height/width sections turn with the position,
+    /// the others stay still.
+    pub rope_sections: Option<[u32; 4]>,
 }
 
-/// Architectures whose layers may be recurrent instead of attending.
+/// The shape of Qwen 3.5's gated delta-net layers (`ssm.*` keys, named
+/// after Mamba's as llama.cpp reads them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeltaNetShape {
+    /// Taps of the causal convolution over Q, K and V (`ssm.conv_kernel`).
+    pub conv_taps: usize,
+    /// Query/key heads (`ssm.group_count`).
+    pub n_k_heads: usize,
+    /// Value heads, each with its own state, decay and β
+    /// (`ssm.time_step_rank`); a multiple of `n_k_heads`.
+    pub n_v_heads: usize,
+    /// Width of every head, key and value alike (`ssm.state_size`).
+    pub head_dim: usize,
+}
+
+impl DeltaNetShape {
+    /// Query (and key) values per token.
+    pub fn key_dim(&self) -> usize {
+        self.n_k_heads * self.head_dim
+    }
+    /// Value (and output) values per token (`ssm.inner_size`).
+    pub fn value_dim(&self) -> usize {
+        self.n_v_heads * self.head_dim
+    }
+    /// Channels of the convolution: `[Q | K | V]`.
+    pub fn conv_dim(&self) -> usize {
+        2 * self.key_dim() + self.value_dim()
+    }
+    /// Floats of one layer's state: the convolution's last `taps - 1`
+    /// inputs, then one `head_dim²` matrix per value head.
+    pub fn state_floats(&self) -> usize {
+        (self.conv_taps - 1) * self.conv_dim() + self.n_v_heads * self.head_dim * self.head_dim
+    }
+}
+
+/// Architectures whose layers may be recurrent instead of attending, marked
+/// by 0 KV heads.
 const HYBRID: &[&str] = &["lfm2", "lfm2moe"];
+/// Architectures whose recurrent layers are gated delta nets, marked by
+/// `attention.recurrent_layers` or every layer but each
+/// `full_attention_interval`-th.
+const DELTA_NET: &[&str] = &["qwen35", "qwen35moe"];
+/// Widest delta-net head (real models: 128); each value head keeps a
+/// square of it.
+const MAX_DELTA_HEAD: usize = 1024;
 
 /// An expert router's gating function (llama.cpp's
 /// `llama_expert_gating_func_type`).
@@ -133,9 +186,24 @@ impl ModelConfig {
         let arch = g.architecture()?.to_string();
         let k = |s: &str| format!("{arch}.{s}");
         let n_embd = check(&k("embedding_length"), required(g, &k("embedding_length"))?, MAX_DIM)?;
-        let n_layer = check(&k("block_count"), required(g, &k("block_count"))?, MAX_LAYERS)?;
+        let n_layer_all = check(&k("block_count"), required(g, &k("block_count"))?, MAX_LAYERS)?;
+        // Multi-token-prediction layers follow the trunk; only the trunk
+        // runs (llama.cpp's `n_layer()`).
+        let n_nextn = g.get_u64(&k("nextn_predict_layers"))?.unwrap_or(0);
+        let n_layer = match usize::try_from(n_nextn).ok().filter(|&m| m < n_layer_all) {
+            Some(m) => n_layer_all - m,
+            None => return Err(ModelError::InconsistentHyperparameter { key: k("nextn_predict_layers"), value: n_nextn, reason: format!("{n_nextn} of {n_layer_all} layers") }),
+        };
         let n_head = check(&k("attention.head_count"), required(g, &k("attention.head_count"))?, MAX_DIM)?;
-        let (n_head_kv, kv_layers) = kv_heads(g, &arch, n_layer, n_head)?;
+        let (n_head_kv, mut kv_layers) = kv_heads(g, &arch, n_layer, n_head)?;
+        let delta_net = match DELTA_NET.contains(&arch.as_str()) {
+            true => {
+                kv_layers = attention_layers(g, &arch, n_layer, n_layer_all)?;
+                Some(delta_net_shape(g, &arch)?)
+            }
+            false => None,
+        };
+        let q_gate = DELTA_NET.contains(&arch.as_str());
         if n_head % n_head_kv != 0 {
             return Err(ModelError::BadHyperparameter {
                 key: k("attention.head_count_kv"),
@@ -160,7 +228,7 @@ impl ModelConfig {
         };
         // Each projection's output row (and the scratch rows sized from it)
         // must stay small, whatever n_embd is.
-        width(&k("attention.key_length"), n_head, k_dim, "query")?;
+        width(&k("attention.key_length"), n_head, if q_gate { 2 * k_dim } else { k_dim }, "query")?;
         width(&k("attention.key_length"), n_head_kv, k_dim, "key")?;
         width(&k("attention.value_length"), n_head, v_dim, "attention output")?;
         width(&k("attention.value_length"), n_head_kv, v_dim, "value")?;
@@ -195,15 +263,20 @@ impl ModelConfig {
         };
         let sliding_window = g.get_u64(&k("attention.sliding_window"))?.map(|v| v as usize).filter(|&v| v > 0);
         let final_logit_softcap = g.get_f32(&k("final_logit_softcapping"))?.filter(|v| *v > 0.0);
-        let fused_qkv = g.tensor("blk.0.attn_qkv.weight").is_some();
+        // (A delta net's `attn_qkv` is its own projection, not a fused one.)
+        let fused_qkv = delta_net.is_none() && g.tensor("blk.0.attn_qkv.weight").is_some();
         let fused_gate_up = arch == "phi3";
-        let shortconv_taps = match kv_layers.iter().all(|&a| a) {
+        let shortconv_taps = match kv_layers.iter().all(|&a| a) || delta_net.is_some() {
             true => 0,
             false => check(&k("shortconv.l_cache"), required(g, &k("shortconv.l_cache"))?, MAX_TAPS)?,
         };
         if shortconv_taps == 1 {
             return Err(ModelError::BadHyperparameter { key: k("shortconv.l_cache"), value: 1 });
         }
+        let rope_sections = match delta_net {
+            Some(_) => Some(rope_sections(g, &arch, k_dim)?),
+            None => None,
+        };
         Ok(ModelConfig {
             name: g.get_str("general.name")?.map(str::to_string),
             arch,
@@ -232,6 +305,9 @@ impl ModelConfig {
             n_dense_lead: experts.dense_lead,
             kv_layers,
             shortconv_taps,
+            delta_net,
+            q_gate,
+            rope_sections,
         })
     }
 
@@ -241,10 +317,14 @@ impl ModelConfig {
     }
 
     /// Floats of recurrent state each layer keeps (0 for attention layers):
-    /// a short convolution's last `taps - 1` inputs.
+    /// a short convolution's last `taps - 1` inputs, or a delta net's
+    /// ([`DeltaNetShape::state_floats`]).
     pub fn state_sizes(&self) -> Vec<usize> {
-        let conv = self.shortconv_taps.saturating_sub(1) * self.n_embd;
-        self.kv_layers.iter().map(|&attends| if attends { 0 } else { conv }).collect()
+        let per_layer = match &self.delta_net {
+            Some(dn) => dn.state_floats(),
+            None => self.shortconv_taps.saturating_sub(1) * self.n_embd,
+        };
+        self.kv_layers.iter().map(|&attends| if attends { 0 } else { per_layer }).collect()
     }
 
     /// Width of the feed-forward hidden layer the scratch must hold: the
@@ -294,6 +374,72 @@ fn kv_heads(g: &GgufFile, arch: &str, n_layer: usize, n_head: usize) -> Result<(
         }
     }
     Ok((heads.unwrap_or(n_head), per_layer.iter().map(|&v| v != 0).collect()))
+}
+
+/// Which layers attend in a delta-net model: `attention.recurrent_layers`
+/// (one flag per layer, MTP layers included), else all but every
+/// `full_attention_interval`-th (default 4), as llama.cpp's Qwen 3.5
+/// loader.
+fn attention_layers(g: &GgufFile, arch: &str, n_layer: usize, n_layer_all: usize) -> Result<Vec<bool>, ModelError> {
+    let key = format!("{arch}.attention.recurrent_layers");
+    if let Some(flags) = g.get_u64_array(&key)? {
+        if flags.len() != n_layer_all {
+            return Err(ModelError::InconsistentHyperparameter { key, value: flags.len() as u64, reason: format!("{} flags for {n_layer_all} layers", flags.len()) });
+        }
+        return Ok(flags[..n_layer].iter().map(|&r| r == 0).collect());
+    }
+    let key = format!("{arch}.full_attention_interval");
+    let every = match g.get_u64(&key)? {
+        Some(v) => check(&key, usize::try_from(v).unwrap_or(usize::MAX), MAX_LAYERS)?,
+        None => 4,
+    };
+    Ok((0..n_layer).map(|i| (i + 1) % every == 0).collect())
+}
+
+/// The `ssm.*` keys of a delta-net model, checked.
+fn delta_net_shape(g: &GgufFile, arch: &str) -> Result<DeltaNetShape, ModelError> {
+    let k = |s: &str| format!("{arch}.ssm.{s}");
+    let conv_taps = check(&k("conv_kernel"), required(g, &k("conv_kernel"))?, MAX_TAPS)?;
+    if conv_taps == 1 {
+        return Err(ModelError::BadHyperparameter { key: k("conv_kernel"), value: 1 });
+    }
+    let n_k_heads = check(&k("group_count"), required(g, &k("group_count"))?, MAX_DIM)?;
+    let n_v_heads = check(&k("time_step_rank"), required(g, &k("time_step_rank"))?, MAX_DIM)?;
+    let head_dim = check(&k("state_size"), required(g, &k("state_size"))?, MAX_DELTA_HEAD)?;
+    if n_v_heads % n_k_heads != 0 {
+        return Err(ModelError::InconsistentHyperparameter {
+            key: k("time_step_rank"),
+            value: n_v_heads as u64,
+            reason: format!("{n_v_heads} value heads for {n_k_heads} key heads (a multiple is needed)"),
+        });
+    }
+    width(&k("state_size"), n_v_heads, head_dim, "delta-net value")?;
+    width(&k("state_size"), 2 * n_k_heads + n_v_heads, head_dim, "delta-net convolution")?;
+    let inner = required(g, &k("inner_size"))?;
+    if inner != n_v_heads * head_dim {
+        return Err(ModelError::InconsistentHyperparameter {
+            key: k("inner_size"),
+            value: inner as u64,
+            reason: format!("{n_v_heads} value heads × {head_dim} = {}", n_v_heads * head_dim),
+        });
+    }
+    Ok(DeltaNetShape { conv_taps, n_k_heads, n_v_heads, head_dim })
+}
+
+/// `rope.dimension_sections`: up to four section sizes in pairs, whose sum
+/// must be > 0 and may not exceed the head width (ggml asserts it).
+fn rope_sections(g: &GgufFile, arch: &str, k_dim: usize) -> Result<[u32; 4], ModelError> {
+    let key = format!("{arch}.rope.dimension_sections");
+    let v = g.get_u64_array(&key)?.ok_or_else(|| ModelError::MissingKey(key.clone()))?;
+    let mut out = [0u32; 4];
+    for (o, &x) in out.iter_mut().zip(&v) {
+        *o = u32::try_from(x).map_err(|_| ModelError::BadHyperparameter { key: key.clone(), value: x })?;
+    }
+    let sum: u64 = out.iter().map(|&x| x as u64).sum();
+    if sum == 0 || sum > k_dim as u64 || v.len() > 4 {
+        return Err(ModelError::InconsistentHyperparameter { key, value: sum, reason: format!("sections {v:?} for heads of {k_dim}") });
+    }
+    Ok(out)
 }
 
 /// The mixture-of-experts hyperparameters (see the [`ModelConfig`] fields).
@@ -363,6 +509,22 @@ impl Experts {
                     "qwen2moe" => optional("expert_shared_feed_forward_length")?.unwrap_or(n_ff),
                     _ => 0,
                 };
+                Ok(softmax(count, used, ff, ff_shared))
+            }
+            "qwen35moe" => {
+                if count == 0 {
+                    return Err(ModelError::InconsistentHyperparameter { key: k("expert_count"), value: 0, reason: "qwen35moe needs experts".into() });
+                }
+                // One width for every expert layer (llama.cpp reads a
+                // per-layer array or one number); default n_ff / used.
+                let ff_key = k("expert_feed_forward_length");
+                let ff = match g.get(&ff_key) {
+                    Some(edgewasm_gguf::Value::Array(_)) => g.get_u64_array(&ff_key)?.and_then(|a| a.first().copied()).unwrap_or(0) as usize,
+                    Some(_) => required(g, &ff_key)?,
+                    None => n_ff / used,
+                };
+                let ff = check(&ff_key, ff, MAX_FF)?;
+                let ff_shared = optional("expert_shared_feed_forward_length")?.unwrap_or(n_ff);
                 Ok(softmax(count, used, ff, ff_shared))
             }
             "lfm2moe" => {

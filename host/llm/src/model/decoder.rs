@@ -16,6 +16,7 @@ use super::matmul::{matmul, matmul_many, QMatrix};
 use super::moe::{Moe, MoeSpec};
 use super::ops::{add_inplace, gated, layer_norm, rms_norm, rms_norm_inplace, rope_apply, RopeStyle};
 use super::rope::Rope;
+use super::deltanet::DeltaNet;
 use super::shortconv::ShortConv;
 use super::weights::{matrix, optional_vector, vector, Weights};
 use super::{Architecture, ForwardEnv, Scratch};
@@ -152,6 +153,9 @@ pub struct Attention {
     /// Per-head Q/K norms of `k_dim` values, shared by the heads.
     pub q_norm: Option<Vec<f32>>,
     pub k_norm: Option<Vec<f32>>,
+    /// The query projection also makes, per head, a gate whose sigmoid
+    /// scales the head's output ([`ModelConfig::q_gate`]).
+    pub q_gate: bool,
     pub out: Linear,
 }
 
@@ -162,6 +166,8 @@ pub enum Mixer {
     Attention(Attention),
     /// LFM2's gated short convolution.
     ShortConv(ShortConv),
+    /// Qwen 3.5's gated delta net.
+    DeltaNet(Box<DeltaNet>),
 }
 
 /// One decoder layer's weights and per-layer settings.
@@ -236,6 +242,8 @@ pub struct LayerSpec {
     pub post_norms: bool,
     /// `ffn_norm` is required (else absent: parallel blocks).
     pub ffn_norm: bool,
+    /// The pre-FFN norm's tensor name (Qwen 3.5: `post_attention_norm`).
+    pub ffn_norm_name: &'static str,
     /// The FFN of files without experts.
     pub ffn: FfnKind,
     /// How expert layers work, for architectures that have them: every
@@ -254,13 +262,14 @@ pub enum FfnKind {
 
 impl LayerSpec {
     /// Llama's layer: pre-norms, separate projections, a gated FFN.
-    pub const LLAMA: LayerSpec = LayerSpec { attn_norm: true, qk_norm: false, post_norms: false, ffn_norm: true, ffn: FfnKind::Gated, moe: None };
+    pub const LLAMA: LayerSpec = LayerSpec { attn_norm: true, qk_norm: false, post_norms: false, ffn_norm: true, ffn_norm_name: "ffn_norm", ffn: FfnKind::Gated, moe: None };
 }
 
 /// Loads `c.n_layer` layers: `window` and `rope` give each layer's sliding
 /// window and RoPE table. Q/K/V are fused when `attn_qkv` is present;
 /// every bias is loaded when present, as llama.cpp's loaders accept them.
-/// Layers the config marks as recurrent get a short convolution.
+/// Layers the config marks as recurrent get a short convolution, or a
+/// delta net in models that have their shape.
 pub fn load_layers(
     g: &Weights<'_>,
     c: &ModelConfig,
@@ -278,12 +287,15 @@ pub fn load_layers(
                 let qkv = match Linear::optional(g, &n("attn_qkv"), d, qd + kd + vd)? {
                     Some(fused) => Qkv::Fused(fused),
                     None => Qkv::Separate {
-                        q: Linear::load(g, &n("attn_q"), d, qd)?,
+                        q: Linear::load(g, &n("attn_q"), d, if c.q_gate { 2 * qd } else { qd })?,
                         k: Linear::load(g, &n("attn_k"), d, kd)?,
                         v: Linear::load(g, &n("attn_v"), d, vd)?,
                     },
                 };
-                Mixer::Attention(Attention { qkv, q_norm: qk("attn_q_norm")?, k_norm: qk("attn_k_norm")?, out: Linear::load(g, &n("attn_output"), od, d)? })
+                let (q_norm, k_norm, q_gate) = (qk("attn_q_norm")?, qk("attn_k_norm")?, c.q_gate);
+                Mixer::Attention(Attention { qkv, q_norm, k_norm, q_gate, out: Linear::load(g, &n("attn_output"), od, d)? })
+            } else if let Some(shape) = c.delta_net {
+                Mixer::DeltaNet(Box::new(DeltaNet::load(g, c, shape, i)?))
             } else {
                 Mixer::ShortConv(ShortConv::load(g, c, i)?)
             };
@@ -307,7 +319,7 @@ pub fn load_layers(
                 attn_norm: norm("attn_norm", spec.attn_norm)?,
                 mixer,
                 attn_post_norm: norm("post_attention_norm", spec.post_norms)?,
-                ffn_norm: norm("ffn_norm", spec.ffn_norm)?,
+                ffn_norm: norm(spec.ffn_norm_name, spec.ffn_norm)?,
                 ffn,
                 ffn_post_norm: norm("post_ffw_norm", spec.post_norms)?,
                 window: window(i),
@@ -369,6 +381,9 @@ impl Decoder {
                 q.add_bias(&mut s.q, n);
                 k.add_bias(&mut s.k, n);
                 v.add_bias(&mut s.v, n);
+                if a.q_gate {
+                    split_gates(&mut s.q, &mut s.gate, n, c.n_head, c.k_dim);
+                }
             }
             Qkv::Fused(qkv) => {
                 // The fused output goes to `tmp` (wide enough: see
@@ -416,6 +431,11 @@ impl Decoder {
             softcap: o.attn_softcap,
         };
         attention(pool, &params, kv, &s.q, pos0, n, &mut s.att);
+        if a.q_gate {
+            for (o, &g) in s.att[..n * od].iter_mut().zip(&s.gate[..n * qd]) {
+                *o *= 1.0 / (1.0 + (-g).exp());
+            }
+        }
         matmul(pool, file, &a.out.w, &s.att[..n * od], n, &mut s.xq, &mut s.tmp);
         a.out.add_bias(&mut s.tmp, n);
     }
@@ -447,6 +467,7 @@ impl Architecture for Decoder {
             match &w.mixer {
                 Mixer::Attention(a) => self.attend(env.kv, c, pool, file, a, w, l, s, pos0, n),
                 Mixer::ShortConv(sc) => sc.forward(pool, file, env.rs.layer_mut(l), n, s),
+                Mixer::DeltaNet(dn) => dn.forward(pool, file, env.rs.layer_mut(l), n, s),
             }
             if let Some(norm) = &w.attn_post_norm {
                 norm.apply_rows(o.norm, o.eps, &mut s.tmp[..n * d], &mut row_tmp);
@@ -509,6 +530,21 @@ impl Architecture for Decoder {
         }
         if let Some(cap) = o.final_softcap {
             logits[..m].iter_mut().for_each(|v| *v = (*v / cap).tanh() * cap);
+        }
+    }
+}
+
+/// Splits gated query rows (per head: `k_dim` query values, then `k_dim`
+/// gate values; `2 · n_head · k_dim` per token) into packed queries, left
+/// in `q`, and packed gates in `gates`. Moving forward in place is safe:
+/// every value lands at or before where it was read, after it was read.
+fn split_gates(q: &mut [f32], gates: &mut [f32], n: usize, n_head: usize, k_dim: usize) {
+    let qd = n_head * k_dim;
+    for i in 0..n {
+        for h in 0..n_head {
+            let src = i * 2 * qd + h * 2 * k_dim;
+            gates[i * qd + h * k_dim..i * qd + (h + 1) * k_dim].copy_from_slice(&q[src + k_dim..src + 2 * k_dim]);
+            q.copy_within(src..src + k_dim, i * qd + h * k_dim);
         }
     }
 }

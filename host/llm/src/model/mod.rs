@@ -8,6 +8,7 @@
 pub mod attention;
 pub mod config;
 pub mod decoder;
+pub mod deltanet;
 pub mod gemma;
 pub mod head;
 pub mod lfm2;
@@ -17,6 +18,7 @@ pub mod moe;
 pub mod ops;
 pub mod phi;
 pub mod qwen;
+pub mod qwen35;
 pub mod rope;
 pub mod shortconv;
 pub mod starcoder2;
@@ -83,6 +85,9 @@ pub struct Scratch {
     pub moe_x: Vec<f32>,
     /// That expert's output rows (`n_embd` each).
     pub moe_y: Vec<f32>,
+    /// Delta-net layers' own rows (empty elsewhere): see
+    /// [`deltanet::scratch_width`].
+    pub ssm: Vec<f32>,
     /// Each token's chosen experts, best first, `n_expert_used` per token.
     pub moe_sel: Vec<u32>,
     /// The rows routed to one expert: indices into `moe_sel`/`moe_w`.
@@ -98,9 +103,9 @@ pub struct Scratch {
 const ACT_BYTES_PER_VALUE: usize = 2;
 
 /// Widths (values per token) of the scratch buffers: the f32 ones in field
-/// order from `x` to `moe_y`, the u32 ones (`moe_sel`, `moe_rows`), and
+/// order from `x` to `ssm`, the u32 ones (`moe_sel`, `moe_rows`), and
 /// the widest matmul input (for `xq`).
-fn widths(c: &ModelConfig) -> Option<([usize; 15], [usize; 2], usize)> {
+fn widths(c: &ModelConfig) -> Option<([usize; 16], [usize; 2], usize)> {
     let qd = c.n_head.checked_mul(c.k_dim)?;
     let kd = c.n_head_kv.checked_mul(c.k_dim)?;
     let vd = c.n_head_kv.checked_mul(c.v_dim)?;
@@ -111,15 +116,22 @@ fn widths(c: &ModelConfig) -> Option<([usize; 15], [usize; 2], usize)> {
     // Short convolutions: `tmp` takes their three-chunk input projection,
     // `att` their n_embd-wide output.
     let (conv_in, conv_out) = if c.shortconv_taps > 0 { (c.n_embd.checked_mul(3)?, c.n_embd) } else { (0, 0) };
+    // Delta nets: `tmp` takes their `[Q | K | V]` projection.
+    let (dn_in, dn_rows, dn_cols) = match &c.delta_net {
+        Some(dn) => (dn.conv_dim(), deltanet::scratch_width(dn)?, dn.value_dim()),
+        None => (0, 0, 0),
+    };
     let wide = c.n_embd.max(od);
     // With experts, `gate`/`up` hold one expert's (or the shared expert's)
     // hidden rows for the tokens routed to it.
     let f = c.ffn_width();
     let gate = if c.fused_gate_up { f.checked_mul(2)? } else { f };
+    // Gated queries: `q` takes query and gate, `gate` the gates apart.
+    let (q, gate) = if c.q_gate { (qd.checked_mul(2)?, gate.max(qd)) } else { (qd, gate) };
     let (e, k) = (c.n_expert, c.n_expert_used);
     let moe_row = if e > 0 { c.n_embd } else { 0 };
-    let f32s = [c.n_embd, c.n_embd, qd, kd, vd, od.max(conv_out), wide.max(fused).max(conv_in), gate, f, c.rope_dims, c.rope_dims, e, k, moe_row, moe_row];
-    Some((f32s, [k, usize::from(e > 0)], wide.max(f)))
+    let f32s = [c.n_embd, c.n_embd, q, kd, vd, od.max(conv_out), wide.max(fused).max(conv_in).max(dn_in), gate, f, c.rope_dims, c.rope_dims, e, k, moe_row, moe_row, dn_rows];
+    Some((f32s, [k, usize::from(e > 0)], wide.max(f).max(dn_cols)))
 }
 
 impl Scratch {
@@ -163,6 +175,7 @@ impl Scratch {
             moe_w: v(w[12])?,
             moe_x: v(w[13])?,
             moe_y: v(w[14])?,
+            ssm: v(w[15])?,
             moe_sel: v32(w32[0])?,
             moe_rows: v32(w32[1])?,
             xq: ActBuf::try_with_bytes(act_bytes)?,
@@ -187,6 +200,7 @@ impl Scratch {
             &self.moe_w,
             &self.moe_x,
             &self.moe_y,
+            &self.ssm,
         ];
         let u32s = self.moe_sel.len() + self.moe_rows.len();
         4 * (floats.iter().map(|v| v.len()).sum::<usize>() + u32s) + self.xq.capacity_bytes()
@@ -213,6 +227,8 @@ pub const ARCHITECTURES: &[(&str, Loader)] = &[
     ("starcoder2", starcoder2::load_starcoder2),
     ("lfm2", lfm2::load_lfm2),
     ("lfm2moe", lfm2::load_lfm2),
+    ("qwen35", qwen35::load_qwen35),
+    ("qwen35moe", qwen35::load_qwen35),
 ];
 
 /// The names of [`ARCHITECTURES`], comma-separated (for error messages).

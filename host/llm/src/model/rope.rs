@@ -34,12 +34,34 @@ pub struct Rope {
     pub corr_dims: [f32; 2],
     /// Multiplier of cos and sin.
     pub attn_factor: f32,
+    /// Pairs that do not turn (multi-section RoPE: a text token's extra
+    /// section has position 0).
+    pub still: Option<Vec<bool>>,
 }
 
 impl Rope {
     /// A plain table: `base`, linear `freq_scale`, nothing else.
     pub fn plain(n_rot: usize, base: f32, freq_scale: f32) -> Rope {
-        Rope { n_rot, base, freq_scale, factors: None, ext_factor: 0.0, corr_dims: [0.0; 2], attn_factor: 1.0 }
+        Rope { n_rot, base, freq_scale, factors: None, ext_factor: 0.0, corr_dims: [0.0; 2], attn_factor: 1.0, still: None }
+    }
+
+    /// Interleaved multi-section RoPE (Qwen 3.5, ggml's IMROPE) for text:
+    /// ggml gives a text token's time, height and width sections its
+    /// position and the extra one position 0. Pair `i` is in section
+    /// `i mod Σsections`, interleaved time, height, width while each has
+    /// pairs left, then the extra one. With the NeoX pairing.
+    pub fn with_imrope_sections(mut self, sections: [u32; 4]) -> Rope {
+        let total: usize = sections.iter().map(|&s| s as usize).sum();
+        let s = |j: usize| sections[j] as usize;
+        let still = (0..self.n_rot / 2)
+            .map(|i| {
+                let sector = i % total.max(1);
+                let turns = (sector % 3 == 0 && sector < 3 * s(0)) || (sector % 3 == 1 && sector < 3 * s(1)) || (sector % 3 == 2 && sector < 3 * s(2));
+                !turns
+            })
+            .collect::<Vec<bool>>();
+        self.still = still.iter().any(|&x| x).then_some(still);
+        self
     }
 
     /// The global table of a model, from `{arch}.rope.*` keys, as llama.cpp
@@ -111,7 +133,11 @@ impl Rope {
         let mut theta = pos as f32;
         for (i, pair) in out[..self.n_rot].chunks_exact_mut(2).enumerate() {
             let ff = self.factors.as_ref().map_or(1.0, |f| f[i]);
-            let (c, s) = self.yarn(theta / ff, 2 * i);
+            let t = match &self.still {
+                Some(still) if still[i] => 0.0,
+                _ => theta,
+            };
+            let (c, s) = self.yarn(t / ff, 2 * i);
             pair[0] = c;
             pair[1] = s;
             theta *= theta_scale;
@@ -176,6 +202,22 @@ mod tests {
             let want = theta(i) / [1.0, 2.0, 4.0, 8.0][i as usize];
             assert!((out[2 * i as usize] - want.cos()).abs() < 1e-4, "{i}");
         }
+    }
+
+    /// Qwen 3.5's sections turn every pair; a short time section leaves
+    /// its interleaved slots still (cos = attn_factor, sin = 0).
+    #[test]
+    fn imrope_sections() {
+        let full = Rope::plain(64, 1e7, 1.0).with_imrope_sections([11, 11, 10, 0]);
+        assert_eq!(full.still, None);
+        assert_eq!(full, Rope::plain(64, 1e7, 1.0));
+        let part = Rope::plain(16, 100.0, 1.0).with_imrope_sections([1, 2, 2, 1]);
+        // Sectors 0..6: t h w _ h w, then 6, 7 wrap to t h.
+        assert_eq!(part.still.as_deref(), Some(&[false, false, false, true, false, false, false, false][..]));
+        let mut out = vec![0.0; 16];
+        part.cache(9, &mut out);
+        assert_eq!((out[6], out[7]), (1.0, 0.0));
+        assert_ne!(out[9], 0.0);
     }
 
     /// YaRN keeps high-frequency pairs unscaled and fully interpolates the

@@ -6,7 +6,7 @@
 //! back.
 
 use edgewasm_gguf::GgufFile;
-use edgewasm_kernels::recurrent::short_conv;
+use edgewasm_kernels::recurrent::recurrent_kernels;
 
 use super::config::ModelConfig;
 use super::decoder::Linear;
@@ -15,6 +15,19 @@ use super::weights::{tensor_f32, Weights};
 use super::Scratch;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
+
+/// A depthwise convolution's weights, `{taps, channels}` in ggml order
+/// (channel-major), as the kernel takes them: `taps` rows of `channels`.
+pub(super) fn conv_taps(g: &Weights<'_>, name: &str, taps: usize, channels: usize) -> Result<Vec<f32>, ModelError> {
+    let by_channel = tensor_f32(g, name, &[taps, channels])?;
+    let mut conv = vec![0.0; taps * channels];
+    for (ch, w) in by_channel.chunks_exact(taps).enumerate() {
+        for (k, &v) in w.iter().enumerate() {
+            conv[k * channels + ch] = v;
+        }
+    }
+    Ok(conv)
+}
 
 /// One layer's short-convolution weights.
 #[derive(Debug)]
@@ -30,13 +43,7 @@ impl ShortConv {
     pub fn load(g: &Weights<'_>, c: &ModelConfig, layer: usize) -> Result<ShortConv, ModelError> {
         let (d, taps) = (c.n_embd, c.shortconv_taps);
         let n = |s: &str| format!("blk.{layer}.shortconv.{s}");
-        let by_channel = tensor_f32(g, &n("conv.weight"), &[taps, d])?;
-        let mut conv = vec![0.0; taps * d];
-        for (ch, w) in by_channel.chunks_exact(taps).enumerate() {
-            for (k, &v) in w.iter().enumerate() {
-                conv[k * d + ch] = v;
-            }
-        }
+        let conv = conv_taps(g, &n("conv.weight"), taps, d)?;
         Ok(ShortConv { in_proj: Linear::load(g, &n("in_proj"), d, 3 * d)?, conv, out_proj: Linear::load(g, &n("out_proj"), d, d)? })
     }
 
@@ -53,7 +60,7 @@ impl ShortConv {
                 *o = b * x;
             }
         }
-        short_conv(d, &self.conv, state, &s.xn[..n * d], &mut s.att[..n * d]);
+        (recurrent_kernels().short_conv)(d, &self.conv, state, &s.xn[..n * d], &mut s.att[..n * d]);
         for (y, bcx) in s.att[..n * d].chunks_exact_mut(d).zip(s.tmp.chunks_exact(3 * d)) {
             for (o, &c) in y.iter_mut().zip(&bcx[d..2 * d]) {
                 *o *= c;

@@ -6,7 +6,9 @@
 //! * `k_quants`: the K-quant dots and the Q8_K quantize; twins of
 //!   `crate::k_quants::scalar`;
 //! * `gemm`: the interleaved tile kernels; twins of `crate::gemm::scalar`;
-//! * `attn`: the attention helpers; twins of `crate::attn`.
+//! * `attn`: the attention helpers; twins of `crate::attn`;
+//! * `recurrent`: the short convolution and the delta rule; twins of
+//!   `crate::recurrent`.
 //!
 //! Every `#[target_feature]` function here is reached only through the
 //! `safe_fn!` wrappers these modules hand to `crate::arch`, which does so
@@ -16,6 +18,7 @@ pub(crate) mod attn;
 pub(crate) mod blocks;
 pub(crate) mod gemm;
 mod k_quants;
+pub(crate) mod recurrent;
 
 use crate::{KernelPath, TypeKernels};
 

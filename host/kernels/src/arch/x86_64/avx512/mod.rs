@@ -7,10 +7,13 @@
 //!   the F32/F16 dots and the Q8_0/Q8_1 quantize; twins of `crate::blocks`
 //!   and `crate::float`;
 //! * `gemm`: the VNNI tile kernels (without VNNI the AVX2 tiles are used);
-//!   twins of `crate::gemm::scalar`.
+//!   twins of `crate::gemm::scalar`;
+//! * `recurrent`: the short convolution and the delta rule on 16 lanes;
+//!   twins of `crate::recurrent`.
 
 pub(crate) mod blocks;
 pub(crate) mod gemm;
+pub(crate) mod recurrent;
 
 use crate::{KernelPath, TypeKernels};
 
