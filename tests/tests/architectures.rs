@@ -47,16 +47,21 @@ fn tiny_chat_model(dir: &Path, arch: &str, vocab: &str, template_file: &str) -> 
 const SYSTEM: &str = "You are a concise assistant.";
 const QUESTION: &str = "What is the capital of France?";
 
-/// Llama 3 (128k BPE, `<|eot_id|>`, the Llama 3.1 template) and Qwen 3
-/// (Qwen's BPE, ChatML): the chat component with the model's own template,
-/// and a WasmEdge-style core module, each give `edgewasm generate`'s text.
+/// Llama 3 (128k BPE, `<|eot_id|>`, the Llama 3.1 template), Qwen 3
+/// (Qwen's BPE, ChatML), and two 2026 families with their own templates:
+/// Qwen 3.5 (hybrid delta-net layers; its vocabulary and template, which
+/// opens the reply with an empty think block) and SmolLM3 (NoPE layers):
+/// the chat component with the model's own template, and a WasmEdge-style
+/// core module, each give `edgewasm generate`'s text.
 #[test]
-fn llama3_and_qwen3_vocab_models_run_through_both_guest_kinds() {
+fn chat_models_run_through_both_guest_kinds() {
     let dir = tempfile::tempdir().unwrap();
     let chat = guest("chat");
     let cases = [
         ("llama", "llama-bpe", "meta-llama-Llama-3.1-8B-Instruct.jinja"),
         ("qwen3", "qwen2", "Qwen-Qwen3-0.6B.jinja"),
+        ("qwen35", "qwen35", "Qwen3.5-4B.jinja"),
+        ("smollm3", "llama-bpe", "HuggingFaceTB-SmolLM3-3B.jinja"),
     ];
     for (arch, vocab, tmpl) in cases {
         let path = tiny_chat_model(dir.path(), arch, vocab, tmpl);

@@ -11,7 +11,7 @@ use edgewasm_llm::{Context, Model, ThreadPool};
 use edgewasm_test_support::{tiny_with_family_vocab, Rng};
 
 /// Architectures with recurrent layers (tests/support/src/arch.rs recipes).
-const RECURRENT: &[&str] = &["lfm2", "lfm2moe"];
+const RECURRENT: &[&str] = &["lfm2", "lfm2moe", "qwen35", "qwen35moe"];
 
 fn fresh_logits(m: &Arc<Model>, pool: &Arc<ThreadPool>, tokens: &[u32]) -> Vec<f32> {
     let mut ctx = Context::new(Arc::clone(m), Arc::clone(pool), 256).unwrap();
