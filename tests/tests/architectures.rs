@@ -150,3 +150,38 @@ fn bench_perplexity_and_quantize_take_every_architecture() {
     }
     eprintln!("{}", table.join("\n"));
 }
+
+/// `bench --like`: a random-weight model with Qwen 3.5 0.8B's real shapes
+/// (248k vocabulary, 18 delta-net and 6 attention layers) is made, benched
+/// and written; llama.cpp's llama-bench runs the written bytes too, and
+/// `inspect` sees the real shapes. A wrong name lists the known ones.
+#[test]
+fn bench_like_makes_real_shapes_that_llama_cpp_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("like-qwen3.5-0.8b-q4_0.gguf");
+    let out = ok(
+        &run(&["bench", "--like", "qwen3.5-0.8b:q4_0", "--write", s(&path), "-t", "2", "-p", "16", "-n", "4", "-r", "1", "--json"]),
+        "bench --like qwen3.5-0.8b",
+    );
+    let tests: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(tests.iter().map(|t| t["test"].as_str().unwrap()).collect::<Vec<_>>(), ["pp16", "tg4"]);
+    assert!(tests.iter().all(|t| t["tokens_per_s_mean"].as_f64().unwrap() > 0.0), "{out}");
+
+    let info = ok(&run(&["inspect", "--tensors", s(&path)]), "inspect");
+    for want in ["qwen35", "248320", "blk.23.attn_q.weight", "blk.22.ssm_out.weight"] {
+        assert!(info.contains(want), "inspect lacks {want}:\n{}", &info[..info.len().min(3000)]);
+    }
+
+    let peer = std::process::Command::new(peer_bin("llama-bench"))
+        .args(["-m", s(&path), "-t", "2", "-p", "16", "-n", "4", "-r", "1", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(peer.status.success(), "llama-bench on the --like file: {}", String::from_utf8_lossy(&peer.stderr));
+    let peer: serde_json::Value = serde_json::from_slice(&peer.stdout).unwrap();
+    assert_eq!(peer.as_array().map(Vec::len), Some(2), "{peer}");
+
+    let bad = run(&["bench", "--like", "gpt-5"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("gpt-5") && err.contains("llama-3.2-1b") && err.contains("qwen3.5-4b"), "{err}");
+}

@@ -16,6 +16,7 @@ pub mod perplexity;
 pub mod quantize;
 pub mod recurrent;
 pub mod sampling;
+pub mod synth;
 pub mod threadpool;
 
 pub use context::Context;

@@ -2,16 +2,22 @@
 //! throughput, measured like llama-bench: one warm-up run, then `-r`
 //! repetitions, reported as mean ± stddev tokens/s. With `--bandwidth`, also
 //! the machine's memory read bandwidth per thread count and the decode speed
-//! it allows (decode reads every weight once per token).
+//! it allows (decode reads every weight once per token). With `--like
+//! NAME[:TYPE]`, the model is a random-weight one with the exact shapes of
+//! a named real model (`edgewasm_llm::synth`), made on the spot.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
 use clap::Parser;
+use edgewasm_gguf::GgufFile;
 use edgewasm_kernels::gemm::WeightArena;
-use edgewasm_llm::{Context, Model, ThreadPool};
+use edgewasm_llm::quantize::Ftype;
+use edgewasm_llm::{synth, Context, Model, ThreadPool};
 
 use super::args::ModelArgs;
 
@@ -39,6 +45,45 @@ pub struct BenchCommand {
     /// decode ceiling it sets: weight bytes per token / bandwidth.
     #[arg(long)]
     bandwidth: bool,
+    /// Bench a random-weight model with the exact shapes and vocabulary
+    /// size of a named real model, in a llama-quantize file type (default
+    /// q4_k_m): `llama-3.2-1b`, `qwen3.5-0.8b:q8_0`... Values don't change
+    /// speed; `--like list` names them all.
+    #[arg(long, value_name = "NAME[:TYPE]", conflicts_with = "model")]
+    like: Option<String>,
+    /// With --like: also write the model to PATH (to run llama-bench on the
+    /// same bytes).
+    #[arg(long, value_name = "PATH", requires = "like")]
+    write: Option<PathBuf>,
+}
+
+/// The `--like` model, written to `write` if given: its display name and
+/// file size, and the model.
+fn like_model(spec: &str, write: Option<&PathBuf>) -> Result<(String, u64, Arc<Model>)> {
+    if spec == "list" {
+        for l in synth::LIKE {
+            println!("{:<14} {:<10} {}", l.name, l.arch, l.source);
+        }
+        std::process::exit(0);
+    }
+    let (name, ty) = spec.split_once(':').unwrap_or((spec, "q4_k_m"));
+    let like = synth::find(name).ok_or_else(|| anyhow::anyhow!("--like: no model named {name:?}; known: {}", synth::names()))?;
+    let ftype = Ftype::from_name(ty).ok_or_else(|| {
+        let known: Vec<String> = Ftype::ALL.iter().map(|f| f.name().to_ascii_lowercase()).collect();
+        anyhow::anyhow!("--like: unknown file type {ty:?}; known: {}", known.join(", "))
+    })?;
+    let bytes = like.build(ftype).and_then(|w| Ok(w.to_bytes()?)).with_context(|| format!("making a model like {name}"))?;
+    let size = bytes.len() as u64;
+    let file = match write {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            drop(bytes);
+            GgufFile::open(path).with_context(|| format!("reading back {}", path.display()))?
+        }
+        None => GgufFile::from_bytes(&bytes)?,
+    };
+    let model = Model::from_gguf(Arc::new(file)).with_context(|| format!("loading the model like {name}"))?;
+    Ok((format!("like-{}-{}", like.name, ty.to_ascii_lowercase()), size, Arc::new(model)))
 }
 
 struct Sample {
@@ -126,10 +171,15 @@ fn read_bandwidth(pool: &ThreadPool) -> Result<f64> {
 
 impl BenchCommand {
     pub fn execute(self) -> Result<()> {
-        let path = self.model.resolve()?;
-        let model = self.model.load()?;
-        let file_name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let size_mib = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0;
+        let (file_name, size, model) = match &self.like {
+            Some(spec) => like_model(spec, self.write.as_ref())?,
+            None => {
+                let path = self.model.resolve()?;
+                let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                (name, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), self.model.load()?)
+            }
+        };
+        let size_mib = size as f64 / 1048576.0;
         let commit = env!("EDGEWASM_GIT_COMMIT");
         let path_name = edgewasm_kernels::active_path().name();
         let features = edgewasm_kernels::cpu_features().join(",");
