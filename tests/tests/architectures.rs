@@ -50,7 +50,8 @@ const QUESTION: &str = "What is the capital of France?";
 /// Llama 3 (128k BPE, `<|eot_id|>`, the Llama 3.1 template), Qwen 3
 /// (Qwen's BPE, ChatML), and two 2026 families with their own templates:
 /// Qwen 3.5 (hybrid delta-net layers; its vocabulary and template, which
-/// opens the reply with an empty think block) and SmolLM3 (NoPE layers):
+/// opens the reply with an empty think block), SmolLM3 (NoPE layers) and
+/// Gemma 4 (its 262k vocabulary, `<turn|>` ending a turn):
 /// the chat component with the model's own template, and a WasmEdge-style
 /// core module, each give `edgewasm generate`'s text.
 #[test]
@@ -62,6 +63,7 @@ fn chat_models_run_through_both_guest_kinds() {
         ("qwen3", "qwen2", "Qwen-Qwen3-0.6B.jinja"),
         ("qwen35", "qwen35", "Qwen3.5-4B.jinja"),
         ("smollm3", "llama-bpe", "HuggingFaceTB-SmolLM3-3B.jinja"),
+        ("gemma4", "gemma-4", "google-gemma-4-31B-it.jinja"),
     ];
     for (arch, vocab, tmpl) in cases {
         let path = tiny_chat_model(dir.path(), arch, vocab, tmpl);

@@ -46,7 +46,7 @@ impl Context {
         if n_ctx > c.n_ctx_train.max(MAX_BATCH) {
             return Err(ModelError::ContextTooLarge { requested: n_ctx });
         }
-        let kv = KvCache::new(&c.kv_layers, c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?;
+        let kv = KvCache::new(&c.kv_layout(), c.n_head_kv, n_ctx)?;
         let rs = RecurrentState::new(&c.state_sizes())?;
         let scratch = Scratch::new(c, MAX_BATCH.min(n_ctx))?;
         // One row, which is all generation reads; `eval(.., true)` grows it.
@@ -61,7 +61,7 @@ impl Context {
     /// checking a memory limit before allocating.
     pub fn bytes_for(c: &ModelConfig, n_ctx: usize) -> Option<usize> {
         let n_ctx = n_ctx.max(1);
-        KvCache::bytes_for(c.n_kv_layers(), c.n_head_kv, c.k_dim, c.v_dim, n_ctx)?
+        KvCache::bytes_for(&c.kv_layout(), c.n_head_kv, n_ctx)?
             .checked_add(RecurrentState::bytes_for(&c.state_sizes())?)?
             .checked_add(Scratch::bytes_for(c, MAX_BATCH.min(n_ctx))?)?
             .checked_add(c.n_vocab.checked_mul(size_of::<f32>())?)

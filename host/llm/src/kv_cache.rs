@@ -1,25 +1,44 @@
 //! The key/value cache of one inference context.
 //!
 //! Layout is `[layer][kv_head][position][head_dim]` so attention for one head
-//! streams a contiguous block. Only attending layers have a slot: the
-//! recurrent layers of hybrid models keep a [`crate::recurrent::RecurrentState`]
-//! instead. Memory is reserved up front for the context
+//! streams a contiguous block. Only layers with keys and values of their
+//! own have a slot, each with its own head widths: the recurrent layers of
+//! hybrid models keep a [`crate::recurrent::RecurrentState`] instead, and
+//! Gemma 4's last layers read an earlier layer's slot ([`KvLayer::Shared`]). Memory is reserved up front for the context
 //! size the caller asked for (an operator-bounded number), never grown
 //! implicitly, so a guest cannot make it balloon.
 
 use crate::alloc::zeroed;
 use crate::ModelError;
 
+/// What one layer keeps in the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvLayer {
+    /// Nothing: a recurrent layer.
+    None,
+    /// Its own keys and values, `k_dim` and `v_dim` per KV head.
+    Own { k_dim: usize, v_dim: usize },
+    /// Layer `.0`'s keys and values, which that (earlier) layer wrote
+    /// (Gemma 4's last layers).
+    Shared(usize),
+}
+
+/// Where one slot's keys and values start, and their widths.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    k_off: usize,
+    v_off: usize,
+    k_dim: usize,
+    v_dim: usize,
+}
+
 /// Keys and values for up to `capacity` positions of every layer.
 #[derive(Debug)]
 pub struct KvCache {
-    /// Each layer's slot in the cache, `None` for layers without one.
+    /// Each layer's slot in `slots`, `None` for layers without one.
     slot: Vec<Option<usize>>,
-    /// Layers with a slot.
-    n_layer: usize,
+    slots: Vec<Slot>,
     n_kv_head: usize,
-    k_dim: usize,
-    v_dim: usize,
     capacity: usize,
     k: Vec<f32>,
     v: Vec<f32>,
@@ -28,37 +47,33 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    /// Reserves room for `capacity` positions of each layer whose
-    /// `kv_layers` entry is true. Fails rather than aborting if the
-    /// allocation is impossible.
-    pub fn new(
-        kv_layers: &[bool],
-        n_kv_head: usize,
-        k_dim: usize,
-        v_dim: usize,
-        capacity: usize,
-    ) -> Result<KvCache, ModelError> {
-        let mut n_layer = 0;
-        let slot = kv_layers
-            .iter()
-            .map(|&has| {
-                n_layer += usize::from(has);
-                has.then_some(n_layer - 1)
-            })
-            .collect();
-        let per_pos = n_layer * n_kv_head;
-        let k_len = per_pos
-            .checked_mul(k_dim)
-            .and_then(|x| x.checked_mul(capacity))
-            .ok_or(ModelError::ContextTooLarge { requested: capacity })?;
-        let v_len = per_pos
-            .checked_mul(v_dim)
-            .and_then(|x| x.checked_mul(capacity))
-            .ok_or(ModelError::ContextTooLarge { requested: capacity })?;
+    /// Reserves room for `capacity` positions of each layer with keys and
+    /// values of its own (`layout`, one entry per layer; a shared layer
+    /// must name an earlier layer with its own). Fails rather than
+    /// aborting if the allocation is impossible.
+    pub fn new(layout: &[KvLayer], n_kv_head: usize, capacity: usize) -> Result<KvCache, ModelError> {
         let too_large = || ModelError::ContextTooLarge { requested: capacity };
+        let (mut slots, mut slot) = (Vec::new(), Vec::with_capacity(layout.len()));
+        let (mut k_len, mut v_len) = (0usize, 0usize);
+        for (l, kind) in layout.iter().enumerate() {
+            slot.push(match *kind {
+                KvLayer::None => None,
+                KvLayer::Own { k_dim, v_dim } => {
+                    slots.push(Slot { k_off: k_len, v_off: v_len, k_dim, v_dim });
+                    let per = |d: usize| n_kv_head.checked_mul(d).and_then(|x| x.checked_mul(capacity));
+                    k_len = per(k_dim).and_then(|x| x.checked_add(k_len)).ok_or_else(too_large)?;
+                    v_len = per(v_dim).and_then(|x| x.checked_add(v_len)).ok_or_else(too_large)?;
+                    Some(slots.len() - 1)
+                }
+                KvLayer::Shared(src) => {
+                    assert!(src < l && matches!(layout[src], KvLayer::Own { .. }), "layer {l} shares the KV of layer {src}, which has none of its own");
+                    slot[src]
+                }
+            });
+        }
         let k = zeroed(k_len).ok_or_else(too_large)?;
         let v = zeroed(v_len).ok_or_else(too_large)?;
-        Ok(KvCache { slot, n_layer, n_kv_head, k_dim, v_dim, capacity, k, v, len: 0 })
+        Ok(KvCache { slot, slots, n_kv_head, capacity, k, v, len: 0 })
     }
 
     /// Bytes held by the keys and values.
@@ -66,14 +81,12 @@ impl KvCache {
         (self.k.len() + self.v.len()) * size_of::<f32>()
     }
 
-    /// Bytes [`KvCache::new`] reserves for these dimensions; `None` on
-    /// overflow.
-    pub fn bytes_for(n_layer: usize, n_kv_head: usize, k_dim: usize, v_dim: usize, capacity: usize) -> Option<usize> {
-        n_layer
-            .checked_mul(n_kv_head)?
-            .checked_mul(k_dim.checked_add(v_dim)?)?
-            .checked_mul(capacity)?
-            .checked_mul(size_of::<f32>())
+    /// Bytes [`KvCache::new`] reserves for this layout; `None` on overflow.
+    pub fn bytes_for(layout: &[KvLayer], n_kv_head: usize, capacity: usize) -> Option<usize> {
+        layout.iter().try_fold(0usize, |acc, l| match *l {
+            KvLayer::Own { k_dim, v_dim } => n_kv_head.checked_mul(k_dim.checked_add(v_dim)?)?.checked_mul(capacity)?.checked_mul(size_of::<f32>())?.checked_add(acc),
+            _ => Some(acc),
+        })
     }
 
     pub fn capacity(&self) -> usize {
@@ -98,39 +111,42 @@ impl KvCache {
     }
 
     /// The slot of `layer`; a layer without one is a caller bug.
-    fn slot(&self, layer: usize) -> usize {
-        self.slot[layer].expect("attention in a layer without a KV slot")
+    fn slot(&self, layer: usize) -> &Slot {
+        &self.slots[self.slot[layer].expect("attention in a layer without a KV slot")]
     }
     fn k_base(&self, layer: usize, head: usize) -> usize {
-        ((self.slot(layer) * self.n_kv_head + head) * self.capacity) * self.k_dim
+        let s = self.slot(layer);
+        s.k_off + head * self.capacity * s.k_dim
     }
     fn v_base(&self, layer: usize, head: usize) -> usize {
-        ((self.slot(layer) * self.n_kv_head + head) * self.capacity) * self.v_dim
+        let s = self.slot(layer);
+        s.v_off + head * self.capacity * s.v_dim
     }
 
     /// Stores `k`/`v` (all KV heads back to back) of position `pos`.
     pub(crate) fn store(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
+        let Slot { k_dim, v_dim, .. } = *self.slot(layer);
         for h in 0..self.n_kv_head {
-            let kb = self.k_base(layer, h) + pos * self.k_dim;
-            self.k[kb..kb + self.k_dim].copy_from_slice(&k[h * self.k_dim..(h + 1) * self.k_dim]);
-            let vb = self.v_base(layer, h) + pos * self.v_dim;
-            self.v[vb..vb + self.v_dim].copy_from_slice(&v[h * self.v_dim..(h + 1) * self.v_dim]);
+            let kb = self.k_base(layer, h) + pos * k_dim;
+            self.k[kb..kb + k_dim].copy_from_slice(&k[h * k_dim..(h + 1) * k_dim]);
+            let vb = self.v_base(layer, h) + pos * v_dim;
+            self.v[vb..vb + v_dim].copy_from_slice(&v[h * v_dim..(h + 1) * v_dim]);
         }
     }
 
     /// Keys of positions `0..n` for one layer and KV head.
     pub(crate) fn keys(&self, layer: usize, head: usize, n: usize) -> &[f32] {
         let b = self.k_base(layer, head);
-        &self.k[b..b + n * self.k_dim]
+        &self.k[b..b + n * self.slot(layer).k_dim]
     }
     /// Values of positions `0..n` for one layer and KV head.
     pub(crate) fn values(&self, layer: usize, head: usize, n: usize) -> &[f32] {
         let b = self.v_base(layer, head);
-        &self.v[b..b + n * self.v_dim]
+        &self.v[b..b + n * self.slot(layer).v_dim]
     }
 
-    /// Layers with keys and values.
+    /// Layers with keys and values of their own.
     pub fn n_layer(&self) -> usize {
-        self.n_layer
+        self.slots.len()
     }
 }

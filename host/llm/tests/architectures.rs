@@ -42,8 +42,15 @@ const PPL_CTX: usize = 128;
 const PPL_CHUNKS: usize = 8;
 
 /// Largest |Δ| over a position's top-16 logits, relative to the spread
-/// (max − min) of the reference's 16, allowed at any position: 1e-3 in
-/// F32 (measured: ≤ 3e-5); in quantized files, where one activation that
+/// (max − min) of the reference's 16, allowed at any position: in F32
+/// 1e-3 (measured: ≤ 3e-5 for most architectures), or half of llama.cpp's
+/// own worst difference between its default and exact runs where that is
+/// larger: Gemma 4's worst F32 difference is 1.8e-3 to 3.2e-3, a tenth to a
+/// fifth of its peer spread (1.7e-2 to 4e-2, twenty times Gemma 3's), and
+/// ablating the per-layer embeddings, the shared KV, the per-layer head
+/// widths, the soft-cap and the RoPE divisors of the tiny model did not
+/// bring it to Gemma 3's 2e-5 (a wrong block gives differences of order
+/// one); in quantized files, where one activation that
 /// rounds to the other Q8 step moves later layers, 2 × llama.cpp's own
 /// worst difference between its default run (flash attention, f16 KV
 /// cache) and the exact one, at least 2e-2. The worst of 200 positions is
@@ -51,7 +58,7 @@ const PPL_CHUNKS: usize = 8;
 /// (measured: up to 1.6 × llama.cpp's, lfm2moe Q8_0, whose mean is 0.05).
 fn max_rel_logit(ty: GgmlType, peer_self: f32) -> f32 {
     match ty {
-        GgmlType::F32 => 1e-3,
+        GgmlType::F32 => (0.5 * peer_self).max(1e-3),
         _ => (2.0 * peer_self).max(2e-2),
     }
 }

@@ -100,8 +100,10 @@ fn recurrent_state_is_counted_in_context_memory() {
         let ctx = Context::new(Arc::clone(&m), Arc::new(ThreadPool::new(1)), 64).unwrap();
         assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(c, 64), "{arch}");
         // Attending layers only: fewer KV bytes than one slot per layer.
-        let all_layers = edgewasm_llm::kv_cache::KvCache::bytes_for(c.n_layer, c.n_head_kv, c.k_dim, c.v_dim, 64).unwrap();
-        let kv = edgewasm_llm::kv_cache::KvCache::bytes_for(c.n_kv_layers(), c.n_head_kv, c.k_dim, c.v_dim, 64).unwrap();
+        use edgewasm_llm::kv_cache::{KvCache, KvLayer};
+        let every = vec![KvLayer::Own { k_dim: c.k_dim, v_dim: c.v_dim }; c.n_layer];
+        let all_layers = KvCache::bytes_for(&every, c.n_head_kv, 64).unwrap();
+        let kv = KvCache::bytes_for(&c.kv_layout(), c.n_head_kv, 64).unwrap();
         assert!(kv < all_layers, "{arch}");
         let rs = (1 + edgewasm_llm::recurrent::CHECKPOINTS) * state * 4;
         let rest = Context::bytes_for(c, 64).unwrap() - kv;

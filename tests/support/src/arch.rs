@@ -17,7 +17,7 @@ use crate::{peer_dir, quantized, require, Rng};
 /// and `llama-moe`.
 pub const TINY_ARCHS: &[&str] = &[
     "llama", "granite", "smollm3", "internlm2", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "starcoder2", "llama-moe", "qwen2moe", "qwen3moe",
-    "granitemoe", "lfm2", "lfm2moe", "qwen35", "qwen35moe",
+    "granitemoe", "lfm2", "lfm2moe", "qwen35", "qwen35moe", "gemma4",
 ];
 
 /// `tokenizer.*` keys and the vocabulary size of llama.cpp's
@@ -39,7 +39,10 @@ pub fn family_vocab(arch: &str) -> &'static str {
         "llama" | "smollm3" => "llama-bpe",
         "qwen2" | "qwen3" => "qwen2",
         "phi3" => "phi-3",
-        "gemma" | "gemma2" | "gemma3" | "internlm2" => "llama-spm",
+        // Gemma 4's own vocabulary has 262k tokens: its per-layer
+        // embedding table alone would be a gigabyte of F32 in the tiny
+        // model, so it gets SentencePiece's 32k.
+        "gemma" | "gemma2" | "gemma3" | "gemma4" | "internlm2" => "llama-spm",
         "starcoder2" => "starcoder",
         "qwen35" | "qwen35moe" => "qwen35",
         _ => "gpt-2",
@@ -86,7 +89,22 @@ struct Features {
     /// proportion to it: softmax routing without near-ties (see
     /// `STEADY_*`).
     steady_route: bool,
+    /// Gemma 4: sliding layers with narrower heads, values normed, the
+    /// last layers reading earlier layers' keys and values, per-layer FFN
+    /// widths, per-layer embeddings and output scales (see `GEMMA4_*`).
+    gemma4: bool,
 }
+
+/// The tiny Gemma 4: layers 0 and 2 slide (heads of 64, all rotated,
+/// base 10⁴), 1 and 3 attend globally (heads of 128, a quarter of the
+/// pairs turning through `rope_freqs`); layers 2 and 3 share the keys and
+/// values of 0 and 1 and have twice the FFN width (as E2B's); per-layer
+/// embeddings of 256 per layer.
+const GEMMA4_SWA: [bool; 4] = [true, false, true, false];
+const GEMMA4_HEAD: (usize, usize) = (64, 128);
+const GEMMA4_FF: [usize; 4] = [512, 512, 1024, 1024];
+const GEMMA4_SHARED: usize = 2;
+const GEMMA4_PER_LAYER: usize = 256;
 
 /// With [`Features::steady_route`]: the first embedding value of every
 /// token, and the router weight that turns it into a lead for the layer's
@@ -253,6 +271,23 @@ impl TinyArch {
             }
             "granite" => granite(&mut t),
             "smollm3" => t.n_layer = 4,
+            "gemma4" => {
+                t.n_layer = 4;
+                t.head_dim = GEMMA4_HEAD.1;
+                let (swa, full) = (GEMMA4_HEAD.0 as u32, GEMMA4_HEAD.1 as u32);
+                t.keys.push(key("attention.sliding_window", 8u32.into()));
+                t.keys.push(key("attention.sliding_window_pattern", Value::Array(Array::Bool(GEMMA4_SWA.to_vec()))));
+                t.keys.push(key("attention.key_length_swa", swa.into()));
+                t.keys.push(key("attention.value_length_swa", swa.into()));
+                t.keys.push(key("rope.dimension_count", full.into()));
+                t.keys.push(key("rope.dimension_count_swa", swa.into()));
+                t.keys.push(key("rope.freq_base", 1_000_000.0f32.into()));
+                t.keys.push(key("rope.freq_base_swa", 10_000.0f32.into()));
+                t.keys.push(key("attention.shared_kv_layers", (GEMMA4_SHARED as u32).into()));
+                t.keys.push(key("embedding_length_per_layer_input", (GEMMA4_PER_LAYER as u32).into()));
+                t.keys.push(key("feed_forward_length", Value::Array(Array::I32(GEMMA4_FF.iter().map(|&f| f as i32).collect()))));
+                // No `final_logit_softcapping`: both sides cap at 30.
+            }
             // Convolution, attention, convolution, attention.
             "lfm2" => t.n_layer = 4,
             // Layers 2 and 5 of 6 attend.
@@ -302,6 +337,7 @@ impl TinyArch {
             "lfm2" | "lfm2moe" => Features { qk_norm: true, short_conv: true, ..f },
             "qwen35" => Features { qk_norm: true, delta_net: true, output: true, ..f },
             "qwen35moe" => Features { qk_norm: true, delta_net: true, shared_gate: true, steady_route: true, ..f },
+            "gemma4" => Features { qk_norm: true, post_norms: true, gemma4: true, ..f },
             "starcoder2" => Features { layer_norm: true, qkv_bias: true, out_bias: true, ffn_bias: true, mlp: true, output: true, ..f },
             other => panic!("TinyArch: no recipe for {other}"),
         }
@@ -390,8 +426,13 @@ impl TinyArch {
                 v.push((format!("{name}.bias"), d, 0.0, 0.1));
             }
         };
+        let first_shared = self.n_layer - if f.gemma4 { GEMMA4_SHARED } else { 0 };
         for l in 0..self.n_layer {
             let n = |s: &str| format!("blk.{l}.{s}");
+            let hd = if f.gemma4 && GEMMA4_SWA[l] { GEMMA4_HEAD.0 } else { hd };
+            let (qd, kd) = (self.n_head * hd, self.n_head_kv * hd);
+            let own_kv = l < first_shared;
+            let n_ff = if f.gemma4 { GEMMA4_FF[l] } else { self.n_ff };
             norm(&mut tensors_vec, n("attn_norm"));
             if !attends(l) && f.delta_net {
                 let (kd, vd, hv) = (DELTA_K_HEADS * DELTA_HEAD, DELTA_V_HEADS * DELTA_HEAD, DELTA_V_HEADS);
@@ -417,8 +458,10 @@ impl TinyArch {
             } else {
                 // A gated query: per head, query then gate.
                 tensors_mat.push((n("attn_q.weight"), d, if f.delta_net { 2 * qd } else { qd }));
-                tensors_mat.push((n("attn_k.weight"), d, kd));
-                tensors_mat.push((n("attn_v.weight"), d, kd));
+                if own_kv {
+                    tensors_mat.push((n("attn_k.weight"), d, kd));
+                    tensors_mat.push((n("attn_v.weight"), d, kd));
+                }
             }
             if f.qkv_bias && attends(l) {
                 for (s, r) in [("attn_q", qd), ("attn_k", kd), ("attn_v", kd)] {
@@ -427,7 +470,9 @@ impl TinyArch {
             }
             if f.qk_norm && attends(l) {
                 tensors_vec.push((n("attn_q_norm.weight"), hd, 1.0, 0.2));
-                tensors_vec.push((n("attn_k_norm.weight"), hd, 1.0, 0.2));
+                if own_kv {
+                    tensors_vec.push((n("attn_k_norm.weight"), hd, 1.0, 0.2));
+                }
             }
             if attends(l) {
                 tensors_mat.push((n("attn_output.weight"), qd, d));
@@ -469,12 +514,21 @@ impl TinyArch {
                 tensors_mat.push((n("ffn_up.weight"), d, 2 * self.n_ff));
             } else {
                 if !f.mlp {
-                    tensors_mat.push((n("ffn_gate.weight"), d, self.n_ff));
+                    tensors_mat.push((n("ffn_gate.weight"), d, n_ff));
                 }
-                tensors_mat.push((n("ffn_up.weight"), d, self.n_ff));
+                tensors_mat.push((n("ffn_up.weight"), d, n_ff));
             }
             if experts.is_none() {
-                tensors_mat.push((n("ffn_down.weight"), self.n_ff, d));
+                tensors_mat.push((n("ffn_down.weight"), n_ff, d));
+            }
+            if f.gemma4 && GEMMA4_PER_LAYER > 0 {
+                let p = GEMMA4_PER_LAYER;
+                tensors_mat.push((n("inp_gate.weight"), d, p));
+                tensors_mat.push((n("proj.weight"), p, d));
+                tensors_vec.push((n("post_norm.weight"), d, 1.0, 0.2));
+            }
+            if f.gemma4 {
+                tensors_vec.push((n("layer_output_scale.weight"), 1, 1.0, 0.3));
             }
             if f.ffn_bias {
                 tensors_vec.push((n("ffn_up.bias"), self.n_ff, 0.0, 0.1));
@@ -511,6 +565,19 @@ impl TinyArch {
                     }
                 })
                 .collect();
+            w.add_f32_tensor("rope_freqs.weight", &[v.len() as u64], &v).expect("valid tensor");
+        }
+        if f.gemma4 && GEMMA4_PER_LAYER > 0 {
+            let width = GEMMA4_PER_LAYER * self.n_layer;
+            tensors_mat.push(("per_layer_token_embd.weight".into(), width, self.n_vocab));
+            tensors_mat.push(("per_layer_model_proj.weight".into(), d, width));
+            tensors_vec.push(("per_layer_proj_norm.weight".into(), GEMMA4_PER_LAYER, 1.0, 0.2));
+        }
+        if f.gemma4 {
+            // As Gemma 4's converter writes them: a quarter of the pairs
+            // turn, the rest are divided by 1e30 (still).
+            let pairs = GEMMA4_HEAD.1 / 2;
+            let v: Vec<f32> = (0..pairs).map(|i| if i < pairs / 4 { 1.0 } else { 1e30 }).collect();
             w.add_f32_tensor("rope_freqs.weight", &[v.len() as u64], &v).expect("valid tensor");
         }
         if f.longrope {

@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn head_bits_are_the_same_on_every_path() {
         let (k_dim, v_dim, len) = (64, 64, 77);
-        let mut kv = KvCache::new(&[true], 1, k_dim, v_dim, len).unwrap();
+        let mut kv = KvCache::new(&[crate::kv_cache::KvLayer::Own { k_dim, v_dim }], 1, len).unwrap();
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         let mut rnd = |n: usize| -> Vec<f32> {
             (0..n)

@@ -2,6 +2,7 @@
 
 use edgewasm_gguf::GgufFile;
 
+use crate::kv_cache::KvLayer;
 use crate::ModelError;
 
 /// The shape of a decoder-only transformer, as stored in the file.
@@ -73,6 +74,23 @@ pub struct ModelConfig {
     /// the pairs of the time/height/width sections turn with the position,
     /// the others stay still.
     pub rope_sections: Option<[u32; 4]>,
+    /// Each layer's head widths `(key, value)`: `(k_dim, v_dim)`, but for
+    /// Gemma 4's sliding-window layers (`attention.key_length_swa`).
+    pub layer_heads: Vec<(usize, usize)>,
+    /// Each layer's feed-forward width (`feed_forward_length` may be one
+    /// per layer: Gemma 4 E2B); `n_ff` is the widest.
+    pub layer_ff: Vec<usize>,
+    /// The layer whose keys and values each layer attends over: itself,
+    /// but for Gemma 4's last `attention.shared_kv_layers` layers.
+    pub kv_from: Vec<usize>,
+    /// Gemma 4's sliding-window layers (`attention.sliding_window_pattern`).
+    pub swa_layers: Option<Vec<bool>>,
+    /// Rotated dimensions of the sliding-window layers
+    /// (`rope.dimension_count_swa`), else `rope_dims`.
+    pub rope_dims_swa: usize,
+    /// Width of each layer's slice of the per-layer embeddings
+    /// (`embedding_length_per_layer_input`, Gemma 4), 0 without.
+    pub n_embd_per_layer: usize,
 }
 
 /// The shape of Qwen 3.5's gated delta-net layers (`ssm.*` keys, named
@@ -232,7 +250,17 @@ impl ModelConfig {
         width(&k("attention.key_length"), n_head_kv, k_dim, "key")?;
         width(&k("attention.value_length"), n_head, v_dim, "attention output")?;
         width(&k("attention.value_length"), n_head_kv, v_dim, "value")?;
-        let n_ff = check(&k("feed_forward_length"), required(g, &k("feed_forward_length"))?, MAX_FF)?;
+        let layer_ff = match g.get(&k("feed_forward_length")) {
+            Some(edgewasm_gguf::Value::Array(_)) if arch == "gemma4" => {
+                let v = g.get_u64_array(&k("feed_forward_length"))?.unwrap_or_default();
+                if v.len() != n_layer {
+                    return Err(ModelError::InconsistentHyperparameter { key: k("feed_forward_length"), value: v.len() as u64, reason: format!("{} values for {n_layer} layers", v.len()) });
+                }
+                v.iter().map(|&f| check(&k("feed_forward_length"), usize::try_from(f).unwrap_or(usize::MAX), MAX_FF)).collect::<Result<Vec<_>, _>>()?
+            }
+            _ => vec![check(&k("feed_forward_length"), required(g, &k("feed_forward_length"))?, MAX_FF)?; n_layer],
+        };
+        let n_ff = layer_ff.iter().copied().max().unwrap_or(0);
         let experts = Experts::from_gguf(g, &arch, n_ff)?;
         let rope_dims = match g.get_u64(&k("rope.dimension_count"))? {
             Some(v) => check(&k("rope.dimension_count"), v as usize, k_dim)?,
@@ -262,7 +290,9 @@ impl ModelConfig {
             None => 2048,
         };
         let sliding_window = g.get_u64(&k("attention.sliding_window"))?.map(|v| v as usize).filter(|&v| v > 0);
-        let final_logit_softcap = g.get_f32(&k("final_logit_softcapping"))?.filter(|v| *v > 0.0);
+        // Gemma 4 caps at 30 when the key is absent (llama.cpp's default).
+        let default_cap = if arch == "gemma4" { Some(30.0) } else { None };
+        let final_logit_softcap = g.get_f32(&k("final_logit_softcapping"))?.or(default_cap).filter(|v| *v > 0.0);
         // (A delta net's `attn_qkv` is its own projection, not a fused one.)
         let fused_qkv = delta_net.is_none() && g.tensor("blk.0.attn_qkv.weight").is_some();
         let fused_gate_up = arch == "phi3";
@@ -277,7 +307,28 @@ impl ModelConfig {
             Some(_) => Some(rope_sections(g, &arch, k_dim)?),
             None => None,
         };
+        let g4 = match arch.as_str() {
+            "gemma4" => Some(Gemma4Layers::from_gguf(g, &arch, n_layer, (k_dim, v_dim), rope_dims, n_head, n_head_kv)?),
+            _ => None,
+        };
+        let layer_heads = match &g4 {
+            Some(g4) => g4.swa.iter().map(|&swa| if swa { g4.head_swa } else { (k_dim, v_dim) }).collect(),
+            None => vec![(k_dim, v_dim); n_layer],
+        };
+        let kv_from = match &g4 {
+            Some(g4) => g4.kv_from.clone(),
+            None => (0..n_layer).collect(),
+        };
+        if g4.is_some() && sliding_window.is_none() {
+            return Err(ModelError::MissingKey(k("attention.sliding_window")));
+        }
         Ok(ModelConfig {
+            layer_heads,
+            layer_ff,
+            kv_from,
+            rope_dims_swa: g4.as_ref().map_or(rope_dims, |g4| g4.rope_dims_swa),
+            n_embd_per_layer: g4.as_ref().map_or(0, |g4| g4.per_layer),
+            swa_layers: g4.map(|g4| g4.swa),
             name: g.get_str("general.name")?.map(str::to_string),
             arch,
             n_vocab,
@@ -311,9 +362,20 @@ impl ModelConfig {
         })
     }
 
-    /// Layers that keep keys and values.
+    /// Layers that keep keys and values of their own.
     pub fn n_kv_layers(&self) -> usize {
-        self.kv_layers.iter().filter(|&&a| a).count()
+        self.kv_layout().iter().filter(|l| matches!(l, KvLayer::Own { .. })).count()
+    }
+
+    /// What each layer keeps in the KV cache.
+    pub fn kv_layout(&self) -> Vec<KvLayer> {
+        (0..self.n_layer)
+            .map(|l| match (self.kv_layers[l], self.kv_from[l]) {
+                (false, _) => KvLayer::None,
+                (true, src) if src != l => KvLayer::Shared(src),
+                _ => KvLayer::Own { k_dim: self.layer_heads[l].0, v_dim: self.layer_heads[l].1 },
+            })
+            .collect()
     }
 
     /// Floats of recurrent state each layer keeps (0 for attention layers):
@@ -374,6 +436,74 @@ fn kv_heads(g: &GgufFile, arch: &str, n_layer: usize, n_head: usize) -> Result<(
         }
     }
     Ok((heads.unwrap_or(n_head), per_layer.iter().map(|&v| v != 0).collect()))
+}
+
+/// Gemma 4's per-layer shapes (llama.cpp `llama_model_gemma4::
+/// load_arch_hparams` and the KV-reuse rule of `llama_model`).
+struct Gemma4Layers {
+    swa: Vec<bool>,
+    /// `(key_length_swa, value_length_swa)`.
+    head_swa: (usize, usize),
+    rope_dims_swa: usize,
+    kv_from: Vec<usize>,
+    per_layer: usize,
+}
+
+impl Gemma4Layers {
+    fn from_gguf(g: &GgufFile, arch: &str, n_layer: usize, head: (usize, usize), rope_dims: usize, n_head: usize, n_head_kv: usize) -> Result<Gemma4Layers, ModelError> {
+        let k = |s: &str| format!("{arch}.{s}");
+        let pattern = k("attention.sliding_window_pattern");
+        let swa: Vec<bool> = match g.get(&pattern) {
+            Some(edgewasm_gguf::Value::Array(edgewasm_gguf::Array::Bool(v))) => v.clone(),
+            Some(edgewasm_gguf::Value::Array(_)) => g.get_u64_array(&pattern)?.unwrap_or_default().iter().map(|&x| x != 0).collect(),
+            Some(_) => return Err(ModelError::InconsistentHyperparameter { key: pattern, value: 0, reason: "one flag per layer is needed".into() }),
+            None => return Err(ModelError::MissingKey(pattern)),
+        };
+        if swa.len() != n_layer {
+            return Err(ModelError::InconsistentHyperparameter { key: pattern, value: swa.len() as u64, reason: format!("{} flags for {n_layer} layers", swa.len()) });
+        }
+        let kd = check(&k("attention.key_length_swa"), required(g, &k("attention.key_length_swa"))?, MAX_DIM)?;
+        let vd = check(&k("attention.value_length_swa"), required(g, &k("attention.value_length_swa"))?, MAX_DIM)?;
+        if kd != vd || head.0 != head.1 {
+            return Err(ModelError::InconsistentHyperparameter { key: k("attention.value_length_swa"), value: vd as u64, reason: format!("key and value heads must be as wide ({kd} and {vd}; {} and {})", head.0, head.1) });
+        }
+        width(&k("attention.key_length_swa"), n_head, kd, "query")?;
+        width(&k("attention.key_length_swa"), n_head_kv, kd, "key")?;
+        let rope_dims_swa = match g.get_u64(&k("rope.dimension_count_swa"))? {
+            Some(v) => check(&k("rope.dimension_count_swa"), v as usize, kd)?,
+            None => check(&k("rope.dimension_count_swa"), rope_dims, kd)?,
+        };
+        if rope_dims_swa % 2 != 0 {
+            return Err(ModelError::BadHyperparameter { key: k("rope.dimension_count_swa"), value: rope_dims_swa as u64 });
+        }
+        let shared = g.get_u64(&k("attention.shared_kv_layers"))?.unwrap_or(0);
+        let from = usize::try_from(shared).ok().and_then(|s| n_layer.checked_sub(s)).filter(|&f| shared == 0 || f >= 2);
+        let Some(first_shared) = from else {
+            return Err(ModelError::InconsistentHyperparameter { key: k("attention.shared_kv_layers"), value: shared, reason: format!("{shared} of {n_layer} layers (two must keep their own)") });
+        };
+        // A shared layer reads the last layer of its kind before them
+        // (llama.cpp assumes that is layer F-2 for sliding, F-1 for full).
+        let mut kv_from: Vec<usize> = (0..n_layer).collect();
+        for l in first_shared..n_layer {
+            let src = first_shared - if swa[l] { 2 } else { 1 };
+            if swa[src] != swa[l] {
+                return Err(ModelError::InconsistentHyperparameter {
+                    key: k("attention.shared_kv_layers"),
+                    value: shared,
+                    reason: format!("layer {l} would read layer {src}'s keys, of the other attention kind"),
+                });
+            }
+            kv_from[l] = src;
+        }
+        let per_layer = match g.get_u64(&k("embedding_length_per_layer_input"))? {
+            Some(v) => usize::try_from(v).unwrap_or(usize::MAX),
+            None => return Err(ModelError::MissingKey(k("embedding_length_per_layer_input"))),
+        };
+        if per_layer > MAX_DIM || per_layer.checked_mul(n_layer).is_none_or(|w| w > MAX_FF) {
+            return Err(ModelError::BadHyperparameter { key: k("embedding_length_per_layer_input"), value: per_layer as u64 });
+        }
+        Ok(Gemma4Layers { swa, head_swa: (kd, vd), rope_dims_swa, kv_from, per_layer })
+    }
 }
 
 /// Which layers attend in a delta-net model: `attention.recurrent_layers`

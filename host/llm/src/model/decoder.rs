@@ -17,6 +17,7 @@ use super::moe::{Moe, MoeSpec};
 use super::ops::{add_inplace, gated, layer_norm, rms_norm, rms_norm_inplace, rope_apply, RopeStyle};
 use super::rope::Rope;
 use super::deltanet::DeltaNet;
+use super::ple::{PerLayerInputs, PleBlock};
 use super::shortconv::ShortConv;
 use super::weights::{matrix, optional_vector, vector, Weights};
 use super::{Architecture, ForwardEnv, Scratch};
@@ -65,7 +66,7 @@ impl Norm {
     }
 
     /// In place, row by row over `x` (rows of `weight.len()`).
-    fn apply_rows(&self, kind: NormKind, eps: f32, x: &mut [f32], tmp: &mut Vec<f32>) {
+    pub(super) fn apply_rows(&self, kind: NormKind, eps: f32, x: &mut [f32], tmp: &mut Vec<f32>) {
         let d = self.weight.len();
         tmp.resize(d, 0.0);
         for row in x.chunks_exact_mut(d) {
@@ -120,6 +121,9 @@ pub enum Qkv {
     Separate { q: Linear, k: Linear, v: Linear },
     /// One `[Q | K | V]` matrix (Phi-3, Falcon).
     Fused(Linear),
+    /// Queries only: the layer attends over an earlier layer's keys and
+    /// values (Gemma 4's KV-shared layers).
+    QueryOnly(Linear),
 }
 
 /// The feed-forward network.
@@ -156,6 +160,8 @@ pub struct Attention {
     /// The query projection also makes, per head, a gate whose sigmoid
     /// scales the head's output ([`ModelConfig::q_gate`]).
     pub q_gate: bool,
+    /// Values are RMS-normed per head, without a weight (Gemma 4).
+    pub v_norm: bool,
     pub out: Linear,
 }
 
@@ -185,6 +191,15 @@ pub struct Layer {
     /// Sliding window of this layer, `None` for full attention.
     pub window: Option<usize>,
     pub rope: RopeTable,
+    /// Head widths `(key, value)` of this layer.
+    pub head: (usize, usize),
+    /// Hidden width of the dense FFN (of the widest expert with experts).
+    pub ff: usize,
+    /// Gemma 4's per-layer-embedding block, after the FFN.
+    pub ple: Option<PleBlock>,
+    /// Multiplier of the whole layer output, residual included (Gemma 4's
+    /// `layer_output_scale`).
+    pub out_scale: Option<f32>,
 }
 
 /// What differs between architectures beyond the tensors they have.
@@ -242,6 +257,8 @@ pub struct LayerSpec {
     pub post_norms: bool,
     /// `ffn_norm` is required (else absent: parallel blocks).
     pub ffn_norm: bool,
+    /// Values get a weightless per-head RMSNorm (Gemma 4).
+    pub v_norm: bool,
     /// The pre-FFN norm's tensor name (Qwen 3.5: `post_attention_norm`).
     pub ffn_norm_name: &'static str,
     /// The FFN of files without experts.
@@ -262,7 +279,7 @@ pub enum FfnKind {
 
 impl LayerSpec {
     /// Llama's layer: pre-norms, separate projections, a gated FFN.
-    pub const LLAMA: LayerSpec = LayerSpec { attn_norm: true, qk_norm: false, post_norms: false, ffn_norm: true, ffn_norm_name: "ffn_norm", ffn: FfnKind::Gated, moe: None };
+    pub const LLAMA: LayerSpec = LayerSpec { attn_norm: true, qk_norm: false, post_norms: false, ffn_norm: true, v_norm: false, ffn_norm_name: "ffn_norm", ffn: FfnKind::Gated, moe: None };
 }
 
 /// Loads `c.n_layer` layers: `window` and `rope` give each layer's sliding
@@ -277,14 +294,16 @@ pub fn load_layers(
     window: impl Fn(usize) -> Option<usize>,
     rope: impl Fn(usize) -> RopeTable,
 ) -> Result<Vec<Layer>, ModelError> {
-    let (d, qd, kd, vd, od) = dims(c);
     (0..c.n_layer)
         .map(|i| {
+            let (d, qd, kd, vd, od) = dims(c, i);
             let n = |s: &str| format!("blk.{i}.{s}");
             let norm = |name: &str, required: bool| if required { Norm::load(g, &n(name), d).map(Some) } else { Ok(None) };
-            let qk = |name: &str| if spec.qk_norm { vector(g, &n(&format!("{name}.weight")), c.k_dim).map(Some) } else { Ok(None) };
+            let qk = |name: &str| if spec.qk_norm { vector(g, &n(&format!("{name}.weight")), c.layer_heads[i].0).map(Some) } else { Ok(None) };
+            let own_kv = c.kv_from[i] == i;
             let mixer = if c.kv_layers[i] {
                 let qkv = match Linear::optional(g, &n("attn_qkv"), d, qd + kd + vd)? {
+                    _ if !own_kv => Qkv::QueryOnly(Linear::load(g, &n("attn_q"), d, qd)?),
                     Some(fused) => Qkv::Fused(fused),
                     None => Qkv::Separate {
                         q: Linear::load(g, &n("attn_q"), d, if c.q_gate { 2 * qd } else { qd })?,
@@ -292,14 +311,15 @@ pub fn load_layers(
                         v: Linear::load(g, &n("attn_v"), d, vd)?,
                     },
                 };
-                let (q_norm, k_norm, q_gate) = (qk("attn_q_norm")?, qk("attn_k_norm")?, c.q_gate);
-                Mixer::Attention(Attention { qkv, q_norm, k_norm, q_gate, out: Linear::load(g, &n("attn_output"), od, d)? })
+                let k_norm = if own_kv { qk("attn_k_norm")? } else { None };
+                let (q_norm, q_gate, v_norm) = (qk("attn_q_norm")?, c.q_gate, spec.v_norm);
+                Mixer::Attention(Attention { qkv, q_norm, k_norm, q_gate, v_norm, out: Linear::load(g, &n("attn_output"), od, d)? })
             } else if let Some(shape) = c.delta_net {
                 Mixer::DeltaNet(Box::new(DeltaNet::load(g, c, shape, i)?))
             } else {
                 Mixer::ShortConv(ShortConv::load(g, c, i)?)
             };
-            let f = c.n_ff;
+            let f = c.layer_ff[i];
             let ffn = match (c.n_expert > 0 && i >= c.n_dense_lead, spec.ffn) {
                 (true, _) => {
                     // The config keeps experts only for architectures with
@@ -315,23 +335,29 @@ pub fn load_layers(
                 (false, FfnKind::FusedGated) => Ffn::FusedGated { gate_up: Linear::load(g, &n("ffn_up"), d, 2 * f)?, down: Linear::load(g, &n("ffn_down"), f, d)? },
                 (false, FfnKind::Mlp) => Ffn::Mlp { up: Linear::load(g, &n("ffn_up"), d, f)?, down: Linear::load(g, &n("ffn_down"), f, d)? },
             };
+            let ff = if matches!(ffn, Ffn::Moe(_)) { c.ffn_width() } else { f };
             Ok(Layer {
                 attn_norm: norm("attn_norm", spec.attn_norm)?,
                 mixer,
                 attn_post_norm: norm("post_attention_norm", spec.post_norms)?,
                 ffn_norm: norm(spec.ffn_norm_name, spec.ffn_norm)?,
-                ffn,
                 ffn_post_norm: norm("post_ffw_norm", spec.post_norms)?,
+                ffn,
                 window: window(i),
                 rope: rope(i),
+                head: c.layer_heads[i],
+                ff,
+                ple: None,
+                out_scale: None,
             })
         })
         .collect()
 }
 
-/// `(n_embd, q, k, v, attention output)` widths per token.
-fn dims(c: &ModelConfig) -> (usize, usize, usize, usize, usize) {
-    (c.n_embd, c.n_head * c.k_dim, c.n_head_kv * c.k_dim, c.n_head_kv * c.v_dim, c.n_head * c.v_dim)
+/// `(n_embd, q, k, v, attention output)` widths per token of layer `l`.
+fn dims(c: &ModelConfig, l: usize) -> (usize, usize, usize, usize, usize) {
+    let (k, v) = c.layer_heads[l];
+    (c.n_embd, c.n_head * k, c.n_head_kv * k, c.n_head_kv * v, c.n_head * v)
 }
 
 /// A decoder-only transformer: the embedding and output [`Head`], the
@@ -347,6 +373,8 @@ pub struct Decoder {
     /// Phi-3 longrope: the `long` factors replace the global table's when
     /// the context is longer than `n_ctx_orig` positions.
     pub rope_long: Option<(Rope, usize)>,
+    /// Gemma 4's per-layer embeddings, made once per batch.
+    pub ple: Option<Box<PerLayerInputs>>,
 }
 
 impl Decoder {
@@ -373,16 +401,24 @@ impl Decoder {
     #[allow(clippy::too_many_arguments)]
     fn attend(&self, kv: &mut KvCache, c: &ModelConfig, pool: &ThreadPool, file: &GgufFile, a: &Attention, w: &Layer, l: usize, s: &mut Scratch, pos0: usize, n: usize) {
         let o = &self.opts;
-        let (d, qd, kd, vd, od) = dims(c);
+        let (d, qd, kd, vd, od) = dims(c, l);
+        let (k_dim, v_dim) = w.head;
         let xn = &s.xn[..n * d];
+        // Layers sharing an earlier layer's keys and values attend over its
+        // slot and store nothing.
+        let kv_layer = c.kv_from[l];
         match &a.qkv {
+            Qkv::QueryOnly(q) => {
+                matmul(pool, file, &q.w, xn, n, &mut s.xq, &mut s.q);
+                q.add_bias(&mut s.q, n);
+            }
             Qkv::Separate { q, k, v } => {
                 matmul_many(pool, file, xn, n, &mut s.xq, &mut [(&q.w, &mut s.q[..]), (&k.w, &mut s.k[..]), (&v.w, &mut s.v[..])]);
                 q.add_bias(&mut s.q, n);
                 k.add_bias(&mut s.k, n);
                 v.add_bias(&mut s.v, n);
                 if a.q_gate {
-                    split_gates(&mut s.q, &mut s.gate, n, c.n_head, c.k_dim);
+                    split_gates(&mut s.q, &mut s.gate, n, c.n_head, k_dim);
                 }
             }
             Qkv::Fused(qkv) => {
@@ -404,28 +440,36 @@ impl Decoder {
             RopeTable::Local => Some((&s.rope_local, self.rope_local.as_ref().map_or(self.rope.n_rot, |r| r.n_rot))),
             RopeTable::None => None,
         };
+        let own_kv = kv_layer == l;
         for i in 0..n {
             let q = &mut s.q[i * qd..(i + 1) * qd];
-            let k = &mut s.k[i * kd..(i + 1) * kd];
             if let Some(qn) = &a.q_norm {
-                q.chunks_exact_mut(c.k_dim).for_each(|h| rms_norm_inplace(h, qn, o.eps));
-            }
-            if let Some(kn) = &a.k_norm {
-                k.chunks_exact_mut(c.k_dim).for_each(|h| rms_norm_inplace(h, kn, o.eps));
+                q.chunks_exact_mut(k_dim).for_each(|h| rms_norm_inplace(h, qn, o.eps));
             }
             if let Some((table, r)) = table {
-                let rope = &table[i * r..(i + 1) * r];
-                rope_apply(q, c.k_dim, r, o.rope_style, rope);
-                rope_apply(k, c.k_dim, r, o.rope_style, rope);
+                rope_apply(q, k_dim, r, o.rope_style, &table[i * r..(i + 1) * r]);
+            }
+            if !own_kv {
+                continue;
+            }
+            let k = &mut s.k[i * kd..(i + 1) * kd];
+            if let Some(kn) = &a.k_norm {
+                k.chunks_exact_mut(k_dim).for_each(|h| rms_norm_inplace(h, kn, o.eps));
+            }
+            if a.v_norm {
+                s.v[i * vd..(i + 1) * vd].chunks_exact_mut(v_dim).for_each(|h| rms_norm_unweighted(h, o.eps));
+            }
+            if let Some((table, r)) = table {
+                rope_apply(k, k_dim, r, o.rope_style, &table[i * r..(i + 1) * r]);
             }
             kv.store(l, pos0 + i, &s.k[i * kd..(i + 1) * kd], &s.v[i * vd..(i + 1) * vd]);
         }
         let params = AttentionParams {
-            layer: l,
+            layer: kv_layer,
             n_head: c.n_head,
             n_kv_head: c.n_head_kv,
-            k_dim: c.k_dim,
-            v_dim: c.v_dim,
+            k_dim,
+            v_dim,
             scale: o.kq_scale,
             window: w.window,
             softcap: o.attn_softcap,
@@ -449,10 +493,12 @@ impl Architecture for Decoder {
         let s = &mut *env.scratch;
         let n = tokens.len();
         let d = c.n_embd;
-        let f = c.n_ff;
         let mut row_tmp = Vec::new();
 
         self.head.embed(file, c, tokens, o.embed_scale, s);
+        if let Some(ple) = &self.ple {
+            ple.compute(pool, file, c, tokens, o.eps, s);
+        }
         self.fill_rope(s, env.kv.capacity(), pos0, n);
 
         for (l, w) in self.layers.iter().enumerate() {
@@ -484,6 +530,7 @@ impl Architecture for Decoder {
             }
             let xn = &s.xn[..n * d];
             let act = o.act;
+            let f = w.ff;
             match &w.ffn {
                 Ffn::Gated { gate, up, down } => {
                     matmul_many(pool, file, xn, n, &mut s.xq, &mut [(&gate.w, &mut s.gate[..]), (&up.w, &mut s.up[..])]);
@@ -521,6 +568,13 @@ impl Architecture for Decoder {
                 norm.apply_rows(o.norm, o.eps, &mut s.tmp[..n * d], &mut row_tmp);
             }
             residual(&mut s.x[..n * d], &mut s.tmp[..n * d], o.residual_scale);
+            if let Some(block) = &w.ple {
+                block.forward(pool, file, c, l, act, o.eps, n, s);
+                residual(&mut s.x[..n * d], &mut s.tmp[..n * d], 1.0);
+            }
+            if let Some(scale) = w.out_scale {
+                s.x[..n * d].iter_mut().for_each(|v| *v *= scale);
+            }
         }
 
         self.head.logits(pool, file, c, o.norm, o.eps, s, n, out_from, logits);
@@ -532,6 +586,14 @@ impl Architecture for Decoder {
             logits[..m].iter_mut().for_each(|v| *v = (*v / cap).tanh() * cap);
         }
     }
+}
+
+/// `x / sqrt(mean(x²) + eps)`, without a weight (ggml's `rms_norm`
+/// alone), as Gemma 4 norms its values.
+fn rms_norm_unweighted(x: &mut [f32], eps: f32) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let scale = 1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt();
+    x.iter_mut().for_each(|v| *v *= scale);
 }
 
 /// Splits gated query rows (per head: `k_dim` query values, then `k_dim`

@@ -8,6 +8,15 @@
 //!   table (base `rope.freq_base_swa`, never scaled); the global layers get
 //!   the file's scaling (×1/8 on 4B and larger).
 //!
+//! * `gemma4` (E2B, E4B): Gemma 3's layers with their own head width on
+//!   the sliding-window layers (`key_length_swa`), values RMS-normed
+//!   without a weight, attention unscaled (the Q/K norms do it), RoPE over
+//!   the whole global head with `rope_freqs` factors leaving three
+//!   quarters still, per-layer FFN widths, the last
+//!   `shared_kv_layers` layers reading earlier layers' keys and values,
+//!   per-layer embeddings ([`super::ple`]), an optional per-layer output
+//!   scale, and a final soft-cap of 30 unless the file says otherwise.
+//!
 //! The 27B models scale queries by `1/√(n_embd/n_head)` instead of
 //! `1/√head_dim` (llama.cpp keys this on their layer counts, 46 and 62).
 
@@ -17,8 +26,9 @@ use super::config::ModelConfig;
 use super::decoder::{load_layers, Decoder, LayerSpec, Options, RopeTable};
 use super::head::{Head, Output};
 use super::ops::{gelu_ggml, RopeStyle};
+use super::ple::{PerLayerInputs, PleBlock};
 use super::rope::Rope;
-use super::weights::Weights;
+use super::weights::{optional_vector, Weights};
 use crate::ModelError;
 
 fn opts(c: &ModelConfig, layers_27b: usize) -> Options {
@@ -57,7 +67,7 @@ fn table(local: bool) -> RopeTable {
 
 pub fn load_gemma(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
     let layers = load_layers(g, c, LayerSpec::LLAMA, |_| None, |_| RopeTable::Global)?;
-    Ok(Decoder { opts: opts(c, usize::MAX), head: Head::load(g, c, Output::Tied)?, layers, rope: rope(g, c)?, rope_local: None, rope_long: None })
+    Ok(Decoder { opts: opts(c, usize::MAX), head: Head::load(g, c, Output::Tied)?, layers, rope: rope(g, c)?, rope_local: None, rope_long: None, ple: None })
 }
 
 pub fn load_gemma2(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
@@ -74,7 +84,7 @@ pub fn load_gemma2(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelErr
     // scaling.
     let base_swa = g.get_f32(&k("rope.freq_base_swa"))?.unwrap_or(c.rope_base);
     let local = Rope { base: base_swa, ..global.clone() };
-    Ok(Decoder { opts, head: Head::load(g, c, Output::Tied)?, layers, rope: global, rope_local: Some(local), rope_long: None })
+    Ok(Decoder { opts, head: Head::load(g, c, Output::Tied)?, layers, rope: global, rope_local: Some(local), rope_long: None, ple: None })
 }
 
 pub fn load_gemma3(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
@@ -89,5 +99,35 @@ pub fn load_gemma3(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelErr
     let layers = load_layers(g, c, spec, |i| c.sliding_window.filter(|_| swa[i]), |i| table(swa[i]))?;
     let base_swa = g.get_f32(&format!("{}.rope.freq_base_swa", c.arch))?.unwrap_or(10_000.0);
     let local = Rope::plain(c.rope_dims, base_swa, 1.0);
-    Ok(Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope: rope(g, c)?, rope_local: Some(local), rope_long: None })
+    Ok(Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope: rope(g, c)?, rope_local: Some(local), rope_long: None, ple: None })
+}
+
+pub fn load_gemma4(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
+    let d = c.n_embd as f32;
+    let opts = Options {
+        embed_scale: d.sqrt(),
+        rope_style: RopeStyle::Neox,
+        act: gelu_ggml,
+        kq_scale: 1.0,
+        final_softcap: c.final_logit_softcap,
+        ..Options::llama(c)
+    };
+    let swa = c.swa_layers.clone().unwrap_or_else(|| vec![false; c.n_layer]);
+    let spec = LayerSpec { qk_norm: true, post_norms: true, v_norm: true, ..LayerSpec::LLAMA };
+    let mut layers = load_layers(g, c, spec, |i| c.sliding_window.filter(|_| swa[i]), |i| table(swa[i]))?;
+    for (i, layer) in layers.iter_mut().enumerate() {
+        layer.ple = PleBlock::load(g, c, i)?;
+        layer.out_scale = optional_vector(g, &format!("blk.{i}.layer_output_scale.weight"), 1)?.map(|v| v[0]);
+    }
+    // Global layers: the file's base and its `rope_freqs` divisors (which
+    // turn only the first quarter of the pairs); local layers: their own
+    // width and base, no divisors.
+    let mut global = rope(g, c)?;
+    if g.tensor("rope_freqs.weight").is_some() {
+        global = global.with_factors(g, "rope_freqs.weight")?;
+    }
+    let base_swa = g.get_f32(&format!("{}.rope.freq_base_swa", c.arch))?.unwrap_or(10_000.0);
+    let local = Rope::plain(c.rope_dims_swa, base_swa, 1.0);
+    let ple = PerLayerInputs::load(g, c)?.map(Box::new);
+    Ok(Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope: global, rope_local: Some(local), rope_long: None, ple })
 }

@@ -26,5 +26,5 @@ pub fn load_lfm2(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError
     let layers = load_layers(g, c, spec, |i| c.sliding_window.filter(|_| c.kv_layers[i]), |_| RopeTable::Global)?;
     let rope = Rope::from_gguf(g, &c.arch, c.rope_dims, c.rope_base, c.n_ctx_train)?;
     let head = Head::load_with_norm(g, c, Output::OwnOrTied, "token_embd_norm")?;
-    Ok(Decoder { opts, head, layers, rope, rope_local: None, rope_long: None })
+    Ok(Decoder { opts, head, layers, rope, rope_local: None, rope_long: None, ple: None })
 }

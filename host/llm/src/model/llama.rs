@@ -33,7 +33,7 @@ pub(super) fn rope_with_freqs(g: &Weights<'_>, c: &ModelConfig) -> Result<Rope, 
 /// A decoder with one global RoPE table and no sliding window.
 pub(super) fn plain(g: &Weights<'_>, c: &ModelConfig, opts: Options, spec: LayerSpec, rope: Rope, nope: impl Fn(usize) -> bool) -> Result<Decoder, ModelError> {
     let layers = load_layers(g, c, spec, |_| None, |i| if nope(i) { RopeTable::None } else { RopeTable::Global })?;
-    Ok(Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope, rope_local: None, rope_long: None })
+    Ok(Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope, rope_local: None, rope_long: None, ple: None })
 }
 
 /// Mixtral's experts: `ffn_gate_exps` optional, weights renormalized, a

@@ -17,6 +17,7 @@ pub mod matmul;
 pub mod moe;
 pub mod ops;
 pub mod phi;
+pub mod ple;
 pub mod qwen;
 pub mod qwen35;
 pub mod rope;
@@ -88,6 +89,9 @@ pub struct Scratch {
     /// Delta-net layers' own rows (empty elsewhere): see
     /// [`deltanet::scratch_width`].
     pub ssm: Vec<f32>,
+    /// Gemma 4's per-layer inputs and gates (empty elsewhere): see
+    /// [`ple::scratch_width`].
+    pub ple: Vec<f32>,
     /// Each token's chosen experts, best first, `n_expert_used` per token.
     pub moe_sel: Vec<u32>,
     /// The rows routed to one expert: indices into `moe_sel`/`moe_w`.
@@ -105,11 +109,14 @@ const ACT_BYTES_PER_VALUE: usize = 2;
 /// Widths (values per token) of the scratch buffers: the f32 ones in field
 /// order from `x` to `ssm`, the u32 ones (`moe_sel`, `moe_rows`), and
 /// the widest matmul input (for `xq`).
-fn widths(c: &ModelConfig) -> Option<([usize; 16], [usize; 2], usize)> {
-    let qd = c.n_head.checked_mul(c.k_dim)?;
-    let kd = c.n_head_kv.checked_mul(c.k_dim)?;
-    let vd = c.n_head_kv.checked_mul(c.v_dim)?;
-    let od = c.n_head.checked_mul(c.v_dim)?;
+fn widths(c: &ModelConfig) -> Option<([usize; 17], [usize; 2], usize)> {
+    // The widest heads of any layer (Gemma 4's differ by layer).
+    let k_dim = c.layer_heads.iter().map(|h| h.0).max().unwrap_or(c.k_dim).max(c.k_dim);
+    let v_dim = c.layer_heads.iter().map(|h| h.1).max().unwrap_or(c.v_dim).max(c.v_dim);
+    let qd = c.n_head.checked_mul(k_dim)?;
+    let kd = c.n_head_kv.checked_mul(k_dim)?;
+    let vd = c.n_head_kv.checked_mul(v_dim)?;
+    let od = c.n_head.checked_mul(v_dim)?;
     // `tmp` also takes a fused Q/K/V product before it is split, `gate` a
     // fused gate/up product.
     let fused = if c.fused_qkv { qd.checked_add(kd)?.checked_add(vd)? } else { 0 };
@@ -130,8 +137,12 @@ fn widths(c: &ModelConfig) -> Option<([usize; 16], [usize; 2], usize)> {
     let (q, gate) = if c.q_gate { (qd.checked_mul(2)?, gate.max(qd)) } else { (qd, gate) };
     let (e, k) = (c.n_expert, c.n_expert_used);
     let moe_row = if e > 0 { c.n_embd } else { 0 };
-    let f32s = [c.n_embd, c.n_embd, q, kd, vd, od.max(conv_out), wide.max(fused).max(conv_in).max(dn_in), gate, f, c.rope_dims, c.rope_dims, e, k, moe_row, moe_row, dn_rows];
-    Some((f32s, [k, usize::from(e > 0)], wide.max(f).max(dn_cols)))
+    let rope = c.rope_dims.max(c.rope_dims_swa);
+    // Per-layer embeddings: the projection's input is n_embd wide, the
+    // block's `proj` input P wide (both within `wide`).
+    let ple = ple::scratch_width(c)?;
+    let f32s = [c.n_embd, c.n_embd, q, kd, vd, od.max(conv_out), wide.max(fused).max(conv_in).max(dn_in), gate, f, rope, rope, e, k, moe_row, moe_row, dn_rows, ple];
+    Some((f32s, [k, usize::from(e > 0)], wide.max(f).max(dn_cols).max(c.n_embd_per_layer)))
 }
 
 impl Scratch {
@@ -176,6 +187,7 @@ impl Scratch {
             moe_x: v(w[13])?,
             moe_y: v(w[14])?,
             ssm: v(w[15])?,
+            ple: v(w[16])?,
             moe_sel: v32(w32[0])?,
             moe_rows: v32(w32[1])?,
             xq: ActBuf::try_with_bytes(act_bytes)?,
@@ -201,6 +213,7 @@ impl Scratch {
             &self.moe_x,
             &self.moe_y,
             &self.ssm,
+            &self.ple,
         ];
         let u32s = self.moe_sel.len() + self.moe_rows.len();
         4 * (floats.iter().map(|v| v.len()).sum::<usize>() + u32s) + self.xq.capacity_bytes()
@@ -229,6 +242,7 @@ pub const ARCHITECTURES: &[(&str, Loader)] = &[
     ("lfm2moe", lfm2::load_lfm2),
     ("qwen35", qwen35::load_qwen35),
     ("qwen35moe", qwen35::load_qwen35),
+    ("gemma4", gemma::load_gemma4),
 ];
 
 /// The names of [`ARCHITECTURES`], comma-separated (for error messages).

@@ -29,5 +29,5 @@ pub fn load_phi3(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError
         };
         rope_long = Some((base.with_factors(g, "rope_factors_long.weight")?, n_ctx_orig));
     }
-    Ok(Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope, rope_local: None, rope_long })
+    Ok(Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope, rope_local: None, rope_long, ple: None })
 }

@@ -37,5 +37,5 @@ pub fn load_qwen35(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelErr
         rope = rope.with_imrope_sections(sections);
     }
     let head = Head::load(g, c, Output::OwnOrTied)?;
-    Ok(Decoder { opts, head, layers, rope, rope_local: None, rope_long: None })
+    Ok(Decoder { opts, head, layers, rope, rope_local: None, rope_long: None, ple: None })
 }
