@@ -12,6 +12,9 @@ use edgewasm_test_support::{tiny_with_family_vocab, Rng};
 
 /// Architectures with recurrent layers (tests/support/src/arch.rs recipes).
 const RECURRENT: &[&str] = &["lfm2", "lfm2moe", "qwen35", "qwen35moe"];
+/// The 2026 families of issue 22: the recurrent ones, and Gemma 4 (whose
+/// last layers read earlier layers' KV cache) and SmolLM3.
+const SESSIONS: &[&str] = &["lfm2", "lfm2moe", "qwen35", "qwen35moe", "gemma4", "smollm3"];
 
 fn fresh_logits(m: &Arc<Model>, pool: &Arc<ThreadPool>, tokens: &[u32]) -> Vec<f32> {
     let mut ctx = Context::new(Arc::clone(m), Arc::clone(pool), 256).unwrap();
@@ -33,10 +36,10 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn three_turns_with_reuse_match_recomputing_each_turn() {
     let pool = Arc::new(ThreadPool::new(2));
-    for &arch in RECURRENT {
+    for &arch in SESSIONS {
         let file = tiny_with_family_vocab(arch, GgmlType::F32).gguf();
         let m = Arc::new(Model::from_gguf(Arc::new(edgewasm_gguf::GgufFile::from_bytes(&file).unwrap())).unwrap());
-        assert!(!m.config().kv_layers.iter().all(|&a| a), "{arch}: no recurrent layer");
+        assert_eq!(RECURRENT.contains(&arch), !m.config().kv_layers.iter().all(|&a| a), "{arch}: recurrent layers");
         let n_vocab = m.config().n_vocab as u32;
         let mut rng = Rng::new(22);
         let mut ids = |n: usize| -> Vec<u32> { (0..n).map(|_| rng.below(n_vocab as u64) as u32).collect() };
