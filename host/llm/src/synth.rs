@@ -54,6 +54,12 @@ pub enum Extra {
     Lfm2 { attention: &'static [usize], taps: usize },
     /// Gated delta-net layers but every `interval`-th (Qwen 3.5).
     Qwen35 { k_heads: usize, v_heads: usize, head: usize, taps: usize, interval: usize, rot: usize, sections: [i32; 4] },
+    /// Gemma 4: every `full_every`-th layer global (heads of `head_dim`,
+    /// a quarter of the pairs turning), the others sliding (`head_swa`);
+    /// the last `shared` layers read earlier layers' keys and values (with
+    /// twice the FFN width when `double_ff`); per-layer embeddings of
+    /// `per_layer`.
+    Gemma4 { full_every: usize, head_swa: usize, window: usize, shared: usize, double_ff: bool, per_layer: usize },
 }
 
 /// A llama-family shape with the common defaults (tied, no extras).
@@ -79,7 +85,17 @@ pub const LIKE: &[Like] = &[
     llama("qwen3.5-0.8b", "qwen35", "Qwen/Qwen3.5-0.8B", [1024, 24, 8, 2, 256, 3584, 248_320], 1e7, qwen35(16)),
     llama("qwen3.5-2b", "qwen35", "Qwen/Qwen3.5-2B", [2048, 24, 8, 2, 256, 6144, 248_320], 1e7, qwen35(16)),
     llama("qwen3.5-4b", "qwen35", "Qwen/Qwen3.5-4B", [2560, 32, 16, 4, 256, 9216, 248_320], 1e7, qwen35(32)),
+    // head_dim: the global layers' (512); n_ff: the layers' own before
+    // the shared ones.
+    llama("gemma-4-e2b", "gemma4", "google/gemma-4-E2B-it", [1536, 35, 8, 1, 512, 6144, 262_144], 1e6, gemma4(5, 20, true)),
+    llama("gemma-4-e4b", "gemma4", "google/gemma-4-E4B-it", [2560, 42, 8, 2, 512, 10240, 262_144], 1e6, gemma4(6, 18, false)),
 ];
+
+/// Gemma 4 E2B/E4B: sliding heads of 256, a window of 512, per-layer
+/// embeddings of 256.
+const fn gemma4(full_every: usize, shared: usize, double_ff: bool) -> Extra {
+    Extra::Gemma4 { full_every, head_swa: 256, window: 512, shared, double_ff, per_layer: 256 }
+}
 
 /// Qwen 3.5's linear attention (all sizes: 16 key heads of 128, a 4-tap
 /// convolution, full attention every 4th layer, 64 of 256 dimensions
@@ -123,11 +139,68 @@ enum Fill {
     Matrix,
     /// `center` everywhere (norm weights 1, biases 0, decays < 0).
     Const(f32),
+    /// Gemma 4's `rope_freqs`, as its converter writes them: 1 for the
+    /// first quarter of the pairs, 1e30 (still) for the rest.
+    QuarterTurns,
 }
 
 impl Like {
+    /// Gemma 4's layer kinds: `(sliding, own KV, FFN width)` per layer.
+    fn gemma4_layers(&self) -> Vec<(bool, bool, usize)> {
+        let Extra::Gemma4 { full_every, shared, double_ff, .. } = self.extra else { return Vec::new() };
+        (0..self.n_layer)
+            .map(|l| {
+                let own = l < self.n_layer - shared;
+                (l % full_every != full_every - 1, own, if double_ff && !own { 2 * self.n_ff } else { self.n_ff })
+            })
+            .collect()
+    }
+
+    /// Gemma 4's tensors, in the converter's order.
+    fn gemma4_tensors(&self, t: &mut Vec<Plan>) {
+        let Extra::Gemma4 { head_swa, per_layer, .. } = self.extra else { return };
+        let (d, p) = (self.n_embd as u64, per_layer as u64);
+        let mut push = |name: String, dims: &[u64], fill: Fill| t.push(Plan { name, dims: dims.to_vec(), fill });
+        let wide = p * self.n_layer as u64;
+        push("token_embd.weight".into(), &[d, self.n_vocab as u64], Fill::Matrix);
+        push("per_layer_token_embd.weight".into(), &[wide, self.n_vocab as u64], Fill::Matrix);
+        push("per_layer_model_proj.weight".into(), &[d, wide], Fill::Matrix);
+        push("per_layer_proj_norm.weight".into(), &[p], Fill::Const(1.0));
+        push("rope_freqs.weight".into(), &[self.head_dim as u64 / 2], Fill::QuarterTurns);
+        for (l, (sliding, own, ff)) in self.gemma4_layers().into_iter().enumerate() {
+            let n = |s: &str| format!("blk.{l}.{s}");
+            let hd = if sliding { head_swa } else { self.head_dim } as u64;
+            let (qd, kd, ff) = (self.n_head as u64 * hd, self.n_head_kv as u64 * hd, ff as u64);
+            push(n("attn_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("attn_q.weight"), &[d, qd], Fill::Matrix);
+            push(n("attn_q_norm.weight"), &[hd], Fill::Const(1.0));
+            if own {
+                push(n("attn_k.weight"), &[d, kd], Fill::Matrix);
+                push(n("attn_v.weight"), &[d, kd], Fill::Matrix);
+                push(n("attn_k_norm.weight"), &[hd], Fill::Const(1.0));
+            }
+            push(n("attn_output.weight"), &[qd, d], Fill::Matrix);
+            push(n("post_attention_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("ffn_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("ffn_gate.weight"), &[d, ff], Fill::Matrix);
+            push(n("ffn_up.weight"), &[d, ff], Fill::Matrix);
+            push(n("ffn_down.weight"), &[ff, d], Fill::Matrix);
+            push(n("post_ffw_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("inp_gate.weight"), &[d, p], Fill::Matrix);
+            push(n("proj.weight"), &[p, d], Fill::Matrix);
+            push(n("post_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("layer_output_scale.weight"), &[1], Fill::Const(1.0));
+        }
+        push("output_norm.weight".into(), &[d], Fill::Const(1.0));
+    }
+
     /// Every tensor of the model, in the converter's order.
     fn tensors(&self) -> Vec<Plan> {
+        if let Extra::Gemma4 { .. } = self.extra {
+            let mut t = Vec::new();
+            self.gemma4_tensors(&mut t);
+            return t;
+        }
         let (d, hd, f) = (self.n_embd as u64, self.head_dim as u64, self.n_ff as u64);
         let (qd, kd) = (self.n_head as u64 * hd, self.n_head_kv as u64 * hd);
         let mut t = Vec::new();
@@ -242,6 +315,25 @@ impl Like {
                 k.push(("attention.head_count_kv", Value::Array(Array::I32(heads))));
                 k.push(("shortconv.l_cache", u(taps)));
             }
+            Extra::Gemma4 { head_swa, window, shared, double_ff, per_layer, .. } => {
+                let layers = self.gemma4_layers();
+                k.push(("attention.sliding_window", u(window)));
+                k.push(("attention.sliding_window_pattern", Value::Array(Array::Bool(layers.iter().map(|l| l.0).collect()))));
+                k.push(("attention.key_length_swa", u(head_swa)));
+                k.push(("attention.value_length_swa", u(head_swa)));
+                k.push(("rope.dimension_count", u(self.head_dim)));
+                k.push(("rope.dimension_count_swa", u(head_swa)));
+                k.push(("rope.freq_base_swa", Value::F32(1e4)));
+                k.push(("attention.shared_kv_layers", u(shared)));
+                k.push(("embedding_length_per_layer_input", u(per_layer)));
+                k.push(("final_logit_softcapping", Value::F32(30.0)));
+                if double_ff {
+                    k.retain(|(name, _)| *name != "feed_forward_length");
+                    k.push(("feed_forward_length", Value::Array(Array::I32(layers.iter().map(|l| l.2 as i32).collect()))));
+                }
+                k.retain(|(name, _)| *name != "context_length");
+                k.push(("context_length", u(131_072)));
+            }
             Extra::Qwen35 { k_heads, v_heads, head, taps, interval, rot, sections } => {
                 k.push(("ssm.conv_kernel", u(taps)));
                 k.push(("ssm.state_size", u(head)));
@@ -278,11 +370,13 @@ impl Like {
         for (p, c) in plans.iter().zip(choices) {
             let cols = p.dims[0] as usize;
             let n_rows = p.dims[1..].iter().product::<u64>() as usize;
-            let data = match p.fill {
-                Fill::Const(v) => vec![v; cols * n_rows].iter().flat_map(|x| x.to_le_bytes()).collect(),
-                Fill::Matrix => rows.tiled(c.ty, cols, n_rows),
+            let floats = |v: Vec<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+            let (ty, data) = match p.fill {
+                Fill::Const(v) => (GgmlType::F32, floats(vec![v; cols * n_rows])),
+                Fill::QuarterTurns => (GgmlType::F32, floats((0..cols).map(|i| if i < cols / 4 { 1.0 } else { 1e30 }).collect())),
+                Fill::Matrix => (c.ty, rows.tiled(c.ty, cols, n_rows)),
             };
-            w.add_tensor(p.name.clone(), if matches!(p.fill, Fill::Const(_)) { GgmlType::F32 } else { c.ty }, &p.dims, data)?;
+            w.add_tensor(p.name.clone(), ty, &p.dims, data)?;
         }
         w.add_metadata("general.file_type", Value::U32(ftype.id()))?;
         Ok(w)
@@ -374,13 +468,23 @@ mod tests {
             l.n_layer = match l.extra {
                 Extra::Lfm2 { .. } => 3,
                 Extra::Qwen35 { .. } => 4,
+                // Two periods, the second shared: sliding, full, sliding,
+                // full.
+                Extra::Gemma4 { head_swa, window, per_layer, double_ff, .. } => {
+                    l.extra = Extra::Gemma4 { full_every: 2, head_swa, window, shared: 2, double_ff, per_layer };
+                    4
+                }
                 _ => 2,
             };
             l.n_vocab = 1000;
             let bytes = l.build(Ftype::Q4_K_M).unwrap().to_bytes().unwrap();
             let m = Model::from_gguf(Arc::new(GgufFile::from_bytes(&bytes).unwrap())).unwrap_or_else(|e| panic!("{}: {e}", l.name));
             let c = m.config();
-            assert_eq!((c.arch.as_str(), c.n_embd, c.n_head, c.n_head_kv, c.k_dim, c.n_ff, c.n_vocab), (l.arch, l.n_embd, l.n_head, l.n_head_kv, l.head_dim, l.n_ff, 1000), "{}", l.name);
+            assert_eq!((c.arch.as_str(), c.n_embd, c.n_head, c.n_head_kv, c.k_dim, c.layer_ff[0], c.n_vocab), (l.arch, l.n_embd, l.n_head, l.n_head_kv, l.head_dim, l.n_ff, 1000), "{}", l.name);
+            if let Extra::Gemma4 { .. } = l.extra {
+                assert_eq!(c.kv_from, [0, 1, 0, 1], "{}", l.name);
+                assert_eq!(c.layer_heads[0], (256, 256), "{}", l.name);
+            }
             if let Extra::Qwen35 { v_heads, head, .. } = l.extra {
                 let dn = c.delta_net.unwrap();
                 assert_eq!((dn.n_v_heads, dn.head_dim), (v_heads, head), "{}", l.name);

@@ -348,7 +348,6 @@ impl TinyArch {
         let f = self.features();
         let a = &self.arch;
         let (d, hd) = (self.n_embd, self.head_dim);
-        let (qd, kd) = (self.n_head * hd, self.n_head_kv * hd);
         let mut kv: Vec<(String, Value)> = vec![
             ("general.architecture".into(), a.as_str().into()),
             ("general.name".into(), format!("tiny {a}").into()),

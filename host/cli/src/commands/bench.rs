@@ -72,16 +72,22 @@ fn like_model(spec: &str, write: Option<&PathBuf>) -> Result<(String, u64, Arc<M
         let known: Vec<String> = Ftype::ALL.iter().map(|f| f.name().to_ascii_lowercase()).collect();
         anyhow::anyhow!("--like: unknown file type {ty:?}; known: {}", known.join(", "))
     })?;
-    let bytes = like.build(ftype).and_then(|w| Ok(w.to_bytes()?)).with_context(|| format!("making a model like {name}"))?;
-    let size = bytes.len() as u64;
-    let file = match write {
-        Some(path) => {
-            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-            drop(bytes);
-            GgufFile::open(path).with_context(|| format!("reading back {}", path.display()))?
-        }
-        None => GgufFile::from_bytes(&bytes)?,
+    // Written to a file and mapped, never held in memory twice: a model
+    // like Gemma 4 E4B is gigabytes.
+    let writer = like.build(ftype).with_context(|| format!("making a model like {name}"))?;
+    let path = match write {
+        Some(path) => path.clone(),
+        None => std::env::temp_dir().join(format!("edgewasm-like-{}-{}.gguf", std::process::id(), like.name)),
     };
+    writer.write_file(&path).with_context(|| format!("writing {}", path.display()))?;
+    drop(writer);
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let file = GgufFile::open(&path).with_context(|| format!("reading back {}", path.display()));
+    if write.is_none() {
+        // The mapping keeps the data; the name goes now.
+        let _ = std::fs::remove_file(&path);
+    }
+    let file = file?;
     let model = Model::from_gguf(Arc::new(file)).with_context(|| format!("loading the model like {name}"))?;
     Ok((format!("like-{}-{}", like.name, ty.to_ascii_lowercase()), size, Arc::new(model)))
 }

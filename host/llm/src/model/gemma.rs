@@ -103,6 +103,11 @@ pub fn load_gemma3(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelErr
 }
 
 pub fn load_gemma4(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
+    // The 26B-A4B adds experts beside the dense FFN; running only the
+    // dense half would be silently wrong.
+    if g.get_u64(&format!("{}.expert_count", c.arch))?.unwrap_or(0) > 0 || g.tensor("blk.0.ffn_gate_inp.weight").is_some() {
+        return Err(ModelError::UnsupportedArchitecture("gemma4 with experts (Gemma 4 26B-A4B)".into()));
+    }
     let d = c.n_embd as f32;
     let opts = Options {
         embed_scale: d.sqrt(),
