@@ -140,6 +140,23 @@ quantize type="q8_0" model="smollm2-135m-instruct-q4_1" *flags="": models build
 bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models chat-guest build peer
     python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" models/{{model}}.gguf --guest target/guests/chat.wasm {{flags}}
 
+# Random weights with real models' shapes (`edgewasm bench --like
+# NAME:TYPE`), written once to target/like/ so llama-bench runs the same
+# bytes: `./just bench-like qwen3.5-0.8b:q8_0,gemma-4-e2b:q4_k_m --threads 2`
+# (`edgewasm bench --like list` names the shapes).
+# Same-run speed comparison with llama.cpp on real models' shapes.
+bench-like specs="qwen3.5-0.8b:q4_k_m,lfm2.5-1.2b:q4_k_m,llama-3.2-1b:q4_k_m" *flags="": build peer
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p target/like
+    files=()
+    for spec in $(echo "{{specs}}" | tr ',' ' '); do
+        f="target/like/${spec/:/-}.gguf"
+        [ -f "$f" ] || {{bin}} bench --like "$spec" --write "$f" -t 1 -p 0 -n 1 -r 1 > /dev/null
+        files+=("$f")
+    done
+    python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" "${files[@]}" {{flags}}
+
 # RUSTC_BOOTSTRAP=1: cargo-fuzz needs nightly -Z flags (sanitizers, coverage)
 # and the machine has stable Rust only (see scripts/setup-fuzz.sh).
 # Targets: gguf, gguf_writer, tokenizer, chat_template, nn_config, wasmedge_memory.
