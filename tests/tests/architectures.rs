@@ -50,8 +50,9 @@ const QUESTION: &str = "What is the capital of France?";
 /// Llama 3 (128k BPE, `<|eot_id|>`, the Llama 3.1 template), Qwen 3
 /// (Qwen's BPE, ChatML), and two 2026 families with their own templates:
 /// Qwen 3.5 (hybrid delta-net layers; its vocabulary and template, which
-/// opens the reply with an empty think block), SmolLM3 (NoPE layers) and
-/// Gemma 4 (its 262k vocabulary, `<turn|>` ending a turn):
+/// opens the reply with an empty think block), SmolLM3 (NoPE layers),
+/// Gemma 4 (its 262k vocabulary, `<turn|>` ending a turn) and LFM2 (its
+/// LFM2.5 template):
 /// the chat component with the model's own template, and a WasmEdge-style
 /// core module, each give `edgewasm generate`'s text.
 #[test]
@@ -64,6 +65,8 @@ fn chat_models_run_through_both_guest_kinds() {
         ("qwen35", "qwen35", "Qwen3.5-4B.jinja"),
         ("smollm3", "llama-bpe", "HuggingFaceTB-SmolLM3-3B.jinja"),
         ("gemma4", "gemma-4", "google-gemma-4-31B-it.jinja"),
+        // llama.cpp ships no LFM2 vocabulary: GPT-2's, with LFM2.5's template.
+        ("lfm2", "gpt-2", "LFM2.5-Instruct.jinja"),
     ];
     for (arch, vocab, tmpl) in cases {
         let path = tiny_chat_model(dir.path(), arch, vocab, tmpl);
