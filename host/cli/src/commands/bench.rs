@@ -138,12 +138,14 @@ fn run_tg(model: &Arc<Model>, pool: &Arc<ThreadPool>, n: usize) -> Result<f64> {
 }
 
 /// Bytes of weights a decode step reads: every tensor once, except the
-/// token embedding when a separate output matrix exists (then only one row
-/// of it is read; when tied, it *is* the output matrix).
+/// lookup tables, of which only a token's row is read: the token embedding
+/// when a separate output matrix exists (when tied, it *is* the output
+/// matrix), and Gemma 4's per-layer embeddings.
 fn weight_bytes_per_token(model: &Model) -> u64 {
     let file = model.file();
     let untied = file.tensor("output.weight").is_some();
-    file.tensors().iter().filter(|t| !(untied && t.name == "token_embd.weight")).map(|t| t.size_bytes).sum()
+    let lookup = |name: &str| (untied && name == "token_embd.weight") || name == "per_layer_token_embd.weight";
+    file.tensors().iter().filter(|t| !lookup(&t.name)).map(|t| t.size_bytes).sum()
 }
 
 /// The rate (GB/s) at which `pool` reads a 256 MiB buffer, best of 5: the
