@@ -14,7 +14,7 @@ use super::config::ModelConfig;
 use super::head::Head;
 use super::matmul::{matmul, matmul_many, QMatrix};
 use super::moe::{Moe, MoeSpec};
-use super::ops::{add_inplace, gated, layer_norm, rms_norm, rms_norm_inplace, rope_apply, RopeStyle};
+use super::ops::{add_inplace, gated, layer_norm, rms_norm, rms_norm_inplace, rms_norm_unweighted, rope_apply, sigmoid, RopeStyle};
 use super::rope::Rope;
 use super::deltanet::DeltaNet;
 use super::ple::{PerLayerInputs, PleBlock};
@@ -477,7 +477,7 @@ impl Decoder {
         attention(pool, &params, kv, &s.q, pos0, n, &mut s.att);
         if a.q_gate {
             for (o, &g) in s.att[..n * od].iter_mut().zip(&s.gate[..n * qd]) {
-                *o *= 1.0 / (1.0 + (-g).exp());
+                *o *= sigmoid(g);
             }
         }
         matmul(pool, file, &a.out.w, &s.att[..n * od], n, &mut s.xq, &mut s.tmp);
@@ -586,14 +586,6 @@ impl Architecture for Decoder {
             logits[..m].iter_mut().for_each(|v| *v = (*v / cap).tanh() * cap);
         }
     }
-}
-
-/// `x / sqrt(mean(x²) + eps)`, without a weight (ggml's `rms_norm`
-/// alone), as Gemma 4 norms its values.
-fn rms_norm_unweighted(x: &mut [f32], eps: f32) {
-    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
-    let scale = 1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt();
-    x.iter_mut().for_each(|v| *v *= scale);
 }
 
 /// Splits gated query rows (per head: `k_dim` query values, then `k_dim`

@@ -16,7 +16,7 @@ use edgewasm_kernels::recurrent::{recurrent_kernels, DeltaToken};
 use super::config::{DeltaNetShape, ModelConfig};
 use super::decoder::Linear;
 use super::matmul::matmul_many;
-use super::ops::{rms_norm, silu};
+use super::ops::{rms_norm, rms_norm_unweighted, sigmoid, silu};
 use super::shortconv::conv_taps;
 use super::weights::{vector, Weights};
 use super::Scratch;
@@ -107,7 +107,7 @@ impl DeltaNet {
         });
         for (b, a) in beta.chunks_exact_mut(hv).zip(alpha.chunks_exact_mut(hv)) {
             for h in 0..hv {
-                b[h] = 1.0 / (1.0 + (-b[h]).exp());
+                b[h] = sigmoid(b[h]);
                 a[h] = (softplus(a[h] + self.dt_bias[h]) * self.a[h]).exp();
             }
         }
@@ -169,11 +169,9 @@ unsafe impl Sync for HeadsPtr {}
 /// `eps / n`, then a scale by `1/√n`).
 fn l2_norm(x: &mut [f32], eps: f32) {
     let n = x.len() as f32;
-    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
-    let mean = (sum / x.len() as f64) as f32;
-    let scale = 1.0 / (mean + eps / n).sqrt();
+    rms_norm_unweighted(x, eps / n);
     let post = 1.0 / n.sqrt();
-    x.iter_mut().for_each(|v| *v = (*v * scale) * post);
+    x.iter_mut().for_each(|v| *v *= post);
 }
 
 /// ggml's softplus: `ln(1 + eˣ)`, `x` itself past 20.

@@ -17,7 +17,7 @@ use edgewasm_gguf::GgufFile;
 
 use super::config::{Gating, ModelConfig};
 use super::matmul::{matmul, matmul_many, QMatrix};
-use super::ops::{gated, silu};
+use super::ops::{gated, sigmoid, silu};
 use super::weights::{experts, matrix, optional_experts, vector, Weights};
 use super::Scratch;
 use crate::threadpool::ThreadPool;
@@ -202,7 +202,7 @@ pub fn route(probs: &mut [f32], r: Routing<'_>, sel: &mut [u32], w: &mut [f32]) 
             let scale = (1.0 / sum) as f32;
             probs.iter_mut().for_each(|p| *p *= scale);
         }
-        Gating::Sigmoid => probs.iter_mut().for_each(|p| *p = 1.0 / (1.0 + (-*p).exp())),
+        Gating::Sigmoid => probs.iter_mut().for_each(|p| *p = sigmoid(*p)),
     }
     let score = |x: usize| probs[x] + r.bias.map_or(0.0, |b| b[x]);
 

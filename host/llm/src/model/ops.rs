@@ -92,6 +92,20 @@ pub fn rope_apply(x: &mut [f32], head_dim: usize, n_dims: usize, style: RopeStyl
     }
 }
 
+/// `1 / (1 + e^-x)`, as ggml's `ggml_sigmoid`.
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `x / sqrt(mean(x²) + eps)` in place, without a weight (ggml's
+/// `rms_norm` alone): Gemma 4's values, Qwen 3.5's L2 norm.
+pub fn rms_norm_unweighted(x: &mut [f32], eps: f32) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let scale = 1.0 / ((sum / x.len() as f64) as f32 + eps).sqrt();
+    x.iter_mut().for_each(|v| *v *= scale);
+}
+
 /// SiLU as ggml's scalar `ggml_silu_f32`.
 #[inline]
 pub fn silu(x: f32) -> f32 {
