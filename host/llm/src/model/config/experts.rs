@@ -57,13 +57,7 @@ impl Experts {
                 Ok(softmax(count, used, n_ff, ff_shared))
             }
             "qwen2moe" | "qwen3moe" => {
-                if count == 0 {
-                    return Err(ModelError::InconsistentHyperparameter {
-                        key: k("expert_count"),
-                        value: 0,
-                        reason: format!("{arch} needs experts"),
-                    });
-                }
+                needs_experts(count, &k("expert_count"), arch)?;
                 let ff = match optional("expert_feed_forward_length")? {
                     Some(ff) => ff,
                     None => check(&k("feed_forward_length"), n_ff / used, MAX_FF)?,
@@ -75,33 +69,16 @@ impl Experts {
                 Ok(softmax(count, used, ff, ff_shared))
             }
             "qwen35moe" => {
-                if count == 0 {
-                    return Err(ModelError::InconsistentHyperparameter { key: k("expert_count"), value: 0, reason: "qwen35moe needs experts".into() });
-                }
-                // One width for every expert layer (llama.cpp reads a
-                // per-layer array or one number); default n_ff / used.
+                needs_experts(count, &k("expert_count"), arch)?;
                 let ff_key = k("expert_feed_forward_length");
-                let ff = match g.get(&ff_key) {
-                    Some(edgewasm_gguf::Value::Array(_)) => g.get_u64_array(&ff_key)?.and_then(|a| a.first().copied()).unwrap_or(0) as usize,
-                    Some(_) => required(g, &ff_key)?,
-                    None => n_ff / used,
-                };
-                let ff = check(&ff_key, ff, MAX_FF)?;
+                let ff = check(&ff_key, scalar_or_first(g, &ff_key)?.unwrap_or(n_ff / used), MAX_FF)?;
                 let ff_shared = optional("expert_shared_feed_forward_length")?.unwrap_or(n_ff);
                 Ok(softmax(count, used, ff, ff_shared))
             }
             "lfm2moe" => {
-                if count == 0 {
-                    return Err(ModelError::InconsistentHyperparameter { key: k("expert_count"), value: 0, reason: "lfm2moe needs experts".into() });
-                }
-                // One width for every expert layer (llama.cpp reads layer
-                // 0's from a per-layer array).
+                needs_experts(count, &k("expert_count"), arch)?;
                 let ff_key = k("expert_feed_forward_length");
-                let ff = match g.get(&ff_key) {
-                    Some(edgewasm_gguf::Value::Array(_)) => g.get_u64_array(&ff_key)?.and_then(|a| a.first().copied()).unwrap_or(0),
-                    _ => required(g, &ff_key)? as u64,
-                };
-                let ff = check(&ff_key, usize::try_from(ff).unwrap_or(usize::MAX), MAX_FF)?;
+                let ff = check(&ff_key, scalar_or_first(g, &ff_key)?.ok_or_else(|| ModelError::MissingKey(ff_key.clone()))?, MAX_FF)?;
                 let gating = match g.get_u64(&k("expert_gating_func"))? {
                     Some(1) => Gating::Softmax,
                     Some(2) => Gating::Sigmoid,
@@ -115,4 +92,23 @@ impl Experts {
             _ => Ok(none),
         }
     }
+}
+
+/// Architectures whose every FFN is experts: a file without any is wrong.
+fn needs_experts(count: usize, key: &str, arch: &str) -> Result<(), ModelError> {
+    match count {
+        0 => Err(ModelError::InconsistentHyperparameter { key: key.to_string(), value: 0, reason: format!("{arch} needs experts") }),
+        _ => Ok(()),
+    }
+}
+
+/// One width for every expert layer: `key` as one number, or layer 0's of
+/// a per-layer array (llama.cpp's `get_key_or_arr`); `None` when absent.
+fn scalar_or_first(g: &GgufFile, key: &str) -> Result<Option<usize>, ModelError> {
+    let v = match g.get(key) {
+        Some(edgewasm_gguf::Value::Array(_)) => g.get_u64_array(key)?.and_then(|a| a.first().copied()).unwrap_or(0),
+        Some(_) => required(g, key)? as u64,
+        None => return Ok(None),
+    };
+    Ok(Some(usize::try_from(v).unwrap_or(usize::MAX)))
 }
