@@ -6,6 +6,11 @@
 //! bytes and floats are those of ggml's C code compiled without FMA
 //! contraction (checked against goldens in `tests.rs`).
 //!
+//! The Q4_K, Q5_K and Q6_K dots are the exception: they sum in edgewasm's
+//! order (one exact integer and one f32 step per block, see [`k_term`]),
+//! which the interleaved tile kernels can follow 16 rows at a time. They
+//! agree with ggml's dots to rounding (checked in `tests.rs`).
+//!
 //! C's implicit conversions are spelled out: `int -> uint8_t/int8_t` stores
 //! keep the low byte (`as u8`/`as i8`), `int -> float` is `as f32`.
 
@@ -752,58 +757,59 @@ pub(crate) fn dequantize_q4_k(x: &[BlockQ4_K], y: &mut [f32]) {
     }
 }
 
-/// The integer core and float tail shared by the Q4_K and Q5_K generic dots:
-/// `aux8` holds the 256 unsigned levels of the block.
+/// The f32 part of one Q4_K/Q5_K/Q6_K block in the dot products:
+/// `sumf + (d·yd)·isum − (dmin·yd)·msum`, each product and sum rounded
+/// separately (no FMA), in this order. `isum` (scales times quants times
+/// activations) and `msum` (mins times activation sums) are exact integers.
+///
+/// This is edgewasm's order, not ggml's generic one (which keeps eight f32
+/// class sums per row): one f32 step per block lets the interleaved tile
+/// kernels (`crate::gemm`) keep 16 rows in the lanes of one register with
+/// no horizontal folding, and every path follows it bit for bit.
 #[inline(always)]
-fn dot_k4_block(
-    aux8: &[i8; QK_K],
-    scales: &[u8; 12],
-    d: half::f16,
-    dmin: half::f16,
-    yb: &BlockQ8_K,
-    sums: &mut [f32; 8],
-    sumf: &mut f32,
-) {
+pub(crate) fn k_term(sumf: f32, d: f32, dmin: f32, yd: f32, isum: i32, msum: i32) -> f32 {
+    let sumf = sumf + (d * yd) * isum as f32;
+    sumf - (dmin * yd) * msum as f32
+}
+
+/// `msum` of a Q4_K/Q5_K block: the 8 mins times the activation sums of
+/// their 32 elements (two `bsums` each).
+#[inline(always)]
+pub(crate) fn k4_msum(mins: &[u8], yb: &BlockQ8_K) -> i32 {
+    let mut msum = 0i32;
+    for j in 0..QK_K / 32 {
+        msum += mins[j] as i32 * (yb.bsums[2 * j] as i32 + yb.bsums[2 * j + 1] as i32);
+    }
+    msum
+}
+
+/// The Q4_K/Q5_K block dot: `levels` holds the 256 unsigned levels.
+#[inline(always)]
+fn dot_k4_block(levels: &[u8; QK_K], scales: &[u8; 12], d: half::f16, dmin: half::f16, yb: &BlockQ8_K, sumf: f32) -> f32 {
     let utmp = u32s_to_bytes(unpack_scales_mins_k4(scales));
     let (sc, mins) = (&utmp[..8], &utmp[8..]);
-    let mut sumi = 0i32;
-    for j in 0..QK_K / 16 {
-        sumi += yb.bsums[j] as i32 * mins[j / 2] as i32;
-    }
-    let mut aux32 = [0i32; 8];
-    for j in 0..QK_K / 32 {
-        let scale = sc[j] as i32;
-        for k in 0..4 {
-            let base = 32 * j + 8 * k;
-            for l in 0..8 {
-                let aux16 = (yb.qs[base + l] as i16 * aux8[base + l] as i16) as i32;
-                aux32[l] += scale * aux16;
-            }
+    let mut isum = 0i32;
+    for (j, (q, y)) in levels.chunks_exact(32).zip(yb.qs.chunks_exact(32)).enumerate() {
+        let mut s = 0i32;
+        for l in 0..32 {
+            s += q[l] as i32 * y[l] as i32;
         }
+        isum += sc[j] as i32 * s;
     }
-    let d = f16_to_f32(d) * yb.d;
-    for l in 0..8 {
-        sums[l] += d * aux32[l] as f32;
-    }
-    let dmin = f16_to_f32(dmin) * yb.d;
-    *sumf -= dmin * sumi as f32;
+    k_term(sumf, f16_to_f32(d), f16_to_f32(dmin), yb.d, isum, k4_msum(mins, yb))
 }
 
 pub(crate) fn dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
-    let mut aux8 = [0i8; QK_K];
-    let mut sums = [0.0f32; 8];
+    let mut levels = [0u8; QK_K];
     let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
-        for (q4, a) in xb.qs.chunks_exact(32).zip(aux8.chunks_exact_mut(64)) {
+        for (q4, a) in xb.qs.chunks_exact(32).zip(levels.chunks_exact_mut(64)) {
             for l in 0..32 {
-                a[l] = (q4[l] & 0xF) as i8;
-                a[l + 32] = (q4[l] >> 4) as i8;
+                a[l] = q4[l] & 0xF;
+                a[l + 32] = q4[l] >> 4;
             }
         }
-        dot_k4_block(&aux8, &xb.scales, xb.d, xb.dmin, yb, &mut sums, &mut sumf);
-    }
-    for s in sums {
-        sumf += s;
+        sumf = dot_k4_block(&levels, &xb.scales, xb.d, xb.dmin, yb, sumf);
     }
     sumf
 }
@@ -871,25 +877,21 @@ pub(crate) fn dequantize_q5_k(x: &[BlockQ5_K], y: &mut [f32]) {
 }
 
 pub(crate) fn dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
-    let mut aux8 = [0i8; QK_K];
-    let mut sums = [0.0f32; 8];
+    let mut levels = [0u8; QK_K];
     let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
         let mut m = 1u8;
-        for (q4, a) in xb.qs.chunks_exact(32).zip(aux8.chunks_exact_mut(64)) {
+        for (q4, a) in xb.qs.chunks_exact(32).zip(levels.chunks_exact_mut(64)) {
             for l in 0..32 {
-                a[l] = (q4[l] & 0xF) as i8 + if xb.qh[l] & m != 0 { 16 } else { 0 };
+                a[l] = (q4[l] & 0xF) + if xb.qh[l] & m != 0 { 16 } else { 0 };
             }
             m = m.wrapping_shl(1);
             for l in 0..32 {
-                a[l + 32] = (q4[l] >> 4) as i8 + if xb.qh[l] & m != 0 { 16 } else { 0 };
+                a[l + 32] = (q4[l] >> 4) + if xb.qh[l] & m != 0 { 16 } else { 0 };
             }
             m = m.wrapping_shl(1);
         }
-        dot_k4_block(&aux8, &xb.scales, xb.d, xb.dmin, yb, &mut sums, &mut sumf);
-    }
-    for s in sums {
-        sumf += s;
+        sumf = dot_k4_block(&levels, &xb.scales, xb.d, xb.dmin, yb, sumf);
     }
     sumf
 }
@@ -987,11 +989,13 @@ pub(crate) fn dequantize_q6_k(x: &[BlockQ6_K], y: &mut [f32]) {
     }
 }
 
+/// Q6_K in edgewasm's order (as [`k_term`], with no min part): `isum` sums
+/// `scale * (q - 32) * y` over the 16 sub-blocks of 16.
 pub(crate) fn dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
-    let mut aux8 = [0i8; QK_K];
-    let mut sums = [0.0f32; 8];
+    let mut levels = [0i8; QK_K];
+    let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
-        for (n, a) in aux8.chunks_exact_mut(128).enumerate() {
+        for (n, a) in levels.chunks_exact_mut(128).enumerate() {
             let ql = &xb.ql[64 * n..];
             let qh = &xb.qh[32 * n..];
             for l in 0..32 {
@@ -1002,25 +1006,15 @@ pub(crate) fn dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
                 a[l + 96] = q[3];
             }
         }
-        let mut aux32 = [0i32; 8];
-        for j in 0..QK_K / 16 {
-            let scale = xb.scales[j] as i32;
-            for h in 0..2 {
-                let base = 16 * j + 8 * h;
-                for l in 0..8 {
-                    let aux16 = (yb.qs[base + l] as i16 * aux8[base + l] as i16) as i32;
-                    aux32[l] += scale * aux16;
-                }
+        let mut isum = 0i32;
+        for (j, (q, y)) in levels.chunks_exact(16).zip(yb.qs.chunks_exact(16)).enumerate() {
+            let mut s = 0i32;
+            for l in 0..16 {
+                s += q[l] as i32 * y[l] as i32;
             }
+            isum += xb.scales[j] as i32 * s;
         }
-        let d = f16_to_f32(xb.d) * yb.d;
-        for l in 0..8 {
-            sums[l] += d * aux32[l] as f32;
-        }
-    }
-    let mut sumf = 0.0f32;
-    for s in sums {
-        sumf += s;
+        sumf += (f16_to_f32(xb.d) * yb.d) * isum as f32;
     }
     sumf
 }

@@ -6,8 +6,8 @@
 //! The weights of each 16- or 32-element sub-block are expanded to signed
 //! bytes (their levels, offsets applied) and multiplied with the Q8_K quants
 //! into the reference's exact integers: one per block for Q2_K (`sdot` or
-//! its emulation), and the 8 per-class sums `aux32` for Q3_K..Q6_K
-//! (widening multiplies, both builds). The f32 part then repeats the
+//! its emulation) and for Q4_K..Q6_K (widening multiplies, both builds),
+//! and the 8 per-class sums `aux32` for Q3_K. The f32 part then repeats the
 //! reference's operations in its order, so every dot is bit-identical to the
 //! scalar one. Nothing depends on `bsums` except the mins terms of
 //! Q2_K/Q4_K/Q5_K (as in the reference).
@@ -21,7 +21,7 @@ use core::arch::aarch64::*;
 
 use super::{dot_plain, dot_sdot};
 use crate::k_quants::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
-use crate::k_quants::scalar::{q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
+use crate::k_quants::scalar::{k_term, q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
 use crate::erased::{dot_args, from_float_args};
 use crate::fp::f16_to_f32;
 use crate::{GgmlType, KernelPath, TypeKernels};
@@ -31,7 +31,7 @@ pub(super) fn install(k: &mut TypeKernels, dotprod: bool) {
     match (k.ty, dotprod) {
         (GgmlType::Q2_K, false) => k.vec_dot = plain::dot_q2_k,
         (GgmlType::Q2_K, true) => k.vec_dot = sdot::dot_q2_k,
-        // Both builds: per-class sums need widening multiplies, not `sdot`.
+        // Both builds: widening multiplies (Q3_K needs per-class sums).
         (GgmlType::Q3_K, _) => k.vec_dot = dot_q3_k,
         (GgmlType::Q4_K, _) => k.vec_dot = dot_q4_k,
         (GgmlType::Q5_K, _) => k.vec_dot = dot_q5_k,
@@ -145,7 +145,7 @@ macro_rules! neon_kernels {
 neon_kernels!(plain, "neon", dot_plain, KernelPath::Neon.is_available());
 neon_kernels!(sdot, "neon,dotprod", dot_sdot, KernelPath::NeonDotprod.is_available());
 
-// ---- Q3_K..Q6_K: exact per-class sums -----------------------------------------
+// ---- Q3_K: exact per-class sums; Q4_K..Q6_K: one integer per block ------------
 //
 // The reference dots (ggml's generic code) keep 8 integer lanes per block,
 // `aux32[l]` = sum of `scale * q * y` over the elements with index `l` mod 8,
@@ -267,20 +267,26 @@ unsafe fn vec_dot_q3_k(x: &[BlockQ3_K], y: &[BlockQ8_K]) -> f32 {
     add_lanes(0.0, sums)
 }
 
+/// Sum of the 8 i16 lanes of `c`, widened.
+#[target_feature(enable = "neon")]
+#[inline]
+fn sum16(c: int16x8_t) -> i32 {
+    vaddlvq_s16(c)
+}
+
 #[target_feature(enable = "neon")]
 unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
     let m4 = vdupq_n_u8(0xF);
-    let mut sums = [vdupq_n_f32(0.0); 2];
     let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
         let u = unpack_scales_mins_k4(&xb.scales);
         let scales: [u8; 16] = bytemuck::cast(u.map(u32::to_le));
         let mins = (u[2] as u64) | ((u[3] as u64) << 32);
-        let sumi = mins_dot_bsums(mins, &yb.bsums);
+        let msum = mins_dot_bsums(mins, &yb.bsums);
 
         let (q4, _) = xb.qs.as_chunks::<16>();
         let (q8, _) = yb.qs.as_chunks::<16>();
-        let mut aux = Aux32::new();
+        let mut isum = 0i32;
         for j in 0..QK_K / 64 {
             let b0 = ld_u8(&q4[2 * j]);
             let b1 = ld_u8(&q4[2 * j + 1]);
@@ -288,25 +294,14 @@ unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
             let lo1 = vreinterpretq_s8_u8(vandq_u8(b1, m4));
             let hi0 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b0));
             let hi1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(b1));
-            // 4 products per class and sub-block: |sum| <= 4 * 15 * 128.
-            let c1 = classes16(
-                classes16(vdupq_n_s16(0), lo0, ld_i8(&q8[4 * j])),
-                lo1,
-                ld_i8(&q8[4 * j + 1]),
-            );
-            let c2 = classes16(
-                classes16(vdupq_n_s16(0), hi0, ld_i8(&q8[4 * j + 2])),
-                hi1,
-                ld_i8(&q8[4 * j + 3]),
-            );
-            aux.add(c1, scales[2 * j] as i16);
-            aux.add(c2, scales[2 * j + 1] as i16);
+            // 4 products per i16 lane and sub-block: |sum| <= 4 * 15 * 128.
+            let c1 = classes16(classes16(vdupq_n_s16(0), lo0, ld_i8(&q8[4 * j])), lo1, ld_i8(&q8[4 * j + 1]));
+            let c2 = classes16(classes16(vdupq_n_s16(0), hi0, ld_i8(&q8[4 * j + 2])), hi1, ld_i8(&q8[4 * j + 3]));
+            isum += scales[2 * j] as i32 * sum16(c1) + scales[2 * j + 1] as i32 * sum16(c2);
         }
-        add_scaled(&mut sums, f16_to_f32(xb.d) * yb.d, aux);
-        let dmin = f16_to_f32(xb.dmin) * yb.d;
-        sumf -= dmin * sumi as f32;
+        sumf = k_term(sumf, f16_to_f32(xb.d), f16_to_f32(xb.dmin), yb.d, isum, msum);
     }
-    add_lanes(sumf, sums)
+    sumf
 }
 
 #[target_feature(enable = "neon")]
@@ -314,20 +309,19 @@ unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
     let m4 = vdupq_n_u8(0xF);
     let one = vdupq_n_u8(1);
     let two = vdupq_n_u8(2);
-    let mut sums = [vdupq_n_f32(0.0); 2];
     let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
         let u = unpack_scales_mins_k4(&xb.scales);
         let scales: [u8; 16] = bytemuck::cast(u.map(u32::to_le));
         let mins = (u[2] as u64) | ((u[3] as u64) << 32);
-        let sumi = mins_dot_bsums(mins, &yb.bsums);
+        let msum = mins_dot_bsums(mins, &yb.bsums);
 
         let (q5, _) = xb.qs.as_chunks::<16>();
         let (qh, _) = xb.qh.as_chunks::<16>();
         let (q8, _) = yb.qs.as_chunks::<16>();
         let mut h0 = ld_u8(&qh[0]);
         let mut h1 = ld_u8(&qh[1]);
-        let mut aux = Aux32::new();
+        let mut isum = 0i32;
         for j in 0..QK_K / 64 {
             let b0 = ld_u8(&q5[2 * j]);
             let b1 = ld_u8(&q5[2 * j + 1]);
@@ -338,25 +332,14 @@ unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
             h0 = vshrq_n_u8::<2>(h0);
             h1 = vshrq_n_u8::<2>(h1);
             let s = vreinterpretq_s8_u8;
-            // 4 products per class and sub-block: |sum| <= 4 * 31 * 128.
-            let c1 = classes16(
-                classes16(vdupq_n_s16(0), s(lo0), ld_i8(&q8[4 * j])),
-                s(lo1),
-                ld_i8(&q8[4 * j + 1]),
-            );
-            let c2 = classes16(
-                classes16(vdupq_n_s16(0), s(hi0), ld_i8(&q8[4 * j + 2])),
-                s(hi1),
-                ld_i8(&q8[4 * j + 3]),
-            );
-            aux.add(c1, scales[2 * j] as i16);
-            aux.add(c2, scales[2 * j + 1] as i16);
+            // 4 products per i16 lane and sub-block: |sum| <= 4 * 31 * 128.
+            let c1 = classes16(classes16(vdupq_n_s16(0), s(lo0), ld_i8(&q8[4 * j])), s(lo1), ld_i8(&q8[4 * j + 1]));
+            let c2 = classes16(classes16(vdupq_n_s16(0), s(hi0), ld_i8(&q8[4 * j + 2])), s(hi1), ld_i8(&q8[4 * j + 3]));
+            isum += scales[2 * j] as i32 * sum16(c1) + scales[2 * j + 1] as i32 * sum16(c2);
         }
-        add_scaled(&mut sums, f16_to_f32(xb.d) * yb.d, aux);
-        let dmin = f16_to_f32(xb.dmin) * yb.d;
-        sumf -= dmin * sumi as f32;
+        sumf = k_term(sumf, f16_to_f32(xb.d), f16_to_f32(xb.dmin), yb.d, isum, msum);
     }
-    add_lanes(sumf, sums)
+    sumf
 }
 
 #[target_feature(enable = "neon")]
@@ -364,13 +347,13 @@ unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
     let m4 = vdupq_n_u8(0xF);
     let m3 = vdupq_n_u8(3);
     let m32 = vdupq_n_s8(32);
-    let mut sums = [vdupq_n_f32(0.0); 2];
+    let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
         let (ql, _) = xb.ql.as_chunks::<16>();
         let (qh, _) = xb.qh.as_chunks::<16>();
         let (q8, _) = yb.qs.as_chunks::<16>();
         let sc = &xb.scales;
-        let mut aux = Aux32::new();
+        let mut isum = 0i32;
         for j in 0..2 {
             for half in 0..2 {
                 // Elements 128 j + 16 half + {0, 32, 64, 96} + 0..16.
@@ -379,27 +362,21 @@ unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
                 let h = ld_u8(&qh[2 * j + half]);
                 let lv = [
                     vorrq_u8(vandq_u8(a, m4), vshlq_n_u8::<4>(vandq_u8(h, m3))),
-                    vorrq_u8(
-                        vandq_u8(b, m4),
-                        vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<2>(h), m3)),
-                    ),
-                    vorrq_u8(
-                        vshrq_n_u8::<4>(a),
-                        vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<4>(h), m3)),
-                    ),
+                    vorrq_u8(vandq_u8(b, m4), vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<2>(h), m3))),
+                    vorrq_u8(vshrq_n_u8::<4>(a), vshlq_n_u8::<4>(vandq_u8(vshrq_n_u8::<4>(h), m3))),
                     vorrq_u8(vshrq_n_u8::<4>(b), vshlq_n_u8::<4>(vshrq_n_u8::<6>(h))),
                 ];
                 for (g, l) in lv.into_iter().enumerate() {
                     let sub = 8 * j + 2 * g + half;
+                    // 2 products per i16 lane: |sum| <= 2 * 32 * 128.
                     let q = vsubq_s8(vreinterpretq_s8_u8(l), m32);
-                    let c = classes16(vdupq_n_s16(0), q, ld_i8(&q8[sub]));
-                    aux.add(c, sc[sub] as i16);
+                    isum += sc[sub] as i32 * sum16(classes16(vdupq_n_s16(0), q, ld_i8(&q8[sub])));
                 }
             }
         }
-        add_scaled(&mut sums, f16_to_f32(xb.d) * yb.d, aux);
+        sumf += (f16_to_f32(xb.d) * yb.d) * isum as f32;
     }
-    add_lanes(0.0, sums)
+    sumf
 }
 
 // ---- Q8_K quantize ----------------------------------------------------------

@@ -10,17 +10,18 @@
 //!
 //! Integer parts are exact (`maddubs` never saturates here: the unsigned
 //! operand is at most 63, so a pair sums to at most 2 * 63 * 128), and they
-//! are the reference's own integers (per block for Q2_K, per block and index
-//! class mod 8 for the others, see "exact per-class sums" below); the f32
-//! part then repeats the reference's operations in its order, so every dot
-//! here is bit-identical to the scalar one. Like the reference, Q4_K/Q5_K/
-//! Q2_K take the min terms from `bsums`, so they need Q8_K blocks whose
-//! `bsums` are consistent (any quantize output is).
+//! are the reference's own integers (per block for Q2_K, Q4_K, Q5_K and
+//! Q6_K, per block and index class mod 8 for Q3_K, see "exact per-class
+//! sums" below); the f32 part then repeats the reference's operations in
+//! its order, so every dot here is bit-identical to the scalar one. Like
+//! the reference, Q4_K/Q5_K/Q2_K take the min terms from `bsums`, and Q6_K
+//! its `- 32` offset, so they need Q8_K blocks whose `bsums` are consistent
+//! (any quantize output is).
 
 use core::arch::x86_64::*;
 
 use crate::k_quants::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
-use crate::k_quants::scalar::{q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
+use crate::k_quants::scalar::{k_term, q8k_bsums, unpack_scales_mins_k4, unpack_scales_q3k};
 use crate::erased::{dot_args, from_float_args};
 use crate::fp::f16_to_f32;
 use crate::{GgmlType, KernelPath, TypeKernels};
@@ -387,121 +388,122 @@ unsafe fn vec_dot_q3_k(x: &[BlockQ3_K], y: &[BlockQ8_K]) -> f32 {
     add_lanes(0.0, sums)
 }
 
-// ---- Q4_K -------------------------------------------------------------------
+// ---- Q4_K, Q5_K, Q6_K: edgewasm's order ---------------------------------------
+//
+// One exact integer `isum` (and `msum`) per block, then the reference's f32
+// step `k_term` itself: the integer sums are order-free, so any lane layout
+// gives the reference's bits.
+
+/// Scale `j` (of the 8 i16 in each 128-bit half of `scales`) in every lane.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn bcast16(scales: __m256i, j: usize) -> __m256i {
+    let b = 2 * j as i16;
+    _mm256_shuffle_epi8(scales, _mm256_set1_epi16(((b + 1) << 8) | b))
+}
+
+/// `sum_j scale_j * sum(q * y)` over the 8 sub-blocks of 32 of a Q4_K/Q5_K
+/// block, `q` given as 4 vectors of 32 low levels (sub-blocks 2k) and 4 of
+/// high levels (sub-blocks 2k + 1). `maddubs` pairs are at most 2 * 31 * 128.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn isum_k4(lo: [__m256i; 4], hi: [__m256i; 4], scales: __m256i, q8: &[[i8; 32]]) -> i32 {
+    let mut acc = _mm256_setzero_si256();
+    for k in 0..4 {
+        let pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[k], ld_i8x32(&q8[2 * k])), bcast16(scales, 2 * k));
+        let ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[k], ld_i8x32(&q8[2 * k + 1])), bcast16(scales, 2 * k + 1));
+        acc = _mm256_add_epi32(acc, _mm256_add_epi32(pl, ph));
+    }
+    hsum_i32x8(acc)
+}
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q4_k(x: &[BlockQ4_K], y: &[BlockQ8_K]) -> f32 {
     let m4 = _mm256_set1_epi8(0xF);
-    let mut sums = _mm256_setzero_ps();
     let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
         let mins_and_scales = mins_and_scales_k4(&xb.scales);
-        let sumi = hsum_i32x4(mins_dot_bsums(mins_and_scales, &yb.bsums));
+        let msum = hsum_i32x4(mins_dot_bsums(mins_and_scales, &yb.bsums));
         let sc128 = _mm256_castsi256_si128(mins_and_scales);
-        let scales = _mm256_set_m128i(sc128, sc128);
-
-        let q8 = c32(&yb.qs);
-        let mut cls = Classes::new();
-        for (j, q4) in c32(&xb.qs).iter().enumerate() {
-            let q4bits = pair(ld_u8x32(q4));
-            let q4l = _mm256_and_si256(q4bits, m4);
-            let q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
-            let pl = _mm256_maddubs_epi16(q4l, ld_y(&q8[2 * j]));
-            let ph = _mm256_maddubs_epi16(q4h, ld_y(&q8[2 * j + 1]));
-            cls.add(pl, ph, dword(scales, j));
-        }
-        let d = f16_to_f32(xb.d) * yb.d;
-        sums = add_scaled(sums, d, cls.total());
-        let dmin = f16_to_f32(xb.dmin) * yb.d;
-        sumf -= dmin * sumi as f32;
+        let q4: [__m256i; 4] = core::array::from_fn(|k| ld_u8x32(&c32(&xb.qs)[k]));
+        let lo = q4.map(|v| _mm256_and_si256(v, m4));
+        let hi = q4.map(|v| _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+        let isum = isum_k4(lo, hi, _mm256_set_m128i(sc128, sc128), c32(&yb.qs));
+        sumf = k_term(sumf, f16_to_f32(xb.d), f16_to_f32(xb.dmin), yb.d, isum, msum);
     }
-    add_lanes(sumf, sums)
+    sumf
 }
-
-// ---- Q5_K -------------------------------------------------------------------
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q5_k(x: &[BlockQ5_K], y: &[BlockQ8_K]) -> f32 {
     let m4 = _mm256_set1_epi8(0xF);
     let m16 = _mm256_set1_epi8(16);
-    let mut sums = _mm256_setzero_ps();
     let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
         let mins_and_scales = mins_and_scales_k4(&xb.scales);
-        let sumi = hsum_i32x4(mins_dot_bsums(mins_and_scales, &yb.bsums));
+        let msum = hsum_i32x4(mins_dot_bsums(mins_and_scales, &yb.bsums));
         let sc128 = _mm256_castsi256_si128(mins_and_scales);
-        let scales = _mm256_set_m128i(sc128, sc128);
-
-        let hbits = pair(ld_u8x32(&xb.qh));
-        let q8 = c32(&yb.qs);
-        let mut cls = Classes::new();
-        for (j, q5) in c32(&xb.qs).iter().enumerate() {
-            let q5bits = pair(ld_u8x32(q5));
-            // 16 where bit 2j (resp. 2j + 1) of the element's qh byte is set.
-            let bit = |k: i32| {
-                let m = _mm256_set1_epi8(1 << k);
-                _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, m), m), m16)
-            };
-            let q5_0 = _mm256_or_si256(_mm256_and_si256(q5bits, m4), bit(2 * j as i32));
-            let q5_1 = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(q5bits, 4), m4),
-                bit(2 * j as i32 + 1),
-            );
-            let p0 = _mm256_maddubs_epi16(q5_0, ld_y(&q8[2 * j]));
-            let p1 = _mm256_maddubs_epi16(q5_1, ld_y(&q8[2 * j + 1]));
-            cls.add(p0, p1, dword(scales, j));
-        }
-        let d = f16_to_f32(xb.d) * yb.d;
-        sums = add_scaled(sums, d, cls.total());
-        let dmin = f16_to_f32(xb.dmin) * yb.d;
-        sumf -= dmin * sumi as f32;
+        let hbits = ld_u8x32(&xb.qh);
+        // 16 where bit `k` of the element's qh byte is set.
+        let bit = |k: usize| {
+            let m = _mm256_set1_epi8(1 << k);
+            _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, m), m), m16)
+        };
+        let q5: [__m256i; 4] = core::array::from_fn(|k| ld_u8x32(&c32(&xb.qs)[k]));
+        let lo: [__m256i; 4] = core::array::from_fn(|k| _mm256_or_si256(_mm256_and_si256(q5[k], m4), bit(2 * k)));
+        let hi: [__m256i; 4] =
+            core::array::from_fn(|k| _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q5[k], 4), m4), bit(2 * k + 1)));
+        let isum = isum_k4(lo, hi, _mm256_set_m128i(sc128, sc128), c32(&yb.qs));
+        sumf = k_term(sumf, f16_to_f32(xb.d), f16_to_f32(xb.dmin), yb.d, isum, msum);
     }
-    add_lanes(sumf, sums)
+    sumf
 }
-
-// ---- Q6_K -------------------------------------------------------------------
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn vec_dot_q6_k(x: &[BlockQ6_K], y: &[BlockQ8_K]) -> f32 {
     let m3 = _mm256_set1_epi8(3);
     let m15 = _mm256_set1_epi8(15);
-    let m32 = _mm256_set1_epi8(32);
-    let mut sums = _mm256_setzero_ps();
+    let mut sumf = 0.0f32;
     for (xb, yb) in x.iter().zip(y) {
-        let scales = scales16_pairs(ld_i8x16(&xb.scales));
+        let sc8 = ld_i8x16(&xb.scales);
+        // Sub-block `i` in the low half, `i + 1` in the high half, as i16.
+        let pair_scales = |i: i8| {
+            _mm256_cvtepi8_epi16(_mm_shuffle_epi8(
+                sc8,
+                _mm_setr_epi8(i, i, i, i, i, i, i, i, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1),
+            ))
+        };
         let ql = c32(&xb.ql);
         let qh = c32(&xb.qh);
         let q8 = c32(&yb.qs);
-        let mut cls = Classes::new();
+        let mut acc = _mm256_setzero_si256();
         for j in 0..QK_K / 128 {
-            let q4bits1 = pair(ld_u8x32(&ql[2 * j]));
-            let q4bits2 = pair(ld_u8x32(&ql[2 * j + 1]));
-            let q4bits_h = pair(ld_u8x32(&qh[j]));
-
+            let q4bits1 = ld_u8x32(&ql[2 * j]);
+            let q4bits2 = ld_u8x32(&ql[2 * j + 1]);
+            let q4bits_h = ld_u8x32(&qh[j]);
             let q4h_0 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, m3), 4);
             let q4h_1 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(12)), 2);
             let q4h_2 = _mm256_and_si256(q4bits_h, _mm256_set1_epi8(48));
             let q4h_3 = _mm256_srli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(-64)), 2);
-
-            let q4_0 = _mm256_or_si256(_mm256_and_si256(q4bits1, m15), q4h_0);
-            let q4_1 = _mm256_or_si256(_mm256_and_si256(q4bits2, m15), q4h_1);
-            let q4_2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h_2);
-            let q4_3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h_3);
-
-            // (q - 32) . y per class pair, as q . y - 32 . y (no saturation:
-            // |q . y| <= 2 * 63 * 128, |32 . y| <= 2 * 32 * 128).
-            let lev = |q: __m256i, k: usize| {
-                let qy = ld_y(&q8[4 * j + k]);
-                _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy), _mm256_maddubs_epi16(m32, qy))
-            };
-            let (p0, p1, p2, p3) = (lev(q4_0, 0), lev(q4_1, 1), lev(q4_2, 2), lev(q4_3, 3));
-            cls.add(p0, p1, dword(scales, 2 * j));
-            cls.add(p2, p3, dword(scales, 2 * j + 1));
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(q4bits1, m15), q4h_0),
+                _mm256_or_si256(_mm256_and_si256(q4bits2, m15), q4h_1),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h_2),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h_3),
+            ];
+            // Unsigned levels 0..64 (the `- 32` comes from `bsums` below):
+            // maddubs pairs are at most 2 * 63 * 128.
+            for (k, q) in q.into_iter().enumerate() {
+                let p = _mm256_maddubs_epi16(q, ld_i8x32(&q8[4 * j + k]));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, pair_scales((8 * j + 2 * k) as i8)));
+            }
         }
-        let d = f16_to_f32(xb.d) * yb.d;
-        sums = add_scaled(sums, d, cls.total());
+        // isum = sum scale * q * y - 32 * sum scale * bsum.
+        let sb = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), ld_i16x16(&yb.bsums));
+        let isum = hsum_i32x8(acc) - 32 * hsum_i32x8(sb);
+        sumf += (f16_to_f32(xb.d) * yb.d) * isum as f32;
     }
-    add_lanes(0.0, sums)
+    sumf
 }
 
 // ---- Q8_K quantize ----------------------------------------------------------
