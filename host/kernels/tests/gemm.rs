@@ -26,18 +26,23 @@ impl Lcg {
 /// `rows` rows of random `ty` blocks.
 fn random_weights(ty: GgmlType, rows: usize, cols: usize, rng: &mut Lcg) -> Vec<u16> {
     let bs = ty.type_size();
-    let nb = cols / 32;
+    let nb = cols / ty.block_size();
     let mut bytes = vec![0u8; rows * nb * bs];
     for blk in bytes.chunks_mut(bs) {
         for b in blk.iter_mut() {
             *b = rng.next() as u8;
         }
-        // d (and m) finite: scales in ±2^-6..2^-2.
-        let n_scales = if ty == GgmlType::Q4_1 { 2 } else { 1 };
+        // d (and m or dmin) finite: scales in ±2^-6..2^-2. They lead the
+        // block, but for Q6_K, where `d` is its last two bytes.
+        let (first, n_scales) = match ty {
+            GgmlType::Q4_1 | GgmlType::Q4_K => (0, 2),
+            GgmlType::Q6_K => (bs - 2, 1),
+            _ => (0, 1),
+        };
         for s in 0..n_scales {
             let v = rng.f() * 0.25;
             let h = fp::fp32_to_fp16_bits(if v.abs() < 1.0 / 64.0 { 0.02 } else { v });
-            blk[2 * s..2 * s + 2].copy_from_slice(&h.to_le_bytes());
+            blk[first + 2 * s..first + 2 * s + 2].copy_from_slice(&h.to_le_bytes());
         }
     }
     bytes.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
@@ -46,7 +51,7 @@ fn random_weights(ty: GgmlType, rows: usize, cols: usize, rng: &mut Lcg) -> Vec<
 fn quantized_acts(ty: GgmlType, n: usize, cols: usize, rng: &mut Lcg) -> Vec<u16> {
     let vt = kernels_for_path(ty, KernelPath::Scalar).unwrap().vec_dot_type;
     let q = kernels_for_path(vt, KernelPath::Scalar).unwrap();
-    let row = vt.type_size() * cols / 32;
+    let row = vt.type_size() * cols / vt.block_size();
     let mut out = vec![0u16; (n * row).div_ceil(2)];
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
     for c in 0..n {
@@ -70,7 +75,7 @@ fn check(path: Option<KernelPath>, ty: GgmlType, rows: usize, cols: usize, n: us
     let wb: &[u8] = bytemuck::cast_slice(&w);
     let a = quantized_acts(ty, n, cols, &mut rng);
     let vt = kernels_for_path(ty, KernelPath::Scalar).unwrap().vec_dot_type;
-    let arow = vt.type_size() * cols / 32;
+    let arow = vt.type_size() * cols / vt.block_size();
     let ab = &bytemuck::cast_slice::<u16, u8>(&a)[..n * arow];
     let reference = kernels_for_path(ty, KernelPath::Scalar).unwrap();
     // Every other case keeps the tiles in a huge-page arena, as models do.
@@ -80,7 +85,7 @@ fn check(path: Option<KernelPath>, ty: GgmlType, rows: usize, cols: usize, n: us
         assert_eq!(arena.used(), m.heap_bytes(), "{ty}: the tiles are in the arena");
     }
     assert_eq!(m.tile_rows(), rows / TILE_ROWS * TILE_ROWS);
-    let wrow = ty.type_size() * cols / 32;
+    let wrow = ty.type_size() * cols / ty.block_size();
     for r in 0..m.tile_rows() {
         let mut back = vec![0u8; wrow];
         m.copy_row(r, &mut back);
@@ -110,12 +115,17 @@ fn check(path: Option<KernelPath>, ty: GgmlType, rows: usize, cols: usize, n: us
     }
 }
 
-const TYPES: [GgmlType; 3] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0];
+const TYPES: [GgmlType; 5] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K];
 
 fn tiles_equal_vec_dot_on(path: Option<KernelPath>) {
     let mut seed = 1;
     for ty in TYPES {
-        for (rows, cols) in [(16, 32), (37, 96), (48, 576), (32, 1536)] {
+        let shapes: &[(usize, usize)] = if ty.block_size() == 256 {
+            &[(16, 256), (37, 768), (48, 1536), (32, 2048)]
+        } else {
+            &[(16, 32), (37, 96), (48, 576), (32, 1536)]
+        };
+        for &(rows, cols) in shapes {
             for n in [1, 2, 3, 4, 5, 9] {
                 seed += 1;
                 check(path, ty, rows, cols, n, seed);
@@ -152,9 +162,13 @@ fn gemm_over_a_tile_range_writes_consecutive_panels() {
 #[test]
 fn bad_shapes_are_errors() {
     assert_eq!(
-        RepackedMatrix::new(GgmlType::Q4_K, 16, 256, &[0; 16 * 144]).unwrap_err(),
-        RepackError::Unsupported(GgmlType::Q4_K)
+        RepackedMatrix::new(GgmlType::Q5_K, 16, 256, &[0; 16 * 176]).unwrap_err(),
+        RepackError::Unsupported(GgmlType::Q5_K)
     );
+    assert!(matches!(
+        RepackedMatrix::new(GgmlType::Q4_K, 16, 128, &[0; 16 * 72]),
+        Err(RepackError::Columns { .. })
+    ));
     assert!(matches!(
         RepackedMatrix::new(GgmlType::Q8_0, 16, 48, &[0; 16 * 34]),
         Err(RepackError::Columns { .. })

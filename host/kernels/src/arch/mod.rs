@@ -1,14 +1,15 @@
 //! Every piece of per-ISA code, one directory per kernel path:
 //!
 //! ```text
-//! arch/x86_64/avx2/    blocks.rs  k_quants.rs  gemm.rs  attn.rs  recurrent.rs  (KernelPath::Avx2)
+//! arch/x86_64/avx2/    blocks.rs  k_quants.rs  gemm.rs  gemm_k.rs  attn.rs  recurrent.rs  (KernelPath::Avx2)
 //! arch/x86_64/avx512/  blocks.rs  gemm.rs  recurrent.rs                       (KernelPath::Avx512, on top of avx2)
 //! arch/aarch64/neon/   blocks.rs  k_quants.rs  gemm.rs           (KernelPath::Neon and NeonDotprod)
 //! ```
 //!
 //! Each file is the SIMD twin of one scalar reference, named in its header:
 //! `blocks.rs` of `crate::blocks` and `crate::float`, `k_quants.rs` of
-//! `crate::k_quants::scalar`, `gemm.rs` of `crate::gemm::scalar`, `attn.rs`
+//! `crate::k_quants::scalar`, `gemm.rs` of `crate::gemm::scalar`, `gemm_k.rs` of
+//! `crate::gemm::kquants`, `attn.rs`
 //! of `crate::attn`, `recurrent.rs` of `crate::recurrent`. A twin returns the reference's exact bits: it reduces
 //! in the reference's order.
 //!
@@ -123,10 +124,14 @@ pub(crate) fn tile_fn(ty: GgmlType, path: KernelPath) -> Option<TileFn> {
     assert!(path.is_available(), "kernel path {path} is not available");
     match path {
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx512 if crate::dispatch::has_avx512vnni() => x86_64::avx512::gemm::tile_fn(ty),
+        KernelPath::Avx512 if crate::dispatch::has_avx512vnni() => {
+            x86_64::avx512::gemm::tile_fn(ty).or_else(|| x86_64::avx2::gemm_k::tile_fn(ty))
+        }
         // AVX-512 without VNNI: the AVX2 tiles.
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx2 | KernelPath::Avx512 => x86_64::avx2::gemm::tile_fn(ty),
+        KernelPath::Avx2 | KernelPath::Avx512 => {
+            x86_64::avx2::gemm::tile_fn(ty).or_else(|| x86_64::avx2::gemm_k::tile_fn(ty))
+        }
         #[cfg(target_arch = "aarch64")]
         KernelPath::Neon => aarch64::neon::gemm::tile_fn(ty, false),
         #[cfg(target_arch = "aarch64")]

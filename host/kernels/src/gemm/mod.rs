@@ -13,9 +13,9 @@
 //! reference's operations in the reference's order, so the output is the
 //! same f32 bits as `vec_dot` on any path (tested in `tests/gemm.rs`).
 //!
-//! Layout: tile `t` (rows `16t..16t+16`) is `nb = cols / 32` tile-blocks of
-//! `tile_block_bytes(ty)` bytes each. A tile-block holds, for block `b` of
-//! the 16 rows:
+//! Layout: tile `t` (rows `16t..16t+16`) is `nb = cols / block` tile-blocks
+//! of `tile_block_bytes(ty)` bytes each. For Q4_0, Q4_1 and Q8_0 a
+//! tile-block holds, for block `b` of the 16 rows:
 //!
 //! * the quants, `groups` vectors of 64 bytes; vector `g` holds bytes
 //!   `4g..4g+4` of every row's `qs` (row `r` at bytes `4r..4r+4`). For Q4_0
@@ -23,6 +23,9 @@
 //!   nibbles elements `16+4g..16+4g+4`; for Q8_0 (8 groups) the bytes are
 //!   elements `4g..4g+4`;
 //! * `d` of the 16 rows (f16), then for Q4_1 `m` of the 16 rows (f16).
+//!
+//! The K-quants Q4_K and Q6_K (256-element blocks, Q8_K activations) are
+//! laid out as described in `kquants.rs`.
 //!
 //! The portable tile kernels (the references) are in `scalar.rs`; their SIMD
 //! twins in `crate::arch::<arch>::<isa>::gemm`.
@@ -36,9 +39,11 @@ use std::sync::{Arc, OnceLock};
 use half::f16;
 
 use crate::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
+use crate::k_quants::blocks::QK_K;
 use crate::{active_path, AlignedBuf, GgmlType, KernelPath};
 
 mod arena;
+pub(crate) mod kquants;
 mod scalar;
 
 pub use arena::{ArenaSlice, WeightArena};
@@ -53,7 +58,15 @@ pub(crate) type TileFn = fn(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &
 
 /// The weight types with an interleaved layout.
 pub fn supports(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
+    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q4_K | GgmlType::Q6_K)
+}
+
+/// Elements per block of a supported type.
+const fn block_elems(ty: GgmlType) -> usize {
+    match ty {
+        GgmlType::Q4_K | GgmlType::Q6_K => QK_K,
+        _ => QK,
+    }
 }
 
 /// Bytes of the quants of one tile-block.
@@ -67,6 +80,8 @@ pub(crate) const fn quant_bytes(ty: GgmlType) -> usize {
 /// Bytes of one tile-block (16 rows × one block), the same as 16 blocks.
 pub const fn tile_block_bytes(ty: GgmlType) -> usize {
     match ty {
+        GgmlType::Q4_K => kquants::Q4K_TBB,
+        GgmlType::Q6_K => kquants::Q6K_TBB,
         GgmlType::Q4_1 => quant_bytes(ty) + 2 * TILE_ROWS * 2,
         _ => quant_bytes(ty) + TILE_ROWS * 2,
     }
@@ -143,10 +158,10 @@ impl RepackedMatrix {
     /// Bytes the interleaved copy of a `rows × cols` matrix of `ty` takes (0
     /// when it has no interleaved layout): for sizing a [`WeightArena`].
     pub fn bytes_for(ty: GgmlType, rows: usize, cols: usize) -> usize {
-        if !supports(ty) || cols % QK != 0 {
+        if !supports(ty) || cols % block_elems(ty) != 0 {
             return 0;
         }
-        (rows / TILE_ROWS).saturating_mul(cols / QK).saturating_mul(tile_block_bytes(ty))
+        (rows / TILE_ROWS).saturating_mul(cols / block_elems(ty)).saturating_mul(tile_block_bytes(ty))
     }
 
     /// [`Self::new`], with the copy in `arena` when there is room (the heap
@@ -164,10 +179,10 @@ impl RepackedMatrix {
         if !supports(ty) {
             return Err(RepackError::Unsupported(ty));
         }
-        if cols == 0 || cols % QK != 0 {
+        if cols == 0 || cols % block_elems(ty) != 0 {
             return Err(RepackError::Columns { ty, cols });
         }
-        let nb = cols / QK;
+        let nb = cols / block_elems(ty);
         let row_bytes = nb * ty.type_size();
         let expected = rows.checked_mul(row_bytes).unwrap_or(usize::MAX);
         if bytes.len() != expected {
@@ -180,27 +195,18 @@ impl RepackedMatrix {
             Some(slice) => Storage::Arena(slice),
             None => Storage::Heap(AlignedBuf::zeroed(len)),
         };
-        let groups = quant_bytes(ty) / 64;
-        let qs_off = ty.type_size() - 4 * groups; // qs are each block's tail
         let tile_src = TILE_ROWS * row_bytes;
         let tiles_per_release = (1usize << 20).div_ceil(tile_src.max(1)).max(1);
         let mut released = 0;
         for t in 0..tiles {
             for b in 0..nb {
                 let dst = &mut data[(t * nb + b) * tbb..(t * nb + b + 1) * tbb];
-                for r in 0..TILE_ROWS {
-                    let src = &bytes[(t * TILE_ROWS + r) * row_bytes + b * ty.type_size()..][..ty.type_size()];
-                    for g in 0..groups {
-                        dst[g * 64 + r * 4..g * 64 + r * 4 + 4]
-                            .copy_from_slice(&src[qs_off + 4 * g..qs_off + 4 * g + 4]);
-                    }
-                    let sc = quant_bytes(ty);
-                    // d (and m) are the block's leading f16s.
-                    dst[sc + 2 * r..sc + 2 * r + 2].copy_from_slice(&src[0..2]);
-                    if ty == GgmlType::Q4_1 {
-                        let m = sc + 2 * TILE_ROWS;
-                        dst[m + 2 * r..m + 2 * r + 2].copy_from_slice(&src[2..4]);
-                    }
+                let src = |r: usize| &bytes[(t * TILE_ROWS + r) * row_bytes + b * ty.type_size()..][..ty.type_size()];
+                let src: [&[u8]; TILE_ROWS] = core::array::from_fn(src);
+                match ty {
+                    GgmlType::Q4_K => kquants::pack_q4_k(&src, dst),
+                    GgmlType::Q6_K => kquants::pack_q6_k(&src, dst),
+                    _ => pack_block32(ty, &src, dst),
                 }
             }
             if (t + 1) % tiles_per_release == 0 || t + 1 == tiles {
@@ -238,7 +244,7 @@ impl RepackedMatrix {
     /// so lookups (embeddings) need not touch the original weights.
     pub fn copy_row(&self, r: usize, out: &mut [u8]) {
         let ty = self.ty;
-        let nb = self.cols / QK;
+        let nb = self.cols / block_elems(ty);
         assert!(r < self.tile_rows(), "copy_row: row {r} of {}", self.tile_rows());
         assert_eq!(out.len(), nb * ty.type_size(), "copy_row: output length");
         let (tile, lane) = (self.tile(r / TILE_ROWS), r % TILE_ROWS);
@@ -248,6 +254,17 @@ impl RepackedMatrix {
         let sc = quant_bytes(ty);
         for (b, dst) in out.chunks_exact_mut(ty.type_size()).enumerate() {
             let tb = &tile[b * tbb..(b + 1) * tbb];
+            match ty {
+                GgmlType::Q4_K => {
+                    kquants::unpack_q4_k(tb, lane, dst);
+                    continue;
+                }
+                GgmlType::Q6_K => {
+                    kquants::unpack_q6_k(tb, lane, dst);
+                    continue;
+                }
+                _ => {}
+            }
             for g in 0..groups {
                 dst[qs_off + 4 * g..qs_off + 4 * g + 4].copy_from_slice(&tb[g * 64 + lane * 4..g * 64 + lane * 4 + 4]);
             }
@@ -260,7 +277,7 @@ impl RepackedMatrix {
     }
 
     fn tile(&self, t: usize) -> &[u8] {
-        let len = self.cols / QK * tile_block_bytes(self.ty);
+        let len = self.cols / block_elems(self.ty) * tile_block_bytes(self.ty);
         &self.data[t * len..(t + 1) * len]
     }
 
@@ -289,11 +306,13 @@ impl RepackedMatrix {
     }
 
     fn gemm_with(&self, f: TileFn, tiles: Range<usize>, act: &[u8], n: usize, out: &mut [f32]) {
-        let nb = self.cols / QK;
+        let nb = self.cols / block_elems(self.ty);
         let dot_ty = vec_dot_type(self.ty);
         assert!(tiles.end <= self.tiles, "gemm: tiles {tiles:?} of {}", self.tiles);
         assert_eq!(act.len(), n * nb * dot_ty.type_size(), "gemm: activation bytes");
-        assert_eq!(act.as_ptr() as usize % 2, 0, "gemm: activation alignment");
+        // f16 scales (Q8_0, Q8_1) or an f32 one (Q8_K) lead each block.
+        let align = if dot_ty == GgmlType::Q8_K { 4 } else { 2 };
+        assert_eq!(act.as_ptr() as usize % align, 0, "gemm: activation alignment");
         assert!(out.len() >= tiles.len() * n * TILE_ROWS, "gemm: output length");
         for (i, t) in tiles.enumerate() {
             f(self.tile(t), nb, act, n, &mut out[i * n * TILE_ROWS..(i + 1) * n * TILE_ROWS]);
@@ -301,21 +320,41 @@ impl RepackedMatrix {
     }
 }
 
+/// Interleaves one block of each of 16 Q4_0, Q4_1 or Q8_0 rows.
+fn pack_block32(ty: GgmlType, src: &[&[u8]; TILE_ROWS], dst: &mut [u8]) {
+    let groups = quant_bytes(ty) / 64;
+    let qs_off = ty.type_size() - 4 * groups; // qs are each block's tail
+    let sc = quant_bytes(ty);
+    for (r, src) in src.iter().enumerate() {
+        for g in 0..groups {
+            dst[g * 64 + r * 4..g * 64 + r * 4 + 4].copy_from_slice(&src[qs_off + 4 * g..qs_off + 4 * g + 4]);
+        }
+        // d (and m) are the block's leading f16s.
+        dst[sc + 2 * r..sc + 2 * r + 2].copy_from_slice(&src[0..2]);
+        if ty == GgmlType::Q4_1 {
+            let m = sc + 2 * TILE_ROWS;
+            dst[m + 2 * r..m + 2 * r + 2].copy_from_slice(&src[2..4]);
+        }
+    }
+}
+
 fn vec_dot_type(ty: GgmlType) -> GgmlType {
     match ty {
         GgmlType::Q4_1 => GgmlType::Q8_1,
+        GgmlType::Q4_K | GgmlType::Q6_K => GgmlType::Q8_K,
         _ => GgmlType::Q8_0,
     }
 }
 
-/// Whether the active path has a SIMD tile kernel (otherwise `vec_dot` on
-/// the original rows is as fast, and repacking would only cost memory).
-pub fn repack_pays_off() -> bool {
-    static PAYS: OnceLock<bool> = OnceLock::new();
-    *PAYS.get_or_init(|| {
-        std::env::var_os("EDGEWASM_NO_REPACK").is_none()
-            && active_path() != KernelPath::Scalar
-    })
+/// Whether matrices of `ty` should be interleaved: the active path has a
+/// SIMD tile kernel for it (otherwise `vec_dot` on the original rows is as
+/// fast, and repacking would only cost memory) and `EDGEWASM_NO_REPACK` is
+/// not set.
+pub fn repack_pays_off(ty: GgmlType) -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    let enabled = *ENABLED.get_or_init(|| std::env::var_os("EDGEWASM_NO_REPACK").is_none());
+    let path = active_path();
+    enabled && supports(ty) && path != KernelPath::Scalar && crate::arch::tile_fn(ty, path).is_some()
 }
 
 /// The tile kernel of `ty` on `path` (`None`: scalar).
@@ -327,6 +366,8 @@ fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
         GgmlType::Q4_0 => scalar::tile_q4_0,
         GgmlType::Q4_1 => scalar::tile_q4_1,
         GgmlType::Q8_0 => scalar::tile_q8_0,
+        GgmlType::Q4_K => kquants::tile_q4_k,
+        GgmlType::Q6_K => kquants::tile_q6_k,
         _ => unreachable!("RepackedMatrix only holds supported types"),
     }
 }

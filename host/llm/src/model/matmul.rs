@@ -44,7 +44,7 @@ impl QMatrix {
     /// Interleaves the weights for the tile kernels when the active kernel
     /// path has them (same results as `vec_dot`, bit for bit; faster).
     pub(crate) fn repack(&mut self, file: &GgufFile, arena: Option<&Arc<WeightArena>>) {
-        if gemm::supports(self.ty) && gemm::repack_pays_off() && self.rows >= TILE_ROWS {
+        if gemm::repack_pays_off(self.ty) && self.rows >= TILE_ROWS {
             // Shapes were checked by the loader, so this cannot fail; if it
             // somehow did, `vec_dot` on the mapped rows is still correct.
             // The mapped pages of copied rows are released as the copy

@@ -31,12 +31,9 @@ impl<'a> Weights<'a> {
 /// get one (0 where the CPU has no tile kernels). Saturating: an absurd
 /// total just fails to map, and the heap is used.
 pub fn repack_bytes(file: &GgufFile) -> usize {
-    if !gemm::repack_pays_off() {
-        return 0;
-    }
     file.tensors()
         .iter()
-        .filter(|t| t.dims.len() >= 2)
+        .filter(|t| t.dims.len() >= 2 && gemm::repack_pays_off(t.ty))
         .map(|t| {
             // One interleaved copy per 2-D slice (experts of a 3-D tensor).
             let one = RepackedMatrix::bytes_for(t.ty, t.dims[1] as usize, t.dims[0] as usize);

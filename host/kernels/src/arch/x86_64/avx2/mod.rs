@@ -6,6 +6,7 @@
 //! * `k_quants`: the K-quant dots and the Q8_K quantize; twins of
 //!   `crate::k_quants::scalar`;
 //! * `gemm`: the interleaved tile kernels; twins of `crate::gemm::scalar`;
+//! * `gemm_k`: the K-quant tile kernels; twins of `crate::gemm::kquants`;
 //! * `attn`: the attention helpers; twins of `crate::attn`;
 //! * `recurrent`: the short convolution and the delta rule; twins of
 //!   `crate::recurrent`.
@@ -17,6 +18,7 @@
 pub(crate) mod attn;
 pub(crate) mod blocks;
 pub(crate) mod gemm;
+pub(crate) mod gemm_k;
 mod k_quants;
 pub(crate) mod recurrent;
 

@@ -1,0 +1,219 @@
+//! AVX2 tile kernels of the K-quants Q4_K and Q6_K (layout in
+//! `crate::gemm::kquants`), twins of the portable tiles there; also the
+//! K-quant tiles of AVX-512 CPUs without VNNI.
+//!
+//! A tile is two halves of 8 rows (bytes `32h..32h + 32` of each 64-byte
+//! vector). `maddubs` multiplies four bytes of a row with the four
+//! activation bytes broadcast to every row, so the lanes of the i16
+//! accumulators hold each row's partial sums; a `madd` with the row's
+//! scale in both halves of its dword turns a sub-block's pairs into
+//! `scale * sum` in i32. Per row and block this is the reference's exact
+//! `isum` and `msum`; the f32 step is `k_term`'s operations in its order.
+//! Up to four activation rows share each unpacked block.
+
+use core::arch::x86_64::*;
+
+use crate::gemm::kquants::{Q4K_D, Q4K_DMIN, Q4K_MINS, Q4K_SC, Q4K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
+use crate::gemm::{tile_args, TileFn, TILE_ROWS};
+use crate::k_quants::blocks::{BlockQ8_K, QK_K};
+use crate::{GgmlType, KernelPath};
+
+pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
+    Some(match ty {
+        GgmlType::Q4_K => q4_k,
+        GgmlType::Q6_K => q6_k,
+        _ => return None,
+    })
+}
+
+safe_fn! {
+    requires KernelPath::Avx2.is_available();
+    fn q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q4_K, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q4_k(tile, nb, act, n, out)) }
+    }
+    fn q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q6_K, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q6_k(tile, nb, act, n, out)) }
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn load32(tb: &[u8], off: usize) -> __m256i {
+    let s = &tb[off..off + 32];
+    // SAFETY: `s` is 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn load16(tb: &[u8], off: usize) -> __m128i {
+    let s = &tb[off..off + 16];
+    // SAFETY: `s` is 16 readable bytes; unaligned load.
+    unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn load8(tb: &[u8], off: usize) -> __m128i {
+    let s: [u8; 8] = tb[off..off + 8].try_into().expect("8 bytes");
+    _mm_set_epi64x(0, i64::from_le_bytes(s))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn f16x8(tb: &[u8], off: usize) -> __m256 {
+    _mm256_cvtph_ps(load16(tb, off))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn store8(out: &mut [f32], c: usize, half: usize, v: __m256) {
+    let s = &mut out[c * TILE_ROWS + 8 * half..c * TILE_ROWS + 8 * half + 8];
+    // SAFETY: `s` is 8 writable f32; unaligned store.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
+}
+
+/// Activation bytes `4g..4g + 4` in every dword.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn bcast4(qs: &[i8; QK_K], g: usize) -> __m256i {
+    let b = &qs[4 * g..4 * g + 4];
+    _mm256_set1_epi32(i32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]))
+}
+
+/// Two i16 in every dword: `lo` in the low half, `hi` in the high half.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn pair16(lo: i32, hi: i32) -> __m256i {
+    _mm256_set1_epi32((lo & 0xFFFF) | (hi << 16))
+}
+
+/// The 8 rows' bytes at `tb[off..]` as i32 (`signed`: i8) with the value
+/// in both i16 halves: the `madd` operand that scales one row's pairs.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn row_scales(tb: &[u8], off: usize, signed: bool) -> __m256i {
+    let b = load8(tb, off);
+    let v = if signed { _mm256_cvtepi8_epi32(b) } else { _mm256_cvtepu8_epi32(b) };
+    _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32::<16>(v))
+}
+
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k_q4_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    let m4 = _mm256_set1_epi8(0x0F);
+    for half in 0..2 {
+        let mut acc = [_mm256_setzero_ps(); NC];
+        for b in 0..nb {
+            let tb = &tile[b * Q4K_TBB..(b + 1) * Q4K_TBB];
+            let sc: [__m256i; 8] = core::array::from_fn(|j| row_scales(tb, Q4K_SC + 16 * j + 8 * half, false));
+            let mut isum = [_mm256_setzero_si256(); NC];
+            for k in 0..4 {
+                let w: [__m256i; 8] = core::array::from_fn(|m| load32(tb, 64 * (8 * k + m) + 32 * half));
+                let lo = w.map(|v| _mm256_and_si256(v, m4));
+                let hi = w.map(|v| _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4));
+                for (j, isum) in isum.iter_mut().enumerate() {
+                    let y = &act[(c0 + j) * nb + b].qs;
+                    // Eight pairs of codes (<= 15) and bytes (|y| <= 128)
+                    // per i16 lane: at most 8 * 3840, no saturation.
+                    let (mut pl, mut ph) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                    for m in 0..8 {
+                        pl = _mm256_add_epi16(pl, _mm256_maddubs_epi16(lo[m], bcast4(y, 16 * k + m)));
+                        ph = _mm256_add_epi16(ph, _mm256_maddubs_epi16(hi[m], bcast4(y, 16 * k + 8 + m)));
+                    }
+                    let s = _mm256_add_epi32(_mm256_madd_epi16(pl, sc[2 * k]), _mm256_madd_epi16(ph, sc[2 * k + 1]));
+                    *isum = _mm256_add_epi32(*isum, s);
+                }
+            }
+            // Row r's min pairs (m[2i], m[2i + 1]) in dword r.
+            let mins: [__m256i; 4] = core::array::from_fn(|i| _mm256_cvtepu8_epi16(load16(tb, Q4K_MINS + 32 * i + 16 * half)));
+            let dx = f16x8(tb, Q4K_D + 16 * half);
+            let mx = f16x8(tb, Q4K_DMIN + 16 * half);
+            for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
+                let y = &act[(c0 + j) * nb + b];
+                let bs = |j: usize| y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32;
+                let mut msum = _mm256_setzero_si256();
+                for (i, m) in mins.iter().enumerate() {
+                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(*m, pair16(bs(2 * i), bs(2 * i + 1))));
+                }
+                let yd = _mm256_set1_ps(y.d);
+                let t = _mm256_add_ps(*acc, _mm256_mul_ps(_mm256_mul_ps(dx, yd), _mm256_cvtepi32_ps(isum)));
+                *acc = _mm256_sub_ps(t, _mm256_mul_ps(_mm256_mul_ps(mx, yd), _mm256_cvtepi32_ps(msum)));
+            }
+        }
+        for (j, a) in acc.into_iter().enumerate() {
+            store8(out, c0 + j, half, a);
+        }
+    }
+}
+
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let bits = |h: __m256i, mask: i8| _mm256_and_si256(h, _mm256_set1_epi8(mask));
+    for half in 0..2 {
+        let mut acc = [_mm256_setzero_ps(); NC];
+        for b in 0..nb {
+            let tb = &tile[b * Q6K_TBB..(b + 1) * Q6K_TBB];
+            let sc: [__m256i; 16] = core::array::from_fn(|j| row_scales(tb, Q6K_SC + 16 * j + 8 * half, true));
+            let mut isum = [_mm256_setzero_si256(); NC];
+            for n in 0..2 {
+                for s in 0..2 {
+                    // Levels (0..64) of elements 128n + 32q + 4m.. for the
+                    // quarters q and m = 4s..4s + 4, in pairs of m.
+                    for p in 0..2 {
+                        let lv: [[__m256i; 4]; 2] = core::array::from_fn(|i| {
+                            let m = 4 * s + 2 * p + i;
+                            let a = load32(tb, 64 * (16 * n + m) + 32 * half);
+                            let bb = load32(tb, 64 * (16 * n + 8 + m) + 32 * half);
+                            let h = load32(tb, Q6K_QH + 64 * (8 * n + m) + 32 * half);
+                            [
+                                _mm256_or_si256(_mm256_and_si256(a, m4), _mm256_slli_epi16::<4>(bits(h, 0x03))),
+                                _mm256_or_si256(_mm256_and_si256(bb, m4), _mm256_slli_epi16::<2>(bits(h, 0x0C))),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(a), m4), bits(h, 0x30)),
+                                _mm256_or_si256(
+                                    _mm256_and_si256(_mm256_srli_epi16::<4>(bb), m4),
+                                    _mm256_srli_epi16::<2>(bits(h, -0x40)),
+                                ),
+                            ]
+                        });
+                        for (j, isum) in isum.iter_mut().enumerate() {
+                            let y = &act[(c0 + j) * nb + b].qs;
+                            for q in 0..4 {
+                                let g = 32 * n + 8 * q + 4 * s + 2 * p;
+                                // Two pairs of levels (<= 63) and bytes
+                                // (|y| <= 128) per i16 lane: at most 32256.
+                                let p16 = _mm256_add_epi16(
+                                    _mm256_maddubs_epi16(lv[0][q], bcast4(y, g)),
+                                    _mm256_maddubs_epi16(lv[1][q], bcast4(y, g + 1)),
+                                );
+                                *isum = _mm256_add_epi32(*isum, _mm256_madd_epi16(p16, sc[8 * n + 2 * q + s]));
+                            }
+                        }
+                    }
+                }
+            }
+            // Scale pairs (sc[2i], sc[2i + 1]) of each row, for the `- 32`.
+            let sc2: [__m256i; 8] = core::array::from_fn(|i| _mm256_blend_epi16::<0b1010_1010>(sc[2 * i], sc[2 * i + 1]));
+            let dx = f16x8(tb, Q6K_D + 16 * half);
+            for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
+                let y = &act[(c0 + j) * nb + b];
+                let mut corr = _mm256_setzero_si256();
+                for (i, s) in sc2.iter().enumerate() {
+                    corr = _mm256_add_epi32(corr, _mm256_madd_epi16(*s, pair16(y.bsums[2 * i] as i32, y.bsums[2 * i + 1] as i32)));
+                }
+                let isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<5>(corr));
+                let d = _mm256_mul_ps(dx, _mm256_set1_ps(y.d));
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+            }
+        }
+        for (j, a) in acc.into_iter().enumerate() {
+            store8(out, c0 + j, half, a);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The interleaved layout of the K-quants Q4_K and Q6_K (16 rows × one
+//! 256-element super-block per tile-block) and their portable tile kernels,
+//! lane by lane the reference dots of `crate::k_quants::scalar` (edgewasm's
+//! order: one exact integer and one `k_term` step per block).
+//!
+//! Q4_K tile-block, [`Q4K_TBB`] bytes:
+//!
+//! * `0..2048`: 32 quant vectors of 64 bytes; vector `g` holds bytes
+//!   `4g..4g+4` of every row's `qs` (row `r` at `4r`). With `g = 8k + m`,
+//!   the low nibbles are elements `64k + 4m..+4` (sub-block `2k`), the high
+//!   nibbles elements `64k + 32 + 4m..+4` (sub-block `2k + 1`);
+//! * `2048..2176`: the 6-bit scales unpacked, `sc[j][r]` at `16j + r`;
+//! * `2176..2304`: the 6-bit mins unpacked in pairs, `m[2i][r]` at
+//!   `32i + 2r`, `m[2i + 1][r]` next to it (one `madd` operand per pair);
+//! * `2304..2336`: `d` of the 16 rows (f16), then `2336..2368`: `dmin`.
+//!
+//! Q6_K tile-block, [`Q6K_TBB`] bytes (exactly 16 blocks):
+//!
+//! * `0..2048`: 32 vectors of `ql` bytes, as Q4_K's `qs`;
+//! * `2048..3072`: 16 vectors of `qh` bytes (`4h..4h+4` of every row);
+//! * `3072..3328`: the 16 scales, `sc[j][r]` at `16j + r` (i8);
+//! * `3328..3360`: `d` of the 16 rows (f16).
+//!
+//! With `n` the 128-element half, `m < 8` and `l = 4m + 0..4`, element
+//! `128n + l` is `ql` vector `16n + m` (low nibble) with bits 0-1 of `qh`
+//! vector `8n + m`; `+32`: `ql` vector `16n + 8 + m`, `qh` bits 2-3; `+64`:
+//! `ql` vector `16n + m` (high nibble), bits 4-5; `+96`: `ql` vector
+//! `16n + 8 + m` (high nibble), bits 6-7.
+
+use super::{f16s, TILE_ROWS};
+use crate::fp::f16_to_f32;
+use crate::k_quants::blocks::{BlockQ4_K, BlockQ6_K, BlockQ8_K, QK_K};
+use crate::k_quants::scalar::{get_scale_min_k4, k_term};
+
+/// Bytes of one Q4_K tile-block (16 rows; the source is 16 × 144 = 2304).
+pub const Q4K_TBB: usize = 2368;
+pub(crate) const Q4K_SC: usize = 2048;
+pub(crate) const Q4K_MINS: usize = 2176;
+pub(crate) const Q4K_D: usize = 2304;
+pub(crate) const Q4K_DMIN: usize = 2336;
+
+/// Bytes of one Q6_K tile-block (16 rows, as 16 blocks of 210).
+pub const Q6K_TBB: usize = 3360;
+pub(crate) const Q6K_QH: usize = 2048;
+pub(crate) const Q6K_SC: usize = 3072;
+pub(crate) const Q6K_D: usize = 3328;
+
+const _: () = assert!(Q4K_DMIN + 2 * TILE_ROWS == Q4K_TBB);
+const _: () = assert!(Q6K_D + 2 * TILE_ROWS == Q6K_TBB);
+const _: () = assert!(Q6K_TBB == TILE_ROWS * size_of::<BlockQ6_K>());
+
+/// Interleaves one block of each of 16 Q4_K rows (`src[r]`).
+pub(super) fn pack_q4_k(src: &[&[u8]; TILE_ROWS], dst: &mut [u8]) {
+    for (r, s) in src.iter().enumerate() {
+        let blk: BlockQ4_K = bytemuck::pod_read_unaligned(s);
+        for g in 0..32 {
+            dst[64 * g + 4 * r..64 * g + 4 * r + 4].copy_from_slice(&blk.qs[4 * g..4 * g + 4]);
+        }
+        for j in 0..8 {
+            let (sc, m) = get_scale_min_k4(j, &blk.scales);
+            dst[Q4K_SC + 16 * j + r] = sc;
+            dst[Q4K_MINS + 32 * (j / 2) + 2 * r + j % 2] = m;
+        }
+        dst[Q4K_D + 2 * r..Q4K_D + 2 * r + 2].copy_from_slice(bytemuck::bytes_of(&blk.d));
+        dst[Q4K_DMIN + 2 * r..Q4K_DMIN + 2 * r + 2].copy_from_slice(bytemuck::bytes_of(&blk.dmin));
+    }
+}
+
+/// The inverse of [`pack_q4_k`] for row `r`: its original block bytes.
+pub(super) fn unpack_q4_k(tb: &[u8], r: usize, dst: &mut [u8]) {
+    let mut blk: BlockQ4_K = bytemuck::Zeroable::zeroed();
+    for g in 0..32 {
+        blk.qs[4 * g..4 * g + 4].copy_from_slice(&tb[64 * g + 4 * r..64 * g + 4 * r + 4]);
+    }
+    let sc = |j: usize| tb[Q4K_SC + 16 * j + r];
+    let m = |j: usize| tb[Q4K_MINS + 32 * (j / 2) + 2 * r + j % 2];
+    // ggml's packing of 8 six-bit scales and mins into 12 bytes (a
+    // bijection: `get_scale_min_k4` reads it back).
+    for j in 0..4 {
+        blk.scales[j] = sc(j) | ((sc(j + 4) >> 4) << 6);
+        blk.scales[j + 4] = m(j) | ((m(j + 4) >> 4) << 6);
+        blk.scales[j + 8] = (sc(j + 4) & 0xF) | ((m(j + 4) & 0xF) << 4);
+    }
+    blk.d = f16s(tb, Q4K_D)[r];
+    blk.dmin = f16s(tb, Q4K_DMIN)[r];
+    dst.copy_from_slice(bytemuck::bytes_of(&blk));
+}
+
+/// Interleaves one block of each of 16 Q6_K rows.
+pub(super) fn pack_q6_k(src: &[&[u8]; TILE_ROWS], dst: &mut [u8]) {
+    for (r, s) in src.iter().enumerate() {
+        let blk: BlockQ6_K = bytemuck::pod_read_unaligned(s);
+        for g in 0..32 {
+            dst[64 * g + 4 * r..64 * g + 4 * r + 4].copy_from_slice(&blk.ql[4 * g..4 * g + 4]);
+        }
+        for h in 0..16 {
+            dst[Q6K_QH + 64 * h + 4 * r..Q6K_QH + 64 * h + 4 * r + 4].copy_from_slice(&blk.qh[4 * h..4 * h + 4]);
+        }
+        for j in 0..16 {
+            dst[Q6K_SC + 16 * j + r] = blk.scales[j] as u8;
+        }
+        dst[Q6K_D + 2 * r..Q6K_D + 2 * r + 2].copy_from_slice(bytemuck::bytes_of(&blk.d));
+    }
+}
+
+/// The inverse of [`pack_q6_k`] for row `r`.
+pub(super) fn unpack_q6_k(tb: &[u8], r: usize, dst: &mut [u8]) {
+    let mut blk: BlockQ6_K = bytemuck::Zeroable::zeroed();
+    for g in 0..32 {
+        blk.ql[4 * g..4 * g + 4].copy_from_slice(&tb[64 * g + 4 * r..64 * g + 4 * r + 4]);
+    }
+    for h in 0..16 {
+        blk.qh[4 * h..4 * h + 4].copy_from_slice(&tb[Q6K_QH + 64 * h + 4 * r..Q6K_QH + 64 * h + 4 * r + 4]);
+    }
+    for j in 0..16 {
+        blk.scales[j] = tb[Q6K_SC + 16 * j + r] as i8;
+    }
+    blk.d = f16s(tb, Q6K_D)[r];
+    dst.copy_from_slice(bytemuck::bytes_of(&blk));
+}
+
+/// Byte `i` (`< 128`) of row `r`'s `qs`/`ql` in a tile-block.
+#[inline]
+fn qbyte(tb: &[u8], r: usize, i: usize) -> u8 {
+    tb[64 * (i / 4) + 4 * r + i % 4]
+}
+
+pub(super) fn tile_q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+    let act: &[BlockQ8_K] = bytemuck::cast_slice(act);
+    for c in 0..n {
+        let mut acc = [0.0f32; TILE_ROWS];
+        for b in 0..nb {
+            let tb = &tile[b * Q4K_TBB..(b + 1) * Q4K_TBB];
+            let y = &act[c * nb + b];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let mut isum = 0i32;
+                let mut msum = 0i32;
+                for j in 0..8 {
+                    let (k, hi) = (j / 2, j % 2 == 1);
+                    let mut s = 0i32;
+                    for l in 0..32 {
+                        let byte = qbyte(tb, r, 32 * k + l);
+                        let q = if hi { byte >> 4 } else { byte & 0xF };
+                        s += q as i32 * y.qs[32 * j + l] as i32;
+                    }
+                    isum += tb[Q4K_SC + 16 * j + r] as i32 * s;
+                    let m = tb[Q4K_MINS + 32 * (j / 2) + 2 * r + j % 2] as i32;
+                    msum += m * (y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32);
+                }
+                let (d, dmin) = (f16_to_f32(f16s(tb, Q4K_D)[r]), f16_to_f32(f16s(tb, Q4K_DMIN)[r]));
+                *acc = k_term(*acc, d, dmin, y.d, isum, msum);
+            }
+        }
+        out[c * TILE_ROWS..(c + 1) * TILE_ROWS].copy_from_slice(&acc);
+    }
+}
+
+/// Level (0..64) of element `e` of row `r` in a Q6_K tile-block.
+#[inline]
+fn q6_level(tb: &[u8], r: usize, e: usize) -> i32 {
+    let (n, rest) = (e / 128, e % 128);
+    let (quarter, l) = (rest / 32, rest % 32);
+    let ql = qbyte(tb, r, 64 * n + 32 * (quarter % 2) + l);
+    let qh = tb[Q6K_QH + 64 * ((32 * n + l) / 4) + 4 * r + l % 4];
+    let low = if quarter < 2 { ql & 0xF } else { ql >> 4 };
+    (low | (((qh >> (2 * quarter)) & 3) << 4)) as i32
+}
+
+pub(super) fn tile_q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+    let act: &[BlockQ8_K] = bytemuck::cast_slice(act);
+    for c in 0..n {
+        let mut acc = [0.0f32; TILE_ROWS];
+        for b in 0..nb {
+            let tb = &tile[b * Q6K_TBB..(b + 1) * Q6K_TBB];
+            let y = &act[c * nb + b];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let mut isum = 0i32;
+                for j in 0..QK_K / 16 {
+                    let mut s = 0i32;
+                    for l in 16 * j..16 * j + 16 {
+                        s += (q6_level(tb, r, l) - 32) * y.qs[l] as i32;
+                    }
+                    isum += tb[Q6K_SC + 16 * j + r] as i8 as i32 * s;
+                }
+                *acc += (f16_to_f32(f16s(tb, Q6K_D)[r]) * y.d) * isum as f32;
+            }
+        }
+        out[c * TILE_ROWS..(c + 1) * TILE_ROWS].copy_from_slice(&acc);
+    }
+}
