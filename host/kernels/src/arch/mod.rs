@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! arch/x86_64/avx2/    blocks.rs  k_quants.rs  gemm.rs  gemm_k.rs  attn.rs  recurrent.rs  (KernelPath::Avx2)
-//! arch/x86_64/avx512/  blocks.rs  gemm.rs  recurrent.rs                       (KernelPath::Avx512, on top of avx2)
+//! arch/x86_64/avx512/  blocks.rs  gemm.rs  gemm_k.rs  recurrent.rs            (KernelPath::Avx512, on top of avx2)
 //! arch/aarch64/neon/   blocks.rs  k_quants.rs  gemm.rs           (KernelPath::Neon and NeonDotprod)
 //! ```
 //!
@@ -125,7 +125,7 @@ pub(crate) fn tile_fn(ty: GgmlType, path: KernelPath) -> Option<TileFn> {
     match path {
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 if crate::dispatch::has_avx512vnni() => {
-            x86_64::avx512::gemm::tile_fn(ty).or_else(|| x86_64::avx2::gemm_k::tile_fn(ty))
+            x86_64::avx512::gemm::tile_fn(ty).or_else(|| x86_64::avx512::gemm_k::tile_fn(ty))
         }
         // AVX-512 without VNNI: the AVX2 tiles.
         #[cfg(target_arch = "x86_64")]

@@ -8,11 +8,13 @@
 //!   and `crate::float`;
 //! * `gemm`: the VNNI tile kernels (without VNNI the AVX2 tiles are used);
 //!   twins of `crate::gemm::scalar`;
+//! * `gemm_k`: the VNNI K-quant tile kernels; twins of `crate::gemm::kquants`;
 //! * `recurrent`: the short convolution and the delta rule on 16 lanes;
 //!   twins of `crate::recurrent`.
 
 pub(crate) mod blocks;
 pub(crate) mod gemm;
+pub(crate) mod gemm_k;
 pub(crate) mod recurrent;
 
 use crate::{KernelPath, TypeKernels};

@@ -1,0 +1,183 @@
+//! AVX-512 VNNI tile kernels of the K-quants Q4_K and Q6_K (layout in
+//! `crate::gemm::kquants`), twins of the portable tiles there. CPUs with
+//! AVX-512 but no VNNI use the AVX2 ones.
+//!
+//! The 16 rows of a tile are the 16 i32 lanes of one register: `vpdpbusd`
+//! adds four code × activation products per row, a sub-block's sum is
+//! multiplied by the row's scale (`vpmulld`), and the per-row `isum` and
+//! `msum` are the reference's exact integers. The f32 step is `k_term`'s
+//! operations in its order. Up to four activation rows share each block.
+
+use core::arch::x86_64::*;
+
+use crate::gemm::kquants::{Q4K_D, Q4K_DMIN, Q4K_MINS, Q4K_SC, Q4K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
+use crate::gemm::{tile_args, TileFn, TILE_ROWS};
+use crate::k_quants::blocks::{BlockQ8_K, QK_K};
+use crate::GgmlType;
+
+pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
+    Some(match ty {
+        GgmlType::Q4_K => q4_k,
+        GgmlType::Q6_K => q6_k,
+        _ => return None,
+    })
+}
+
+safe_fn! {
+    requires crate::dispatch::has_avx512vnni();
+    fn q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q4_K, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q4_k(tile, nb, act, n, out)) }
+    }
+    fn q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q6_K, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q6_k(tile, nb, act, n, out)) }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn load64(tb: &[u8], off: usize) -> __m512i {
+    let s = &tb[off..off + 64];
+    // SAFETY: `s` is 64 readable bytes; unaligned load.
+    unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn load32(tb: &[u8], off: usize) -> __m256i {
+    let s = &tb[off..off + 32];
+    // SAFETY: `s` is 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn load16(tb: &[u8], off: usize) -> __m128i {
+    let s = &tb[off..off + 16];
+    // SAFETY: `s` is 16 readable bytes; unaligned load.
+    unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
+}
+
+/// The 16 f16 at `tb[off..]` widened to f32 (exact).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn f16x16(tb: &[u8], off: usize) -> __m512 {
+    _mm512_cvtph_ps(load32(tb, off))
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn store16(out: &mut [f32], c: usize, v: __m512) {
+    let s = &mut out[c * TILE_ROWS..(c + 1) * TILE_ROWS];
+    // SAFETY: `s` is 16 writable f32; unaligned store.
+    unsafe { _mm512_storeu_ps(s.as_mut_ptr(), v) }
+}
+
+/// Activation bytes `4g..4g + 4` in every dword.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn bcast4(qs: &[i8; QK_K], g: usize) -> __m512i {
+    let b = &qs[4 * g..4 * g + 4];
+    _mm512_set1_epi32(i32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]))
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+unsafe fn k_q4_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let mut acc = [_mm512_setzero_ps(); NC];
+    for b in 0..nb {
+        let tb = &tile[b * Q4K_TBB..(b + 1) * Q4K_TBB];
+        let sc: [__m512i; 8] = core::array::from_fn(|j| _mm512_cvtepu8_epi32(load16(tb, Q4K_SC + 16 * j)));
+        let mut isum = [_mm512_setzero_si512(); NC];
+        for k in 0..4 {
+            let w: [__m512i; 8] = core::array::from_fn(|m| load64(tb, 64 * (8 * k + m)));
+            let lo = w.map(|v| _mm512_and_si512(v, m4));
+            let hi = w.map(|v| _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4));
+            for (j, isum) in isum.iter_mut().enumerate() {
+                let y = &act[(c0 + j) * nb + b].qs;
+                let (mut sl, mut sh) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+                for m in 0..8 {
+                    sl = _mm512_dpbusd_epi32(sl, lo[m], bcast4(y, 16 * k + m));
+                    sh = _mm512_dpbusd_epi32(sh, hi[m], bcast4(y, 16 * k + 8 + m));
+                }
+                let s = _mm512_add_epi32(_mm512_mullo_epi32(sl, sc[2 * k]), _mm512_mullo_epi32(sh, sc[2 * k + 1]));
+                *isum = _mm512_add_epi32(*isum, s);
+            }
+        }
+        // Row r's min pairs (m[2i], m[2i + 1]) as i16 in dword r.
+        let mins: [__m512i; 4] = core::array::from_fn(|i| _mm512_cvtepu8_epi16(load32(tb, Q4K_MINS + 32 * i)));
+        let dx = f16x16(tb, Q4K_D);
+        let mx = f16x16(tb, Q4K_DMIN);
+        for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            let bs = |j: usize| y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32;
+            let mut msum = _mm512_setzero_si512();
+            for (i, m) in mins.iter().enumerate() {
+                let pair = (bs(2 * i) & 0xFFFF) | (bs(2 * i + 1) << 16);
+                msum = _mm512_add_epi32(msum, _mm512_madd_epi16(*m, _mm512_set1_epi32(pair)));
+            }
+            let yd = _mm512_set1_ps(y.d);
+            let t = _mm512_add_ps(*acc, _mm512_mul_ps(_mm512_mul_ps(dx, yd), _mm512_cvtepi32_ps(isum)));
+            *acc = _mm512_sub_ps(t, _mm512_mul_ps(_mm512_mul_ps(mx, yd), _mm512_cvtepi32_ps(msum)));
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        store16(out, c0 + j, a);
+    }
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let bits = |h: __m512i, mask: i8| _mm512_and_si512(h, _mm512_set1_epi8(mask));
+    let mut acc = [_mm512_setzero_ps(); NC];
+    for b in 0..nb {
+        let tb = &tile[b * Q6K_TBB..(b + 1) * Q6K_TBB];
+        let mut isum = [_mm512_setzero_si512(); NC];
+        for n in 0..2 {
+            for s in 0..2 {
+                // Levels (0..64) of elements 128n + 32q + 4m.. for the
+                // quarters q and m = 4s..4s + 4: sub-blocks 8n + 2q + s.
+                let lv: [[__m512i; 4]; 4] = core::array::from_fn(|i| {
+                    let m = 4 * s + i;
+                    let a = load64(tb, 64 * (16 * n + m));
+                    let bb = load64(tb, 64 * (16 * n + 8 + m));
+                    let h = load64(tb, Q6K_QH + 64 * (8 * n + m));
+                    [
+                        _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi16::<4>(bits(h, 0x03))),
+                        _mm512_or_si512(_mm512_and_si512(bb, m4), _mm512_slli_epi16::<2>(bits(h, 0x0C))),
+                        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(a), m4), bits(h, 0x30)),
+                        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(bb), m4), _mm512_srli_epi16::<2>(bits(h, -0x40))),
+                    ]
+                });
+                for q in 0..4 {
+                    let sub = 8 * n + 2 * q + s;
+                    let sc = _mm512_cvtepi8_epi32(load16(tb, Q6K_SC + 16 * sub));
+                    for (j, isum) in isum.iter_mut().enumerate() {
+                        let y = &act[(c0 + j) * nb + b];
+                        let mut sq = _mm512_setzero_si512();
+                        for (i, lv) in lv.iter().enumerate() {
+                            sq = _mm512_dpbusd_epi32(sq, lv[q], bcast4(&y.qs, 32 * n + 8 * q + 4 * s + i));
+                        }
+                        // sum((q - 32) * y) = sum(q * y) - 32 * bsum, exactly.
+                        let sq = _mm512_sub_epi32(sq, _mm512_set1_epi32(32 * y.bsums[sub] as i32));
+                        *isum = _mm512_add_epi32(*isum, _mm512_mullo_epi32(sq, sc));
+                    }
+                }
+            }
+        }
+        let dx = f16x16(tb, Q6K_D);
+        for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
+            let d = _mm512_mul_ps(dx, _mm512_set1_ps(act[(c0 + j) * nb + b].d));
+            *acc = _mm512_add_ps(*acc, _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)));
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        store16(out, c0 + j, a);
+    }
+}
