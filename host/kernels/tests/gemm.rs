@@ -35,7 +35,7 @@ fn random_weights(ty: GgmlType, rows: usize, cols: usize, rng: &mut Lcg) -> Vec<
         // d (and m or dmin) finite: scales in ±2^-6..2^-2. They lead the
         // block, but for Q6_K, where `d` is its last two bytes.
         let (first, n_scales) = match ty {
-            GgmlType::Q4_1 | GgmlType::Q4_K => (0, 2),
+            GgmlType::Q4_1 | GgmlType::Q4_K | GgmlType::Q5_K => (0, 2),
             GgmlType::Q6_K => (bs - 2, 1),
             _ => (0, 1),
         };
@@ -115,7 +115,8 @@ fn check(path: Option<KernelPath>, ty: GgmlType, rows: usize, cols: usize, n: us
     }
 }
 
-const TYPES: [GgmlType; 5] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K];
+const TYPES: [GgmlType; 6] =
+    [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
 
 fn tiles_equal_vec_dot_on(path: Option<KernelPath>) {
     let mut seed = 1;
@@ -162,8 +163,8 @@ fn gemm_over_a_tile_range_writes_consecutive_panels() {
 #[test]
 fn bad_shapes_are_errors() {
     assert_eq!(
-        RepackedMatrix::new(GgmlType::Q5_K, 16, 256, &[0; 16 * 176]).unwrap_err(),
-        RepackError::Unsupported(GgmlType::Q5_K)
+        RepackedMatrix::new(GgmlType::Q3_K, 16, 256, &[0; 16 * 110]).unwrap_err(),
+        RepackError::Unsupported(GgmlType::Q3_K)
     );
     assert!(matches!(
         RepackedMatrix::new(GgmlType::Q4_K, 16, 128, &[0; 16 * 72]),

@@ -3,7 +3,7 @@
 //! ```text
 //! arch/x86_64/avx2/    blocks.rs  k_quants.rs  gemm.rs  gemm_k.rs  attn.rs  recurrent.rs  (KernelPath::Avx2)
 //! arch/x86_64/avx512/  blocks.rs  gemm.rs  gemm_k.rs  recurrent.rs            (KernelPath::Avx512, on top of avx2)
-//! arch/aarch64/neon/   blocks.rs  k_quants.rs  gemm.rs           (KernelPath::Neon and NeonDotprod)
+//! arch/aarch64/neon/   blocks.rs  k_quants.rs  gemm.rs  gemm_k.rs                 (KernelPath::Neon and NeonDotprod)
 //! ```
 //!
 //! Each file is the SIMD twin of one scalar reference, named in its header:
@@ -133,9 +133,11 @@ pub(crate) fn tile_fn(ty: GgmlType, path: KernelPath) -> Option<TileFn> {
             x86_64::avx2::gemm::tile_fn(ty).or_else(|| x86_64::avx2::gemm_k::tile_fn(ty))
         }
         #[cfg(target_arch = "aarch64")]
-        KernelPath::Neon => aarch64::neon::gemm::tile_fn(ty, false),
+        KernelPath::Neon => aarch64::neon::gemm::tile_fn(ty, false).or_else(|| aarch64::neon::gemm_k::tile_fn(ty, false)),
         #[cfg(target_arch = "aarch64")]
-        KernelPath::NeonDotprod => aarch64::neon::gemm::tile_fn(ty, true),
+        KernelPath::NeonDotprod => {
+            aarch64::neon::gemm::tile_fn(ty, true).or_else(|| aarch64::neon::gemm_k::tile_fn(ty, true))
+        }
         _ => {
             let _ = ty;
             None

@@ -1,4 +1,4 @@
-//! The interleaved layout of the K-quants Q4_K and Q6_K (16 rows × one
+//! The interleaved layout of the K-quants Q4_K, Q5_K and Q6_K (16 rows × one
 //! 256-element super-block per tile-block) and their portable tile kernels,
 //! lane by lane the reference dots of `crate::k_quants::scalar` (edgewasm's
 //! order: one exact integer and one `k_term` step per block).
@@ -13,6 +13,14 @@
 //! * `2176..2304`: the 6-bit mins unpacked in pairs, `m[2i][r]` at
 //!   `32i + 2r`, `m[2i + 1][r]` next to it (one `madd` operand per pair);
 //! * `2304..2336`: `d` of the 16 rows (f16), then `2336..2368`: `dmin`.
+//!
+//! Q5_K tile-block, [`Q5K_TBB`] bytes: Q4_K's with the fifth bits added.
+//!
+//! * `0..2048`: the `qs` vectors, as Q4_K's;
+//! * `2048..2560`: 8 vectors of `qh` bytes (`4h..4h+4` of every row): the
+//!   element of `qs` vector `8k + m` (low nibble) takes bit `2k` of `qh`
+//!   vector `m`, its high nibble bit `2k + 1`;
+//! * `2560..2880`: scales, mins, `d` and `dmin` as Q4_K's (offsets + 512).
 //!
 //! Q6_K tile-block, [`Q6K_TBB`] bytes (exactly 16 blocks):
 //!
@@ -29,7 +37,7 @@
 
 use super::{f16s, TILE_ROWS};
 use crate::fp::f16_to_f32;
-use crate::k_quants::blocks::{BlockQ4_K, BlockQ6_K, BlockQ8_K, QK_K};
+use crate::k_quants::blocks::{BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
 use crate::k_quants::scalar::{get_scale_min_k4, k_term};
 
 /// Bytes of one Q4_K tile-block (16 rows; the source is 16 × 144 = 2304).
@@ -39,51 +47,108 @@ pub(crate) const Q4K_MINS: usize = 2176;
 pub(crate) const Q4K_D: usize = 2304;
 pub(crate) const Q4K_DMIN: usize = 2336;
 
+/// Bytes of one Q5_K tile-block (16 rows; the source is 16 × 176 = 2816).
+pub const Q5K_TBB: usize = 2880;
+pub(crate) const Q5K_QH: usize = 2048;
+pub(crate) const Q5K_SC: usize = 2560;
+pub(crate) const Q5K_MINS: usize = 2688;
+pub(crate) const Q5K_D: usize = 2816;
+pub(crate) const Q5K_DMIN: usize = 2848;
+
 /// Bytes of one Q6_K tile-block (16 rows, as 16 blocks of 210).
 pub const Q6K_TBB: usize = 3360;
 pub(crate) const Q6K_QH: usize = 2048;
 pub(crate) const Q6K_SC: usize = 3072;
 pub(crate) const Q6K_D: usize = 3328;
 
-const _: () = assert!(Q4K_DMIN + 2 * TILE_ROWS == Q4K_TBB);
+const _: () = assert!(Q4K_DMIN + 2 * TILE_ROWS == Q4K_TBB && Q4K_MINS == Q4K_SC + 128 && Q4K_D == Q4K_SC + 256);
 const _: () = assert!(Q6K_D + 2 * TILE_ROWS == Q6K_TBB);
+const _: () = assert!(Q5K_DMIN + 2 * TILE_ROWS == Q5K_TBB && Q5K_SC == Q4K_SC + 512);
+const _: () = assert!(Q5K_MINS == Q5K_SC + 128 && Q5K_D == Q5K_SC + 256 && Q5K_DMIN == Q5K_SC + 288);
+const _: () = assert!(Q4K_DMIN == Q4K_SC + 288);
 const _: () = assert!(Q6K_TBB == TILE_ROWS * size_of::<BlockQ6_K>());
+
+/// Row `r`'s `qs` (128 bytes) into the quant vectors at `tb[0..2048]`, and
+/// its scales, mins, `d` and `dmin` into the areas from `tb[sc..]` (Q4_K's
+/// `Q4K_SC`, or Q5_K's, 512 bytes later).
+fn pack_k4_row(r: usize, qs: &[u8; 128], scales: &[u8; 12], d: [u8; 4], sc: usize, tb: &mut [u8]) {
+    for g in 0..32 {
+        tb[64 * g + 4 * r..64 * g + 4 * r + 4].copy_from_slice(&qs[4 * g..4 * g + 4]);
+    }
+    for j in 0..8 {
+        let (s, m) = get_scale_min_k4(j, scales);
+        tb[sc + 16 * j + r] = s;
+        tb[sc + 128 + 32 * (j / 2) + 2 * r + j % 2] = m;
+    }
+    tb[sc + 256 + 2 * r..sc + 256 + 2 * r + 2].copy_from_slice(&d[..2]);
+    tb[sc + 288 + 2 * r..sc + 288 + 2 * r + 2].copy_from_slice(&d[2..]);
+}
+
+/// The inverse of [`pack_k4_row`]: row `r`'s `qs`, packed scales and
+/// `d`/`dmin` bytes.
+fn unpack_k4_row(tb: &[u8], r: usize, sc: usize, qs: &mut [u8; 128], scales: &mut [u8; 12]) -> [u8; 4] {
+    for g in 0..32 {
+        qs[4 * g..4 * g + 4].copy_from_slice(&tb[64 * g + 4 * r..64 * g + 4 * r + 4]);
+    }
+    let s = |j: usize| tb[sc + 16 * j + r];
+    let m = |j: usize| tb[sc + 128 + 32 * (j / 2) + 2 * r + j % 2];
+    // ggml's packing of 8 six-bit scales and mins into 12 bytes (a
+    // bijection: `get_scale_min_k4` reads it back).
+    for j in 0..4 {
+        scales[j] = s(j) | ((s(j + 4) >> 4) << 6);
+        scales[j + 4] = m(j) | ((m(j + 4) >> 4) << 6);
+        scales[j + 8] = (s(j + 4) & 0xF) | ((m(j + 4) & 0xF) << 4);
+    }
+    let (d, dmin) = (&tb[sc + 256 + 2 * r..][..2], &tb[sc + 288 + 2 * r..][..2]);
+    [d[0], d[1], dmin[0], dmin[1]]
+}
+
+/// `d` and `dmin` of a block as their four bytes.
+fn dm_bytes(d: half::f16, dmin: half::f16) -> [u8; 4] {
+    let (d, m) = (d.to_bits().to_le_bytes(), dmin.to_bits().to_le_bytes());
+    [d[0], d[1], m[0], m[1]]
+}
 
 /// Interleaves one block of each of 16 Q4_K rows (`src[r]`).
 pub(super) fn pack_q4_k(src: &[&[u8]; TILE_ROWS], dst: &mut [u8]) {
     for (r, s) in src.iter().enumerate() {
         let blk: BlockQ4_K = bytemuck::pod_read_unaligned(s);
-        for g in 0..32 {
-            dst[64 * g + 4 * r..64 * g + 4 * r + 4].copy_from_slice(&blk.qs[4 * g..4 * g + 4]);
-        }
-        for j in 0..8 {
-            let (sc, m) = get_scale_min_k4(j, &blk.scales);
-            dst[Q4K_SC + 16 * j + r] = sc;
-            dst[Q4K_MINS + 32 * (j / 2) + 2 * r + j % 2] = m;
-        }
-        dst[Q4K_D + 2 * r..Q4K_D + 2 * r + 2].copy_from_slice(bytemuck::bytes_of(&blk.d));
-        dst[Q4K_DMIN + 2 * r..Q4K_DMIN + 2 * r + 2].copy_from_slice(bytemuck::bytes_of(&blk.dmin));
+        pack_k4_row(r, &blk.qs, &blk.scales, dm_bytes(blk.d, blk.dmin), Q4K_SC, dst);
     }
 }
 
 /// The inverse of [`pack_q4_k`] for row `r`: its original block bytes.
 pub(super) fn unpack_q4_k(tb: &[u8], r: usize, dst: &mut [u8]) {
     let mut blk: BlockQ4_K = bytemuck::Zeroable::zeroed();
-    for g in 0..32 {
-        blk.qs[4 * g..4 * g + 4].copy_from_slice(&tb[64 * g + 4 * r..64 * g + 4 * r + 4]);
-    }
-    let sc = |j: usize| tb[Q4K_SC + 16 * j + r];
-    let m = |j: usize| tb[Q4K_MINS + 32 * (j / 2) + 2 * r + j % 2];
-    // ggml's packing of 8 six-bit scales and mins into 12 bytes (a
-    // bijection: `get_scale_min_k4` reads it back).
-    for j in 0..4 {
-        blk.scales[j] = sc(j) | ((sc(j + 4) >> 4) << 6);
-        blk.scales[j + 4] = m(j) | ((m(j + 4) >> 4) << 6);
-        blk.scales[j + 8] = (sc(j + 4) & 0xF) | ((m(j + 4) & 0xF) << 4);
-    }
-    blk.d = f16s(tb, Q4K_D)[r];
-    blk.dmin = f16s(tb, Q4K_DMIN)[r];
+    let dm = unpack_k4_row(tb, r, Q4K_SC, &mut blk.qs, &mut blk.scales);
+    (blk.d, blk.dmin) = (f16_from(dm[0], dm[1]), f16_from(dm[2], dm[3]));
     dst.copy_from_slice(bytemuck::bytes_of(&blk));
+}
+
+/// Interleaves one block of each of 16 Q5_K rows.
+pub(super) fn pack_q5_k(src: &[&[u8]; TILE_ROWS], dst: &mut [u8]) {
+    for (r, s) in src.iter().enumerate() {
+        let blk: BlockQ5_K = bytemuck::pod_read_unaligned(s);
+        pack_k4_row(r, &blk.qs, &blk.scales, dm_bytes(blk.d, blk.dmin), Q5K_SC, dst);
+        for h in 0..8 {
+            dst[Q5K_QH + 64 * h + 4 * r..Q5K_QH + 64 * h + 4 * r + 4].copy_from_slice(&blk.qh[4 * h..4 * h + 4]);
+        }
+    }
+}
+
+/// The inverse of [`pack_q5_k`] for row `r`.
+pub(super) fn unpack_q5_k(tb: &[u8], r: usize, dst: &mut [u8]) {
+    let mut blk: BlockQ5_K = bytemuck::Zeroable::zeroed();
+    let dm = unpack_k4_row(tb, r, Q5K_SC, &mut blk.qs, &mut blk.scales);
+    (blk.d, blk.dmin) = (f16_from(dm[0], dm[1]), f16_from(dm[2], dm[3]));
+    for h in 0..8 {
+        blk.qh[4 * h..4 * h + 4].copy_from_slice(&tb[Q5K_QH + 64 * h + 4 * r..Q5K_QH + 64 * h + 4 * r + 4]);
+    }
+    dst.copy_from_slice(bytemuck::bytes_of(&blk));
+}
+
+fn f16_from(lo: u8, hi: u8) -> half::f16 {
+    half::f16::from_bits(u16::from_le_bytes([lo, hi]))
 }
 
 /// Interleaves one block of each of 16 Q6_K rows.
@@ -125,12 +190,14 @@ fn qbyte(tb: &[u8], r: usize, i: usize) -> u8 {
     tb[64 * (i / 4) + 4 * r + i % 4]
 }
 
-pub(super) fn tile_q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+/// The Q4_K (`QH = false`) or Q5_K tile kernel.
+fn tile_k4<const QH: bool>(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+    let (tbb, sc) = if QH { (Q5K_TBB, Q5K_SC) } else { (Q4K_TBB, Q4K_SC) };
     let act: &[BlockQ8_K] = bytemuck::cast_slice(act);
     for c in 0..n {
         let mut acc = [0.0f32; TILE_ROWS];
         for b in 0..nb {
-            let tb = &tile[b * Q4K_TBB..(b + 1) * Q4K_TBB];
+            let tb = &tile[b * tbb..(b + 1) * tbb];
             let y = &act[c * nb + b];
             for (r, acc) in acc.iter_mut().enumerate() {
                 let mut isum = 0i32;
@@ -140,19 +207,31 @@ pub(super) fn tile_q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut 
                     let mut s = 0i32;
                     for l in 0..32 {
                         let byte = qbyte(tb, r, 32 * k + l);
-                        let q = if hi { byte >> 4 } else { byte & 0xF };
+                        let mut q = if hi { byte >> 4 } else { byte & 0xF };
+                        if QH {
+                            let h = tb[Q5K_QH + 64 * (l / 4) + 4 * r + l % 4];
+                            q |= ((h >> j) & 1) << 4;
+                        }
                         s += q as i32 * y.qs[32 * j + l] as i32;
                     }
-                    isum += tb[Q4K_SC + 16 * j + r] as i32 * s;
-                    let m = tb[Q4K_MINS + 32 * (j / 2) + 2 * r + j % 2] as i32;
+                    isum += tb[sc + 16 * j + r] as i32 * s;
+                    let m = tb[sc + 128 + 32 * (j / 2) + 2 * r + j % 2] as i32;
                     msum += m * (y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32);
                 }
-                let (d, dmin) = (f16_to_f32(f16s(tb, Q4K_D)[r]), f16_to_f32(f16s(tb, Q4K_DMIN)[r]));
+                let (d, dmin) = (f16_to_f32(f16s(tb, sc + 256)[r]), f16_to_f32(f16s(tb, sc + 288)[r]));
                 *acc = k_term(*acc, d, dmin, y.d, isum, msum);
             }
         }
         out[c * TILE_ROWS..(c + 1) * TILE_ROWS].copy_from_slice(&acc);
     }
+}
+
+pub(super) fn tile_q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+    tile_k4::<false>(tile, nb, act, n, out)
+}
+
+pub(super) fn tile_q5_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+    tile_k4::<true>(tile, nb, act, n, out)
 }
 
 /// Level (0..64) of element `e` of row `r` in a Q6_K tile-block.

@@ -24,7 +24,7 @@
 //!   elements `4g..4g+4`;
 //! * `d` of the 16 rows (f16), then for Q4_1 `m` of the 16 rows (f16).
 //!
-//! The K-quants Q4_K and Q6_K (256-element blocks, Q8_K activations) are
+//! The K-quants Q4_K, Q5_K and Q6_K (256-element blocks, Q8_K activations) are
 //! laid out as described in `kquants.rs`.
 //!
 //! The portable tile kernels (the references) are in `scalar.rs`; their SIMD
@@ -58,13 +58,13 @@ pub(crate) type TileFn = fn(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &
 
 /// The weight types with an interleaved layout.
 pub fn supports(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q4_K | GgmlType::Q6_K)
+    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)
 }
 
 /// Elements per block of a supported type.
 const fn block_elems(ty: GgmlType) -> usize {
     match ty {
-        GgmlType::Q4_K | GgmlType::Q6_K => QK_K,
+        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => QK_K,
         _ => QK,
     }
 }
@@ -81,6 +81,7 @@ pub(crate) const fn quant_bytes(ty: GgmlType) -> usize {
 pub const fn tile_block_bytes(ty: GgmlType) -> usize {
     match ty {
         GgmlType::Q4_K => kquants::Q4K_TBB,
+        GgmlType::Q5_K => kquants::Q5K_TBB,
         GgmlType::Q6_K => kquants::Q6K_TBB,
         GgmlType::Q4_1 => quant_bytes(ty) + 2 * TILE_ROWS * 2,
         _ => quant_bytes(ty) + TILE_ROWS * 2,
@@ -205,6 +206,7 @@ impl RepackedMatrix {
                 let src: [&[u8]; TILE_ROWS] = core::array::from_fn(src);
                 match ty {
                     GgmlType::Q4_K => kquants::pack_q4_k(&src, dst),
+                    GgmlType::Q5_K => kquants::pack_q5_k(&src, dst),
                     GgmlType::Q6_K => kquants::pack_q6_k(&src, dst),
                     _ => pack_block32(ty, &src, dst),
                 }
@@ -257,6 +259,10 @@ impl RepackedMatrix {
             match ty {
                 GgmlType::Q4_K => {
                     kquants::unpack_q4_k(tb, lane, dst);
+                    continue;
+                }
+                GgmlType::Q5_K => {
+                    kquants::unpack_q5_k(tb, lane, dst);
                     continue;
                 }
                 GgmlType::Q6_K => {
@@ -341,7 +347,7 @@ fn pack_block32(ty: GgmlType, src: &[&[u8]; TILE_ROWS], dst: &mut [u8]) {
 fn vec_dot_type(ty: GgmlType) -> GgmlType {
     match ty {
         GgmlType::Q4_1 => GgmlType::Q8_1,
-        GgmlType::Q4_K | GgmlType::Q6_K => GgmlType::Q8_K,
+        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => GgmlType::Q8_K,
         _ => GgmlType::Q8_0,
     }
 }
@@ -367,6 +373,7 @@ fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
         GgmlType::Q4_1 => scalar::tile_q4_1,
         GgmlType::Q8_0 => scalar::tile_q8_0,
         GgmlType::Q4_K => kquants::tile_q4_k,
+        GgmlType::Q5_K => kquants::tile_q5_k,
         GgmlType::Q6_K => kquants::tile_q6_k,
         _ => unreachable!("RepackedMatrix only holds supported types"),
     }

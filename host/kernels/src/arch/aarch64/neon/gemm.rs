@@ -34,7 +34,7 @@ pub(crate) fn tile_fn(ty: GgmlType, dotprod: bool) -> Option<TileFn> {
 /// the dotprod extension.
 #[target_feature(enable = "neon")]
 #[inline]
-fn dot4_plain(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+pub(super) fn dot4_plain(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     let lo = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
     let hi = vpaddlq_s16(vmull_high_s8(a, b));
     vaddq_s32(acc, vpaddq_s32(lo, hi))
@@ -42,7 +42,7 @@ fn dot4_plain(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
 
 #[target_feature(enable = "neon")]
 #[inline]
-fn load16(tb: &[u8], off: usize) -> uint8x16_t {
+pub(super) fn load16(tb: &[u8], off: usize) -> uint8x16_t {
     let s = &tb[off..off + 16];
     // SAFETY: `s` is 16 readable bytes.
     unsafe { vld1q_u8(s.as_ptr()) }
@@ -51,7 +51,7 @@ fn load16(tb: &[u8], off: usize) -> uint8x16_t {
 /// The 4 f16 at `tb[off..]` widened to f32 (`fcvtl`, exact).
 #[target_feature(enable = "neon")]
 #[inline]
-fn f16x4(tb: &[u8], off: usize) -> float32x4_t {
+pub(super) fn f16x4(tb: &[u8], off: usize) -> float32x4_t {
     let s = &tb[off..off + 8];
     // SAFETY: `s` is 8 readable bytes.
     let h = unsafe { vld1_u16(s.as_ptr().cast()) };
@@ -70,7 +70,7 @@ fn f16x4(tb: &[u8], off: usize) -> float32x4_t {
 
 #[target_feature(enable = "neon")]
 #[inline]
-fn store4(out: &mut [f32], c: usize, quarter: usize, v: float32x4_t) {
+pub(super) fn store4(out: &mut [f32], c: usize, quarter: usize, v: float32x4_t) {
     let s = &mut out[c * TILE_ROWS + 4 * quarter..c * TILE_ROWS + 4 * quarter + 4];
     // SAFETY: `s` is 4 writable f32.
     unsafe { vst1q_f32(s.as_mut_ptr(), v) }

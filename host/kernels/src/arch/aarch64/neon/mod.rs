@@ -7,7 +7,8 @@
 //!   Q8_0/Q8_1 quantize; twins of `crate::blocks` and `crate::float`;
 //! * `k_quants`: the K-quant dots and the Q8_K quantize; twins of
 //!   `crate::k_quants::scalar`;
-//! * `gemm`: the interleaved tile kernels; twins of `crate::gemm::scalar`.
+//! * `gemm`: the interleaved tile kernels; twins of `crate::gemm::scalar`;
+//! * `gemm_k`: the K-quant tile kernels; twins of `crate::gemm::kquants`.
 //!
 //! There is no attention twin: the scalar `crate::attn` is already NEON.
 
@@ -15,6 +16,7 @@ use core::arch::aarch64::*;
 
 pub(crate) mod blocks;
 pub(crate) mod gemm;
+pub(crate) mod gemm_k;
 mod k_quants;
 
 use crate::{KernelPath, TypeKernels};

@@ -13,7 +13,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::gemm::kquants::{Q4K_D, Q4K_DMIN, Q4K_MINS, Q4K_SC, Q4K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
+use crate::gemm::kquants::{Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
 use crate::gemm::{tile_args, TileFn, TILE_ROWS};
 use crate::k_quants::blocks::{BlockQ8_K, QK_K};
 use crate::{GgmlType, KernelPath};
@@ -21,6 +21,7 @@ use crate::{GgmlType, KernelPath};
 pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
     Some(match ty {
         GgmlType::Q4_K => q4_k,
+        GgmlType::Q5_K => q5_k,
         GgmlType::Q6_K => q6_k,
         _ => return None,
     })
@@ -31,6 +32,10 @@ safe_fn! {
     fn q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q4_K, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q4_k(tile, nb, act, n, out)) }
+    }
+    fn q5_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q5_K, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q5_k(tile, nb, act, n, out)) }
     }
     fn q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q6_K, tile, nb, act, n, out); }
@@ -104,34 +109,69 @@ fn row_scales(tb: &[u8], off: usize, signed: bool) -> __m256i {
 /// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn k_q4_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    // SAFETY: the same features and contract as this function's.
+    unsafe { k_k4::<NC, false>(tile, nb, act, c0, out) }
+}
+
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k_q5_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    // SAFETY: the same features and contract as this function's.
+    unsafe { k_k4::<NC, true>(tile, nb, act, c0, out) }
+}
+
+/// Q4_K, or Q5_K (`QH`: levels get their fifth bit from the `qh` vectors).
+///
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn k_k4<const NC: usize, const QH: bool>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    let (tbb, sco) = if QH { (Q5K_TBB, Q5K_SC) } else { (Q4K_TBB, Q4K_SC) };
     let m4 = _mm256_set1_epi8(0x0F);
+    let m16 = _mm256_set1_epi8(16);
+    // Pairs of levels (<= 15, or <= 31 with the fifth bit) and bytes
+    // (|y| <= 128) per i16 lane: 8 sums of at most 3840 for Q4_K, 4 of at
+    // most 7936 for Q5_K, before the `madd` to i32. No saturation.
+    let run = if QH { 4 } else { 8 };
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NC];
         for b in 0..nb {
-            let tb = &tile[b * Q4K_TBB..(b + 1) * Q4K_TBB];
-            let sc: [__m256i; 8] = core::array::from_fn(|j| row_scales(tb, Q4K_SC + 16 * j + 8 * half, false));
+            let tb = &tile[b * tbb..(b + 1) * tbb];
+            let sc: [__m256i; 8] = core::array::from_fn(|j| row_scales(tb, sco + 16 * j + 8 * half, false));
+            let qh: [__m256i; 8] = core::array::from_fn(|m| if QH { load32(tb, Q5K_QH + 64 * m + 32 * half) } else { m4 });
             let mut isum = [_mm256_setzero_si256(); NC];
             for k in 0..4 {
                 let w: [__m256i; 8] = core::array::from_fn(|m| load32(tb, 64 * (8 * k + m) + 32 * half));
-                let lo = w.map(|v| _mm256_and_si256(v, m4));
-                let hi = w.map(|v| _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4));
+                let mut lo = w.map(|v| _mm256_and_si256(v, m4));
+                let mut hi = w.map(|v| _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4));
+                if QH {
+                    // 16 where bit 2k (2k + 1) of the element's qh byte is set.
+                    let (bl, bh) = (_mm256_set1_epi8(1 << (2 * k)), _mm256_set1_epi8(1 << (2 * k + 1)));
+                    let bit = |h: __m256i, b: __m256i| _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, b), b), m16);
+                    for m in 0..8 {
+                        lo[m] = _mm256_or_si256(lo[m], bit(qh[m], bl));
+                        hi[m] = _mm256_or_si256(hi[m], bit(qh[m], bh));
+                    }
+                }
                 for (j, isum) in isum.iter_mut().enumerate() {
                     let y = &act[(c0 + j) * nb + b].qs;
-                    // Eight pairs of codes (<= 15) and bytes (|y| <= 128)
-                    // per i16 lane: at most 8 * 3840, no saturation.
-                    let (mut pl, mut ph) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-                    for m in 0..8 {
-                        pl = _mm256_add_epi16(pl, _mm256_maddubs_epi16(lo[m], bcast4(y, 16 * k + m)));
-                        ph = _mm256_add_epi16(ph, _mm256_maddubs_epi16(hi[m], bcast4(y, 16 * k + 8 + m)));
+                    for m0 in (0..8).step_by(run) {
+                        let (mut pl, mut ph) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                        for m in m0..m0 + run {
+                            pl = _mm256_add_epi16(pl, _mm256_maddubs_epi16(lo[m], bcast4(y, 16 * k + m)));
+                            ph = _mm256_add_epi16(ph, _mm256_maddubs_epi16(hi[m], bcast4(y, 16 * k + 8 + m)));
+                        }
+                        let s = _mm256_add_epi32(_mm256_madd_epi16(pl, sc[2 * k]), _mm256_madd_epi16(ph, sc[2 * k + 1]));
+                        *isum = _mm256_add_epi32(*isum, s);
                     }
-                    let s = _mm256_add_epi32(_mm256_madd_epi16(pl, sc[2 * k]), _mm256_madd_epi16(ph, sc[2 * k + 1]));
-                    *isum = _mm256_add_epi32(*isum, s);
                 }
             }
             // Row r's min pairs (m[2i], m[2i + 1]) in dword r.
-            let mins: [__m256i; 4] = core::array::from_fn(|i| _mm256_cvtepu8_epi16(load16(tb, Q4K_MINS + 32 * i + 16 * half)));
-            let dx = f16x8(tb, Q4K_D + 16 * half);
-            let mx = f16x8(tb, Q4K_DMIN + 16 * half);
+            let mins: [__m256i; 4] = core::array::from_fn(|i| _mm256_cvtepu8_epi16(load16(tb, sco + 128 + 32 * i + 16 * half)));
+            let dx = f16x8(tb, sco + 256 + 16 * half);
+            let mx = f16x8(tb, sco + 288 + 16 * half);
             for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
                 let y = &act[(c0 + j) * nb + b];
                 let bs = |j: usize| y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32;

@@ -10,7 +10,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::gemm::kquants::{Q4K_D, Q4K_DMIN, Q4K_MINS, Q4K_SC, Q4K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
+use crate::gemm::kquants::{Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
 use crate::gemm::{tile_args, TileFn, TILE_ROWS};
 use crate::k_quants::blocks::{BlockQ8_K, QK_K};
 use crate::GgmlType;
@@ -18,6 +18,7 @@ use crate::GgmlType;
 pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
     Some(match ty {
         GgmlType::Q4_K => q4_k,
+        GgmlType::Q5_K => q5_k,
         GgmlType::Q6_K => q6_k,
         _ => return None,
     })
@@ -28,6 +29,10 @@ safe_fn! {
     fn q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q4_K, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q4_k(tile, nb, act, n, out)) }
+    }
+    fn q5_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q5_K, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q5_k(tile, nb, act, n, out)) }
     }
     fn q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q6_K, tile, nb, act, n, out); }
@@ -86,16 +91,46 @@ fn bcast4(qs: &[i8; QK_K], g: usize) -> __m512i {
 /// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
 unsafe fn k_q4_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    // SAFETY: the same features and contract as this function's.
+    unsafe { k_k4::<NC, false>(tile, nb, act, c0, out) }
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+unsafe fn k_q5_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    // SAFETY: the same features and contract as this function's.
+    unsafe { k_k4::<NC, true>(tile, nb, act, c0, out) }
+}
+
+/// Q4_K, or Q5_K (`QH`: levels get their fifth bit from the `qh` vectors).
+///
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+unsafe fn k_k4<const NC: usize, const QH: bool>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    let (tbb, sco) = if QH { (Q5K_TBB, Q5K_SC) } else { (Q4K_TBB, Q4K_SC) };
     let m4 = _mm512_set1_epi8(0x0F);
+    let m16 = _mm512_set1_epi8(16);
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
-        let tb = &tile[b * Q4K_TBB..(b + 1) * Q4K_TBB];
-        let sc: [__m512i; 8] = core::array::from_fn(|j| _mm512_cvtepu8_epi32(load16(tb, Q4K_SC + 16 * j)));
+        let tb = &tile[b * tbb..(b + 1) * tbb];
+        let sc: [__m512i; 8] = core::array::from_fn(|j| _mm512_cvtepu8_epi32(load16(tb, sco + 16 * j)));
+        let qh: [__m512i; 8] = core::array::from_fn(|m| if QH { load64(tb, Q5K_QH + 64 * m) } else { m4 });
         let mut isum = [_mm512_setzero_si512(); NC];
         for k in 0..4 {
             let w: [__m512i; 8] = core::array::from_fn(|m| load64(tb, 64 * (8 * k + m)));
-            let lo = w.map(|v| _mm512_and_si512(v, m4));
-            let hi = w.map(|v| _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4));
+            let mut lo = w.map(|v| _mm512_and_si512(v, m4));
+            let mut hi = w.map(|v| _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4));
+            if QH {
+                // 16 where bit 2k (2k + 1) of the element's qh byte is set.
+                let (bl, bh) = (_mm512_set1_epi8(1 << (2 * k)), _mm512_set1_epi8(1 << (2 * k + 1)));
+                for m in 0..8 {
+                    lo[m] = _mm512_or_si512(lo[m], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh[m], bl), m16));
+                    hi[m] = _mm512_or_si512(hi[m], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh[m], bh), m16));
+                }
+            }
             for (j, isum) in isum.iter_mut().enumerate() {
                 let y = &act[(c0 + j) * nb + b].qs;
                 let (mut sl, mut sh) = (_mm512_setzero_si512(), _mm512_setzero_si512());
@@ -108,9 +143,9 @@ unsafe fn k_q4_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
             }
         }
         // Row r's min pairs (m[2i], m[2i + 1]) as i16 in dword r.
-        let mins: [__m512i; 4] = core::array::from_fn(|i| _mm512_cvtepu8_epi16(load32(tb, Q4K_MINS + 32 * i)));
-        let dx = f16x16(tb, Q4K_D);
-        let mx = f16x16(tb, Q4K_DMIN);
+        let mins: [__m512i; 4] = core::array::from_fn(|i| _mm512_cvtepu8_epi16(load32(tb, sco + 128 + 32 * i)));
+        let dx = f16x16(tb, sco + 256);
+        let mx = f16x16(tb, sco + 288);
         for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
             let y = &act[(c0 + j) * nb + b];
             let bs = |j: usize| y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32;
