@@ -137,14 +137,21 @@ quantize type="q8_0" model="smollm2-135m-instruct-q4_1" *flags="": models build
 # Same-run speed comparison with llama.cpp (built from PyPI llama-cpp-python's vendored source).
 # `--quantize q8_0,q4_0` also benches the model requantized by `edgewasm quantize`.
 # Also prints peak RSS and the chat guest's decode speed against native.
+# With IK_LLAMA_SRC set to an ik_llama.cpp checkout (its public repository),
+# ik_llama.cpp is built (scripts/build-ik-llama.sh) and compared as well.
 bench-compare model="smollm2-135m-instruct-q4_1" *flags="": models chat-guest build peer
-    python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" models/{{model}}.gguf --guest target/guests/chat.wasm {{flags}}
+    python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" models/{{model}}.gguf --guest target/guests/chat.wasm $({{just_executable()}} _ik-flag) {{flags}}
+
+# `--ik-bench PATH` when IK_LLAMA_SRC names an ik_llama.cpp checkout.
+_ik-flag:
+    @if [ -n "${IK_LLAMA_SRC:-}" ]; then echo "--ik-bench $(bash scripts/build-ik-llama.sh)"; fi
 
 # Random weights with real models' shapes (`edgewasm bench --like
 # NAME:TYPE`), written once to target/like/ so llama-bench runs the same
 # bytes: `./just bench-like qwen3.5-0.8b:q8_0,gemma-4-e2b:q4_k_m --threads 2`
 # (`edgewasm bench --like list` names the shapes).
-# Same-run speed comparison with llama.cpp on real models' shapes.
+# Same-run speed comparison with llama.cpp (and ik_llama.cpp, with
+# IK_LLAMA_SRC) on real models' shapes.
 bench-like specs="qwen3.5-0.8b:q4_k_m,lfm2.5-1.2b:q4_k_m,llama-3.2-1b:q4_k_m" *flags="": build peer
     #!/usr/bin/env bash
     set -euo pipefail
@@ -155,7 +162,7 @@ bench-like specs="qwen3.5-0.8b:q4_k_m,lfm2.5-1.2b:q4_k_m,llama-3.2-1b:q4_k_m" *f
         [ -f "$f" ] || {{bin}} bench --like "$spec" --write "$f" -t 1 -p 0 -n 1 -r 1 > /dev/null
         files+=("$f")
     done
-    python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" "${files[@]}" {{flags}}
+    python3 scripts/bench-compare.py {{bin}} "${PEER_DIR:-$HOME/.cache/edgewasm/llama.cpp-0.3.36}/build/bin/llama-bench" "${files[@]}" $({{just_executable()}} _ik-flag) {{flags}}
 
 # RUSTC_BOOTSTRAP=1: cargo-fuzz needs nightly -Z flags (sanitizers, coverage)
 # and the machine has stable Rust only (see scripts/setup-fuzz.sh).

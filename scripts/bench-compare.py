@@ -14,7 +14,13 @@ prompt and the first model, alternating, 1 thread, and the share of the
 guest's decode time spent in the host engine.
 
   bench-compare.py EDGEWASM LLAMA_BENCH MODEL... [--threads 1,2] [-p 128] [-n 64] [--rounds 3] [--reps 3]
-                   [--quantize q8_0,q4_0] [--guest target/guests/chat.wasm]
+                   [--quantize q8_0,q4_0] [--guest target/guests/chat.wasm] [--ik-bench IK_LLAMA_BENCH]
+
+--ik-bench adds ik_llama.cpp (its llama-bench, scripts/build-ik-llama.sh) as a
+second peer, run in each round with and without `-rtr 1` (run-time repacking
+of the weights), the better of the two counting; the table then also gives
+the ratio to the best peer, the faster of llama.cpp and ik_llama.cpp in that
+round.
 
 --quantize TYPES also benches the first MODEL requantized to each type, made
 with `edgewasm quantize` (llama-quantize's rules, byte-identical output) next
@@ -29,6 +35,7 @@ ap.add_argument("--threads", default="1,2"); ap.add_argument("-p", default="128"
 ap.add_argument("--rounds", type=int, default=3); ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--guest", help="chat.wasm: also compare a guest's decode speed with native edgewasm")
 ap.add_argument("--quantize", default="", help="comma-separated `edgewasm quantize` types to make from the first model and bench too")
+ap.add_argument("--ik-bench", help="ik_llama.cpp's llama-bench: a second peer (best of default and -rtr 1)")
 a = ap.parse_args()
 
 
@@ -45,8 +52,24 @@ def ms(v):
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
 
+def llama_bench(exe, model, extra=()):
+    """{(threads, test): t/s} and the build commit of one llama-bench run."""
+    out = subprocess.run([exe, "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "-o", "jsonl", *extra],
+                         capture_output=True, text=True, check=True).stdout
+    res, build = {}, "?"
+    for line in out.splitlines():
+        if not line.startswith("{"):
+            continue
+        j = json.loads(line)
+        test = f"pp{j['n_prompt']}" if j["n_gen"] == 0 else f"tg{j['n_gen']}"
+        res[(j["n_threads"], test)] = j["avg_ts"]
+        build = j.get("build_commit", "?")
+    return res, build
+
+
 def bench(model):
-    ours, peer, ceiling = {}, {}, {}
+    ours, peer, ik, ceiling = {}, {}, {}, {}
+    ik_build = None
     for r in range(a.rounds):
         out = subprocess.run([a.edgewasm, "bench", "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps),
                               "--json", "--bandwidth"], capture_output=True, text=True, check=True).stdout
@@ -57,22 +80,23 @@ def bench(model):
                 continue
             ours.setdefault((j["threads"], j["test"]), []).append(j["tokens_per_s_mean"])
             meta = j
-        out = subprocess.run([a.llama_bench, "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "-o", "jsonl"],
-                             capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if not line.startswith("{"):
-                continue
-            j = json.loads(line)
-            test = f"pp{j['n_prompt']}" if j["n_gen"] == 0 else f"tg{j['n_gen']}"
-            peer.setdefault((j["n_threads"], test), []).append(j["avg_ts"])
-            peer_build = j.get("build_commit", "?")
+        res, peer_build = llama_bench(a.llama_bench, model)
+        for k, v in res.items():
+            peer.setdefault(k, []).append(v)
+        if a.ik_bench:
+            plain, ik_build = llama_bench(a.ik_bench, model)
+            rtr, _ = llama_bench(a.ik_bench, model, ("-rtr", "1"))
+            for k, v in plain.items():
+                ik.setdefault(k, []).append(max(v, rtr.get(k, 0.0)))
         print(f"{model}: round {r + 1}/{a.rounds} done", file=sys.stderr)
 
     print(f"model: {model}")
-    print(f"edgewasm {meta['commit']} ({meta['kernel_path']}), llama.cpp {peer_build}; cpu features: {meta['cpu_features']}")
+    ik_name = f", ik_llama.cpp {ik_build} (best of default and -rtr 1)" if ik_build else ""
+    print(f"edgewasm {meta['commit']} ({meta['kernel_path']}), llama.cpp {peer_build}{ik_name}; cpu features: {meta['cpu_features']}")
     print(f"{a.rounds} interleaved rounds, each the mean of {a.reps} repetitions after a warm-up\n")
-    print("| threads | test | edgewasm t/s | llama.cpp t/s | ratio | memory-bound ceiling: t/s, edgewasm %, llama.cpp % |")
-    print("| ---: | --- | ---: | ---: | ---: | --- |")
+    ik_head, ik_rule = (" ik_llama.cpp t/s | ratio to best peer |", " ---: | ---: |") if ik_build else ("", "")
+    print(f"| threads | test | edgewasm t/s | llama.cpp t/s | ratio |{ik_head} memory-bound ceiling: t/s, edgewasm %, llama.cpp % |")
+    print(f"| ---: | --- | ---: | ---: | ---: |{ik_rule} --- |")
     for key in sorted(ours, key=lambda k: (k[0], k[1][:2] != "pp", k[1])):
         if key not in peer:
             continue
@@ -83,12 +107,19 @@ def bench(model):
         if key[1].startswith("tg") and key[0] in ceiling:
             c = statistics.mean(ceiling[key[0]])
             bound = f"{c:.0f}, {100 * om / c:.0f}%, {100 * pm / c:.0f}%"
-        print(f"| {key[0]} | {key[1]} | {om:.1f} ± {osd:.1f} | {pm:.1f} ± {psd:.1f} | {statistics.mean(ratios):.2f}{spread} | {bound} |")
+        ik_cells = ""
+        if ik_build and key in ik:
+            im, isd = ms(ik[key])
+            best = [o / max(p, i) for o, p, i in zip(ours[key], peer[key], ik[key])]
+            bspread = f" ({min(best):.2f}–{max(best):.2f})" if len(best) > 1 else ""
+            ik_cells = f" {im:.1f} ± {isd:.1f} | {statistics.mean(best):.2f}{bspread} |"
+        print(f"| {key[0]} | {key[1]} | {om:.1f} ± {osd:.1f} | {pm:.1f} ± {psd:.1f} | {statistics.mean(ratios):.2f}{spread} |{ik_cells} {bound} |")
     one = ["-m", model, "-t", "1", "-p", a.p, "-n", a.n, "-r", "1"]
     rss_ours = peak_rss_mib([a.edgewasm, "bench"] + one)
     rss_peer = peak_rss_mib([a.llama_bench] + one)
+    rss_ik = f", ik_llama.cpp {peak_rss_mib([a.ik_bench] + one):.1f} MiB" if ik_build else ""
     print(f"\nPeak RSS, one run of pp{a.p} + tg{a.n} with 1 thread: "
-          f"edgewasm {rss_ours:.1f} MiB, llama.cpp {rss_peer:.1f} MiB (ratio {rss_ours / rss_peer:.2f})\n")
+          f"edgewasm {rss_ours:.1f} MiB, llama.cpp {rss_peer:.1f} MiB (ratio {rss_ours / rss_peer:.2f}){rss_ik}\n")
 
 
 def peak_rss_mib(cmd):
