@@ -109,6 +109,12 @@ void ggml_vec_dot_q3_K_q8_K_generic(int, float *, size_t, const void *, size_t, 
 void ggml_vec_dot_q4_K_q8_K_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
 void ggml_vec_dot_q5_K_q8_K_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
 void ggml_vec_dot_q6_K_q8_K_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+void ggml_vec_dot_iq4_nl_q8_0_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+void ggml_vec_dot_iq4_xs_q8_K_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+
+// IQ4_NL as llama-quantize writes it (quantize_iq4_nl: 7 scale trials;
+// quantize_row_iq4_nl_ref, ggml's from_float, makes none).
+static void quantize_iq4_nl_file(const float * x, void * y, int64_t k) { quantize_iq4_nl(x, y, 1, k, NULL); }
 
 struct fmt {
     const char * name;
@@ -144,6 +150,11 @@ int main(int argc, char ** argv) {
         {"q5_K", GGML_TYPE_Q5_K, (quant_fn)quantize_row_q5_K_ref, (deq_fn)dequantize_row_q5_K, ggml_vec_dot_q5_K_q8_K_generic, GGML_TYPE_Q8_K, (quant_fn)quantize_row_q8_K_ref, K_SKIP},
         {"q6_K", GGML_TYPE_Q6_K, (quant_fn)quantize_row_q6_K_ref, (deq_fn)dequantize_row_q6_K, ggml_vec_dot_q6_K_q8_K_generic, GGML_TYPE_Q8_K, (quant_fn)quantize_row_q8_K_ref, K_SKIP},
         {"q8_K", GGML_TYPE_Q8_K, (quant_fn)quantize_row_q8_K_ref, (deq_fn)dequantize_row_q8_K, NULL, GGML_TYPE_Q8_K, NULL, K_SKIP},
+        // IQ4_NL's ref leaves the levels of an all-zero block uninitialized
+        // (stack contents; d is 0): the test compares those blocks' d only.
+        {"iq4_nl", GGML_TYPE_IQ4_NL, (quant_fn)quantize_row_iq4_nl_ref, (deq_fn)dequantize_row_iq4_nl, ggml_vec_dot_iq4_nl_q8_0_generic, GGML_TYPE_Q8_0, (quant_fn)quantize_row_q8_0_ref},
+        {"iq4_nl.file", GGML_TYPE_IQ4_NL, quantize_iq4_nl_file, NULL, NULL, GGML_TYPE_Q8_0, NULL},
+        {"iq4_xs", GGML_TYPE_IQ4_XS, (quant_fn)quantize_row_iq4_xs_ref, (deq_fn)dequantize_row_iq4_xs, ggml_vec_dot_iq4_xs_q8_K_generic, GGML_TYPE_Q8_K, (quant_fn)quantize_row_q8_K_ref, K_SKIP},
     };
     for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {
         const struct fmt * t = &fmts[f];

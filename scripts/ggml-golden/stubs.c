@@ -36,6 +36,8 @@ static void geometry(enum ggml_type t, int64_t * blck, size_t * size, const char
         case GGML_TYPE_Q5_K: *blck = 256; *size = sizeof(block_q5_K); *name = "q5_K"; return;
         case GGML_TYPE_Q6_K: *blck = 256; *size = sizeof(block_q6_K); *name = "q6_K"; return;
         case GGML_TYPE_Q8_K: *blck = 256; *size = sizeof(block_q8_K); *name = "q8_K"; return;
+        case GGML_TYPE_IQ4_NL: *blck = 32; *size = sizeof(block_iq4_nl); *name = "iq4_nl"; return;
+        case GGML_TYPE_IQ4_XS: *blck = 256; *size = sizeof(block_iq4_xs); *name = "iq4_xs"; return;
         default: ggml_abort(__FILE__, __LINE__, "type %d not in the golden harness", (int)t);
     }
 }

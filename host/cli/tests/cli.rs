@@ -102,7 +102,7 @@ fn inspect_shows_tensor_table() {
     assert!(s.contains("q4_1") && s.contains("q8_0") && s.contains("llama.block_count"), "{s}");
 }
 
-/// A model with a weight type the engine cannot run (IQ4_XS): `inspect`
+/// A model with a weight type the engine cannot run (IQ2_XXS): `inspect`
 /// shows it; `generate` and `run` refuse it at load with one message that
 /// names the tensor, its type and the supported types, and exit 1.
 #[test]
@@ -110,7 +110,7 @@ fn unsupported_tensor_types_are_inspected_then_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.gguf");
     let tensor = "blk.0.attn_q.weight";
-    let tiny = TinyLlama { n_embd: 256, n_ff: 256, retype: Some((tensor.into(), GgmlType::IQ4_XS)), ..TinyLlama::default() };
+    let tiny = TinyLlama { n_embd: 256, n_ff: 256, retype: Some((tensor.into(), GgmlType::IQ2_XXS)), ..TinyLlama::default() };
     std::fs::write(&path, tiny.gguf()).unwrap();
     let wasm = dir.path().join("guest.wasm");
     std::fs::write(&wasm, b"\0asm never read: the model is refused first").unwrap();
@@ -120,11 +120,11 @@ fn unsupported_tensor_types_are_inspected_then_refused() {
     assert!(o.status.success(), "{}", stderr(&o));
     let s = stdout(&o);
     let fields = |l: &str| l.split_whitespace().take(2).map(str::to_owned).collect::<Vec<_>>();
-    assert!(s.lines().any(|l| fields(l) == ["iq4_xs", "1"]), "no iq4_xs row in the type summary:\n{s}");
-    assert!(s.lines().any(|l| fields(l) == [tensor, "iq4_xs"]), "{tensor} not listed as iq4_xs:\n{s}");
+    assert!(s.lines().any(|l| fields(l) == ["iq2_xxs", "1"]), "no iq2_xxs row in the type summary:\n{s}");
+    assert!(s.lines().any(|l| fields(l) == [tensor, "iq2_xxs"]), "{tensor} not listed as iq2_xxs:\n{s}");
 
     let refusal = format!(
-        "tensor `{tensor}` has type iq4_xs, which this engine cannot run (supported weight types: {})",
+        "tensor `{tensor}` has type iq2_xxs, which this engine cannot run (supported weight types: {})",
         edgewasm_llm::model::supported_weight_types()
     );
     let run_model = format!("x={model}");
@@ -135,7 +135,7 @@ fn unsupported_tensor_types_are_inspected_then_refused() {
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.starts_with("error: ") && err.contains(&refusal), "{args:?}: {err}");
         // Said once: the loader's context adds the file, not the reason again.
-        assert_eq!(err.matches("iq4_xs").count(), 1, "{args:?}: {err}");
+        assert_eq!(err.matches("iq2_xxs").count(), 1, "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
 }

@@ -73,6 +73,7 @@ mod erased;
 mod float;
 pub mod fp;
 pub mod gemm;
+pub mod iq4;
 mod k_quants;
 pub mod recurrent;
 
@@ -91,8 +92,8 @@ use std::sync::OnceLock;
 use erased::scalar_kernels;
 
 /// The kernels of `ty` on `path`, or `None` if this CPU cannot run `path` or
-/// there are no kernels for `ty` (the IQ, TQ, MXFP4, NVFP4, Q1_0 and Q2_0
-/// formats, the integer types and F64: a file may hold them, and the model
+/// there are no kernels for `ty` (the IQ formats but IQ4_NL and IQ4_XS, the
+/// TQ, MXFP4, NVFP4, Q1_0 and Q2_0 formats, the integer types and F64: a file may hold them, and the model
 /// refuses it by this `None`).
 ///
 /// Every type has a full table on every available path: where a path has no
@@ -117,14 +118,14 @@ pub fn kernels_for_path(ty: GgmlType, path: KernelPath) -> Option<TypeKernels> {
         | GgmlType::Q5_K
         | GgmlType::Q6_K
         | GgmlType::Q8_K => return k_quants::kernels(ty, path),
+        GgmlType::IQ4_NL => scalar_kernels::<iq4::BlockIQ4_NL>(path),
+        GgmlType::IQ4_XS => scalar_kernels::<iq4::BlockIQ4_XS>(path),
         GgmlType::IQ2_XXS
         | GgmlType::IQ2_XS
         | GgmlType::IQ3_XXS
         | GgmlType::IQ1_S
-        | GgmlType::IQ4_NL
         | GgmlType::IQ3_S
         | GgmlType::IQ2_S
-        | GgmlType::IQ4_XS
         | GgmlType::I8
         | GgmlType::I16
         | GgmlType::I32

@@ -115,8 +115,16 @@ fn check(path: Option<KernelPath>, ty: GgmlType, rows: usize, cols: usize, n: us
     }
 }
 
-const TYPES: [GgmlType; 6] =
-    [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K];
+const TYPES: [GgmlType; 8] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q8_0,
+    GgmlType::IQ4_NL,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_XS,
+];
 
 fn tiles_equal_vec_dot_on(path: Option<KernelPath>) {
     let mut seed = 1;

@@ -116,7 +116,7 @@ fn untrusted_files_do_not_run_their_chat_template() {
 
 /// Loading accepts exactly the types `supported_weight_types` lists: a
 /// model whose matrices are any listed type loads, and one with a single
-/// matrix of any other ggml type (IQ4_XS, TQ2_0, MXFP4, I8, Q8_K...) is
+/// matrix of any other ggml type (IQ2_XXS, TQ2_0, MXFP4, I8, Q8_K...) is
 /// refused naming the tensor, its type and the list.
 #[test]
 fn weight_types_are_refused_by_name_unless_supported() {
@@ -136,5 +136,6 @@ fn weight_types_are_refused_by_name_unless_supported() {
         let want = format!("tensor `{tensor}` has type {ty}, which this engine cannot run (supported weight types: {list})");
         assert_eq!(e.to_string(), want);
     }
-    assert!(!list.contains("iq4_xs") && !list.contains("q8_K") && !list.contains("q8_1"), "{list}");
+    assert!(list.contains("iq4_nl") && list.contains("iq4_xs"), "{list}");
+    assert!(!list.contains("iq2_xxs") && !list.contains("q8_K") && !list.contains("q8_1"), "{list}");
 }

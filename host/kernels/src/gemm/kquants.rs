@@ -1,7 +1,8 @@
-//! The interleaved layout of the K-quants Q4_K, Q5_K and Q6_K (16 rows × one
-//! 256-element super-block per tile-block) and their portable tile kernels,
-//! lane by lane the reference dots of `crate::k_quants::scalar` (edgewasm's
-//! order: one exact integer and one `k_term` step per block).
+//! The interleaved layout of the K-quants Q4_K, Q5_K and Q6_K and of IQ4_XS
+//! (16 rows × one 256-element super-block per tile-block) and their
+//! portable tile kernels, lane by lane the reference dots of
+//! `crate::k_quants::scalar` and `crate::iq4::scalar` (edgewasm's order: one
+//! exact integer and one f32 step per block).
 //!
 //! Q4_K tile-block, [`Q4K_TBB`] bytes:
 //!
@@ -29,6 +30,16 @@
 //! * `3072..3328`: the 16 scales, `sc[j][r]` at `16j + r` (i8);
 //! * `3328..3360`: `d` of the 16 rows (f16).
 //!
+//! IQ4_XS tile-block, [`IQ4XS_TBB`] bytes (its 256-element super-blocks
+//! follow the same scheme):
+//!
+//! * `0..2048`: 32 vectors of `qs` bytes; vector `g` is in sub-block
+//!   `ib = g / 4`: low nibbles are the codes of elements
+//!   `32ib + 4(g % 4)..+4`, high nibbles of `32ib + 16 + 4(g % 4)..+4`;
+//! * `2048..2176`: the sub-block scales minus 32, `ls[ib][r] - 32` at
+//!   `16ib + r` (i8);
+//! * `2176..2208`: `d` of the 16 rows (f16).
+//!
 //! With `n` the 128-element half, `m < 8` and `l = 4m + 0..4`, element
 //! `128n + l` is `ql` vector `16n + m` (low nibble) with bits 0-1 of `qh`
 //! vector `8n + m`; `+32`: `ql` vector `16n + 8 + m`, `qh` bits 2-3; `+64`:
@@ -38,6 +49,8 @@
 use super::{f16s, TILE_ROWS};
 use crate::fp::f16_to_f32;
 use crate::k_quants::blocks::{BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K};
+use crate::iq4::scalar::{iq4_xs_scale, KVALUES_IQ4NL};
+use crate::iq4::BlockIQ4_XS;
 use crate::k_quants::scalar::{get_scale_min_k4, k_term};
 
 /// Bytes of one Q4_K tile-block (16 rows; the source is 16 × 144 = 2304).
@@ -67,6 +80,12 @@ const _: () = assert!(Q5K_DMIN + 2 * TILE_ROWS == Q5K_TBB && Q5K_SC == Q4K_SC + 
 const _: () = assert!(Q5K_MINS == Q5K_SC + 128 && Q5K_D == Q5K_SC + 256 && Q5K_DMIN == Q5K_SC + 288);
 const _: () = assert!(Q4K_DMIN == Q4K_SC + 288);
 const _: () = assert!(Q6K_TBB == TILE_ROWS * size_of::<BlockQ6_K>());
+
+/// Bytes of one IQ4_XS tile-block (16 rows; the source is 16 × 136 = 2176).
+pub const IQ4XS_TBB: usize = 2208;
+pub(crate) const IQ4XS_SC: usize = 2048;
+pub(crate) const IQ4XS_D: usize = 2176;
+const _: () = assert!(IQ4XS_D + 2 * TILE_ROWS == IQ4XS_TBB);
 
 /// Row `r`'s `qs` (128 bytes) into the quant vectors at `tb[0..2048]`, and
 /// its scales, mins, `d` and `dmin` into the areas from `tb[sc..]` (Q4_K's
@@ -182,6 +201,61 @@ pub(super) fn unpack_q6_k(tb: &[u8], r: usize, dst: &mut [u8]) {
     }
     blk.d = f16s(tb, Q6K_D)[r];
     dst.copy_from_slice(bytemuck::bytes_of(&blk));
+}
+
+/// Interleaves one block of each of 16 IQ4_XS rows.
+pub(super) fn pack_iq4_xs(src: &[&[u8]; TILE_ROWS], dst: &mut [u8]) {
+    for (r, s) in src.iter().enumerate() {
+        let blk: BlockIQ4_XS = bytemuck::pod_read_unaligned(s);
+        for g in 0..32 {
+            dst[64 * g + 4 * r..64 * g + 4 * r + 4].copy_from_slice(&blk.qs[4 * g..4 * g + 4]);
+        }
+        for ib in 0..8 {
+            dst[IQ4XS_SC + 16 * ib + r] = iq4_xs_scale(&blk, ib) as i8 as u8;
+        }
+        dst[IQ4XS_D + 2 * r..IQ4XS_D + 2 * r + 2].copy_from_slice(bytemuck::bytes_of(&blk.d));
+    }
+}
+
+/// The inverse of [`pack_iq4_xs`] for row `r`.
+pub(super) fn unpack_iq4_xs(tb: &[u8], r: usize, dst: &mut [u8]) {
+    let mut blk: BlockIQ4_XS = bytemuck::Zeroable::zeroed();
+    for g in 0..32 {
+        blk.qs[4 * g..4 * g + 4].copy_from_slice(&tb[64 * g + 4 * r..64 * g + 4 * r + 4]);
+    }
+    for ib in 0..8 {
+        let ls = (tb[IQ4XS_SC + 16 * ib + r] as i8 as i32 + 32) as u8;
+        blk.scales_l[ib / 2] |= (ls & 0xF) << (4 * (ib % 2));
+        blk.scales_h |= ((ls >> 4) as u16) << (2 * ib);
+    }
+    blk.d = f16s(tb, IQ4XS_D)[r];
+    dst.copy_from_slice(bytemuck::bytes_of(&blk));
+}
+
+pub(super) fn tile_iq4_xs(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+    let act: &[BlockQ8_K] = bytemuck::cast_slice(act);
+    for c in 0..n {
+        let mut acc = [0.0f32; TILE_ROWS];
+        for b in 0..nb {
+            let tb = &tile[b * IQ4XS_TBB..(b + 1) * IQ4XS_TBB];
+            let y = &act[c * nb + b];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let mut isum = 0i32;
+                for ib in 0..8 {
+                    let mut s = 0i32;
+                    for j in 0..16 {
+                        let byte = qbyte(tb, r, 16 * ib + j);
+                        s += KVALUES_IQ4NL[(byte & 0xF) as usize] as i32 * y.qs[32 * ib + j] as i32;
+                        s += KVALUES_IQ4NL[(byte >> 4) as usize] as i32 * y.qs[32 * ib + 16 + j] as i32;
+                    }
+                    isum += tb[IQ4XS_SC + 16 * ib + r] as i8 as i32 * s;
+                }
+                // `dot_iq4_xs`: (d * yd) * isum.
+                *acc += (f16_to_f32(f16s(tb, IQ4XS_D)[r]) * y.d) * isum as f32;
+            }
+        }
+        out[c * TILE_ROWS..(c + 1) * TILE_ROWS].copy_from_slice(&acc);
+    }
 }
 
 /// Byte `i` (`< 128`) of row `r`'s `qs`/`ql` in a tile-block.

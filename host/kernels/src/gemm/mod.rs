@@ -18,13 +18,13 @@
 //! tile-block holds, for block `b` of the 16 rows:
 //!
 //! * the quants, `groups` vectors of 64 bytes; vector `g` holds bytes
-//!   `4g..4g+4` of every row's `qs` (row `r` at bytes `4r..4r+4`). For Q4_0
-//!   and Q4_1 (4 groups) the low nibbles are elements `4g..4g+4` and the high
-//!   nibbles elements `16+4g..16+4g+4`; for Q8_0 (8 groups) the bytes are
-//!   elements `4g..4g+4`;
+//!   `4g..4g+4` of every row's `qs` (row `r` at bytes `4r..4r+4`). For Q4_0,
+//!   Q4_1 and IQ4_NL (4 groups) the low nibbles are elements `4g..4g+4` and
+//!   the high nibbles elements `16+4g..16+4g+4`; for Q8_0 (8 groups) the
+//!   bytes are elements `4g..4g+4`;
 //! * `d` of the 16 rows (f16), then for Q4_1 `m` of the 16 rows (f16).
 //!
-//! The K-quants Q4_K, Q5_K and Q6_K (256-element blocks, Q8_K activations) are
+//! The K-quants Q4_K, Q5_K and Q6_K, and IQ4_XS (256-element blocks, Q8_K activations) are
 //! laid out as described in `kquants.rs`.
 //!
 //! The portable tile kernels (the references) are in `scalar.rs`; their SIMD
@@ -58,13 +58,23 @@ pub(crate) type TileFn = fn(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &
 
 /// The weight types with an interleaved layout.
 pub fn supports(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)
+    matches!(
+        ty,
+        GgmlType::Q4_0
+            | GgmlType::Q4_1
+            | GgmlType::Q8_0
+            | GgmlType::IQ4_NL
+            | GgmlType::Q4_K
+            | GgmlType::Q5_K
+            | GgmlType::Q6_K
+            | GgmlType::IQ4_XS
+    )
 }
 
 /// Elements per block of a supported type.
 const fn block_elems(ty: GgmlType) -> usize {
     match ty {
-        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => QK_K,
+        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K | GgmlType::IQ4_XS => QK_K,
         _ => QK,
     }
 }
@@ -83,6 +93,7 @@ pub const fn tile_block_bytes(ty: GgmlType) -> usize {
         GgmlType::Q4_K => kquants::Q4K_TBB,
         GgmlType::Q5_K => kquants::Q5K_TBB,
         GgmlType::Q6_K => kquants::Q6K_TBB,
+        GgmlType::IQ4_XS => kquants::IQ4XS_TBB,
         GgmlType::Q4_1 => quant_bytes(ty) + 2 * TILE_ROWS * 2,
         _ => quant_bytes(ty) + TILE_ROWS * 2,
     }
@@ -91,6 +102,7 @@ pub const fn tile_block_bytes(ty: GgmlType) -> usize {
 const _: () = assert!(tile_block_bytes(GgmlType::Q4_0) == TILE_ROWS * size_of::<BlockQ4_0>());
 const _: () = assert!(tile_block_bytes(GgmlType::Q4_1) == TILE_ROWS * size_of::<BlockQ4_1>());
 const _: () = assert!(tile_block_bytes(GgmlType::Q8_0) == TILE_ROWS * size_of::<BlockQ8_0>());
+const _: () = assert!(tile_block_bytes(GgmlType::IQ4_NL) == TILE_ROWS * size_of::<crate::iq4::BlockIQ4_NL>());
 
 /// A weight matrix (its first `tiles * 16` rows) in the interleaved layout.
 pub struct RepackedMatrix {
@@ -208,6 +220,7 @@ impl RepackedMatrix {
                     GgmlType::Q4_K => kquants::pack_q4_k(&src, dst),
                     GgmlType::Q5_K => kquants::pack_q5_k(&src, dst),
                     GgmlType::Q6_K => kquants::pack_q6_k(&src, dst),
+                    GgmlType::IQ4_XS => kquants::pack_iq4_xs(&src, dst),
                     _ => pack_block32(ty, &src, dst),
                 }
             }
@@ -267,6 +280,10 @@ impl RepackedMatrix {
                 }
                 GgmlType::Q6_K => {
                     kquants::unpack_q6_k(tb, lane, dst);
+                    continue;
+                }
+                GgmlType::IQ4_XS => {
+                    kquants::unpack_iq4_xs(tb, lane, dst);
                     continue;
                 }
                 _ => {}
@@ -347,7 +364,7 @@ fn pack_block32(ty: GgmlType, src: &[&[u8]; TILE_ROWS], dst: &mut [u8]) {
 fn vec_dot_type(ty: GgmlType) -> GgmlType {
     match ty {
         GgmlType::Q4_1 => GgmlType::Q8_1,
-        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => GgmlType::Q8_K,
+        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K | GgmlType::IQ4_XS => GgmlType::Q8_K,
         _ => GgmlType::Q8_0,
     }
 }
@@ -375,6 +392,8 @@ fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
         GgmlType::Q4_K => kquants::tile_q4_k,
         GgmlType::Q5_K => kquants::tile_q5_k,
         GgmlType::Q6_K => kquants::tile_q6_k,
+        GgmlType::IQ4_NL => scalar::tile_iq4_nl,
+        GgmlType::IQ4_XS => kquants::tile_iq4_xs,
         _ => unreachable!("RepackedMatrix only holds supported types"),
     }
 }

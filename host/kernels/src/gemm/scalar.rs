@@ -4,6 +4,7 @@
 use super::{f16s, quant_bytes, tile_block_bytes, TILE_ROWS};
 use crate::blocks::{term_dm, term_q4_0, term_q8_0, BlockQ8_0, BlockQ8_1};
 use crate::fp::f16_to_f32;
+use crate::iq4::scalar::KVALUES_IQ4NL;
 use crate::GgmlType;
 
 /// Integer block sum of row `r` for 4-bit codes (`q`, not `q - 8`).
@@ -37,6 +38,32 @@ pub(super) fn tile_q4_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut 
             for r in 0..TILE_ROWS {
                 let sumi = isum_nibbles(tb, r, &y.qs) - off;
                 acc[r] += term_q4_0(sumi, f16_to_f32(d[r]), f16_to_f32(y.d));
+            }
+        }
+        out[c * TILE_ROWS..(c + 1) * TILE_ROWS].copy_from_slice(&acc);
+    }
+}
+
+pub(super) fn tile_iq4_nl(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+    let tbb = tile_block_bytes(GgmlType::IQ4_NL);
+    let act: &[BlockQ8_0] = bytemuck::cast_slice(act);
+    for c in 0..n {
+        let mut acc = [0.0f32; TILE_ROWS];
+        for b in 0..nb {
+            let tb = &tile[b * tbb..(b + 1) * tbb];
+            let d = f16s(tb, quant_bytes(GgmlType::IQ4_NL));
+            let y = &act[c * nb + b];
+            for r in 0..TILE_ROWS {
+                let mut sumi = 0i32;
+                for g in 0..4 {
+                    for j in 0..4 {
+                        let q = tb[g * 64 + r * 4 + j];
+                        sumi += KVALUES_IQ4NL[(q & 0x0F) as usize] as i32 * y.qs[4 * g + j] as i32;
+                        sumi += KVALUES_IQ4NL[(q >> 4) as usize] as i32 * y.qs[16 + 4 * g + j] as i32;
+                    }
+                }
+                // `dot_iq4_nl`: (dy * dx) * sumi.
+                acc[r] += (f16_to_f32(y.d) * f16_to_f32(d[r])) * sumi as f32;
             }
         }
         out[c * TILE_ROWS..(c + 1) * TILE_ROWS].copy_from_slice(&acc);
