@@ -23,9 +23,11 @@ pub(crate) fn tile_fn(ty: GgmlType, dotprod: bool) -> Option<TileFn> {
         (GgmlType::Q4_0, true) => sdot::q4_0,
         (GgmlType::Q4_1, true) => sdot::q4_1,
         (GgmlType::Q8_0, true) => sdot::q8_0,
+        (GgmlType::IQ4_NL, true) => sdot::iq4_nl,
         (GgmlType::Q4_0, false) => plain::q4_0,
         (GgmlType::Q4_1, false) => plain::q4_1,
         (GgmlType::Q8_0, false) => plain::q8_0,
+        (GgmlType::IQ4_NL, false) => plain::iq4_nl,
         _ => return None,
     })
 }
@@ -76,6 +78,15 @@ pub(super) fn store4(out: &mut [f32], c: usize, quarter: usize, v: float32x4_t) 
     unsafe { vst1q_f32(s.as_mut_ptr(), v) }
 }
 
+/// `kvalues_iq4nl` as a `tbl` table.
+#[target_feature(enable = "neon")]
+#[inline]
+pub(super) fn iq4_table() -> int8x16_t {
+    let t = crate::iq4::scalar::KVALUES_IQ4NL;
+    // SAFETY: `t` is 16 readable bytes.
+    unsafe { vld1q_s8(t.as_ptr()) }
+}
+
 macro_rules! tiles {
     ($module:ident, $tf:literal, $dot:ident, $detected:expr) => {
         pub(super) mod $module {
@@ -94,6 +105,10 @@ macro_rules! tiles {
                 pub(in super::super) fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
                     checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
                     unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
+                }
+                pub(in super::super) fn iq4_nl(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+                    checks { let act = tile_args::<BlockQ8_0>(GgmlType::IQ4_NL, tile, nb, act, n, out); }
+                    unsafe { by_columns!(k_iq4_nl(tile, nb, act, n, out)) }
                 }
             }
 
@@ -143,6 +158,37 @@ macro_rules! tiles {
                             let dd = vmulq_f32(dx, vdupq_n_f32(h2f(y.d)));
                             let t = vaddq_f32(vmulq_f32(dd, sumi), vmulq_f32(mx, vdupq_n_f32(h2f(y.s))));
                             *acc = vaddq_f32(*acc, t);
+                        }
+                    }
+                    for (j, a) in acc.into_iter().enumerate() {
+                        store4(out, c0 + j, quarter, a);
+                    }
+                }
+            }
+
+            /// # Safety
+            /// The CPU must have `$tf`; `act` holds columns `c0..c0 + NC`.
+            #[target_feature(enable = $tf)]
+            unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+                const TBB: usize = tile_block_bytes(GgmlType::IQ4_NL);
+                const QB: usize = quant_bytes(GgmlType::IQ4_NL);
+                let table = iq4_table();
+                let mask = vdupq_n_u8(0x0F);
+                for quarter in 0..4 {
+                    let mut acc = [vdupq_n_f32(0.0); NC];
+                    for b in 0..nb {
+                        let tb = &tile[b * TBB..(b + 1) * TBB];
+                        let w: [uint8x16_t; 4] = core::array::from_fn(|g| load16(tb, 64 * g + 16 * quarter));
+                        // The levels, signed bytes: `sdot` takes them as they are.
+                        let lo = w.map(|v| vqtbl1q_s8(table, vandq_u8(v, mask)));
+                        let hi = w.map(|v| vqtbl1q_s8(table, vshrq_n_u8::<4>(v)));
+                        let dx = f16x4(tb, QB + 8 * quarter);
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            let y = &act[(c0 + j) * nb + b];
+                            let sumi = vcvtq_f32_s32(isum_nibbles(&lo, &hi, groups(&y.qs)));
+                            // `dot_iq4_nl`: (dy * dx) * sumi.
+                            let dd = vmulq_f32(dx, vdupq_n_f32(h2f(y.d)));
+                            *acc = vaddq_f32(*acc, vmulq_f32(dd, sumi));
                         }
                     }
                     for (j, a) in acc.into_iter().enumerate() {

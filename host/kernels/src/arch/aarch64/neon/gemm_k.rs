@@ -11,8 +11,8 @@
 use core::arch::aarch64::*;
 
 use super::dot_sdot;
-use super::gemm::{dot4_plain, f16x4, load16, store4};
-use crate::gemm::kquants::{Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
+use super::gemm::{dot4_plain, f16x4, iq4_table, load16, store4};
+use crate::gemm::kquants::{IQ4XS_D, IQ4XS_SC, IQ4XS_TBB, Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
 use crate::gemm::{tile_args, TileFn};
 use crate::k_quants::blocks::{BlockQ8_K, QK_K};
 use crate::{GgmlType, KernelPath};
@@ -23,9 +23,11 @@ pub(crate) fn tile_fn(ty: GgmlType, dotprod: bool) -> Option<TileFn> {
         (GgmlType::Q4_K, true) => sdot::q4_k,
         (GgmlType::Q5_K, true) => sdot::q5_k,
         (GgmlType::Q6_K, true) => sdot::q6_k,
+        (GgmlType::IQ4_XS, true) => sdot::iq4_xs,
         (GgmlType::Q4_K, false) => plain::q4_k,
         (GgmlType::Q5_K, false) => plain::q5_k,
         (GgmlType::Q6_K, false) => plain::q6_k,
+        (GgmlType::IQ4_XS, false) => plain::iq4_xs,
         _ => return None,
     })
 }
@@ -72,6 +74,10 @@ macro_rules! tiles_k {
                 pub(in super::super) fn q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
                     checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q6_K, tile, nb, act, n, out); }
                     unsafe { by_columns!(k_q6_k(tile, nb, act, n, out)) }
+                }
+                pub(in super::super) fn iq4_xs(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+                    checks { let act = tile_args::<BlockQ8_K>(GgmlType::IQ4_XS, tile, nb, act, n, out); }
+                    unsafe { by_columns!(k_iq4_xs(tile, nb, act, n, out)) }
                 }
             }
 
@@ -153,6 +159,45 @@ macro_rules! tiles_k {
                             let yd = vdupq_n_f32(y.d);
                             let t = vaddq_f32(*acc, vmulq_f32(vmulq_f32(dx, yd), vcvtq_f32_s32(isum)));
                             *acc = vsubq_f32(t, vmulq_f32(vmulq_f32(mx, yd), vcvtq_f32_s32(msum)));
+                        }
+                    }
+                    for (j, a) in acc.into_iter().enumerate() {
+                        store4(out, c0 + j, quarter, a);
+                    }
+                }
+            }
+
+            /// # Safety
+            /// The CPU must have `$tf`; `act` holds columns `c0..c0 + NC`.
+            #[target_feature(enable = $tf)]
+            unsafe fn k_iq4_xs<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+                let m4 = vdupq_n_u8(0x0F);
+                let table = iq4_table();
+                for quarter in 0..4 {
+                    let mut acc = [vdupq_n_f32(0.0); NC];
+                    for b in 0..nb {
+                        let tb = &tile[b * IQ4XS_TBB..(b + 1) * IQ4XS_TBB];
+                        let mut isum = [vdupq_n_s32(0); NC];
+                        for ib in 0..8 {
+                            let sc = row_bytes(tb, IQ4XS_SC + 16 * ib + 4 * quarter, true);
+                            let w: [uint8x16_t; 4] = core::array::from_fn(|m| load16(tb, 64 * (4 * ib + m) + 16 * quarter));
+                            let lo = w.map(|v| vqtbl1q_s8(table, vandq_u8(v, m4)));
+                            let hi = w.map(|v| vqtbl1q_s8(table, vshrq_n_u8::<4>(v)));
+                            for (j, isum) in isum.iter_mut().enumerate() {
+                                let y = &act[(c0 + j) * nb + b].qs;
+                                let mut s = vdupq_n_s32(0);
+                                for m in 0..4 {
+                                    s = $dot(s, lo[m], bcast4(y, 8 * ib + m));
+                                    s = $dot(s, hi[m], bcast4(y, 8 * ib + 4 + m));
+                                }
+                                *isum = vmlaq_s32(*isum, s, sc);
+                            }
+                        }
+                        let dx = f16x4(tb, IQ4XS_D + 8 * quarter);
+                        for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
+                            // `dot_iq4_xs`: (d * yd) * isum.
+                            let d = vmulq_f32(dx, vdupq_n_f32(act[(c0 + j) * nb + b].d));
+                            *acc = vaddq_f32(*acc, vmulq_f32(d, vcvtq_f32_s32(isum)));
                         }
                     }
                     for (j, a) in acc.into_iter().enumerate() {

@@ -11,6 +11,7 @@ use core::arch::x86_64::*;
 use super::blocks::h;
 use crate::blocks::{BlockQ8_0, BlockQ8_1};
 use crate::gemm::{groups, quant_bytes, tile_args, tile_block_bytes, TileFn, TILE_ROWS};
+use crate::iq4::scalar::KVALUES_IQ4NL;
 use crate::{GgmlType, KernelPath};
 
 pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
@@ -18,6 +19,7 @@ pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
         GgmlType::Q4_0 => q4_0,
         GgmlType::Q4_1 => q4_1,
         GgmlType::Q8_0 => q8_0,
+        GgmlType::IQ4_NL => iq4_nl,
         _ => return None,
     })
 }
@@ -35,6 +37,10 @@ safe_fn! {
     fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
+    }
+    fn iq4_nl(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::IQ4_NL, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_iq4_nl(tile, nb, act, n, out)) }
     }
 }
 
@@ -182,6 +188,53 @@ unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
                 }
                 let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
                 *acc = _mm256_add_ps(*acc, _mm256_mul_ps(_mm256_cvtepi32_ps(s), dd));
+            }
+        }
+        for (j, a) in acc.into_iter().enumerate() {
+            store8(out, c0 + j, half, a);
+        }
+    }
+}
+
+/// `kvalues_iq4nl` in both 128-bit lanes (a `vpshufb` table).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn iq4_table() -> __m256i {
+    let t = KVALUES_IQ4NL;
+    let lane = _mm_setr_epi8(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]);
+    _mm256_set_m128i(lane, lane)
+}
+
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::IQ4_NL);
+    const QB: usize = quant_bytes(GgmlType::IQ4_NL);
+    let table = iq4_table();
+    let ones = _mm256_set1_epi16(1);
+    for half in 0..2 {
+        let mut acc = [_mm256_setzero_ps(); NC];
+        for b in 0..nb {
+            let tb = &tile[b * TBB..(b + 1) * TBB];
+            let (lo, hi) = nibbles8(tb, half);
+            // The levels (signed bytes), and their magnitudes for maddubs.
+            let w: [__m256i; 8] = core::array::from_fn(|g| _mm256_shuffle_epi8(table, if g < 4 { lo[g] } else { hi[g - 4] }));
+            let ax = w.map(|v| _mm256_abs_epi8(v));
+            let dx = f16x8(tb, QB + 16 * half);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let y = &act[(c0 + j) * nb + b];
+                let q = groups(&y.qs);
+                let mut s = _mm256_setzero_si256();
+                for g in 0..8 {
+                    // |x| * (y with x's sign): |x| <= 127 and |y| <= 127 (the
+                    // Q8_0 quantizer's range), so each pair is at most 32258.
+                    let sy = _mm256_sign_epi8(_mm256_set1_epi32(q[g]), w[g]);
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
+                }
+                // `dot_iq4_nl`: (dy * dx) * sumi.
+                let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s)));
             }
         }
         for (j, a) in acc.into_iter().enumerate() {

@@ -13,7 +13,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::gemm::kquants::{Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
+use super::gemm::iq4_table;
+use crate::gemm::kquants::{IQ4XS_D, IQ4XS_SC, IQ4XS_TBB, Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
 use crate::gemm::{tile_args, TileFn, TILE_ROWS};
 use crate::k_quants::blocks::{BlockQ8_K, QK_K};
 use crate::{GgmlType, KernelPath};
@@ -23,6 +24,7 @@ pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
         GgmlType::Q4_K => q4_k,
         GgmlType::Q5_K => q5_k,
         GgmlType::Q6_K => q6_k,
+        GgmlType::IQ4_XS => iq4_xs,
         _ => return None,
     })
 }
@@ -40,6 +42,10 @@ safe_fn! {
     fn q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q6_K, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q6_k(tile, nb, act, n, out)) }
+    }
+    fn iq4_xs(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_K>(GgmlType::IQ4_XS, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_iq4_xs(tile, nb, act, n, out)) }
     }
 }
 
@@ -249,6 +255,51 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
                 }
                 let isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<5>(corr));
                 let d = _mm256_mul_ps(dx, _mm256_set1_ps(y.d));
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+            }
+        }
+        for (j, a) in acc.into_iter().enumerate() {
+            store8(out, c0 + j, half, a);
+        }
+    }
+}
+
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k_iq4_xs<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let table = iq4_table();
+    for half in 0..2 {
+        let mut acc = [_mm256_setzero_ps(); NC];
+        for b in 0..nb {
+            let tb = &tile[b * IQ4XS_TBB..(b + 1) * IQ4XS_TBB];
+            let mut isum = [_mm256_setzero_si256(); NC];
+            for ib in 0..8 {
+                let sc = row_scales(tb, IQ4XS_SC + 16 * ib + 8 * half, true);
+                let w: [__m256i; 4] = core::array::from_fn(|m| load32(tb, 64 * (4 * ib + m) + 32 * half));
+                // Levels (signed bytes) of the low and high nibbles.
+                let lo = w.map(|v| _mm256_shuffle_epi8(table, _mm256_and_si256(v, m4)));
+                let hi = w.map(|v| _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4)));
+                let (alo, ahi) = (lo.map(|v| _mm256_abs_epi8(v)), hi.map(|v| _mm256_abs_epi8(v)));
+                for (j, isum) in isum.iter_mut().enumerate() {
+                    let y = &act[(c0 + j) * nb + b].qs;
+                    let mut s = _mm256_setzero_si256();
+                    for m in 0..4 {
+                        // |x| * (y with x's sign): |x|, |y| <= 127 (the Q8_K
+                        // quantizer's range), each pair at most 32258; the
+                        // madd by the row's scale makes it i32.
+                        let pl = _mm256_maddubs_epi16(alo[m], _mm256_sign_epi8(bcast4(y, 8 * ib + m), lo[m]));
+                        let ph = _mm256_maddubs_epi16(ahi[m], _mm256_sign_epi8(bcast4(y, 8 * ib + 4 + m), hi[m]));
+                        s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_madd_epi16(pl, sc), _mm256_madd_epi16(ph, sc)));
+                    }
+                    *isum = _mm256_add_epi32(*isum, s);
+                }
+            }
+            let dx = f16x8(tb, IQ4XS_D + 16 * half);
+            for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
+                // `dot_iq4_xs`: (d * yd) * isum.
+                let d = _mm256_mul_ps(dx, _mm256_set1_ps(act[(c0 + j) * nb + b].d));
                 *acc = _mm256_add_ps(*acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
             }
         }

@@ -19,6 +19,7 @@ pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
         GgmlType::Q4_0 => q4_0,
         GgmlType::Q4_1 => q4_1,
         GgmlType::Q8_0 => q8_0,
+        GgmlType::IQ4_NL => iq4_nl,
         _ => return None,
     })
 }
@@ -36,6 +37,10 @@ safe_fn! {
     fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
+    }
+    fn iq4_nl(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::IQ4_NL, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_iq4_nl(tile, nb, act, n, out)) }
     }
 }
 
@@ -176,3 +181,40 @@ unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     }
 }
 
+
+/// `kvalues_iq4nl + 128` (unsigned, for `vpdpbusd`) in every 128-bit lane.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+pub(crate) fn iq4_table_u8() -> __m512i {
+    let t = crate::iq4::scalar::KVALUES_IQ4NL.map(|v| (v as i32 + 128) as u8 as i8);
+    let lane = _mm_setr_epi8(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]);
+    _mm512_broadcast_i32x4(lane)
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::IQ4_NL);
+    const QB: usize = quant_bytes(GgmlType::IQ4_NL);
+    let table = iq4_table_u8();
+    let mut acc = [_mm512_setzero_ps(); NC];
+    for b in 0..nb {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        let (lo, hi) = nibbles16(tb);
+        // Levels + 128 as u8, so vpdpbusd (u8 x i8) applies.
+        let (lo, hi) = (lo.map(|v| _mm512_shuffle_epi8(table, v)), hi.map(|v| _mm512_shuffle_epi8(table, v)));
+        let dx = f16x16(tb, QB);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            // sum((x + 128) * y) - 128 * sum(y) = sum(x * y), exactly.
+            let s = _mm512_sub_epi32(isum_nibbles16(&lo, &hi, groups(&y.qs)), _mm512_set1_epi32(128 * ysum(&y.qs)));
+            // `dot_iq4_nl`: (dy * dx) * sumi.
+            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(h(y.d)));
+            *acc = _mm512_add_ps(*acc, _mm512_mul_ps(dd, _mm512_cvtepi32_ps(s)));
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        store16(out, c0 + j, a);
+    }
+}

@@ -10,7 +10,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::gemm::kquants::{Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
+use super::gemm::iq4_table_u8;
+use crate::gemm::kquants::{IQ4XS_D, IQ4XS_SC, IQ4XS_TBB, Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
 use crate::gemm::{tile_args, TileFn, TILE_ROWS};
 use crate::k_quants::blocks::{BlockQ8_K, QK_K};
 use crate::GgmlType;
@@ -20,6 +21,7 @@ pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
         GgmlType::Q4_K => q4_k,
         GgmlType::Q5_K => q5_k,
         GgmlType::Q6_K => q6_k,
+        GgmlType::IQ4_XS => iq4_xs,
         _ => return None,
     })
 }
@@ -37,6 +39,10 @@ safe_fn! {
     fn q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q6_K, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q6_k(tile, nb, act, n, out)) }
+    }
+    fn iq4_xs(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_K>(GgmlType::IQ4_XS, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_iq4_xs(tile, nb, act, n, out)) }
     }
 }
 
@@ -208,6 +214,47 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
         }
         let dx = f16x16(tb, Q6K_D);
         for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
+            let d = _mm512_mul_ps(dx, _mm512_set1_ps(act[(c0 + j) * nb + b].d));
+            *acc = _mm512_add_ps(*acc, _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)));
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        store16(out, c0 + j, a);
+    }
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+unsafe fn k_iq4_xs<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let table = iq4_table_u8();
+    let mut acc = [_mm512_setzero_ps(); NC];
+    for b in 0..nb {
+        let tb = &tile[b * IQ4XS_TBB..(b + 1) * IQ4XS_TBB];
+        let mut isum = [_mm512_setzero_si512(); NC];
+        for ib in 0..8 {
+            let sc = _mm512_cvtepi8_epi32(load16(tb, IQ4XS_SC + 16 * ib));
+            let w: [__m512i; 4] = core::array::from_fn(|m| load64(tb, 64 * (4 * ib + m)));
+            // Levels + 128 as u8, so vpdpbusd (u8 x i8) applies.
+            let lo = w.map(|v| _mm512_shuffle_epi8(table, _mm512_and_si512(v, m4)));
+            let hi = w.map(|v| _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4)));
+            for (j, isum) in isum.iter_mut().enumerate() {
+                let y = &act[(c0 + j) * nb + b];
+                let mut s = _mm512_setzero_si512();
+                for m in 0..4 {
+                    s = _mm512_dpbusd_epi32(s, lo[m], bcast4(&y.qs, 8 * ib + m));
+                    s = _mm512_dpbusd_epi32(s, hi[m], bcast4(&y.qs, 8 * ib + 4 + m));
+                }
+                // sum((x + 128) * y) - 128 * sum(y) = sum(x * y), exactly.
+                let ysum = y.bsums[2 * ib] as i32 + y.bsums[2 * ib + 1] as i32;
+                let s = _mm512_sub_epi32(s, _mm512_set1_epi32(128 * ysum));
+                *isum = _mm512_add_epi32(*isum, _mm512_mullo_epi32(s, sc));
+            }
+        }
+        let dx = f16x16(tb, IQ4XS_D);
+        for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
+            // `dot_iq4_xs`: (d * yd) * isum.
             let d = _mm512_mul_ps(dx, _mm512_set1_ps(act[(c0 + j) * nb + b].d));
             *acc = _mm512_add_ps(*acc, _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)));
         }
