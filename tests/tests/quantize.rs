@@ -120,6 +120,13 @@ fn q4_0_is_byte_identical_to_llama_quantize() {
     smollm2_same_as_llama_cpp("q4_0", 2);
 }
 
+/// IQ4_XS: the 576-wide matrices fall back to IQ4_NL (llama-quantize's 7
+/// scale trials), the 1536-wide FFN down to IQ4_XS, its first layers Q5_K.
+#[test]
+fn iq4_xs_is_byte_identical_to_llama_quantize() {
+    smollm2_same_as_llama_cpp("iq4_xs", 30);
+}
+
 /// Every architecture's tiny F32 model to Q8_0 and to the Q4_K_M mixture,
 /// whose per-tensor choices depend on the architecture (attention V and
 /// FFN down get more bits in some layers; experts, fused QKV).

@@ -48,7 +48,9 @@ impl BlockFormat for BlockIQ4_NL {
 
     fn quantize_ref(src: &[f32], dst: &mut [Self]) {
         assert_eq!(src.len(), dst.len() * QK, "iq4_nl quantize: lengths");
-        scalar::quantize_iq4_nl(src, dst, scalar::NTRY_REF)
+        // llama-quantize's variant (`quantize_iq4_nl`, 7 scale trials), so
+        // `edgewasm quantize` writes its bytes; activations are never IQ4.
+        scalar::quantize_iq4_nl(src, dst, scalar::NTRY_FILE)
     }
     fn dequantize_ref(src: &[Self], dst: &mut [f32]) {
         assert_eq!(dst.len(), src.len() * QK, "iq4_nl dequantize: lengths");

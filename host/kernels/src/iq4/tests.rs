@@ -8,7 +8,7 @@ mod golden;
 use bytemuck::Zeroable;
 
 use super::blocks::{BlockIQ4_NL, BlockIQ4_XS};
-use super::scalar::{self, KVALUES_IQ4NL, NTRY_FILE};
+use super::scalar::{self, KVALUES_IQ4NL, NTRY_REF};
 use crate::blocks::BlockQ8_0;
 use crate::k_quants::blocks::{BlockQ8_K, QK_K};
 use crate::{available_paths, kernels_for_path, BlockFormat, GgmlType};
@@ -24,15 +24,15 @@ fn block_layouts_match_ggml_common_h() {
     assert!(KVALUES_IQ4NL.windows(2).all(|w| w[0] < w[1]));
 }
 
-/// Quantize (every path's `from_float`, and the llama-quantize variant for
-/// IQ4_NL), dequantize and dot against ggml's goldens. `skip`: cases ggml
-/// cannot take (its rows are zero bytes there).
-fn check_golden<B: BlockFormat>(name: &str, skip: &[usize], quant_file: Option<(&str, fn(&[f32], &mut [B]))>) {
+/// Quantize (every path's `from_float` against `{from_float}.bin`, and
+/// `other` against its file), dequantize and dot (of `{name}.bin`) against
+/// ggml's goldens. `skip`: cases ggml cannot take (its rows are zero bytes).
+fn check_golden<B: BlockFormat>(name: &str, skip: &[usize], from_float: &str, other: Option<(&str, fn(&[f32], &mut [B]))>) {
     let ty = B::TYPE;
     let bs = size_of::<B>();
     let nb = N_PER_CASE / B::BLOCK;
     let row = nb * bs;
-    let theirs = read(&format!("{name}.bin"));
+    let theirs = read(&format!("{from_float}.bin"));
     assert_eq!(theirs.len(), N_CASES * row);
     // Bytes of block `b` that must match: all but, in IQ4_NL, the codes of
     // a block whose d is zero (ggml leaves them uninitialized).
@@ -51,7 +51,8 @@ fn check_golden<B: BlockFormat>(name: &str, skip: &[usize], quant_file: Option<(
             compare(&format!("{path} from_float"), c, bytemuck::cast_slice(&ours), &theirs[c * row..][..row]);
         }
     }
-    if let Some((file, quant)) = quant_file {
+    let theirs = read(&format!("{name}.bin"));
+    if let Some((file, quant)) = other {
         let theirs = read(&format!("{file}.bin"));
         for c in (0..N_CASES).filter(|c| !skip.contains(c)) {
             let mut ours = vec![B::zeroed(); nb];
@@ -98,15 +99,17 @@ fn check_golden<B: BlockFormat>(name: &str, skip: &[usize], quant_file: Option<(
 
 #[test]
 fn iq4_nl_matches_ggml() {
-    fn file(x: &[f32], y: &mut [BlockIQ4_NL]) {
-        scalar::quantize_iq4_nl(x, y, NTRY_FILE)
+    // from_float is llama-quantize's variant (7 scale trials); ggml's
+    // `quantize_row_iq4_nl_ref` (none) is checked too.
+    fn row_ref(x: &[f32], y: &mut [BlockIQ4_NL]) {
+        scalar::quantize_iq4_nl(x, y, NTRY_REF)
     }
-    check_golden::<BlockIQ4_NL>("iq4_nl", &[], Some(("iq4_nl.file", file)));
+    check_golden::<BlockIQ4_NL>("iq4_nl", &[], "iq4_nl.file", Some(("iq4_nl", row_ref)));
 }
 
 #[test]
 fn iq4_xs_matches_ggml() {
-    check_golden::<BlockIQ4_XS>("iq4_xs", &K_SKIP, None);
+    check_golden::<BlockIQ4_XS>("iq4_xs", &K_SKIP, "iq4_xs", None);
 }
 
 /// Every path's `vec_dot` gives the scalar reference's bits, on raw blocks

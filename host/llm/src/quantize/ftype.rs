@@ -25,12 +25,14 @@ pub enum Ftype {
     Q5_K_S,
     Q5_K_M,
     Q6_K,
+    IQ4_NL,
+    IQ4_XS,
     BF16,
 }
 
 impl Ftype {
     /// Every supported file type, in `llama_ftype` order.
-    pub const ALL: [Ftype; 17] = [
+    pub const ALL: [Ftype; 19] = [
         Ftype::AllF32,
         Ftype::F16,
         Ftype::Q4_0,
@@ -47,6 +49,8 @@ impl Ftype {
         Ftype::Q5_K_S,
         Ftype::Q5_K_M,
         Ftype::Q6_K,
+        Ftype::IQ4_NL,
+        Ftype::IQ4_XS,
         Ftype::BF16,
     ];
 
@@ -69,6 +73,8 @@ impl Ftype {
             Ftype::Q5_K_S => 16,
             Ftype::Q5_K_M => 17,
             Ftype::Q6_K => 18,
+            Ftype::IQ4_NL => 25,
+            Ftype::IQ4_XS => 30,
             Ftype::BF16 => 32,
         }
     }
@@ -93,6 +99,8 @@ impl Ftype {
             Ftype::Q5_K_S => "Q5_K_S",
             Ftype::Q5_K_M => "Q5_K_M",
             Ftype::Q6_K => "Q6_K",
+            Ftype::IQ4_NL => "IQ4_NL",
+            Ftype::IQ4_XS => "IQ4_XS",
             Ftype::BF16 => "BF16",
         }
     }
@@ -125,6 +133,8 @@ impl Ftype {
             Ftype::Q4_K_S | Ftype::Q4_K_M => GgmlType::Q4_K,
             Ftype::Q5_K_S | Ftype::Q5_K_M => GgmlType::Q5_K,
             Ftype::Q6_K => GgmlType::Q6_K,
+            Ftype::IQ4_NL => GgmlType::IQ4_NL,
+            Ftype::IQ4_XS => GgmlType::IQ4_XS,
         }
     }
 }
@@ -146,7 +156,9 @@ mod tests {
         assert_eq!(Ftype::from_name("Q4_K"), Some(Ftype::Q4_K_M));
         assert_eq!(Ftype::from_name("q5_k"), Some(Ftype::Q5_K_M));
         assert_eq!(Ftype::from_name("q4_k_s"), Some(Ftype::Q4_K_S));
-        assert_eq!(Ftype::from_name("iq4_nl"), None);
+        assert_eq!(Ftype::from_name("iq4_nl"), Some(Ftype::IQ4_NL));
+        assert_eq!(Ftype::from_name("IQ4_XS").map(Ftype::id), Some(30));
+        assert_eq!(Ftype::from_name("iq2_xxs"), None);
         assert_eq!(Ftype::Q8_0.id(), 7);
         assert_eq!(Ftype::Q4_0.id(), 2);
         assert_eq!(Ftype::Q4_K_M.id(), 15);

@@ -325,6 +325,7 @@ fn type_fallback(t: &TensorDesc, target: GgmlType) -> Result<GgmlType, RuleError
         GgmlType::Q4_K => GgmlType::Q5_0,
         GgmlType::Q5_K => GgmlType::Q5_1,
         GgmlType::Q6_K => GgmlType::Q8_0,
+        GgmlType::IQ4_XS => GgmlType::IQ4_NL,
         _ if qk <= 32 => target,
         _ => return Err(RuleError::NoFallback { tensor: t.name.clone(), ty: target }),
     };
@@ -384,6 +385,8 @@ fn get_type_impl(qs: &mut State<'_>, mut new_type: GgmlType, t: &TensorDesc) -> 
             new_type = if qs.i_attention_wv < 2 { T::Q5_K } else { T::Q4_K };
         } else if ftype == F::Q3_K_L {
             new_type = T::Q5_K;
+        } else if matches!(ftype, F::IQ4_NL | F::IQ4_XS) && m.n_gqa() >= 4 {
+            new_type = T::Q5_K;
         } else if (ftype == F::Q4_K_M || ftype == F::Q5_K_M)
             && use_more_bits(qs.i_attention_wv.into(), qs.n_attention_wv.into())
         {
@@ -430,6 +433,9 @@ fn get_type_impl(qs: &mut State<'_>, mut new_type: GgmlType, t: &TensorDesc) -> 
             } else if use_more_bits(i_layer, n_layer) {
                 new_type = T::Q6_K;
             }
+        } else if i_layer < n_layer / 8 && matches!(ftype, F::IQ4_NL | F::IQ4_XS) {
+            // (Without an imatrix, which edgewasm never has.)
+            new_type = T::Q5_K;
         } else if ftype == F::Q5_K_M && use_more_bits(i_layer, n_layer) {
             new_type = T::Q6_K;
         } else if ftype == F::Q4_K_S && !m.is_falcon() && i_layer < n_layer / 8 {
@@ -440,7 +446,7 @@ fn get_type_impl(qs: &mut State<'_>, mut new_type: GgmlType, t: &TensorDesc) -> 
     } else if cat == Category::AttentionOutput {
         if !m.is_falcon() {
             if m.n_expert == 8 {
-                if matches!(ftype, F::Q2_K | F::Q3_K_S | F::Q3_K_M | F::Q4_K_S | F::Q4_K_M) {
+                if matches!(ftype, F::Q2_K | F::Q3_K_S | F::Q3_K_M | F::IQ4_NL | F::Q4_K_S | F::Q4_K_M | F::IQ4_XS) {
                     new_type = T::Q5_K;
                 }
             } else if ftype == F::Q2_K {
@@ -631,6 +637,24 @@ mod tests {
         let t = types_of(Ftype::Q6_K, false);
         assert_eq!(ty(&t, "blk.3.ffn_down.weight"), GgmlType::Q6_K);
         assert_eq!(ty(&t, "blk.3.attn_q.weight"), GgmlType::Q8_0);
+        assert_eq!(ty(&t, "token_embd.weight"), GgmlType::Q8_0);
+    }
+
+    #[test]
+    fn iq4_xs_and_iq4_nl() {
+        // SmolLM2: 576-wide rows are not whole IQ4_XS blocks → IQ4_NL;
+        // the tied embedding → Q8_0 (576 % 256); ffn_down (1536 wide) of the
+        // first n_layer/8 = 3 layers → Q5_K; attn_v keeps the default (GQA 3).
+        let t = types_of(Ftype::IQ4_XS, false);
+        assert_eq!(ty(&t, "blk.3.attn_q.weight"), GgmlType::IQ4_NL);
+        assert_eq!(ty(&t, "blk.3.attn_v.weight"), GgmlType::IQ4_NL);
+        assert_eq!(ty(&t, "blk.2.ffn_down.weight"), GgmlType::Q5_K);
+        assert_eq!(ty(&t, "blk.3.ffn_down.weight"), GgmlType::IQ4_XS);
+        assert_eq!(ty(&t, "token_embd.weight"), GgmlType::Q8_0);
+        let t = types_of(Ftype::IQ4_NL, false);
+        assert_eq!(ty(&t, "blk.3.attn_q.weight"), GgmlType::IQ4_NL);
+        assert_eq!(ty(&t, "blk.3.ffn_down.weight"), GgmlType::IQ4_NL);
+        // Q6_K for the tied embedding, 576 wide → Q8_0.
         assert_eq!(ty(&t, "token_embd.weight"), GgmlType::Q8_0);
     }
 
