@@ -51,6 +51,21 @@ fn best_index(x: f32) -> u8 {
     if x - (val[mu - 1] as f32) < (val[mu] as f32) - x { (mu - 1) as u8 } else { mu as u8 }
 }
 
+/// A scale as ggml computes it on x86_64, where its goldens are made: huge
+/// inputs overflow the weighted sums (`inf - inf`), and the NaN an x86 SSE
+/// operation creates from non-NaN operands has the sign bit set, while
+/// aarch64's is positive; a NaN from the input propagates with its own sign
+/// on both. So a NaN scale takes the first input NaN's sign if the block
+/// has one, else x86's: IQ4_NL stores it in `d`, and both architectures
+/// write the same bytes.
+fn x86_nan(d: f32, x: &[f32]) -> f32 {
+    if !d.is_nan() {
+        return d;
+    }
+    let sign = x.iter().find(|v| v.is_nan()).map_or(0x8000_0000, |v| v.to_bits() & 0x8000_0000);
+    f32::from_bits(0x7FC0_0000 | sign)
+}
+
 /// Where `quantize_row_iq4_nl_impl` writes: one IQ4_NL block (no sub-block
 /// scales) or one IQ4_XS super-block.
 enum Target<'a> {
@@ -119,7 +134,7 @@ fn quantize_impl(x: &[f32], target: Target<'_>, levels: &mut [u8; QK_K], ntry: i
                 best = d * sumqx;
             }
         }
-        scales[ib] = d;
+        scales[ib] = x86_nan(d, xb);
         let abs_d = d.abs();
         if abs_d > amax_scale {
             amax_scale = abs_d;
