@@ -84,6 +84,11 @@ fn check_golden<B: BlockFormat>(name: &str, skip: &[usize], from_float: &str, ot
         <B::Dot as BlockFormat>::quantize_ref(&gen_case(c2), &mut y);
         let ours = B::vec_dot_ref(x, &y);
         if ty == GgmlType::IQ4_NL {
+            // NaN payloads are not part of the contract (an f16-overflowed
+            // activation scale times a zero one: its sign is the CPU's).
+            if ours.is_nan() && dots[c].is_nan() {
+                continue;
+            }
             assert_eq!(ours.to_bits(), dots[c].to_bits(), "{ty} dot case {c} ({}): {ours:e} vs {:e}", CASE_NAMES[c], dots[c]);
         } else {
             let mut xf = vec![0.0f32; N_PER_CASE];
