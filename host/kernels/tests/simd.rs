@@ -294,12 +294,13 @@ fn ggml_quantize_fns_bounds(path: KernelPath) {
 
 #[test]
 fn table_is_consistent() {
-    // The types with kernels; every other ggml type (IQ*, TQ*, MXFP4,
-    // integers...) has none on any path, which is how the model refuses it.
+    // The types with kernels; every other ggml type (the other IQ*, TQ*,
+    // MXFP4, integers...) has none on any path, which is how the model
+    // refuses it.
     use GgmlType as T;
     let computed = [
         T::F32, T::F16, T::BF16, T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q8_0, T::Q8_1, T::Q2_K, T::Q3_K,
-        T::Q4_K, T::Q5_K, T::Q6_K, T::Q8_K,
+        T::Q4_K, T::Q5_K, T::Q6_K, T::Q8_K, T::IQ4_NL, T::IQ4_XS,
     ];
     for ty in GgmlType::ALL {
         match edgewasm_kernels::try_kernels_for(ty) {
@@ -321,6 +322,8 @@ fn table_is_consistent() {
         (GgmlType::Q5_1, GgmlType::Q8_1),
         (GgmlType::Q8_0, GgmlType::Q8_0),
         (GgmlType::Q8_1, GgmlType::Q8_1),
+        (GgmlType::IQ4_NL, GgmlType::Q8_0),
+        (GgmlType::IQ4_XS, GgmlType::Q8_K),
         (GgmlType::F32, GgmlType::F32),
         (GgmlType::F16, GgmlType::F16),
         (GgmlType::BF16, GgmlType::BF16),
