@@ -52,15 +52,14 @@ def ms(v):
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
 
-def llama_bench(exe, model, extra=()):
-    """{(threads, test): t/s} and the build commit of one llama-bench run."""
-    out = subprocess.run([exe, "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "-o", "jsonl", *extra],
+def llama_bench(exe, model, extra=(), fmt="jsonl"):
+    """{(threads, test): t/s} and the build commit of one llama-bench run
+    (`fmt`: jsonl for llama.cpp, json, an array, for ik_llama.cpp's)."""
+    out = subprocess.run([exe, "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "-o", fmt, *extra],
                          capture_output=True, text=True, check=True).stdout
+    rows = json.loads(out) if fmt == "json" else [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     res, build = {}, "?"
-    for line in out.splitlines():
-        if not line.startswith("{"):
-            continue
-        j = json.loads(line)
+    for j in rows:
         test = f"pp{j['n_prompt']}" if j["n_gen"] == 0 else f"tg{j['n_gen']}"
         res[(j["n_threads"], test)] = j["avg_ts"]
         build = j.get("build_commit", "?")
@@ -84,8 +83,8 @@ def bench(model):
         for k, v in res.items():
             peer.setdefault(k, []).append(v)
         if a.ik_bench:
-            plain, ik_build = llama_bench(a.ik_bench, model)
-            rtr, _ = llama_bench(a.ik_bench, model, ("-rtr", "1"))
+            plain, ik_build = llama_bench(a.ik_bench, model, fmt="json")
+            rtr, _ = llama_bench(a.ik_bench, model, ("-rtr", "1"), fmt="json")
             for k, v in plain.items():
                 ik.setdefault(k, []).append(max(v, rtr.get(k, 0.0)))
         print(f"{model}: round {r + 1}/{a.rounds} done", file=sys.stderr)
