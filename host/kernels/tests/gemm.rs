@@ -115,9 +115,10 @@ fn check(path: Option<KernelPath>, ty: GgmlType, rows: usize, cols: usize, n: us
     }
 }
 
-const TYPES: [GgmlType; 8] = [
+const TYPES: [GgmlType; 9] = [
     GgmlType::Q4_0,
     GgmlType::Q4_1,
+    GgmlType::Q5_0,
     GgmlType::Q8_0,
     GgmlType::IQ4_NL,
     GgmlType::Q4_K,

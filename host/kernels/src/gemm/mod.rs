@@ -21,7 +21,9 @@
 //!   `4g..4g+4` of every row's `qs` (row `r` at bytes `4r..4r+4`). For Q4_0,
 //!   Q4_1 and IQ4_NL (4 groups) the low nibbles are elements `4g..4g+4` and
 //!   the high nibbles elements `16+4g..16+4g+4`; for Q8_0 (8 groups) the
-//!   bytes are elements `4g..4g+4`;
+//!   bytes are elements `4g..4g+4`; for Q5_0 (5 groups: its `qh` and `qs`
+//!   are 20 contiguous bytes) vector 0 holds every row's 32 fifth bits
+//!   (bit `j` for element `j`) and vectors `1 + g` its nibbles as Q4_0's;
 //! * `d` of the 16 rows (f16), then for Q4_1 `m` of the 16 rows (f16).
 //!
 //! The K-quants Q4_K, Q5_K and Q6_K, and IQ4_XS (256-element blocks, Q8_K activations) are
@@ -62,6 +64,7 @@ pub fn supports(ty: GgmlType) -> bool {
         ty,
         GgmlType::Q4_0
             | GgmlType::Q4_1
+            | GgmlType::Q5_0
             | GgmlType::Q8_0
             | GgmlType::IQ4_NL
             | GgmlType::Q4_K
@@ -83,6 +86,8 @@ const fn block_elems(ty: GgmlType) -> usize {
 pub(crate) const fn quant_bytes(ty: GgmlType) -> usize {
     match ty {
         GgmlType::Q8_0 => 8 * 64,
+        // The qh vector, then the 4 qs vectors.
+        GgmlType::Q5_0 => 5 * 64,
         _ => 4 * 64,
     }
 }
@@ -103,6 +108,7 @@ const _: () = assert!(tile_block_bytes(GgmlType::Q4_0) == TILE_ROWS * size_of::<
 const _: () = assert!(tile_block_bytes(GgmlType::Q4_1) == TILE_ROWS * size_of::<BlockQ4_1>());
 const _: () = assert!(tile_block_bytes(GgmlType::Q8_0) == TILE_ROWS * size_of::<BlockQ8_0>());
 const _: () = assert!(tile_block_bytes(GgmlType::IQ4_NL) == TILE_ROWS * size_of::<crate::iq4::BlockIQ4_NL>());
+const _: () = assert!(tile_block_bytes(GgmlType::Q5_0) == TILE_ROWS * size_of::<crate::blocks::BlockQ5_0>());
 
 /// A weight matrix (its first `tiles * 16` rows) in the interleaved layout.
 pub struct RepackedMatrix {
@@ -393,6 +399,7 @@ fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
         GgmlType::Q5_K => kquants::tile_q5_k,
         GgmlType::Q6_K => kquants::tile_q6_k,
         GgmlType::IQ4_NL => scalar::tile_iq4_nl,
+        GgmlType::Q5_0 => scalar::tile_q5_0,
         GgmlType::IQ4_XS => kquants::tile_iq4_xs,
         _ => unreachable!("RepackedMatrix only holds supported types"),
     }

@@ -24,10 +24,12 @@ pub(crate) fn tile_fn(ty: GgmlType, dotprod: bool) -> Option<TileFn> {
         (GgmlType::Q4_1, true) => sdot::q4_1,
         (GgmlType::Q8_0, true) => sdot::q8_0,
         (GgmlType::IQ4_NL, true) => sdot::iq4_nl,
+        (GgmlType::Q5_0, true) => sdot::q5_0,
         (GgmlType::Q4_0, false) => plain::q4_0,
         (GgmlType::Q4_1, false) => plain::q4_1,
         (GgmlType::Q8_0, false) => plain::q8_0,
         (GgmlType::IQ4_NL, false) => plain::iq4_nl,
+        (GgmlType::Q5_0, false) => plain::q5_0,
         _ => return None,
     })
 }
@@ -78,6 +80,15 @@ pub(super) fn store4(out: &mut [f32], c: usize, quarter: usize, v: float32x4_t) 
     unsafe { vst1q_f32(s.as_mut_ptr(), v) }
 }
 
+/// 0x10 in byte `k` of each lane where bit `k` of the lane is set (k < 4):
+/// `(x & 15) * 0x00204081` puts bit `k` of the nibble at bit `8k`.
+#[target_feature(enable = "neon")]
+#[inline]
+fn fifth_bits(x: uint32x4_t) -> uint8x16_t {
+    let spread = vmulq_u32(vandq_u32(x, vdupq_n_u32(15)), vdupq_n_u32(0x0020_4081));
+    vshlq_n_u8::<4>(vreinterpretq_u8_u32(vandq_u32(spread, vdupq_n_u32(0x0101_0101))))
+}
+
 /// `kvalues_iq4nl` as a `tbl` table.
 #[target_feature(enable = "neon")]
 #[inline]
@@ -105,6 +116,10 @@ macro_rules! tiles {
                 pub(in super::super) fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
                     checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
                     unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
+                }
+                pub(in super::super) fn q5_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+                    checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q5_0, tile, nb, act, n, out); }
+                    unsafe { by_columns!(k_q5_0(tile, nb, act, n, out)) }
                 }
                 pub(in super::super) fn iq4_nl(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
                     checks { let act = tile_args::<BlockQ8_0>(GgmlType::IQ4_NL, tile, nb, act, n, out); }
@@ -158,6 +173,41 @@ macro_rules! tiles {
                             let dd = vmulq_f32(dx, vdupq_n_f32(h2f(y.d)));
                             let t = vaddq_f32(vmulq_f32(dd, sumi), vmulq_f32(mx, vdupq_n_f32(h2f(y.s))));
                             *acc = vaddq_f32(*acc, t);
+                        }
+                    }
+                    for (j, a) in acc.into_iter().enumerate() {
+                        store4(out, c0 + j, quarter, a);
+                    }
+                }
+            }
+
+            /// # Safety
+            /// The CPU must have `$tf`; `act` holds columns `c0..c0 + NC`.
+            #[target_feature(enable = $tf)]
+            unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+                const TBB: usize = tile_block_bytes(GgmlType::Q5_0);
+                const QB: usize = quant_bytes(GgmlType::Q5_0);
+                let mask = vdupq_n_u8(0x0F);
+                let sixteen = vdupq_n_s8(16);
+                for quarter in 0..4 {
+                    let mut acc = [vdupq_n_f32(0.0); NC];
+                    for b in 0..nb {
+                        let tb = &tile[b * TBB..(b + 1) * TBB];
+                        let qh = vreinterpretq_u32_u8(load16(tb, 16 * quarter));
+                        let w: [uint8x16_t; 4] = core::array::from_fn(|g| load16(tb, 64 * (1 + g) + 16 * quarter));
+                        // Levels minus 16 (signed, as the reference's `q - 16`).
+                        let level = |nib: uint8x16_t, shift: i32| {
+                            vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(nib, fifth_bits(vshlq_u32(qh, vdupq_n_s32(-shift))))), sixteen)
+                        };
+                        let lo: [int8x16_t; 4] = core::array::from_fn(|g| level(vandq_u8(w[g], mask), 4 * g as i32));
+                        let hi: [int8x16_t; 4] = core::array::from_fn(|g| level(vshrq_n_u8::<4>(w[g]), 16 + 4 * g as i32));
+                        let dx = f16x4(tb, QB + 8 * quarter);
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            let y = &act[(c0 + j) * nb + b];
+                            let sumi = vcvtq_f32_s32(isum_nibbles(&lo, &hi, groups(&y.qs)));
+                            // `term_q5_0`: (dx * dy) * sumi.
+                            let dd = vmulq_f32(dx, vdupq_n_f32(h2f(y.d)));
+                            *acc = vaddq_f32(*acc, vmulq_f32(dd, sumi));
                         }
                     }
                     for (j, a) in acc.into_iter().enumerate() {

@@ -20,6 +20,7 @@ pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
         GgmlType::Q4_1 => q4_1,
         GgmlType::Q8_0 => q8_0,
         GgmlType::IQ4_NL => iq4_nl,
+        GgmlType::Q5_0 => q5_0,
         _ => return None,
     })
 }
@@ -37,6 +38,10 @@ safe_fn! {
     fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
+    }
+    fn q5_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q5_0, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q5_0(tile, nb, act, n, out)) }
     }
     fn iq4_nl(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_0>(GgmlType::IQ4_NL, tile, nb, act, n, out); }
@@ -233,6 +238,59 @@ unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c
                     s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
                 }
                 // `dot_iq4_nl`: (dy * dx) * sumi.
+                let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s)));
+            }
+        }
+        for (j, a) in acc.into_iter().enumerate() {
+            store8(out, c0 + j, half, a);
+        }
+    }
+}
+
+/// 0x10 in byte `k` of each dword where bit `k` of `x`'s dword is set
+/// (k < 4): `(x & 15) * 0x00204081` puts bit `k` of the nibble at bit `8k`
+/// (the four copies do not overlap).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn fifth_bits(x: __m256i) -> __m256i {
+    let spread = _mm256_mullo_epi32(_mm256_and_si256(x, _mm256_set1_epi32(15)), _mm256_set1_epi32(0x0020_4081));
+    _mm256_slli_epi32::<4>(_mm256_and_si256(spread, _mm256_set1_epi32(0x0101_0101)))
+}
+
+/// # Safety
+/// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::Q5_0);
+    const QB: usize = quant_bytes(GgmlType::Q5_0);
+    let m4 = _mm256_set1_epi8(0x0F);
+    let ones = _mm256_set1_epi16(1);
+    for half in 0..2 {
+        let mut acc = [_mm256_setzero_ps(); NC];
+        for b in 0..nb {
+            let tb = &tile[b * TBB..(b + 1) * TBB];
+            let qh = load32(tb, 32 * half);
+            let w: [__m256i; 4] = core::array::from_fn(|g| load32(tb, 64 * (1 + g) + 32 * half));
+            // Levels 0..32: nibble | fifth bit << 4; groups 0..4 low nibbles
+            // (elements 4g..), 4..8 high (16 + 4g..).
+            let lv: [__m256i; 8] = core::array::from_fn(|i| {
+                let (g, shift) = if i < 4 { (i, 4 * i) } else { (i - 4, 16 + 4 * (i - 4)) };
+                let nib = if i < 4 { _mm256_and_si256(w[g], m4) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(w[g]), m4) };
+                _mm256_or_si256(nib, fifth_bits(_mm256_srl_epi32(qh, _mm_cvtsi32_si128(shift as i32))))
+            });
+            let dx = f16x8(tb, QB + 16 * half);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let y = &act[(c0 + j) * nb + b];
+                let q = groups(&y.qs);
+                let mut s = _mm256_setzero_si256();
+                for g in 0..8 {
+                    // Pairs of levels (<= 31) and bytes: at most 7936.
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(lv[g], _mm256_set1_epi32(q[g])), ones));
+                }
+                // sum((q - 16) * y) = sum(q * y) - 16 * sum(y), exactly.
+                let s = _mm256_sub_epi32(s, _mm256_set1_epi32(16 * ysum(&y.qs)));
+                // `term_q5_0`: (dx * dy) * sumi.
                 let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
                 *acc = _mm256_add_ps(*acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s)));
             }

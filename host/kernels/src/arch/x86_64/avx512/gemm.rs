@@ -20,6 +20,7 @@ pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
         GgmlType::Q4_1 => q4_1,
         GgmlType::Q8_0 => q8_0,
         GgmlType::IQ4_NL => iq4_nl,
+        GgmlType::Q5_0 => q5_0,
         _ => return None,
     })
 }
@@ -37,6 +38,10 @@ safe_fn! {
     fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
+    }
+    fn q5_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q5_0, tile, nb, act, n, out); }
+        unsafe { by_columns!(k_q5_0(tile, nb, act, n, out)) }
     }
     fn iq4_nl(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_0>(GgmlType::IQ4_NL, tile, nb, act, n, out); }
@@ -210,6 +215,51 @@ unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c
             // sum((x + 128) * y) - 128 * sum(y) = sum(x * y), exactly.
             let s = _mm512_sub_epi32(isum_nibbles16(&lo, &hi, groups(&y.qs)), _mm512_set1_epi32(128 * ysum(&y.qs)));
             // `dot_iq4_nl`: (dy * dx) * sumi.
+            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(h(y.d)));
+            *acc = _mm512_add_ps(*acc, _mm512_mul_ps(dd, _mm512_cvtepi32_ps(s)));
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        store16(out, c0 + j, a);
+    }
+}
+
+/// 0x10 in byte `k` of each dword where bit `k` of `x`'s dword is set
+/// (k < 4): `(x & 15) * 0x00204081` puts bit `k` of the nibble at bit `8k`
+/// (the four copies do not overlap).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn fifth_bits(x: __m512i) -> __m512i {
+    let spread = _mm512_mullo_epi32(_mm512_and_si512(x, _mm512_set1_epi32(15)), _mm512_set1_epi32(0x0020_4081));
+    _mm512_slli_epi32::<4>(_mm512_and_si512(spread, _mm512_set1_epi32(0x0101_0101)))
+}
+
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+    const TBB: usize = tile_block_bytes(GgmlType::Q5_0);
+    const QB: usize = quant_bytes(GgmlType::Q5_0);
+    let m4 = _mm512_set1_epi8(0x0F);
+    let mut acc = [_mm512_setzero_ps(); NC];
+    for b in 0..nb {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        let qh = load64(tb, 0);
+        let w: [__m512i; 4] = core::array::from_fn(|g| load64(tb, 64 * (1 + g)));
+        // Levels 0..32 (unsigned, for vpdpbusd): nibble | fifth bit << 4.
+        let lo: [__m512i; 4] = core::array::from_fn(|g| {
+            _mm512_or_si512(_mm512_and_si512(w[g], m4), fifth_bits(_mm512_srl_epi32(qh, _mm_cvtsi32_si128(4 * g as i32))))
+        });
+        let hi: [__m512i; 4] = core::array::from_fn(|g| {
+            let nib = _mm512_and_si512(_mm512_srli_epi16::<4>(w[g]), m4);
+            _mm512_or_si512(nib, fifth_bits(_mm512_srl_epi32(qh, _mm_cvtsi32_si128(16 + 4 * g as i32))))
+        });
+        let dx = f16x16(tb, QB);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            // sum((q - 16) * y) = sum(q * y) - 16 * sum(y), exactly.
+            let s = _mm512_sub_epi32(isum_nibbles16(&lo, &hi, groups(&y.qs)), _mm512_set1_epi32(16 * ysum(&y.qs)));
+            // `term_q5_0`: (dx * dy) * sumi.
             let dd = _mm512_mul_ps(dx, _mm512_set1_ps(h(y.d)));
             *acc = _mm512_add_ps(*acc, _mm512_mul_ps(dd, _mm512_cvtepi32_ps(s)));
         }
