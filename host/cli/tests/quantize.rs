@@ -252,7 +252,7 @@ fn errors_are_clean() {
         let e = err(quantize(&[s, out, "--type", "q8_0"]));
         assert!(e.contains("is the input file"), "{e}");
     }
-    let e = err(quantize(&[s, dir.path().join("o.gguf").to_str().unwrap(), "--type", "iq4_nl"]));
+    let e = err(quantize(&[s, dir.path().join("o.gguf").to_str().unwrap(), "--type", "iq2_xxs"]));
     assert!(e.contains("unknown type"), "{e}");
     let e = err(quantize(&[s, dir.path().join("no/such/dir/o.gguf").to_str().unwrap(), "--type", "q8_0"]));
     assert!(e.contains("does not exist"), "{e}");
