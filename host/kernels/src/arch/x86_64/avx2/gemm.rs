@@ -67,7 +67,7 @@ pub(crate) fn ysum(qs: &[i8; 32]) -> i32 {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn load32(tb: &[u8], off: usize) -> __m256i {
+pub(super) fn load32(tb: &[u8], off: usize) -> __m256i {
     let s = &tb[off..off + 32];
     // SAFETY: `s` is 32 readable bytes; unaligned load.
     unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
@@ -75,7 +75,7 @@ fn load32(tb: &[u8], off: usize) -> __m256i {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn f16x8(tb: &[u8], off: usize) -> __m256 {
+pub(super) fn f16x8(tb: &[u8], off: usize) -> __m256 {
     let s = &tb[off..off + 16];
     // SAFETY: `s` is 16 readable bytes; unaligned load.
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(s.as_ptr().cast()) })
@@ -83,7 +83,7 @@ fn f16x8(tb: &[u8], off: usize) -> __m256 {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn store8(out: &mut [f32], c: usize, half: usize, v: __m256) {
+pub(super) fn store8(out: &mut [f32], c: usize, half: usize, v: __m256) {
     let s = &mut out[c * TILE_ROWS + 8 * half..c * TILE_ROWS + 8 * half + 8];
     // SAFETY: `s` is 8 writable f32; unaligned store.
     unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }

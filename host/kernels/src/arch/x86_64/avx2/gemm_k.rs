@@ -13,9 +13,9 @@
 
 use core::arch::x86_64::*;
 
-use super::gemm::iq4_table;
+use super::gemm::{f16x8, iq4_table, load32, store8};
 use crate::gemm::kquants::{IQ4XS_D, IQ4XS_SC, IQ4XS_TBB, Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
-use crate::gemm::{tile_args, TileFn, TILE_ROWS};
+use crate::gemm::{tile_args, TileFn};
 use crate::k_quants::blocks::{BlockQ8_K, QK_K};
 use crate::{GgmlType, KernelPath};
 
@@ -51,14 +51,6 @@ safe_fn! {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn load32(tb: &[u8], off: usize) -> __m256i {
-    let s = &tb[off..off + 32];
-    // SAFETY: `s` is 32 readable bytes; unaligned load.
-    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
 fn load16(tb: &[u8], off: usize) -> __m128i {
     let s = &tb[off..off + 16];
     // SAFETY: `s` is 16 readable bytes; unaligned load.
@@ -70,20 +62,6 @@ fn load16(tb: &[u8], off: usize) -> __m128i {
 fn load8(tb: &[u8], off: usize) -> __m128i {
     let s: [u8; 8] = tb[off..off + 8].try_into().expect("8 bytes");
     _mm_set_epi64x(0, i64::from_le_bytes(s))
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn f16x8(tb: &[u8], off: usize) -> __m256 {
-    _mm256_cvtph_ps(load16(tb, off))
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn store8(out: &mut [f32], c: usize, half: usize, v: __m256) {
-    let s = &mut out[c * TILE_ROWS + 8 * half..c * TILE_ROWS + 8 * half + 8];
-    // SAFETY: `s` is 8 writable f32; unaligned store.
-    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
 }
 
 /// Activation bytes `4g..4g + 4` in every dword.

@@ -52,7 +52,7 @@ safe_fn! {
 /// Loads 64 bytes at `tb[off..]`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
 #[inline]
-fn load64(tb: &[u8], off: usize) -> __m512i {
+pub(super) fn load64(tb: &[u8], off: usize) -> __m512i {
     let s = &tb[off..off + 64];
     // SAFETY: `s` is 64 readable bytes; unaligned load.
     unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
@@ -61,7 +61,7 @@ fn load64(tb: &[u8], off: usize) -> __m512i {
 /// The 16 f16 at `tb[off..]` widened to f32 (exact).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
 #[inline]
-fn f16x16(tb: &[u8], off: usize) -> __m512 {
+pub(super) fn f16x16(tb: &[u8], off: usize) -> __m512 {
     let s = &tb[off..off + 32];
     // SAFETY: `s` is 32 readable bytes; unaligned load.
     _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(s.as_ptr().cast()) })
@@ -69,7 +69,7 @@ fn f16x16(tb: &[u8], off: usize) -> __m512 {
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
 #[inline]
-fn store16(out: &mut [f32], c: usize, v: __m512) {
+pub(super) fn store16(out: &mut [f32], c: usize, v: __m512) {
     let s = &mut out[c * TILE_ROWS..(c + 1) * TILE_ROWS];
     // SAFETY: `s` is 16 writable f32; unaligned store.
     unsafe { _mm512_storeu_ps(s.as_mut_ptr(), v) }

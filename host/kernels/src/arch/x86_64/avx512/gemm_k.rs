@@ -10,9 +10,9 @@
 
 use core::arch::x86_64::*;
 
-use super::gemm::iq4_table_u8;
+use super::gemm::{f16x16, iq4_table_u8, load64, store16};
 use crate::gemm::kquants::{IQ4XS_D, IQ4XS_SC, IQ4XS_TBB, Q4K_SC, Q4K_TBB, Q5K_QH, Q5K_SC, Q5K_TBB, Q6K_D, Q6K_QH, Q6K_SC, Q6K_TBB};
-use crate::gemm::{tile_args, TileFn, TILE_ROWS};
+use crate::gemm::{tile_args, TileFn};
 use crate::k_quants::blocks::{BlockQ8_K, QK_K};
 use crate::GgmlType;
 
@@ -48,14 +48,6 @@ safe_fn! {
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
 #[inline]
-fn load64(tb: &[u8], off: usize) -> __m512i {
-    let s = &tb[off..off + 64];
-    // SAFETY: `s` is 64 readable bytes; unaligned load.
-    unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
-}
-
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
-#[inline]
 fn load32(tb: &[u8], off: usize) -> __m256i {
     let s = &tb[off..off + 32];
     // SAFETY: `s` is 32 readable bytes; unaligned load.
@@ -68,21 +60,6 @@ fn load16(tb: &[u8], off: usize) -> __m128i {
     let s = &tb[off..off + 16];
     // SAFETY: `s` is 16 readable bytes; unaligned load.
     unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
-}
-
-/// The 16 f16 at `tb[off..]` widened to f32 (exact).
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
-#[inline]
-fn f16x16(tb: &[u8], off: usize) -> __m512 {
-    _mm512_cvtph_ps(load32(tb, off))
-}
-
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
-#[inline]
-fn store16(out: &mut [f32], c: usize, v: __m512) {
-    let s = &mut out[c * TILE_ROWS..(c + 1) * TILE_ROWS];
-    // SAFETY: `s` is 16 writable f32; unaligned store.
-    unsafe { _mm512_storeu_ps(s.as_mut_ptr(), v) }
 }
 
 /// Activation bytes `4g..4g + 4` in every dword.
