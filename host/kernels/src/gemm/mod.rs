@@ -270,37 +270,14 @@ impl RepackedMatrix {
         assert_eq!(out.len(), nb * ty.type_size(), "copy_row: output length");
         let (tile, lane) = (self.tile(r / TILE_ROWS), r % TILE_ROWS);
         let tbb = tile_block_bytes(ty);
-        let groups = quant_bytes(ty) / 64;
-        let qs_off = ty.type_size() - 4 * groups;
-        let sc = quant_bytes(ty);
         for (b, dst) in out.chunks_exact_mut(ty.type_size()).enumerate() {
             let tb = &tile[b * tbb..(b + 1) * tbb];
             match ty {
-                GgmlType::Q4_K => {
-                    kquants::unpack_q4_k(tb, lane, dst);
-                    continue;
-                }
-                GgmlType::Q5_K => {
-                    kquants::unpack_q5_k(tb, lane, dst);
-                    continue;
-                }
-                GgmlType::Q6_K => {
-                    kquants::unpack_q6_k(tb, lane, dst);
-                    continue;
-                }
-                GgmlType::IQ4_XS => {
-                    kquants::unpack_iq4_xs(tb, lane, dst);
-                    continue;
-                }
-                _ => {}
-            }
-            for g in 0..groups {
-                dst[qs_off + 4 * g..qs_off + 4 * g + 4].copy_from_slice(&tb[g * 64 + lane * 4..g * 64 + lane * 4 + 4]);
-            }
-            dst[0..2].copy_from_slice(&tb[sc + 2 * lane..sc + 2 * lane + 2]);
-            if ty == GgmlType::Q4_1 {
-                let m = sc + 2 * TILE_ROWS;
-                dst[2..4].copy_from_slice(&tb[m + 2 * lane..m + 2 * lane + 2]);
+                GgmlType::Q4_K => kquants::unpack_q4_k(tb, lane, dst),
+                GgmlType::Q5_K => kquants::unpack_q5_k(tb, lane, dst),
+                GgmlType::Q6_K => kquants::unpack_q6_k(tb, lane, dst),
+                GgmlType::IQ4_XS => kquants::unpack_iq4_xs(tb, lane, dst),
+                _ => unpack_block32(ty, tb, lane, dst),
             }
         }
     }
@@ -364,6 +341,21 @@ fn pack_block32(ty: GgmlType, src: &[&[u8]; TILE_ROWS], dst: &mut [u8]) {
             let m = sc + 2 * TILE_ROWS;
             dst[m + 2 * r..m + 2 * r + 2].copy_from_slice(&src[2..4]);
         }
+    }
+}
+
+/// The inverse of [`pack_block32`] for row `lane`: its original block.
+fn unpack_block32(ty: GgmlType, tb: &[u8], lane: usize, dst: &mut [u8]) {
+    let groups = quant_bytes(ty) / 64;
+    let qs_off = ty.type_size() - 4 * groups;
+    let sc = quant_bytes(ty);
+    for g in 0..groups {
+        dst[qs_off + 4 * g..qs_off + 4 * g + 4].copy_from_slice(&tb[g * 64 + lane * 4..g * 64 + lane * 4 + 4]);
+    }
+    dst[0..2].copy_from_slice(&tb[sc + 2 * lane..sc + 2 * lane + 2]);
+    if ty == GgmlType::Q4_1 {
+        let m = sc + 2 * TILE_ROWS;
+        dst[2..4].copy_from_slice(&tb[m + 2 * lane..m + 2 * lane + 2]);
     }
 }
 
