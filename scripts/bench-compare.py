@@ -13,7 +13,7 @@ guest (as it sees it) against native `edgewasm generate --chat` on the same
 prompt and the first model, alternating, 1 thread, and the share of the
 guest's decode time spent in the host engine.
 
-  bench-compare.py EDGEWASM LLAMA_BENCH MODEL... [--threads 1,2] [-p 128] [-n 64] [--rounds 3] [--reps 3]
+  bench-compare.py EDGEWASM LLAMA_BENCH MODEL... [--threads 1,2] [-p 128] [-n 64] [-d 0,4096] [--rounds 3] [--reps 3]
                    [--quantize q8_0,q4_0] [--guest target/guests/chat.wasm] [--ik-bench IK_LLAMA_BENCH]
 
 --ik-bench adds ik_llama.cpp (its llama-bench, scripts/build-ik-llama.sh) as a
@@ -32,6 +32,7 @@ import argparse, json, os, re, statistics, subprocess, sys
 ap = argparse.ArgumentParser()
 ap.add_argument("edgewasm"); ap.add_argument("llama_bench"); ap.add_argument("model", nargs="+")
 ap.add_argument("--threads", default="1,2"); ap.add_argument("-p", default="128"); ap.add_argument("-n", default="64")
+ap.add_argument("-d", default="0", help="context depths, comma-separated (llama-bench -d); ik_llama.cpp runs depth 0 only")
 ap.add_argument("--rounds", type=int, default=3); ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--guest", help="chat.wasm: also compare a guest's decode speed with native edgewasm")
 ap.add_argument("--quantize", default="", help="comma-separated `edgewasm quantize` types to make from the first model and bench too")
@@ -52,15 +53,20 @@ def ms(v):
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
 
-def llama_bench(exe, model, extra=(), fmt="jsonl"):
+def llama_bench(exe, model, extra=(), fmt="jsonl", depth=True):
     """{(threads, test): t/s} and the build commit of one llama-bench run
-    (`fmt`: jsonl for llama.cpp, json, an array, for ik_llama.cpp's)."""
-    out = subprocess.run([exe, "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "-o", fmt, *extra],
+    (`fmt`: jsonl for llama.cpp, json, an array, for ik_llama.cpp's);
+    `depth` False runs depth 0 only (ik_llama.cpp: its -d is not checked
+    here yet)."""
+    d = ["-d", a.d] if depth else []
+    out = subprocess.run([exe, "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps), "-o", fmt, *d, *extra],
                          capture_output=True, text=True, check=True).stdout
     rows = json.loads(out) if fmt == "json" else [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     res, build = {}, "?"
     for j in rows:
         test = f"pp{j['n_prompt']}" if j["n_gen"] == 0 else f"tg{j['n_gen']}"
+        if j.get("n_depth", 0):
+            test += f" @ d{j['n_depth']}"
         res[(j["n_threads"], test)] = j["avg_ts"]
         build = j.get("build_commit", "?")
     return res, build
@@ -71,7 +77,7 @@ def bench(model):
     ik_build = None
     for r in range(a.rounds):
         out = subprocess.run([a.edgewasm, "bench", "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps),
-                              "--json", "--bandwidth"], capture_output=True, text=True, check=True).stdout
+                              "-d", a.d, "--json", "--bandwidth"], capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
             j = json.loads(line)
             if j["test"] == "mem-read":
@@ -83,8 +89,8 @@ def bench(model):
         for k, v in res.items():
             peer.setdefault(k, []).append(v)
         if a.ik_bench:
-            plain, ik_build = llama_bench(a.ik_bench, model, fmt="json")
-            rtr, _ = llama_bench(a.ik_bench, model, ("-rtr", "1"), fmt="json")
+            plain, ik_build = llama_bench(a.ik_bench, model, fmt="json", depth=False)
+            rtr, _ = llama_bench(a.ik_bench, model, ("-rtr", "1"), fmt="json", depth=False)
             for k, v in plain.items():
                 ik.setdefault(k, []).append(max(v, rtr.get(k, 0.0)))
         print(f"{model}: round {r + 1}/{a.rounds} done", file=sys.stderr)

@@ -158,17 +158,21 @@ fn thousands_of_contexts_and_the_kv_memory_cap() {
     assert!(stdout(&o).contains("created and dropped 2000 contexts and 2000 sessions"), "{}", stdout(&o));
     assert_refused(&o, "after 8 live sessions: limit-exceeded: too many live execution contexts (limit 8, --max-contexts)");
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
-    // Context memory, counted at each context's full size: one
-    // 8192-position SmolLM2 context (360 MiB of KV cache + 14.3 MiB of
-    // buffers and logits) fits the default 512 MiB, two do not.
+    // Context memory, counted at each context's full size in its real KV
+    // types: an 8192-position SmolLM2 context holds 180 MiB of f16 keys and
+    // values + 14.3 MiB of buffers and logits; two fit the default 512 MiB,
+    // three do not.
     let o = hostile(&[], &["kv-cap", "8192"]);
     assert_refused(
         &o,
-        "after 1 live sessions: limit-exceeded: a context of 374.3 MiB (KV cache and buffers) would bring this guest's live contexts to 748.6 MiB, over the limit of 512.0 MiB (--max-kv-memory)",
+        "after 2 live sessions: limit-exceeded: a context of 194.3 MiB (KV cache and buffers) would bring this guest's live contexts to 582.9 MiB, over the limit of 512.0 MiB (--max-kv-memory)",
     );
-    // 90 MiB of KV cache + 14.3 MiB: one fits 200 MiB, two do not.
+    // With an f32 cache (360 MiB + 14.3 MiB) only one fits.
+    let o = hostile(&["--cache-type-k", "f32", "--cache-type-v", "f32"], &["kv-cap", "8192"]);
+    assert_refused(&o, "after 1 live sessions: limit-exceeded: a context of 374.3 MiB");
+    // 45 MiB of f16 KV cache + 14.3 MiB: three fit 200 MiB, four do not.
     let o = hostile(&["--max-kv-memory", "200MiB"], &["kv-cap", "2048"]);
-    assert_refused(&o, "after 1 live sessions: limit-exceeded: a context of 104.3 MiB");
+    assert_refused(&o, "after 3 live sessions: limit-exceeded: a context of 59.3 MiB");
 }
 
 #[test]

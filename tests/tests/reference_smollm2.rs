@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use edgewasm_llm::perplexity::perplexity;
-use edgewasm_llm::ThreadPool;
+use edgewasm_llm::{KvTypes, ThreadPool};
 use edgewasm_tests::*;
 
 const FOLDER: &str = "smollm2-135m-instruct-q4_1";
@@ -33,7 +33,7 @@ fn perplexity_within_one_percent_of_llama_cpp() {
     let r = perplexity_ref(FOLDER);
     let m = model(SMOLLM2);
     let text = std::fs::read_to_string(reference_dir().join("corpus/gpl-3.txt")).unwrap();
-    let ours = perplexity(&m, Arc::new(ThreadPool::new(2)), &text, r.n_ctx, |_, _, _| {}).unwrap();
+    let ours = perplexity(&m, Arc::new(ThreadPool::new(2)), &text, r.n_ctx, KvTypes::default(), |_, _, _| {}).unwrap();
     eprintln!("perplexity: ours {:.4} ({} chunks), llama.cpp {:.4} ({} chunks)", ours.ppl, ours.chunks, r.ppl, r.chunks);
     assert_eq!(ours.chunks, r.chunks, "chunk count differs: tokenization of the corpus differs");
     let rel = (ours.ppl - r.ppl).abs() / r.ppl;

@@ -4,9 +4,10 @@
 //! The functions here are the scalar references. They are plain Rust with
 //! separate multiplies and adds in a fixed order (Rust never fuses them into
 //! FMAs), so any vector width gives the same bits; the SIMD twin
-//! (`crate::arch::x86_64::avx2::attn`) is this very code compiled for AVX2,
-//! which doubles the lanes of the x86_64 baseline. On aarch64 the baseline
-//! already has NEON, so the reference is the NEON build.
+//! (`crate::arch::x86_64::avx2::attn`) computes eight keys' dots at once and
+//! holds 32 outputs of the weighted sum in registers, in the same order of
+//! operations. On aarch64 the baseline already has NEON, so the reference
+//! is the NEON build.
 
 use std::sync::OnceLock;
 
@@ -124,11 +125,24 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
             acc[l] += x[l] * y[l];
         }
     }
+    lanes_sum(&acc) + dot_tail(a_tail, b_tail)
+}
+
+/// The eight lanes of [`dot`] added in lane order, starting from lane 0
+/// (no leading zero, so the SIMD twins can add whole lanes of eight keys).
+#[inline(always)]
+pub(crate) fn lanes_sum(acc: &[f32; 8]) -> f32 {
+    acc[1..].iter().fold(acc[0], |s, &x| s + x)
+}
+
+/// The tail of [`dot`] past the last whole chunk of eight.
+#[inline(always)]
+pub(crate) fn dot_tail(a: &[f32], b: &[f32]) -> f32 {
     let mut s = 0.0;
-    for (x, y) in a_tail.iter().zip(b_tail) {
+    for (x, y) in a.iter().zip(b) {
         s += x * y;
     }
-    acc.iter().sum::<f32>() + s
+    s
 }
 
 /// `y += a * x`.
@@ -158,6 +172,41 @@ mod tests {
         for (j, v) in y.iter().enumerate() {
             let naive = 1.0 + keys[j] - 0.5 * keys[67 + j] + 0.25 * keys[134 + j];
             assert!((v - naive).abs() < 1e-5, "{j}: {v} vs {naive}");
+        }
+    }
+
+    /// Every path's helpers give the reference's bits, for widths and key
+    /// counts on and off the vector and block sizes.
+    #[test]
+    fn every_path_matches_the_reference_bits() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut rnd = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed >> 40) as f32 / (1u64 << 22) as f32 - 2.0
+                })
+                .collect()
+        };
+        for path in crate::available_paths() {
+            let k = attn_kernels_for_path(path).unwrap();
+            for d in [0, 1, 7, 8, 13, 32, 40, 64, 80, 128, 256] {
+                for n in [0, 1, 7, 8, 9, 17, 64, 65] {
+                    let (q, keys, w) = (rnd(d), rnd(n * d), rnd(n));
+                    let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+                    scaled_dots(&q, &keys, 0.125, &mut a);
+                    (k.scaled_dots)(&q, &keys, 0.125, &mut b);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&a), bits(&b), "scaled_dots {path} d {d} n {n}");
+                    let start = rnd(d);
+                    let (mut a, mut b) = (start.clone(), start);
+                    weighted_sum(&w, 0.3, &keys, &mut a);
+                    (k.weighted_sum)(&w, 0.3, &keys, &mut b);
+                    assert_eq!(bits(&a), bits(&b), "weighted_sum {path} d {d} n {n}");
+                }
+            }
         }
     }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::kv_cache::KvCache;
+use crate::kv_cache::{KvCache, KvTypes};
 use crate::model::{ForwardEnv, Model, ModelConfig, Scratch};
 use crate::recurrent::RecurrentState;
 use crate::threadpool::ThreadPool;
@@ -37,8 +37,14 @@ pub struct Context {
 const DEADLINE_BATCH: usize = 64;
 
 impl Context {
-    /// A context with room for `n_ctx` positions (clamped to at least 1).
+    /// A context with room for `n_ctx` positions (clamped to at least 1),
+    /// keys and values stored as f16 (the default [`KvTypes`]).
     pub fn new(model: Arc<Model>, pool: Arc<ThreadPool>, n_ctx: usize) -> Result<Context, ModelError> {
+        Context::with_kv_types(model, pool, n_ctx, KvTypes::default())
+    }
+
+    /// As [`Context::new`], with keys and values stored as `types`.
+    pub fn with_kv_types(model: Arc<Model>, pool: Arc<ThreadPool>, n_ctx: usize, types: KvTypes) -> Result<Context, ModelError> {
         let c = model.config();
         let n_ctx = n_ctx.max(1);
         // Beyond the trained context the model degrades anyway; the cap keeps
@@ -46,7 +52,7 @@ impl Context {
         if n_ctx > c.n_ctx_train.max(MAX_BATCH) {
             return Err(ModelError::ContextTooLarge { requested: n_ctx });
         }
-        let kv = KvCache::new(&c.kv_layout(), c.n_head_kv, n_ctx)?;
+        let kv = KvCache::new(&c.kv_layout(), c.n_head_kv, n_ctx, types)?;
         let rs = RecurrentState::new(&c.state_sizes())?;
         let scratch = Scratch::new(c, MAX_BATCH.min(n_ctx))?;
         // One row, which is all generation reads; `eval(.., true)` grows it.
@@ -57,11 +63,11 @@ impl Context {
     /// Bytes a new context of `n_ctx` positions of a model with config `c`
     /// allocates (KV cache, recurrent state with its checkpoints, scratch,
     /// one row of logits), exactly what
-    /// [`Context::memory_bytes`] reports for it; `None` on overflow. For
-    /// checking a memory limit before allocating.
-    pub fn bytes_for(c: &ModelConfig, n_ctx: usize) -> Option<usize> {
+    /// [`Context::memory_bytes`] reports for it with KV types `types`;
+    /// `None` on overflow. For checking a memory limit before allocating.
+    pub fn bytes_for(c: &ModelConfig, n_ctx: usize, types: KvTypes) -> Option<usize> {
         let n_ctx = n_ctx.max(1);
-        KvCache::bytes_for(&c.kv_layout(), c.n_head_kv, n_ctx)?
+        KvCache::bytes_for(&c.kv_layout(), c.n_head_kv, n_ctx, types)?
             .checked_add(RecurrentState::bytes_for(&c.state_sizes())?)?
             .checked_add(Scratch::bytes_for(c, MAX_BATCH.min(n_ctx))?)?
             .checked_add(c.n_vocab.checked_mul(size_of::<f32>())?)
@@ -69,6 +75,10 @@ impl Context {
 
     pub fn model(&self) -> &Arc<Model> {
         &self.model
+    }
+    /// How keys and values are stored.
+    pub fn kv_types(&self) -> KvTypes {
+        self.kv.types()
     }
     pub fn n_ctx(&self) -> usize {
         self.kv.capacity()

@@ -8,8 +8,192 @@
 //! size the caller asked for (an operator-bounded number), never grown
 //! implicitly, so a guest cannot make it balloon.
 
+use std::fmt;
+use std::str::FromStr;
+
+use edgewasm_gguf::GgmlType;
+use half::f16;
+
 use crate::alloc::zeroed;
 use crate::ModelError;
+
+/// How keys (or values) are stored. f16 halves the cache of f32 at no
+/// measurable cost in quality, which is why it is llama.cpp's default and
+/// ours; Q8_0 halves it again (34 bytes per 32 values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum KvType {
+    F32,
+    #[default]
+    F16,
+    Q8_0,
+}
+
+impl KvType {
+    pub const ALL: [KvType; 3] = [KvType::F32, KvType::F16, KvType::Q8_0];
+    /// Names as the `--cache-type-k/-v` flags spell them (llama.cpp's).
+    pub const NAMES: &'static str = "f32, f16, q8_0";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F32 => "f32",
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+        }
+    }
+
+    /// Values per block: a row's width must be a multiple of it.
+    pub fn block(self) -> usize {
+        match self {
+            KvType::F32 | KvType::F16 => 1,
+            KvType::Q8_0 => 32,
+        }
+    }
+
+    /// Bytes of one row of `dim` values (`dim` a multiple of
+    /// [`KvType::block`]); `None` on overflow.
+    pub fn row_bytes(self, dim: usize) -> Option<usize> {
+        match self {
+            KvType::F32 => dim.checked_mul(4),
+            KvType::F16 => dim.checked_mul(2),
+            KvType::Q8_0 => (dim / 32).checked_mul(34),
+        }
+    }
+
+    /// Storage units (elements of the backing vector) of one row.
+    fn row_units(self, dim: usize) -> usize {
+        match self {
+            KvType::F32 | KvType::F16 => dim,
+            KvType::Q8_0 => dim / 32 * 34,
+        }
+    }
+}
+
+impl fmt::Display for KvType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for KvType {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<KvType, ModelError> {
+        KvType::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ModelError::Unsupported { what: "KV cache type", name: s.to_string(), supported: KvType::NAMES })
+    }
+}
+
+/// The storage types of keys and of values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KvTypes {
+    pub k: KvType,
+    pub v: KvType,
+}
+
+impl KvTypes {
+    /// Full precision: what the cross-engine tests compare, since it leaves
+    /// only the engines' arithmetic to differ.
+    pub const F32: KvTypes = KvTypes { k: KvType::F32, v: KvType::F32 };
+
+    fn check(self, layout: &[KvLayer]) -> Result<(), ModelError> {
+        for l in layout {
+            if let KvLayer::Own { k_dim, v_dim } = *l {
+                for (ty, dim) in [(self.k, k_dim), (self.v, v_dim)] {
+                    if dim % ty.block() != 0 {
+                        return Err(ModelError::KvTypeWidth { ty: ty.name(), dim, block: ty.block() });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The backing store of keys or of values.
+#[derive(Debug)]
+enum Store {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    /// Q8_0 blocks, 34 bytes per 32 values.
+    Q8_0(Vec<u8>),
+}
+
+impl Store {
+    fn new(ty: KvType, units: usize) -> Option<Store> {
+        Some(match ty {
+            KvType::F32 => Store::F32(zeroed(units)?),
+            KvType::F16 => Store::F16(zeroed(units)?),
+            KvType::Q8_0 => Store::Q8_0(zeroed(units)?),
+        })
+    }
+    fn bytes(&self) -> usize {
+        match self {
+            Store::F32(v) => v.len() * 4,
+            Store::F16(v) => v.len() * 2,
+            Store::Q8_0(v) => v.len(),
+        }
+    }
+    /// Writes one row of `src.len()` values at unit offset `at`.
+    fn write(&mut self, at: usize, src: &[f32]) {
+        match self {
+            Store::F32(v) => v[at..at + src.len()].copy_from_slice(src),
+            Store::F16(v) => v[at..at + src.len()].iter_mut().zip(src).for_each(|(d, &s)| *d = f16::from_f32(s)),
+            Store::Q8_0(v) => {
+                let n = KvType::Q8_0.row_units(src.len());
+                edgewasm_kernels::quantize_row(GgmlType::Q8_0, src, &mut v[at..at + n]);
+            }
+        }
+    }
+    fn rows(&self, at: usize, units: usize, dim: usize) -> KvRows<'_> {
+        let data = match self {
+            Store::F32(v) => RowData::F32(&v[at..at + units]),
+            Store::F16(v) => RowData::F16(&v[at..at + units]),
+            Store::Q8_0(v) => RowData::Q8_0(&v[at..at + units]),
+        };
+        KvRows { data, dim }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum RowData<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+    Q8_0(&'a [u8]),
+}
+
+/// Consecutive positions of one layer and KV head: keys or values in their
+/// storage type, read as f32 a run at a time.
+#[derive(Clone, Copy, Debug)]
+pub struct KvRows<'a> {
+    data: RowData<'a>,
+    dim: usize,
+}
+
+impl<'a> KvRows<'a> {
+    /// Rows `first..first + n` as f32: borrowed when stored as f32,
+    /// otherwise widened (exactly, for f16) or dequantized into `buf`.
+    pub fn f32_rows<'b>(&self, first: usize, n: usize, buf: &'b mut Vec<f32>) -> &'b [f32]
+    where
+        'a: 'b,
+    {
+        let d = self.dim;
+        match self.data {
+            RowData::F32(v) => &v[first * d..(first + n) * d],
+            RowData::F16(v) => {
+                buf.resize(n * d, 0.0);
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(&v[first * d..(first + n) * d], buf);
+                buf
+            }
+            RowData::Q8_0(v) => {
+                let u = KvType::Q8_0.row_units(d);
+                buf.resize(n * d, 0.0);
+                edgewasm_kernels::dequantize_row(GgmlType::Q8_0, &v[first * u..(first + n) * u], buf);
+                buf
+            }
+        }
+    }
+}
 
 /// What one layer keeps in the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,11 +221,13 @@ struct Slot {
 pub struct KvCache {
     /// Each layer's slot in `slots`, `None` for layers without one.
     slot: Vec<Option<usize>>,
+    /// Offsets in storage units of `k`/`v`.
     slots: Vec<Slot>,
     n_kv_head: usize,
     capacity: usize,
-    k: Vec<f32>,
-    v: Vec<f32>,
+    types: KvTypes,
+    k: Store,
+    v: Store,
     /// Positions filled (the next token goes here).
     len: usize,
 }
@@ -49,9 +235,11 @@ pub struct KvCache {
 impl KvCache {
     /// Reserves room for `capacity` positions of each layer with keys and
     /// values of its own (`layout`, one entry per layer; a shared layer
-    /// must name an earlier layer with its own). Fails rather than
-    /// aborting if the allocation is impossible.
-    pub fn new(layout: &[KvLayer], n_kv_head: usize, capacity: usize) -> Result<KvCache, ModelError> {
+    /// must name an earlier layer with its own), stored as `types`. Fails
+    /// rather than aborting if the allocation is impossible, and with
+    /// [`ModelError::KvTypeWidth`] if a head width does not fit the type.
+    pub fn new(layout: &[KvLayer], n_kv_head: usize, capacity: usize, types: KvTypes) -> Result<KvCache, ModelError> {
+        types.check(layout)?;
         let too_large = || ModelError::ContextTooLarge { requested: capacity };
         let (mut slots, mut slot) = (Vec::new(), Vec::with_capacity(layout.len()));
         let (mut k_len, mut v_len) = (0usize, 0usize);
@@ -60,9 +248,9 @@ impl KvCache {
                 KvLayer::None => None,
                 KvLayer::Own { k_dim, v_dim } => {
                     slots.push(Slot { k_off: k_len, v_off: v_len, k_dim, v_dim });
-                    let per = |d: usize| n_kv_head.checked_mul(d).and_then(|x| x.checked_mul(capacity));
-                    k_len = per(k_dim).and_then(|x| x.checked_add(k_len)).ok_or_else(too_large)?;
-                    v_len = per(v_dim).and_then(|x| x.checked_add(v_len)).ok_or_else(too_large)?;
+                    let per = |ty: KvType, d: usize| n_kv_head.checked_mul(ty.row_units(d)).and_then(|x| x.checked_mul(capacity));
+                    k_len = per(types.k, k_dim).and_then(|x| x.checked_add(k_len)).ok_or_else(too_large)?;
+                    v_len = per(types.v, v_dim).and_then(|x| x.checked_add(v_len)).ok_or_else(too_large)?;
                     Some(slots.len() - 1)
                 }
                 KvLayer::Shared(src) => {
@@ -71,24 +259,31 @@ impl KvCache {
                 }
             });
         }
-        let k = zeroed(k_len).ok_or_else(too_large)?;
-        let v = zeroed(v_len).ok_or_else(too_large)?;
-        Ok(KvCache { slot, slots, n_kv_head, capacity, k, v, len: 0 })
+        let k = Store::new(types.k, k_len).ok_or_else(too_large)?;
+        let v = Store::new(types.v, v_len).ok_or_else(too_large)?;
+        Ok(KvCache { slot, slots, n_kv_head, capacity, types, k, v, len: 0 })
     }
 
     /// Bytes held by the keys and values.
     pub fn bytes(&self) -> usize {
-        (self.k.len() + self.v.len()) * size_of::<f32>()
+        self.k.bytes() + self.v.bytes()
     }
 
-    /// Bytes [`KvCache::new`] reserves for this layout; `None` on overflow.
-    pub fn bytes_for(layout: &[KvLayer], n_kv_head: usize, capacity: usize) -> Option<usize> {
+    /// Bytes [`KvCache::new`] reserves for this layout and types; `None` on
+    /// overflow.
+    pub fn bytes_for(layout: &[KvLayer], n_kv_head: usize, capacity: usize, types: KvTypes) -> Option<usize> {
         layout.iter().try_fold(0usize, |acc, l| match *l {
-            KvLayer::Own { k_dim, v_dim } => n_kv_head.checked_mul(k_dim.checked_add(v_dim)?)?.checked_mul(capacity)?.checked_mul(size_of::<f32>())?.checked_add(acc),
+            KvLayer::Own { k_dim, v_dim } => {
+                let row = types.k.row_bytes(k_dim)?.checked_add(types.v.row_bytes(v_dim)?)?;
+                n_kv_head.checked_mul(row)?.checked_mul(capacity)?.checked_add(acc)
+            }
             _ => Some(acc),
         })
     }
 
+    pub fn types(&self) -> KvTypes {
+        self.types
+    }
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -114,35 +309,38 @@ impl KvCache {
     fn slot(&self, layer: usize) -> &Slot {
         &self.slots[self.slot[layer].expect("attention in a layer without a KV slot")]
     }
-    fn k_base(&self, layer: usize, head: usize) -> usize {
+    /// Unit offset of position 0 of `head`'s keys, and units per row.
+    fn k_base(&self, layer: usize, head: usize) -> (usize, usize) {
         let s = self.slot(layer);
-        s.k_off + head * self.capacity * s.k_dim
+        let row = self.types.k.row_units(s.k_dim);
+        (s.k_off + head * self.capacity * row, row)
     }
-    fn v_base(&self, layer: usize, head: usize) -> usize {
+    fn v_base(&self, layer: usize, head: usize) -> (usize, usize) {
         let s = self.slot(layer);
-        s.v_off + head * self.capacity * s.v_dim
+        let row = self.types.v.row_units(s.v_dim);
+        (s.v_off + head * self.capacity * row, row)
     }
 
     /// Stores `k`/`v` (all KV heads back to back) of position `pos`.
     pub(crate) fn store(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
         let Slot { k_dim, v_dim, .. } = *self.slot(layer);
         for h in 0..self.n_kv_head {
-            let kb = self.k_base(layer, h) + pos * k_dim;
-            self.k[kb..kb + k_dim].copy_from_slice(&k[h * k_dim..(h + 1) * k_dim]);
-            let vb = self.v_base(layer, h) + pos * v_dim;
-            self.v[vb..vb + v_dim].copy_from_slice(&v[h * v_dim..(h + 1) * v_dim]);
+            let (kb, kr) = self.k_base(layer, h);
+            self.k.write(kb + pos * kr, &k[h * k_dim..(h + 1) * k_dim]);
+            let (vb, vr) = self.v_base(layer, h);
+            self.v.write(vb + pos * vr, &v[h * v_dim..(h + 1) * v_dim]);
         }
     }
 
     /// Keys of positions `0..n` for one layer and KV head.
-    pub(crate) fn keys(&self, layer: usize, head: usize, n: usize) -> &[f32] {
-        let b = self.k_base(layer, head);
-        &self.k[b..b + n * self.slot(layer).k_dim]
+    pub(crate) fn keys(&self, layer: usize, head: usize, n: usize) -> KvRows<'_> {
+        let (b, r) = self.k_base(layer, head);
+        self.k.rows(b, n * r, self.slot(layer).k_dim)
     }
     /// Values of positions `0..n` for one layer and KV head.
-    pub(crate) fn values(&self, layer: usize, head: usize, n: usize) -> &[f32] {
-        let b = self.v_base(layer, head);
-        &self.v[b..b + n * self.slot(layer).v_dim]
+    pub(crate) fn values(&self, layer: usize, head: usize, n: usize) -> KvRows<'_> {
+        let (b, r) = self.v_base(layer, head);
+        self.v.rows(b, n * r, self.slot(layer).v_dim)
     }
 
     /// Layers with keys and values of their own.

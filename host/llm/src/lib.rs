@@ -20,6 +20,7 @@ pub mod synth;
 pub mod threadpool;
 
 pub use context::Context;
+pub use kv_cache::{KvType, KvTypes};
 pub use model::{Model, ModelConfig};
 pub use threadpool::ThreadPool;
 
@@ -54,6 +55,9 @@ pub enum ModelError {
     TensorType { tensor: String, ty: GgmlType },
     #[error("tensor `{tensor}` data is not aligned to {alignment} bytes")]
     TensorAlignment { tensor: String, alignment: usize },
+    /// A KV cache type whose blocks do not tile a head's width.
+    #[error("KV cache type {ty} needs head widths that are multiples of {block}; this model's are {dim}")]
+    KvTypeWidth { ty: &'static str, dim: usize, block: usize },
     #[error("a context of {requested} positions cannot be allocated")]
     ContextTooLarge { requested: usize },
     /// A fallible allocation failed (or its size overflowed).

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::context::Context;
+use crate::kv_cache::KvTypes;
 use crate::model::Model;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
@@ -30,12 +31,14 @@ pub fn nll(logits: &[f32], target: u32) -> f64 {
     -((logits[target as usize] as f64 - max) - sum.ln())
 }
 
-/// Scores `text`; `progress(chunk, n_chunks, running_ppl)` after each chunk.
+/// Scores `text` with keys and values stored as `kv_types`;
+/// `progress(chunk, n_chunks, running_ppl)` after each chunk.
 pub fn perplexity(
     model: &Arc<Model>,
     pool: Arc<ThreadPool>,
     text: &str,
     n_ctx: usize,
+    kv_types: KvTypes,
     mut progress: impl FnMut(usize, usize, f64),
 ) -> Result<Perplexity, ModelError> {
     if n_ctx < 4 {
@@ -49,7 +52,7 @@ pub fn perplexity(
     }
     let bos = if tok.add_bos() { tok.bos() } else { None };
     let n_vocab = model.config().n_vocab;
-    let mut ctx = Context::new(Arc::clone(model), pool, n_ctx)?;
+    let mut ctx = Context::with_kv_types(Arc::clone(model), pool, n_ctx, kv_types)?;
     let first = n_ctx / 2;
     let (mut sum, mut sum2, mut count) = (0f64, 0f64, 0usize);
     for c in 0..chunks {

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use edgewasm_gguf::GgmlType;
 use edgewasm_llm::perplexity::perplexity;
-use edgewasm_llm::{Context, Model, ThreadPool};
+use edgewasm_llm::{Context, KvTypes, Model, ThreadPool};
 use edgewasm_test_support::{data_dir, family_vocab, llama_cpp_vocab, peer_bin, TinyArch, TINY_ARCHS};
 
 /// Architectures (`llama-moe`: llama with experts, as Mixtral).
@@ -215,13 +215,14 @@ fn every_architecture_matches_llama_cpp() {
             let text = std::fs::read_to_string(&text_path).unwrap();
 
             let ids: Vec<u32> = m.tokenizer().encode(&text, true, true).into_iter().take(N_POS).collect();
-            let mut ctx = Context::new(Arc::clone(&m), Arc::clone(&pool), N_CTX).unwrap();
+            // f32 keys and values, as the exact peer run: only arithmetic differs.
+            let mut ctx = Context::with_kv_types(Arc::clone(&m), Arc::clone(&pool), N_CTX, KvTypes::F32).unwrap();
             let ours = ctx.eval(&ids, true).unwrap().to_vec();
             let (worst, mean) = compare_logits(&ours, m.config().n_vocab, &peer_logits(&file, &ids, true));
             // llama.cpp's own spread: its defaults against the exact run.
             let self_worst = self_spread(&peer_logits(&file, &ids, true), &peer_logits(&file, &ids, false));
 
-            let ppl = perplexity(&m, Arc::clone(&pool), &text, PPL_CTX, |_, _, _| {}).unwrap();
+            let ppl = perplexity(&m, Arc::clone(&pool), &text, PPL_CTX, KvTypes::F32, |_, _, _| {}).unwrap();
             assert_eq!(ppl.chunks, PPL_CHUNKS, "corpus prefix");
             let peer_ppl = peer_perplexity(&file, &text_path, true);
             let peer_default = peer_perplexity(&file, &text_path, false);

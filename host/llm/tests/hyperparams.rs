@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use edgewasm_gguf::{GgmlType, GgufFile, GgufWriter, Value};
 use edgewasm_llm::model::Scratch;
-use edgewasm_llm::{Context, Model, ModelConfig, ModelError, ThreadPool};
+use edgewasm_llm::{Context, KvType, KvTypes, Model, ModelConfig, ModelError, ThreadPool};
 
 const VOCAB: usize = 8;
 
@@ -190,14 +190,34 @@ fn context_length_must_be_sane() {
 #[test]
 fn context_memory_is_counted_exactly() {
     let m = Arc::new(load(&Spec::default()).unwrap());
-    for n_ctx in [1, 16, 256] {
-        let ctx = Context::new(Arc::clone(&m), Arc::new(ThreadPool::new(1)), n_ctx).unwrap();
-        assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(m.config(), n_ctx), "{n_ctx}");
+    let (k_dim, v_dim) = (m.config().k_dim, m.config().v_dim);
+    for k in KvType::ALL {
+        for v in KvType::ALL {
+            let types = KvTypes { k, v };
+            for n_ctx in [1, 16, 256] {
+                match Context::with_kv_types(Arc::clone(&m), Arc::new(ThreadPool::new(1)), n_ctx, types) {
+                    Ok(ctx) => {
+                        assert_eq!(ctx.kv_types(), types);
+                        assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(m.config(), n_ctx, types), "{types:?} {n_ctx}");
+                    }
+                    // Q8_0 blocks of 32 must tile each head.
+                    Err(e) => assert!(
+                        matches!(e, ModelError::KvTypeWidth { ty: "q8_0", block: 32, .. }) && (k_dim % 32 != 0 || v_dim % 32 != 0),
+                        "{types:?}: {e}"
+                    ),
+                }
+            }
+        }
     }
+    // The KV cache's share: 2 bytes per value in f16, half of f32.
+    let c = m.config();
+    let kv = |types| edgewasm_llm::kv_cache::KvCache::bytes_for(&c.kv_layout(), c.n_head_kv, 256, types).unwrap();
+    assert_eq!(kv(KvTypes::F32), 2 * kv(KvTypes::default()));
+    assert_eq!(kv(KvTypes::F32), c.n_layer * c.n_head_kv * (k_dim + v_dim) * 256 * 4);
     // Scratch dominates a short context of a wide model: n_ff = 16384 costs
     // 2 × 16 × 16384 floats for gate/up alone.
     let wide = Arc::new(load(&Spec { n_ff: 16384, ..Spec::default() }).unwrap());
-    let bytes = Context::bytes_for(wide.config(), 16).unwrap();
+    let bytes = Context::bytes_for(wide.config(), 16, KvTypes::default()).unwrap();
     assert!(bytes > 2 * 16 * 16384 * 4, "{bytes}");
     let ctx = Context::new(Arc::clone(&wide), Arc::new(ThreadPool::new(1)), 16).unwrap();
     assert_eq!(ctx.memory_bytes(), bytes);
@@ -206,7 +226,7 @@ fn context_memory_is_counted_exactly() {
     assert_eq!(moe.config().n_ff_exp, 128);
     for n_ctx in [1, 16, 256] {
         let ctx = Context::new(Arc::clone(&moe), Arc::new(ThreadPool::new(1)), n_ctx).unwrap();
-        assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(moe.config(), n_ctx), "{n_ctx}");
+        assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(moe.config(), n_ctx, KvTypes::default()), "{n_ctx}");
     }
 }
 
@@ -241,11 +261,11 @@ fn expert_counts_must_be_sane() {
 fn overflowing_sizes_are_errors() {
     let m = load(&Spec::default()).unwrap();
     let huge = ModelConfig { n_head: usize::MAX / 2, n_ff: usize::MAX / 4, ..m.config().clone() };
-    assert_eq!(Context::bytes_for(&huge, 512), None);
+    assert_eq!(Context::bytes_for(&huge, 512, KvTypes::F32), None);
     assert!(matches!(Scratch::new(&huge, 512), Err(ModelError::OutOfMemory { what: "activation buffers", .. })));
     // Representable but impossible: a clean error too.
     let big = ModelConfig { n_ff: 1 << 40, ..m.config().clone() };
-    assert!(Context::bytes_for(&big, 512).is_some());
+    assert!(Context::bytes_for(&big, 512, KvTypes::F32).is_some());
     assert!(matches!(Scratch::new(&big, 512), Err(ModelError::OutOfMemory { .. })));
     let e = Context::new(Arc::new(m), Arc::new(ThreadPool::new(1)), usize::MAX).unwrap_err();
     assert!(matches!(e, ModelError::ContextTooLarge { .. }), "{e}");

@@ -101,15 +101,15 @@ fn recurrent_state_is_counted_in_context_memory() {
         let state: usize = c.state_sizes().iter().sum();
         assert!(state > 0, "{arch}");
         let ctx = Context::new(Arc::clone(&m), Arc::new(ThreadPool::new(1)), 64).unwrap();
-        assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(c, 64), "{arch}");
+        assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(c, 64, KvTypes::default()), "{arch}");
         // Attending layers only: fewer KV bytes than one slot per layer.
-        use edgewasm_llm::kv_cache::{KvCache, KvLayer};
+        use edgewasm_llm::kv_cache::{KvCache, KvLayer, KvTypes};
         let every = vec![KvLayer::Own { k_dim: c.k_dim, v_dim: c.v_dim }; c.n_layer];
-        let all_layers = KvCache::bytes_for(&every, c.n_head_kv, 64).unwrap();
-        let kv = KvCache::bytes_for(&c.kv_layout(), c.n_head_kv, 64).unwrap();
+        let all_layers = KvCache::bytes_for(&every, c.n_head_kv, 64, KvTypes::default()).unwrap();
+        let kv = KvCache::bytes_for(&c.kv_layout(), c.n_head_kv, 64, KvTypes::default()).unwrap();
         assert!(kv < all_layers, "{arch}");
         let rs = (1 + edgewasm_llm::recurrent::CHECKPOINTS) * state * 4;
-        let rest = Context::bytes_for(c, 64).unwrap() - kv;
+        let rest = Context::bytes_for(c, 64, KvTypes::default()).unwrap() - kv;
         assert!(rest >= rs, "{arch}: the state and its checkpoints are counted");
     }
 }

@@ -159,9 +159,9 @@ pub struct LlmContext {
 impl LlmContext {
     pub fn new(env: &Arc<GuestEnv>, model: Arc<Model>, n_ctx: Option<usize>) -> NnResult<LlmContext> {
         let n = env.limits.context_size(n_ctx, model.config().n_ctx_train)?;
-        let permit = env.slots.acquire(kv_bytes_checked(&model, n)?)?;
+        let permit = env.slots.acquire(kv_bytes_checked(&model, n, &env.limits)?)?;
         env.limits.check_deadline()?;
-        let mut ctx = Context::new(model, Arc::clone(&env.pool), n)?;
+        let mut ctx = Context::with_kv_types(model, Arc::clone(&env.pool), n, env.limits.kv_types)?;
         ctx.set_deadline(env.limits.deadline);
         Ok(LlmContext { ctx, env: Arc::clone(env), permit, poisoned: None })
     }
@@ -211,9 +211,10 @@ impl LlmContext {
         let n = self.env.limits.context_size(Some(n_ctx), model.config().n_ctx_train)?;
         // Reserve for the old and the new cache while both exist, then keep
         // the new one's size.
-        let (old, new) = (kv_bytes_checked(&model, self.ctx.n_ctx())?, kv_bytes_checked(&model, n)?);
+        let limits = &self.env.limits;
+        let (old, new) = (kv_bytes_checked(&model, self.ctx.n_ctx(), limits)?, kv_bytes_checked(&model, n, limits)?);
         self.permit.resize(old.saturating_add(new))?;
-        let mut ctx = match Context::new(model, Arc::clone(&self.env.pool), n) {
+        let mut ctx = match Context::with_kv_types(model, Arc::clone(&self.env.pool), n, self.env.limits.kv_types) {
             Ok(c) => c,
             Err(e) => {
                 self.permit.resize(old)?;
@@ -495,8 +496,8 @@ impl Stream {
 
 /// Bytes an `n_ctx`-position context of `model` allocates (KV cache,
 /// buffers, logits).
-fn kv_bytes_checked(model: &Model, n_ctx: usize) -> NnResult<usize> {
-    crate::limits::context_bytes(model.config(), n_ctx)
+fn kv_bytes_checked(model: &Model, n_ctx: usize, limits: &Limits) -> NnResult<usize> {
+    crate::limits::context_bytes(model.config(), n_ctx, limits.kv_types)
         .ok_or_else(|| NnError::too_large(format!("the memory of a context of {n_ctx} positions overflows")))
 }
 

@@ -88,6 +88,9 @@ impl From<ModelError> for NnError {
             ModelError::TokenOutOfRange { .. } | ModelError::EmptyInput | ModelError::ChatTemplate(_) => {
                 ErrorCode::InvalidArgument
             }
+            // The operator's (or guest's) choice of cache type cannot hold
+            // this model's heads: nothing about the model file is wrong.
+            ModelError::KvTypeWidth { .. } => ErrorCode::UnsupportedOperation,
             ModelError::ContextFull { .. } | ModelError::ContextTooLarge { .. } | ModelError::OutOfMemory { .. } => {
                 ErrorCode::TooLarge
             }

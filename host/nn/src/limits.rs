@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use edgewasm_llm::KvTypes;
+
 use crate::error::{NnError, NnResult};
 
 /// Default `max_load_bytes`: 512 MiB of guest-loaded models alive at once,
@@ -12,10 +14,10 @@ use crate::error::{NnError, NnResult};
 /// its own copy of each, on top of the guest's.
 pub const DEFAULT_MAX_LOAD_BYTES: usize = 512 << 20;
 
-/// Default `max_kv_bytes`: 512 MiB, one context of SmolLM2-135M at the full
-/// 8192 positions (360 MiB of KV cache plus 14.3 MiB of activation buffers
-/// and logits) or five at the default 2048, which fits next to the weights
-/// on a board with 1 GiB of RAM.
+/// Default `max_kv_bytes`: 512 MiB, two contexts of SmolLM2-135M at the
+/// full 8192 positions (180 MiB of f16 KV cache plus 14.3 MiB of activation
+/// buffers and logits each) or eight at the default 2048, which fits next
+/// to the weights on a board with 1 GiB of RAM.
 pub const DEFAULT_MAX_KV_BYTES: usize = 512 << 20;
 
 /// Default `max_prompt_bytes`: 1 MiB, far more text than the largest
@@ -58,6 +60,8 @@ pub struct Limits {
     pub max_handles: usize,
     /// Wall-clock deadline (`--timeout`), shared with the wasm epoch timer.
     pub deadline: Option<Instant>,
+    /// How contexts store keys and values (`--cache-type-k/-v`).
+    pub kv_types: KvTypes,
 }
 
 impl Default for Limits {
@@ -73,6 +77,7 @@ impl Default for Limits {
             max_tensor_bytes: DEFAULT_MAX_TENSOR_BYTES,
             max_handles: crate::handles::DEFAULT_MAX_HANDLES,
             deadline: None,
+            kv_types: KvTypes::default(),
         }
     }
 }
@@ -119,11 +124,11 @@ impl Limits {
     }
 }
 
-/// Bytes a context of `n_ctx` positions allocates (KV cache for every
-/// position, activation buffers, logits), as `Context::new` allocates them;
-/// `None` on overflow.
-pub fn context_bytes(c: &edgewasm_llm::ModelConfig, n_ctx: usize) -> Option<usize> {
-    edgewasm_llm::Context::bytes_for(c, n_ctx)
+/// Bytes a context of `n_ctx` positions with KV types `kv` allocates (KV
+/// cache for every position, activation buffers, logits), as
+/// `Context::with_kv_types` allocates them; `None` on overflow.
+pub fn context_bytes(c: &edgewasm_llm::ModelConfig, n_ctx: usize, kv: KvTypes) -> Option<usize> {
+    edgewasm_llm::Context::bytes_for(c, n_ctx, kv)
 }
 
 /// Live-context accounting for one guest: how many contexts, and how many

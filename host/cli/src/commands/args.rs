@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
-use edgewasm_llm::{Model, ThreadPool};
+use edgewasm_llm::{KvType, KvTypes, Model, ThreadPool};
 
 use crate::models;
 
@@ -51,6 +51,29 @@ impl ThreadsArgs {
     }
 }
 
+/// `--cache-type-k/-v`, for the commands that create contexts.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct KvCacheArgs {
+    /// How keys are stored in the KV cache: f32, f16 or q8_0 (q8_0 needs
+    /// head widths that are multiples of 32).
+    #[arg(long = "cache-type-k", visible_alias = "ctk", default_value = "f16", value_parser = kv_type)]
+    pub k: KvType,
+    /// How values are stored in the KV cache: f32, f16 or q8_0.
+    #[arg(long = "cache-type-v", visible_alias = "ctv", default_value = "f16", value_parser = kv_type)]
+    pub v: KvType,
+}
+
+impl KvCacheArgs {
+    pub fn types(&self) -> KvTypes {
+        KvTypes { k: self.k, v: self.v }
+    }
+}
+
+/// A KV cache type name.
+pub fn kv_type(s: &str) -> Result<KvType, String> {
+    s.trim().parse::<KvType>().map_err(|e| e.to_string())
+}
+
 /// A count of at least 1 (threads, context positions, repetitions, ...).
 pub fn positive(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -78,6 +101,8 @@ mod tests {
         assert_eq!(positive("4"), Ok(4));
         assert!(positive("0").is_err() && positive("-1").is_err() && positive("x").is_err());
         assert_eq!(non_negative("0"), Ok(0.0));
+        assert_eq!(kv_type("Q8_0"), Ok(KvType::Q8_0));
+        assert!(kv_type("q4_0").unwrap_err().contains("f32, f16, q8_0"));
         for bad in ["nan", "inf", "-0.5", "x"] {
             assert!(non_negative(bad).is_err(), "{bad}");
         }

@@ -4,7 +4,9 @@
 //! the machine's memory read bandwidth per thread count and the decode speed
 //! it allows (decode reads every weight once per token). With `--like
 //! NAME[:TYPE]`, the model is a random-weight one with the exact shapes of
-//! a named real model (`edgewasm_llm::synth`), made on the spot.
+//! a named real model (`edgewasm_llm::synth`), made on the spot. With
+//! `-d`, each test runs after that many tokens already in the context, as
+//! llama-bench's `-d` does.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -35,6 +37,13 @@ pub struct BenchCommand {
     /// Tokens to generate for the tg test (0 skips it).
     #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "64")]
     n_gen: Vec<usize>,
+    /// Context depths to measure at, comma-separated, as llama-bench's
+    /// `-d`: that many tokens are evaluated once into the context, and each
+    /// run starts from them (rewinding to the depth).
+    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0")]
+    n_depth: Vec<usize>,
+    #[command(flatten)]
+    kv: super::args::KvCacheArgs,
     /// Repetitions after the warm-up run.
     #[arg(short = 'r', long, value_parser = super::args::positive, default_value_t = 5)]
     repetitions: usize,
@@ -119,17 +128,19 @@ fn tokens(n: usize, n_vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-fn run_pp(model: &Arc<Model>, pool: &Arc<ThreadPool>, n: usize) -> Result<f64> {
-    let mut ctx = Context::new(Arc::clone(model), Arc::clone(pool), n)?;
-    let t = tokens(n, model.config().n_vocab);
+/// Prefill of `n` tokens after the first `depth` cached ones.
+fn run_pp(ctx: &mut Context, depth: usize, n: usize) -> Result<f64> {
+    ctx.rewind(depth)?;
+    let t = tokens(n, ctx.model().config().n_vocab);
     let start = Instant::now();
     ctx.eval(&t, false)?;
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
-fn run_tg(model: &Arc<Model>, pool: &Arc<ThreadPool>, n: usize) -> Result<f64> {
-    let mut ctx = Context::new(Arc::clone(model), Arc::clone(pool), n + 1)?;
-    let t = tokens(n, model.config().n_vocab);
+/// Decode of `n` tokens, one at a time, after the first `depth` cached ones.
+fn run_tg(ctx: &mut Context, depth: usize, n: usize) -> Result<f64> {
+    ctx.rewind(depth)?;
+    let t = tokens(n, ctx.model().config().n_vocab);
     let start = Instant::now();
     for &tok in &t {
         ctx.eval(&[tok], false)?;
@@ -210,34 +221,47 @@ impl BenchCommand {
                 }
                 ceilings.push((threads, gbs, ceiling));
             }
-            let tests = self.n_prompt.iter().filter(|&&n| n > 0).map(|&n| (format!("pp{n}"), n, true))
-                .chain(self.n_gen.iter().filter(|&&n| n > 0).map(|&n| (format!("tg{n}"), n, false)));
-            for (name, n, is_pp) in tests {
-                let run = |_: usize| if is_pp { run_pp(&model, &pool, n) } else { run_tg(&model, &pool, n) };
-                run(0)?; // warm-up: page in the weights, settle the thread pool
-                let tps = (0..self.repetitions.max(1)).map(run).collect::<Result<Vec<_>>>()?;
-                let s = Sample { test: name, threads, tps };
-                if self.json {
-                    let (m, sd) = mean_std(&s.tps);
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "model": file_name, "model_size_mib": size_mib, "test": s.test, "threads": s.threads,
-                            "tokens_per_s_mean": m, "tokens_per_s_stddev": sd, "samples": s.tps,
-                            "commit": commit, "kernel_path": path_name, "cpu_features": features,
-                            "arch": std::env::consts::ARCH,
-                        })
-                    );
+            for &depth in &self.n_depth {
+                let longest = self.n_prompt.iter().chain(&self.n_gen).copied().max().unwrap_or(0);
+                let mut ctx = Context::with_kv_types(Arc::clone(&model), Arc::clone(&pool), depth + longest + 1, self.kv.types())
+                    .context("creating the benchmark context")?;
+                if depth > 0 {
+                    // Filled once; each run rewinds to it (for recurrent
+                    // layers, to the checkpoint this prompt leaves).
+                    ctx.eval(&tokens(depth, model.config().n_vocab), false).context("filling the context to the depth")?;
                 }
-                samples.push(s);
+                let at = if depth > 0 { format!(" @ d{depth}") } else { String::new() };
+                let tests = self.n_prompt.iter().filter(|&&n| n > 0).map(|&n| (format!("pp{n}{at}"), n, true))
+                    .chain(self.n_gen.iter().filter(|&&n| n > 0).map(|&n| (format!("tg{n}{at}"), n, false)));
+                for (name, n, is_pp) in tests {
+                    let mut run = |_: usize| if is_pp { run_pp(&mut ctx, depth, n) } else { run_tg(&mut ctx, depth, n) };
+                    run(0)?; // warm-up: page in the weights, settle the thread pool
+                    let tps = (0..self.repetitions.max(1)).map(&mut run).collect::<Result<Vec<_>>>()?;
+                    let s = Sample { test: name, threads, tps };
+                    if self.json {
+                        let (m, sd) = mean_std(&s.tps);
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "model": file_name, "model_size_mib": size_mib, "test": s.test, "threads": s.threads,
+                                "n_depth": depth, "cache_type_k": self.kv.k.name(), "cache_type_v": self.kv.v.name(),
+                                "tokens_per_s_mean": m, "tokens_per_s_stddev": sd, "samples": s.tps,
+                                "commit": commit, "kernel_path": path_name, "cpu_features": features,
+                                "arch": std::env::consts::ARCH,
+                            })
+                        );
+                    }
+                    samples.push(s);
+                }
             }
         }
         if !self.json {
-            println!("| model | size | threads | kernel | test | t/s |");
-            println!("| --- | ---: | ---: | --- | --- | ---: |");
+            let kv = format!("{}/{}", self.kv.k, self.kv.v);
+            println!("| model | size | threads | kernel | kv | test | t/s |");
+            println!("| --- | ---: | ---: | --- | --- | --- | ---: |");
             for s in &samples {
                 let (m, sd) = mean_std(&s.tps);
-                println!("| {file_name} | {size_mib:.1} MiB | {} | {path_name} | {} | {m:.2} ± {sd:.2} |", s.threads, s.test);
+                println!("| {file_name} | {size_mib:.1} MiB | {} | {path_name} | {kv} | {} | {m:.2} ± {sd:.2} |", s.threads, s.test);
             }
             for (threads, gbs, ceiling) in &ceilings {
                 let reached = samples

@@ -81,6 +81,8 @@ pub struct GenerateCommand {
     #[arg(long, value_parser = super::args::positive, default_value_t = 2048)]
     ctx_size: usize,
     #[command(flatten)]
+    kv: super::args::KvCacheArgs,
+    #[command(flatten)]
     threads: ThreadsArgs,
     /// Stop with exit code 124 after this long (e.g. `30s`, `500ms`):
     /// bounds tokenizing, prompt processing and generation together.
@@ -117,7 +119,7 @@ impl GenerateCommand {
             Err(_) => timed_out(),
         };
         let pool = self.threads.pool();
-        let mut ctx = Context::new(Arc::clone(&model), pool, self.ctx_size)?;
+        let mut ctx = Context::with_kv_types(Arc::clone(&model), pool, self.ctx_size, self.kv.types())?;
         ctx.set_deadline(deadline);
         let mut gen = match Generation::start(&mut ctx, &tokens, self.sampling.options()) {
             Err(ModelError::DeadlineExceeded) => timed_out(),

@@ -35,6 +35,8 @@ pub struct LogitsCommand {
     #[arg(long, conflicts_with = "json")]
     digest: bool,
     #[command(flatten)]
+    kv: super::args::KvCacheArgs,
+    #[command(flatten)]
     threads: ThreadsArgs,
 }
 
@@ -77,7 +79,7 @@ impl LogitsCommand {
         }
         let n_vocab = model.config().n_vocab;
         let pool = self.threads.pool();
-        let mut ctx = Context::new(Arc::clone(&model), pool, ids.len())?;
+        let mut ctx = Context::with_kv_types(Arc::clone(&model), pool, ids.len(), self.kv.types())?;
         let logits = ctx.eval(&ids, self.all_positions).context("evaluating")?;
         let first = if self.all_positions { 0 } else { ids.len() - 1 };
         if self.digest {

@@ -18,6 +18,8 @@ pub struct PerplexityCommand {
     #[arg(long, value_parser = super::args::positive, default_value_t = 512)]
     ctx: usize,
     #[command(flatten)]
+    kv: super::args::KvCacheArgs,
+    #[command(flatten)]
     threads: ThreadsArgs,
     /// Print the result as JSON.
     #[arg(long)]
@@ -31,7 +33,7 @@ impl PerplexityCommand {
             .with_context(|| format!("reading {}", self.file.display()))?;
         let pool = self.threads.pool();
         let start = std::time::Instant::now();
-        let r = perplexity(&model, pool, &text, self.ctx, |i, n, ppl| {
+        let r = perplexity(&model, pool, &text, self.ctx, self.kv.types(), |i, n, ppl| {
             if !self.json {
                 eprintln!("[{}/{}] running ppl {:.4}", i + 1, n, ppl);
             }
@@ -40,7 +42,7 @@ impl PerplexityCommand {
         if self.json {
             println!(
                 "{}",
-                serde_json::json!({"ppl": r.ppl, "ppl_stderr": r.stderr, "chunks": r.chunks, "n_ctx": self.ctx, "tokens": r.n_tokens, "seconds": secs})
+                serde_json::json!({"ppl": r.ppl, "ppl_stderr": r.stderr, "chunks": r.chunks, "n_ctx": self.ctx, "cache_type_k": self.kv.k.name(), "cache_type_v": self.kv.v.name(), "tokens": r.n_tokens, "seconds": secs})
             );
         } else {
             println!("perplexity: {:.4} +/- {:.5} ({} chunks of {}, {:.1} s)", r.ppl, r.stderr, r.chunks, self.ctx, secs);

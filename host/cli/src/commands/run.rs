@@ -52,6 +52,8 @@ pub struct RunCommand {
     nn_preload: Vec<String>,
     #[command(flatten)]
     threads: ThreadsArgs,
+    #[command(flatten)]
+    kv: super::args::KvCacheArgs,
     /// Most linear memory per guest memory (e.g. 256MiB, 1G, bytes).
     #[arg(long, value_name = "SIZE", default_value = "2GiB")]
     max_memory: String,
@@ -71,8 +73,9 @@ pub struct RunCommand {
     /// `load`), summed over those alive.
     #[arg(long, value_name = "SIZE", default_value = "512MiB")]
     max_load_size: String,
-    /// Most KV-cache memory per guest, summed over its live contexts (each
-    /// counted at its full ctx-size).
+    /// Most context memory per guest (KV cache in its --cache-type-k/-v
+    /// types, activation buffers, logits), summed over its live contexts,
+    /// each counted at its full ctx-size.
     #[arg(long, value_name = "SIZE", default_value = "512MiB")]
     max_kv_memory: String,
     /// Most bytes of one prompt (or wasi:nn input tensor, or text to
@@ -216,6 +219,7 @@ impl RunCommand {
             max_prompt_bytes: parse_size(&self.max_prompt_size).context("--max-prompt-size")?,
             max_tensor_bytes: parse_size(&self.max_tensor_memory).context("--max-tensor-memory")?,
             max_handles: self.max_handles,
+            kv_types: self.kv.types(),
             ..Limits::default()
         };
         let cfg = RunConfig {

@@ -1,10 +1,13 @@
 //! Causal grouped-query attention over the KV cache.
 //!
-//! The f32 inner loops (scores, weighted sum of values) are kernels:
+//! Keys and values are read a tile at a time with an online softmax (see
+//! [`attention_with`]). The f32 inner loops (scores, weighted sum of values) are kernels:
 //! `edgewasm_kernels::attn`, with a scalar reference and per-ISA builds
 //! chosen once for the active kernel path, all giving the same bits.
 
 use edgewasm_kernels::attn::{attn_kernels, AttnKernels};
+
+use std::ops::Range;
 
 use crate::kv_cache::KvCache;
 use crate::threadpool::ThreadPool;
@@ -27,10 +30,17 @@ pub struct AttentionParams {
 
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
-// SAFETY: each (token, head) output slice is written by exactly one thread.
+// SAFETY: each (token, head) output slice is written by exactly one task.
 unsafe impl Send for OutPtr {}
 // SAFETY: as above.
 unsafe impl Sync for OutPtr {}
+
+/// Keys and values are read (and widened to f32) this many positions at a
+/// time. Tiles start at multiples of `TILE` in absolute positions, so a
+/// query's result never depends on which task computed it.
+pub const TILE: usize = 64;
+/// Query positions per task: they share each widened tile.
+const QUERY_BLOCK: usize = 16;
 
 /// For `n` queries at positions `pos0..pos0+n` (already stored in `kv`),
 /// writes `out[i][h*v_dim..]` = softmax(q·K) · V for every head.
@@ -43,105 +53,295 @@ pub fn attention(
     n: usize,
     out: &mut [f32],
 ) {
+    attention_with(attn_kernels(), pool, p, kv, q, pos0, n, out)
+}
+
+/// [`attention`] on the kernels `k`.
+///
+/// Flash-attention style: each query keeps a running maximum, sum and
+/// weighted sum over tiles of [`TILE`] keys (an online softmax), so memory
+/// does not grow with the context. A task is a block of query positions
+/// times either every query head of one KV head (they share the widened
+/// tiles) or, when that leaves threads idle (decode of a model with few KV
+/// heads), a single query head.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_with(
+    k: &AttnKernels,
+    pool: &ThreadPool,
+    p: &AttentionParams,
+    kv: &KvCache,
+    q: &[f32],
+    pos0: usize,
+    n: usize,
+    out: &mut [f32],
+) {
     let q_stride = p.n_head * p.k_dim;
     let o_stride = p.n_head * p.v_dim;
     assert!(q.len() >= n * q_stride && out.len() >= n * o_stride);
-    let tasks = n * p.n_head;
+    assert!(p.n_kv_head > 0 && p.n_head % p.n_kv_head == 0);
+    let group = p.n_head / p.n_kv_head;
+    let blocks = n.div_ceil(QUERY_BLOCK);
+    let heads = if p.n_kv_head * blocks >= pool.n_threads() { group } else { 1 };
+    let per_block = p.n_head / heads;
     let outp = OutPtr(out.as_mut_ptr());
-    let k = attn_kernels();
-    let chunk = pool.chunk_size(tasks, 4, 1);
-    pool.for_each_chunk(tasks, chunk, |range| {
+    pool.for_each_chunk(blocks * per_block, 1, |range| {
         let outp = outp;
-        let mut scores = Vec::with_capacity(pos0 + n);
+        let mut ws = Workspace::default();
         for t in range {
-            let (i, h) = (t / p.n_head, t % p.n_head);
-            // SAFETY: task t = (i, h) owns out[i*o_stride + h*v_dim ..][..v_dim],
-            // in bounds by the assert above; no other task touches it.
-            let o = unsafe { std::slice::from_raw_parts_mut(outp.0.add(i * o_stride + h * p.v_dim), p.v_dim) };
-            let qh = &q[i * q_stride + h * p.k_dim..i * q_stride + (h + 1) * p.k_dim];
-            let task = HeadTask { p, kv, qh, kv_head: h / (p.n_head / p.n_kv_head), pos: pos0 + i };
-            task.run(k, &mut scores, o);
+            let (b, g) = (t / per_block, t % per_block);
+            let i0 = b * QUERY_BLOCK;
+            let task = Task {
+                p,
+                kv,
+                q,
+                pos0,
+                rows: i0..(i0 + QUERY_BLOCK).min(n),
+                heads: g * heads..(g + 1) * heads,
+                kv_head: g * heads / group,
+            };
+            task.run(k, &mut ws);
+            for (j, (i, h)) in task.queries().enumerate() {
+                // SAFETY: the (i, h) pairs of different tasks are disjoint,
+                // and out[i*o_stride + h*v_dim ..][..v_dim] is in bounds by
+                // the assert above; no other task touches this slice.
+                let o = unsafe { std::slice::from_raw_parts_mut(outp.0.add(i * o_stride + h * p.v_dim), p.v_dim) };
+                let inv = 1.0 / ws.sum[j];
+                for (o, &a) in o.iter_mut().zip(&ws.acc[j * p.v_dim..(j + 1) * p.v_dim]) {
+                    *o = a * inv;
+                }
+            }
         }
     });
 }
 
-/// One query head at one position.
-struct HeadTask<'a> {
-    p: &'a AttentionParams,
-    kv: &'a KvCache,
-    qh: &'a [f32],
-    kv_head: usize,
-    pos: usize,
+/// Buffers of one thread, reused across its tasks.
+#[derive(Default)]
+struct Workspace {
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    scores: Vec<f32>,
+    /// Per query: running maximum score, sum of weights, weighted values.
+    max: Vec<f32>,
+    sum: Vec<f32>,
+    acc: Vec<f32>,
 }
 
-impl HeadTask<'_> {
-    /// The attention of one head: scores, softmax, weighted sum of values.
-    fn run(&self, k: &AttnKernels, scores: &mut Vec<f32>, o: &mut [f32]) {
-        let p = self.p;
-        let end = self.pos + 1;
-        let start = match p.window {
-            Some(w) if end > w => end - w,
+/// Some query heads (all of one KV head's group) at some batch rows.
+struct Task<'a> {
+    p: &'a AttentionParams,
+    kv: &'a KvCache,
+    q: &'a [f32],
+    pos0: usize,
+    rows: Range<usize>,
+    heads: Range<usize>,
+    kv_head: usize,
+}
+
+impl Task<'_> {
+    /// (batch row, query head) of each query, in workspace order.
+    fn queries(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.rows.clone().flat_map(move |i| self.heads.clone().map(move |h| (i, h)))
+    }
+
+    /// First key position a query at `pos` sees.
+    fn first_key(&self, pos: usize) -> usize {
+        match self.p.window {
+            Some(w) if pos + 1 > w => pos + 1 - w,
             _ => 0,
-        };
-        let keys = &self.kv.keys(p.layer, self.kv_head, end)[start * p.k_dim..end * p.k_dim];
-        let values = &self.kv.values(p.layer, self.kv_head, end)[start * p.v_dim..end * p.v_dim];
-        scores.clear();
-        scores.resize(end - start, 0.0);
-        (k.scaled_dots)(self.qh, keys, p.scale, scores);
-        if let Some(cap) = p.softcap {
-            scores.iter_mut().for_each(|s| *s = (*s / cap).tanh() * cap);
         }
-        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-        let mut sum = 0.0f32;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            sum += *s;
+    }
+
+    /// Leaves each query's running maximum, weight sum and unnormalised
+    /// weighted sum of values in `ws`.
+    fn run(&self, k: &AttnKernels, ws: &mut Workspace) {
+        let p = self.p;
+        let n_q = self.rows.len() * self.heads.len();
+        ws.max.clear();
+        ws.max.resize(n_q, f32::NEG_INFINITY);
+        ws.sum.clear();
+        ws.sum.resize(n_q, 0.0);
+        ws.acc.clear();
+        ws.acc.resize(n_q * p.v_dim, 0.0);
+        let lo = self.first_key(self.pos0 + self.rows.start);
+        let hi = self.pos0 + self.rows.end;
+        let keys = self.kv.keys(p.layer, self.kv_head, hi);
+        let values = self.kv.values(p.layer, self.kv_head, hi);
+        let mut tile = lo / TILE * TILE;
+        while tile < hi {
+            let (t0, t1) = (tile.max(lo), (tile + TILE).min(hi));
+            let kt = keys.f32_rows(t0, t1 - t0, &mut ws.keys);
+            let vt = values.f32_rows(t0, t1 - t0, &mut ws.values);
+            for (j, (i, h)) in self.queries().enumerate() {
+                let pos = self.pos0 + i;
+                let (a, b) = (t0.max(self.first_key(pos)), t1.min(pos + 1));
+                if a >= b {
+                    continue;
+                }
+                let qh = &self.q[(i * p.n_head + h) * p.k_dim..][..p.k_dim];
+                let s = &mut ws.scores;
+                s.clear();
+                s.resize(b - a, 0.0);
+                (k.scaled_dots)(qh, &kt[(a - t0) * p.k_dim..(b - t0) * p.k_dim], p.scale, s);
+                if let Some(cap) = p.softcap {
+                    s.iter_mut().for_each(|x| *x = (*x / cap).tanh() * cap);
+                }
+                let acc = &mut ws.acc[j * p.v_dim..(j + 1) * p.v_dim];
+                let tile_max = s.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                let old = ws.max[j];
+                if tile_max > old {
+                    if old != f32::NEG_INFINITY {
+                        let f = (old - tile_max).exp();
+                        ws.sum[j] *= f;
+                        acc.iter_mut().for_each(|a| *a *= f);
+                    }
+                    ws.max[j] = tile_max;
+                }
+                let m = ws.max[j];
+                let mut sum = ws.sum[j];
+                for x in s.iter_mut() {
+                    *x = (*x - m).exp();
+                    sum += *x;
+                }
+                ws.sum[j] = sum;
+                (k.weighted_sum)(s, 1.0, &vt[(a - t0) * p.v_dim..(b - t0) * p.v_dim], acc);
+            }
+            tile += TILE;
         }
-        let inv = 1.0 / sum;
-        o.fill(0.0);
-        (k.weighted_sum)(scores, inv, values, o);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv_cache::{KvLayer, KvType, KvTypes};
     use edgewasm_kernels::{attn_kernels_for_path, available_paths, KernelPath};
 
-    /// One head's attention gives the scalar path's bits on every path.
-    #[test]
-    fn head_bits_are_the_same_on_every_path() {
-        let (k_dim, v_dim, len) = (64, 64, 77);
-        let mut kv = KvCache::new(&[crate::kv_cache::KvLayer::Own { k_dim, v_dim }], 1, len).unwrap();
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rnd = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-                })
-                .collect()
-        };
+    fn rnd(seed: &mut u64, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                (*seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    const K_DIM: usize = 64;
+    const V_DIM: usize = 32;
+
+    /// A cache of `len` random positions: 2 KV heads, 6 query heads.
+    fn filled(len: usize, types: KvTypes, seed: &mut u64) -> (KvCache, Vec<f32>) {
+        let mut kv = KvCache::new(&[KvLayer::Own { k_dim: K_DIM, v_dim: V_DIM }], 2, len, types).unwrap();
         for pos in 0..len {
-            kv.store(0, pos, &rnd(k_dim), &rnd(v_dim));
+            kv.store(0, pos, &rnd(seed, 2 * K_DIM), &rnd(seed, 2 * V_DIM));
         }
-        let q = rnd(k_dim);
+        kv.advance(len);
+        let q = rnd(seed, len * 6 * K_DIM).iter().map(|x| x * 4.0).collect();
+        (kv, q)
+    }
+
+    fn params(window: Option<usize>, softcap: Option<f32>) -> AttentionParams {
+        AttentionParams { layer: 0, n_head: 6, n_kv_head: 2, k_dim: K_DIM, v_dim: V_DIM, scale: 0.125, window, softcap }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Each query's output has the same bits whatever the kernel path, the
+    /// thread count (which changes how queries group into tasks) and
+    /// whether the queries come as one batch or one at a time.
+    #[test]
+    fn bits_do_not_depend_on_path_grouping_or_batching() {
+        let len = 150;
         let scalar = attn_kernels_for_path(KernelPath::Scalar).unwrap();
-        for path in available_paths() {
-            let k = attn_kernels_for_path(path).unwrap();
-            for window in [None, Some(5)] {
-                let p = AttentionParams { layer: 0, n_head: 1, n_kv_head: 1, k_dim, v_dim, scale: 0.125, window, softcap: None };
-                for pos in [0, 1, 30, len - 1] {
-                    let task = HeadTask { p: &p, kv: &kv, qh: &q, kv_head: 0, pos };
-                    let (mut a, mut b, mut s) = (vec![0.0; v_dim], vec![0.0; v_dim], Vec::new());
-                    task.run(&scalar, &mut s, &mut a);
-                    task.run(&k, &mut s, &mut b);
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&a), bits(&b), "{path} window {window:?} pos {pos}");
+        for ty in KvType::ALL {
+            let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+            let (kv, q) = filled(len, KvTypes { k: ty, v: ty }, &mut seed);
+            for (window, softcap) in [(None, None), (Some(70), None), (None, Some(5.0))] {
+                let p = params(window, softcap);
+                let mut want = vec![0.0; len * 6 * V_DIM];
+                attention_with(&scalar, &ThreadPool::new(1), &p, &kv, &q, 0, len, &mut want);
+                for path in available_paths() {
+                    let k = attn_kernels_for_path(path).unwrap();
+                    for threads in [1, 3] {
+                        let mut got = vec![0.0; len * 6 * V_DIM];
+                        attention_with(&k, &ThreadPool::new(threads), &p, &kv, &q, 0, len, &mut got);
+                        assert_eq!(bits(&got), bits(&want), "{ty} {path} {threads} threads {window:?} {softcap:?}");
+                    }
+                    let pool = ThreadPool::new(2);
+                    for pos in [0, 63, 64, 100, len - 1] {
+                        let mut one = vec![0.0; 6 * V_DIM];
+                        let qp = &q[pos * 6 * K_DIM..(pos + 1) * 6 * K_DIM];
+                        attention_with(&k, &pool, &p, &kv, qp, pos, 1, &mut one);
+                        assert_eq!(bits(&one), bits(&want[pos * 6 * V_DIM..(pos + 1) * 6 * V_DIM]), "{ty} {path} pos {pos}");
+                    }
                 }
             }
         }
+    }
+
+    /// Softmax(q·K)·V in f64, two passes, from the cache's own f32 view.
+    fn naive(p: &AttentionParams, kv: &KvCache, q: &[f32], pos: usize, h: usize) -> Vec<f64> {
+        let g = h / (p.n_head / p.n_kv_head);
+        let (mut kb, mut vb) = (Vec::new(), Vec::new());
+        let keys = kv.keys(0, g, pos + 1).f32_rows(0, pos + 1, &mut kb).to_vec();
+        let values = kv.values(0, g, pos + 1).f32_rows(0, pos + 1, &mut vb).to_vec();
+        let first = p.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        let qh = &q[(pos * p.n_head + h) * p.k_dim..][..p.k_dim];
+        let s: Vec<f64> = (first..=pos)
+            .map(|t| {
+                let d: f64 = qh.iter().zip(&keys[t * p.k_dim..]).map(|(&a, &b)| a as f64 * b as f64).sum();
+                let d = d * p.scale as f64;
+                p.softcap.map_or(d, |c| (d / c as f64).tanh() * c as f64)
+            })
+            .collect();
+        let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+        let total: f64 = w.iter().sum();
+        (0..p.v_dim).map(|c| (first..=pos).zip(&w).map(|(t, wi)| wi * values[t * p.v_dim + c] as f64).sum::<f64>() / total).collect()
+    }
+
+    #[test]
+    fn matches_two_pass_softmax_in_f64() {
+        let len = 200;
+        for ty in KvType::ALL {
+            let mut seed = 7;
+            let (kv, q) = filled(len, KvTypes { k: ty, v: ty }, &mut seed);
+            for (window, softcap) in [(None, None), (Some(90), None), (None, Some(3.0))] {
+                let p = params(window, softcap);
+                let mut out = vec![0.0; len * 6 * V_DIM];
+                attention(&ThreadPool::new(2), &p, &kv, &q, 0, len, &mut out);
+                for pos in [0, 1, 64, 127, 128, len - 1] {
+                    for h in 0..6 {
+                        let want = naive(&p, &kv, &q, pos, h);
+                        let got = &out[(pos * 6 + h) * V_DIM..][..V_DIM];
+                        for (c, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                            assert!((g as f64 - w).abs() < 1e-5, "{ty} {window:?} pos {pos} head {h} col {c}: {g} vs {w}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// f16 and Q8_0 caches stay close to the f32 one.
+    #[test]
+    fn narrow_caches_stay_close_to_f32() {
+        let len = 100;
+        let p = params(None, None);
+        let mut outs = Vec::new();
+        for ty in KvType::ALL {
+            let mut seed = 11;
+            let (kv, q) = filled(len, KvTypes { k: ty, v: ty }, &mut seed);
+            let mut out = vec![0.0; len * 6 * V_DIM];
+            attention(&ThreadPool::new(1), &p, &kv, &q, 0, len, &mut out);
+            outs.push(out);
+        }
+        let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(diff(&outs[0], &outs[1]) < 2e-3, "f16: {}", diff(&outs[0], &outs[1]));
+        assert!(diff(&outs[0], &outs[2]) < 3e-2, "q8_0: {}", diff(&outs[0], &outs[2]));
+        assert!(diff(&outs[0], &outs[1]) > 0.0, "f16 rounding must show");
     }
 }

@@ -1,9 +1,18 @@
-//! AVX2 build of the attention helpers: the references of `crate::attn`
-//! (their shared `*_body` loops, always inlined) compiled with AVX2 enabled,
-//! so the same operations in the same order run on eight lanes instead of
-//! the baseline's four. No FMA: Rust never fuses a multiply and an add.
+//! AVX2 twins of the attention helpers of `crate::attn`, with the reference's
+//! exact bits:
+//! - `scaled_dots` takes eight keys at a time. Each key keeps the
+//!   reference's eight running lanes (one register per key, the query chunk
+//!   loaded once for all eight); an 8×8 transpose then adds lane 0, lane 1,
+//!   ... of all eight keys at once, which is the reference's lane order.
+//! - `weighted_sum` holds 32 outputs in four registers across all the
+//!   weights, instead of reloading them per weight; each output still sees
+//!   `out += (w[i] * scale) * value[i]` in the order of `i`.
+//!
+//! No FMA: the reference multiplies and adds separately.
 
-use crate::attn::{scaled_dots_args, scaled_dots_body, weighted_sum_args, weighted_sum_body, AttnKernels};
+use std::arch::x86_64::*;
+
+use crate::attn::{dot, dot_tail, scaled_dots_args, weighted_sum_args, AttnKernels};
 use crate::KernelPath;
 
 /// The AVX2 helpers, reported as `path` (AVX2 or AVX-512).
@@ -24,16 +33,118 @@ safe_fn! {
     }
 }
 
-/// # Safety
-/// The CPU must support AVX2.
+/// Transposes eight registers of eight lanes (row r, lane c → row c, lane r).
 #[target_feature(enable = "avx2")]
-unsafe fn scaled_dots_avx2(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
-    scaled_dots_body(q, keys, scale, out)
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    [
+        _mm256_permute2f128_ps::<0x20>(s0, s4),
+        _mm256_permute2f128_ps::<0x20>(s1, s5),
+        _mm256_permute2f128_ps::<0x20>(s2, s6),
+        _mm256_permute2f128_ps::<0x20>(s3, s7),
+        _mm256_permute2f128_ps::<0x31>(s0, s4),
+        _mm256_permute2f128_ps::<0x31>(s1, s5),
+        _mm256_permute2f128_ps::<0x31>(s2, s6),
+        _mm256_permute2f128_ps::<0x31>(s3, s7),
+    ]
 }
 
 /// # Safety
-/// The CPU must support AVX2.
+/// The CPU must support AVX2; the shapes are those `scaled_dots_args` checks.
+#[target_feature(enable = "avx2")]
+unsafe fn scaled_dots_avx2(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
+    let d = q.len();
+    if d == 0 {
+        out.fill(0.0 * scale);
+        return;
+    }
+    let whole = d / 8 * 8;
+    let mut groups = out.chunks_exact_mut(8);
+    let mut key0 = 0;
+    for o in &mut groups {
+        let block = &keys[key0 * d..(key0 + 8) * d];
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut c = 0;
+        while c < whole {
+            // SAFETY: c + 8 <= whole <= d = q.len().
+            let qv = unsafe { _mm256_loadu_ps(q.as_ptr().add(c)) };
+            for (k, a) in acc.iter_mut().enumerate() {
+                // SAFETY: block holds 8 rows of d floats; k*d + c + 8 <= 8*d.
+                let kv = unsafe { _mm256_loadu_ps(block.as_ptr().add(k * d + c)) };
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(qv, kv));
+            }
+            c += 8;
+        }
+        let lanes = transpose8(acc);
+        let mut sum = lanes[0];
+        for l in &lanes[1..] {
+            sum = _mm256_add_ps(sum, *l);
+        }
+        let mut tails = [0f32; 8];
+        for (k, t) in tails.iter_mut().enumerate() {
+            *t = dot_tail(&q[whole..], &block[k * d + whole..(k + 1) * d]);
+        }
+        // SAFETY: tails and o are 8 floats.
+        unsafe {
+            sum = _mm256_add_ps(sum, _mm256_loadu_ps(tails.as_ptr()));
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_mul_ps(sum, _mm256_set1_ps(scale)));
+        }
+        key0 += 8;
+    }
+    for (i, o) in groups.into_remainder().iter_mut().enumerate() {
+        let k = key0 + i;
+        *o = dot(q, &keys[k * d..(k + 1) * d]) * scale;
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX2; the shapes are those `weighted_sum_args` checks.
 #[target_feature(enable = "avx2")]
 unsafe fn weighted_sum_avx2(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]) {
-    weighted_sum_body(w, scale, values, out)
+    let d = out.len();
+    let whole = d / 32 * 32;
+    let mut c = 0;
+    while c < whole {
+        let o = out[c..c + 32].as_mut_ptr();
+        // SAFETY: o points at 32 floats of out.
+        let mut acc = unsafe { [_mm256_loadu_ps(o), _mm256_loadu_ps(o.add(8)), _mm256_loadu_ps(o.add(16)), _mm256_loadu_ps(o.add(24))] };
+        for (i, &wi) in w.iter().enumerate() {
+            let a = _mm256_set1_ps(wi * scale);
+            let v = values[i * d + c..i * d + c + 32].as_ptr();
+            for (j, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: v points at 32 floats of value row i.
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(a, unsafe { _mm256_loadu_ps(v.add(8 * j)) }));
+            }
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            // SAFETY: as the loads above.
+            unsafe { _mm256_storeu_ps(o.add(8 * j), *acc) };
+        }
+        c += 32;
+    }
+    if whole < d {
+        // The columns past the last 32: the reference loop, per column
+        // order unchanged.
+        for (i, &wi) in w.iter().enumerate() {
+            let a = wi * scale;
+            for (y, &x) in out[whole..].iter_mut().zip(&values[i * d + whole..(i + 1) * d]) {
+                *y += a * x;
+            }
+        }
+    }
 }
