@@ -21,17 +21,11 @@ pub type ScaledDotsFn = fn(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32])
 /// `out.len()` floats.
 pub type WeightedSumFn = fn(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]);
 
-/// `exp_sum(s, max)`: `s[i] = exp(s[i] - max)` for scores `s[i] <= max`
-/// (by [`exp_nonpositive`]), returning their sum (eight lanes, each in
-/// index order, then the lanes in order, then the tail).
-pub type ExpSumFn = fn(s: &mut [f32], max: f32) -> f32;
-
 /// The attention helpers of one kernel path.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnKernels {
     pub scaled_dots: ScaledDotsFn,
     pub weighted_sum: WeightedSumFn,
-    pub exp_sum: ExpSumFn,
     /// The path these pointers were resolved for.
     pub path: KernelPath,
 }
@@ -44,7 +38,6 @@ pub fn attn_kernels_for_path(path: KernelPath) -> Option<AttnKernels> {
     Some(crate::arch::attn(path).unwrap_or(AttnKernels {
         scaled_dots,
         weighted_sum,
-        exp_sum,
         path,
     }))
 }
@@ -95,60 +88,6 @@ pub fn scaled_dots(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
 pub fn weighted_sum(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]) {
     weighted_sum_args(w, values, out);
     weighted_sum_body(w, scale, values, out)
-}
-
-/// Below this, `exp` of an f32 is not a normal number; [`exp_nonpositive`]
-/// returns 0 (a softmax weight that small is nothing next to the maximum's 1).
-pub const EXP_MIN: f32 = -87.33654;
-
-/// Coefficients of [`exp_nonpositive`] (Cephes `expf`).
-pub(crate) const EXP_LOG2E: f32 = std::f32::consts::LOG2_E;
-pub(crate) const EXP_C1: f32 = 0.693359375;
-pub(crate) const EXP_C2: f32 = -2.12194440e-4;
-pub(crate) const EXP_P: [f32; 6] = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
-
-/// `e^x` for `x <= 0`, within 2 ulp (Cephes `expf`: `x = n ln 2 + r`, a
-/// degree-7 polynomial in `r`, times `2^n` built in the exponent bits); 0
-/// below [`EXP_MIN`]. Plain multiplies and adds in a fixed order, so every
-/// path, scalar or SIMD, gives the same bits, which libm's `expf` does not
-/// promise (and it is not vectorised).
-#[inline(always)]
-pub fn exp_nonpositive(x: f32) -> f32 {
-    if x < EXP_MIN {
-        return 0.0;
-    }
-    let fx = (x * EXP_LOG2E + 0.5).floor();
-    let r = x - fx * EXP_C1 - fx * EXP_C2;
-    let z = r * r;
-    let p = EXP_P;
-    let y = ((((p[0] * r + p[1]) * r + p[2]) * r + p[3]) * r + p[4]) * r + p[5];
-    let y = y * z + r + 1.0;
-    let pow2n = f32::from_bits(((fx as i32 + 127) as u32) << 23);
-    y * pow2n
-}
-
-/// The reference [`ExpSumFn`].
-pub fn exp_sum(s: &mut [f32], max: f32) -> f32 {
-    let mut acc = [0f32; 8];
-    let mut chunks = s.chunks_exact_mut(8);
-    for c in &mut chunks {
-        for l in 0..8 {
-            c[l] = exp_nonpositive(c[l] - max);
-            acc[l] += c[l];
-        }
-    }
-    lanes_sum(&acc) + exp_sum_tail(chunks.into_remainder(), max)
-}
-
-/// [`exp_sum`] past the last whole chunk of eight.
-#[inline(always)]
-pub(crate) fn exp_sum_tail(s: &mut [f32], max: f32) -> f32 {
-    let mut t = 0.0;
-    for x in s {
-        *x = exp_nonpositive(*x - max);
-        t += *x;
-    }
-    t
 }
 
 /// The loops, shared with the SIMD builds (always inlined into them).
@@ -266,34 +205,9 @@ mod tests {
                     weighted_sum(&w, 0.3, &keys, &mut a);
                     (k.weighted_sum)(&w, 0.3, &keys, &mut b);
                     assert_eq!(bits(&a), bits(&b), "weighted_sum {path} d {d} n {n}");
-                    let mut scores = rnd(d + n);
-                    scores.iter_mut().enumerate().for_each(|(i, x)| *x *= (i % 50) as f32);
-                    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-                    let (mut a, mut b) = (scores.clone(), scores);
-                    let (sa, sb) = (exp_sum(&mut a, max), (k.exp_sum)(&mut b, max));
-                    assert_eq!((bits(&a), sa.to_bits()), (bits(&b), sb.to_bits()), "exp_sum {path} n {}", d + n);
                 }
             }
         }
-    }
-
-    /// Within 2 ulp of f64 `exp` over the whole range, 0 below it.
-    #[test]
-    fn exp_nonpositive_is_accurate() {
-        let mut worst = 0u32;
-        // Every 997th f32 from -0 down to EXP_MIN.
-        let mut bits = 0x8000_0000u32;
-        while f32::from_bits(bits) >= EXP_MIN {
-            let x = f32::from_bits(bits);
-            let want = (x as f64).exp() as f32;
-            worst = worst.max(exp_nonpositive(x).to_bits().abs_diff(want.to_bits()));
-            bits += 997;
-        }
-        assert!(worst <= 2, "{worst} ulp");
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-        assert_eq!(exp_nonpositive(-0.0), 1.0);
-        assert_eq!(exp_nonpositive(-100.0), 0.0);
-        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `edgewasm_kernels::attn`, with a scalar reference and per-ISA builds
 //! chosen once for the active kernel path, all giving the same bits.
 
-use edgewasm_kernels::attn::{attn_kernels, exp_nonpositive, AttnKernels};
+use edgewasm_kernels::attn::{attn_kernels, AttnKernels};
 
 use std::ops::Range;
 
@@ -190,13 +190,19 @@ impl Task<'_> {
                 let old = ws.max[j];
                 if tile_max > old {
                     if old != f32::NEG_INFINITY {
-                        let f = exp_nonpositive(old - tile_max);
+                        let f = (old - tile_max).exp();
                         ws.sum[j] *= f;
                         acc.iter_mut().for_each(|a| *a *= f);
                     }
                     ws.max[j] = tile_max;
                 }
-                ws.sum[j] += (k.exp_sum)(s, ws.max[j]);
+                let m = ws.max[j];
+                let mut sum = ws.sum[j];
+                for x in s.iter_mut() {
+                    *x = (*x - m).exp();
+                    sum += *x;
+                }
+                ws.sum[j] = sum;
                 (k.weighted_sum)(s, 1.0, &vt[(a - t0) * p.v_dim..(b - t0) * p.v_dim], acc);
             }
             tile += TILE;

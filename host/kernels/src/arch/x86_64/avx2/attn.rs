@@ -8,22 +8,17 @@
 //!   weights, instead of reloading them per weight; each output still sees
 //!   `out += (w[i] * scale) * value[i]` in the order of `i`.
 //!
-//! - `exp_sum` runs `exp_nonpositive` on eight scores at once, each
-//!   operation the scalar one's (`floor` is exact, the float-to-int
-//!   conversion of an integral value too).
-//!
 //! No FMA: the reference multiplies and adds separately.
 
 use std::arch::x86_64::*;
 
-use crate::attn::{dot, dot_tail, exp_sum_tail, lanes_sum, scaled_dots_args, weighted_sum_args, AttnKernels};
-use crate::attn::{EXP_C1, EXP_C2, EXP_LOG2E, EXP_MIN, EXP_P};
+use crate::attn::{dot, dot_tail, scaled_dots_args, weighted_sum_args, AttnKernels};
 use crate::KernelPath;
 
 /// The AVX2 helpers, reported as `path` (AVX2 or AVX-512).
 pub(crate) fn kernels(path: KernelPath) -> AttnKernels {
     assert!(KernelPath::Avx2.is_available());
-    AttnKernels { scaled_dots, weighted_sum, exp_sum, path }
+    AttnKernels { scaled_dots, weighted_sum, path }
 }
 
 safe_fn! {
@@ -35,10 +30,6 @@ safe_fn! {
     fn weighted_sum(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]) {
         checks { weighted_sum_args(w, values, out); }
         unsafe { weighted_sum_avx2(w, scale, values, out) }
-    }
-    fn exp_sum(s: &mut [f32], max: f32) -> f32 {
-        checks {}
-        unsafe { exp_sum_avx2(s, max) }
     }
 }
 
@@ -156,44 +147,4 @@ unsafe fn weighted_sum_avx2(w: &[f32], scale: f32, values: &[f32], out: &mut [f3
             }
         }
     }
-}
-
-/// `exp_nonpositive` of eight lanes.
-#[target_feature(enable = "avx2")]
-fn exp8(x: __m256) -> __m256 {
-    let below = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(EXP_MIN));
-    let fx = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)), _mm256_set1_ps(0.5)));
-    let r = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(EXP_C1))), _mm256_mul_ps(fx, _mm256_set1_ps(EXP_C2)));
-    let z = _mm256_mul_ps(r, r);
-    let mut y = _mm256_set1_ps(EXP_P[0]);
-    for &p in &EXP_P[1..] {
-        y = _mm256_add_ps(_mm256_mul_ps(y, r), _mm256_set1_ps(p));
-    }
-    y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(y, z), r), _mm256_set1_ps(1.0));
-    // Lanes below EXP_MIN (where fx could leave the exponent's range) are
-    // zeroed after the fact.
-    let n = _mm256_cvttps_epi32(fx);
-    let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n, _mm256_set1_epi32(127))));
-    _mm256_andnot_ps(below, _mm256_mul_ps(y, pow2n))
-}
-
-/// # Safety
-/// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn exp_sum_avx2(s: &mut [f32], max: f32) -> f32 {
-    let m = _mm256_set1_ps(max);
-    let mut acc = _mm256_setzero_ps();
-    let mut chunks = s.chunks_exact_mut(8);
-    for c in &mut chunks {
-        // SAFETY: c is 8 floats.
-        unsafe {
-            let e = exp8(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), m));
-            _mm256_storeu_ps(c.as_mut_ptr(), e);
-            acc = _mm256_add_ps(acc, e);
-        }
-    }
-    let mut lanes = [0f32; 8];
-    // SAFETY: lanes is 8 floats.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-    lanes_sum(&lanes) + exp_sum_tail(chunks.into_remainder(), max)
 }
