@@ -21,11 +21,17 @@ pub type ScaledDotsFn = fn(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32])
 /// `out.len()` floats.
 pub type WeightedSumFn = fn(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]);
 
+/// `exp_sum(s, max)`: `s[i] = exp(s[i] - max)` for scores `s[i] <= max`
+/// (by [`exp_nonpositive`]), returning their sum (eight lanes, each in
+/// index order, then the lanes in order, then the tail).
+pub type ExpSumFn = fn(s: &mut [f32], max: f32) -> f32;
+
 /// The attention helpers of one kernel path.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnKernels {
     pub scaled_dots: ScaledDotsFn,
     pub weighted_sum: WeightedSumFn,
+    pub exp_sum: ExpSumFn,
     /// The path these pointers were resolved for.
     pub path: KernelPath,
 }
@@ -38,6 +44,7 @@ pub fn attn_kernels_for_path(path: KernelPath) -> Option<AttnKernels> {
     Some(crate::arch::attn(path).unwrap_or(AttnKernels {
         scaled_dots,
         weighted_sum,
+        exp_sum,
         path,
     }))
 }
@@ -88,6 +95,74 @@ pub fn scaled_dots(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
 pub fn weighted_sum(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]) {
     weighted_sum_args(w, values, out);
     weighted_sum_body(w, scale, values, out)
+}
+
+/// Below this, `exp` of an f32 is not a normal number; [`exp_nonpositive`]
+/// returns 0 (a softmax weight that small is nothing next to the maximum's 1).
+pub const EXP_MIN: f32 = -87.33654;
+
+/// `1/k!` for k = 9 down to 1: the Taylor polynomial of [`exp_nonpositive`].
+pub(crate) const EXP_TAYLOR: [f64; 9] = [
+    1.0 / 362880.0,
+    1.0 / 40320.0,
+    1.0 / 5040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    1.0 / 2.0,
+    1.0,
+];
+
+/// `e^x` for `x <= 0`, computed in f64 and rounded once to f32, so it is
+/// correctly rounded but for about one input in 10^4 (one ulp off then),
+/// as accurate as libm's `expf`; 0 below [`EXP_MIN`].
+///
+/// `x = k ln 2 + r` with integral `k` and `|r| <= ln 2 / 2`; `e^r` by its
+/// Taylor polynomial of degree 9 (relative error under 1e-11); `2^k` built
+/// in the exponent bits. Plain f64 multiplies and adds in a fixed order, so
+/// every path, scalar or SIMD, gives the same bits, which libm does not
+/// promise, and the SIMD twins do eight at a time.
+#[inline(always)]
+pub fn exp_nonpositive(x: f32) -> f32 {
+    if x < EXP_MIN {
+        return 0.0;
+    }
+    let x = x as f64;
+    let k = (x * std::f64::consts::LOG2_E).round_ties_even();
+    let r = x - k * std::f64::consts::LN_2;
+    let mut p = EXP_TAYLOR[0];
+    for &c in &EXP_TAYLOR[1..] {
+        p = p * r + c;
+    }
+    let p = p * r + 1.0;
+    // k is in -126..=0 here, so 2^k is a normal f64.
+    let pow2k = f64::from_bits(((k as i64 + 1023) as u64) << 52);
+    (p * pow2k) as f32
+}
+
+/// The reference [`ExpSumFn`].
+pub fn exp_sum(s: &mut [f32], max: f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut chunks = s.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            c[l] = exp_nonpositive(c[l] - max);
+            acc[l] += c[l];
+        }
+    }
+    lanes_sum(&acc) + exp_sum_tail(chunks.into_remainder(), max)
+}
+
+/// [`exp_sum`] past the last whole chunk of eight.
+#[inline(always)]
+pub(crate) fn exp_sum_tail(s: &mut [f32], max: f32) -> f32 {
+    let mut t = 0.0;
+    for x in s {
+        *x = exp_nonpositive(*x - max);
+        t += *x;
+    }
+    t
 }
 
 /// The loops, shared with the SIMD builds (always inlined into them).
@@ -205,9 +280,39 @@ mod tests {
                     weighted_sum(&w, 0.3, &keys, &mut a);
                     (k.weighted_sum)(&w, 0.3, &keys, &mut b);
                     assert_eq!(bits(&a), bits(&b), "weighted_sum {path} d {d} n {n}");
+                    let mut scores = rnd(d + n);
+                    scores.iter_mut().enumerate().for_each(|(i, x)| *x *= (i % 50) as f32);
+                    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                    let (mut a, mut b) = (scores.clone(), scores);
+                    let (sa, sb) = (exp_sum(&mut a, max), (k.exp_sum)(&mut b, max));
+                    assert_eq!((bits(&a), sa.to_bits()), (bits(&b), sb.to_bits()), "exp_sum {path} n {}", d + n);
                 }
             }
         }
+    }
+
+    /// Within 1 ulp of the correctly rounded `e^x` everywhere, and equal to
+    /// it almost always; 0 below the range.
+    #[test]
+    fn exp_nonpositive_is_accurate() {
+        let (mut worst, mut off, mut n) = (0u32, 0u32, 0u32);
+        // Every 997th f32 from -0 down to EXP_MIN.
+        let mut bits = 0x8000_0000u32;
+        while f32::from_bits(bits) >= EXP_MIN {
+            let x = f32::from_bits(bits);
+            let want = (x as f64).exp() as f32;
+            let d = exp_nonpositive(x).to_bits().abs_diff(want.to_bits());
+            worst = worst.max(d);
+            off += (d != 0) as u32;
+            n += 1;
+            bits += 997;
+        }
+        assert!(worst <= 1, "{worst} ulp");
+        assert!(off * 1000 < n, "{off} of {n} not correctly rounded");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert_eq!(exp_nonpositive(-0.0), 1.0);
+        assert_eq!(exp_nonpositive(-100.0), 0.0);
+        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
     }
 
     #[test]

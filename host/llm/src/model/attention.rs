@@ -5,7 +5,7 @@
 //! `edgewasm_kernels::attn`, with a scalar reference and per-ISA builds
 //! chosen once for the active kernel path, all giving the same bits.
 
-use edgewasm_kernels::attn::{attn_kernels, AttnKernels};
+use edgewasm_kernels::attn::{attn_kernels, exp_nonpositive, AttnKernels};
 
 use std::ops::Range;
 
@@ -190,23 +190,17 @@ impl Task<'_> {
                 let old = ws.max[j];
                 if tile_max > old {
                     if old != f32::NEG_INFINITY {
-                        let f = (old - tile_max).exp();
+                        let f = exp_nonpositive(old - tile_max);
                         ws.sum[j] *= f;
                         acc.iter_mut().for_each(|a| *a *= f);
                     }
                     ws.max[j] = tile_max;
                 }
-                // libm's expf (glibc: within 0.502 ulp, and equal on x86_64
-                // and aarch64). A vectorised 2-ulp polynomial was ~10% faster
-                // at depth but moved the reference models' logits enough to
-                // cross the llama.cpp comparison bounds.
-                let m = ws.max[j];
-                let mut sum = ws.sum[j];
-                for x in s.iter_mut() {
-                    *x = (*x - m).exp();
-                    sum += *x;
-                }
-                ws.sum[j] = sum;
+                // exp in f64 rounded to f32 (`exp_nonpositive`): as accurate as
+                // libm's expf and vectorised. A 2-ulp f32 polynomial was as fast
+                // but moved the reference models' logits across the llama.cpp
+                // comparison bounds.
+                ws.sum[j] += (k.exp_sum)(s, ws.max[j]);
                 (k.weighted_sum)(s, 1.0, &vt[(a - t0) * p.v_dim..(b - t0) * p.v_dim], acc);
             }
             tile += TILE;

@@ -8,17 +8,22 @@
 //!   weights, instead of reloading them per weight; each output still sees
 //!   `out += (w[i] * scale) * value[i]` in the order of `i`.
 //!
+//! - `exp_sum` runs `exp_nonpositive` on eight scores at once (two halves
+//!   of four widened to f64), each operation the scalar one's: rounding to
+//!   an integer is exact, and so is building `2^k` from its bits.
+//!
 //! No FMA: the reference multiplies and adds separately.
 
 use std::arch::x86_64::*;
 
-use crate::attn::{dot, dot_tail, scaled_dots_args, weighted_sum_args, AttnKernels};
+use crate::attn::{dot, dot_tail, exp_sum_tail, lanes_sum, scaled_dots_args, weighted_sum_args, AttnKernels};
+use crate::attn::{EXP_MIN, EXP_TAYLOR};
 use crate::KernelPath;
 
 /// The AVX2 helpers, reported as `path` (AVX2 or AVX-512).
 pub(crate) fn kernels(path: KernelPath) -> AttnKernels {
     assert!(KernelPath::Avx2.is_available());
-    AttnKernels { scaled_dots, weighted_sum, path }
+    AttnKernels { scaled_dots, weighted_sum, exp_sum, path }
 }
 
 safe_fn! {
@@ -30,6 +35,10 @@ safe_fn! {
     fn weighted_sum(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]) {
         checks { weighted_sum_args(w, values, out); }
         unsafe { weighted_sum_avx2(w, scale, values, out) }
+    }
+    fn exp_sum(s: &mut [f32], max: f32) -> f32 {
+        checks {}
+        unsafe { exp_sum_avx2(s, max) }
     }
 }
 
@@ -147,4 +156,53 @@ unsafe fn weighted_sum_avx2(w: &[f32], scale: f32, values: &[f32], out: &mut [f3
             }
         }
     }
+}
+
+/// `exp_nonpositive` of four lanes widened to f64, rounded back to f32.
+#[target_feature(enable = "avx2")]
+fn exp4(x: __m128) -> __m128 {
+    let x = _mm256_cvtps_pd(x);
+    let k = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_pd(x, _mm256_set1_pd(std::f64::consts::LOG2_E)));
+    let r = _mm256_sub_pd(x, _mm256_mul_pd(k, _mm256_set1_pd(std::f64::consts::LN_2)));
+    let mut p = _mm256_set1_pd(EXP_TAYLOR[0]);
+    for &c in &EXP_TAYLOR[1..] {
+        p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(c));
+    }
+    p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(1.0));
+    // k + 1023 (in 897..=1023 where it matters) lands in the low mantissa
+    // bits of 2^52 + k + 1023; shifted up by 52 it is the exponent of 2^k.
+    let biased = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(4503599627370496.0 + 1023.0)));
+    let pow2k = _mm256_castsi256_pd(_mm256_slli_epi64::<52>(biased));
+    _mm256_cvtpd_ps(_mm256_mul_pd(p, pow2k))
+}
+
+/// `exp_nonpositive` of eight lanes; lanes below EXP_MIN (where 2^k could
+/// leave the exponent's range) are zeroed after the fact.
+#[target_feature(enable = "avx2")]
+fn exp8(x: __m256) -> __m256 {
+    let below = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(EXP_MIN));
+    let lo = exp4(_mm256_castps256_ps128(x));
+    let hi = exp4(_mm256_extractf128_ps::<1>(x));
+    _mm256_andnot_ps(below, _mm256_set_m128(hi, lo))
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn exp_sum_avx2(s: &mut [f32], max: f32) -> f32 {
+    let m = _mm256_set1_ps(max);
+    let mut acc = _mm256_setzero_ps();
+    let mut chunks = s.chunks_exact_mut(8);
+    for c in &mut chunks {
+        // SAFETY: c is 8 floats.
+        unsafe {
+            let e = exp8(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), m));
+            _mm256_storeu_ps(c.as_mut_ptr(), e);
+            acc = _mm256_add_ps(acc, e);
+        }
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: lanes is 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    lanes_sum(&lanes) + exp_sum_tail(chunks.into_remainder(), max)
 }
