@@ -11,6 +11,8 @@
 
 use std::sync::OnceLock;
 
+use half::f16;
+
 use crate::{active_path, KernelPath};
 
 /// `scaled_dots(q, keys, scale, out)`: `out[i] = dot(q, key i) * scale`,
@@ -26,12 +28,28 @@ pub type WeightedSumFn = fn(w: &[f32], scale: f32, values: &[f32], out: &mut [f3
 /// index order, then the lanes in order, then the tail).
 pub type ExpSumFn = fn(s: &mut [f32], max: f32) -> f32;
 
+/// [`ScaledDotsFn`] reading f16 keys.
+pub type ScaledDotsF16Fn = fn(q: &[f32], keys: &[f16], scale: f32, out: &mut [f32]);
+/// [`WeightedSumFn`] reading f16 values.
+pub type WeightedSumF16Fn = fn(w: &[f32], scale: f32, values: &[f16], out: &mut [f32]);
+
+/// Helpers that read an f16 KV cache where it lies, widening in registers.
+/// Each gives the bits of the f32 helper on the exactly widened rows (its
+/// scalar twin: widen, then the reference).
+#[derive(Clone, Copy, Debug)]
+pub struct F16Kernels {
+    pub scaled_dots: ScaledDotsF16Fn,
+    pub weighted_sum: WeightedSumF16Fn,
+}
+
 /// The attention helpers of one kernel path.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnKernels {
     pub scaled_dots: ScaledDotsFn,
     pub weighted_sum: WeightedSumFn,
     pub exp_sum: ExpSumFn,
+    /// `None` where widening a tile first is as fast (the caller does).
+    pub f16: Option<F16Kernels>,
     /// The path these pointers were resolved for.
     pub path: KernelPath,
 }
@@ -45,6 +63,7 @@ pub fn attn_kernels_for_path(path: KernelPath) -> Option<AttnKernels> {
         scaled_dots,
         weighted_sum,
         exp_sum,
+        f16: None,
         path,
     }))
 }
@@ -60,7 +79,7 @@ pub fn attn_kernels() -> &'static AttnKernels {
 /// Checks the shapes of [`ScaledDotsFn`] (panics on a caller's bug).
 #[track_caller]
 #[inline]
-pub(crate) fn scaled_dots_args(q: &[f32], keys: &[f32], out: &[f32]) {
+pub(crate) fn scaled_dots_args<T>(q: &[f32], keys: &[T], out: &[f32]) {
     assert_eq!(
         Some(keys.len()),
         out.len().checked_mul(q.len()),
@@ -74,7 +93,7 @@ pub(crate) fn scaled_dots_args(q: &[f32], keys: &[f32], out: &[f32]) {
 /// Checks the shapes of [`WeightedSumFn`] (panics on a caller's bug).
 #[track_caller]
 #[inline]
-pub(crate) fn weighted_sum_args(w: &[f32], values: &[f32], out: &[f32]) {
+pub(crate) fn weighted_sum_args<T>(w: &[f32], values: &[T], out: &[f32]) {
     assert_eq!(
         Some(values.len()),
         w.len().checked_mul(out.len()),
@@ -280,6 +299,19 @@ mod tests {
                     weighted_sum(&w, 0.3, &keys, &mut a);
                     (k.weighted_sum)(&w, 0.3, &keys, &mut b);
                     assert_eq!(bits(&a), bits(&b), "weighted_sum {path} d {d} n {n}");
+                    if let Some(h) = k.f16 {
+                        let keys16: Vec<f16> = keys.iter().map(|&x| f16::from_f32(x)).collect();
+                        let wide: Vec<f32> = keys16.iter().map(|x| x.to_f32()).collect();
+                        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+                        scaled_dots(&q, &wide, 0.125, &mut a);
+                        (h.scaled_dots)(&q, &keys16, 0.125, &mut b);
+                        assert_eq!(bits(&a), bits(&b), "scaled_dots f16 {path} d {d} n {n}");
+                        let start = rnd(d);
+                        let (mut a, mut b) = (start.clone(), start);
+                        weighted_sum(&w, 0.3, &wide, &mut a);
+                        (h.weighted_sum)(&w, 0.3, &keys16, &mut b);
+                        assert_eq!(bits(&a), bits(&b), "weighted_sum f16 {path} d {d} n {n}");
+                    }
                     let mut scores = rnd(d + n);
                     scores.iter_mut().enumerate().for_each(|(i, x)| *x *= (i % 50) as f32);
                     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));

@@ -171,6 +171,14 @@ pub struct KvRows<'a> {
 }
 
 impl<'a> KvRows<'a> {
+    /// Rows `first..first + n` where they lie, if stored as f16.
+    pub fn f16_rows(&self, first: usize, n: usize) -> Option<&'a [f16]> {
+        match self.data {
+            RowData::F16(v) => Some(&v[first * self.dim..(first + n) * self.dim]),
+            _ => None,
+        }
+    }
+
     /// Rows `first..first + n` as f32: borrowed when stored as f32,
     /// otherwise widened (exactly, for f16) or dequantized into `buf`.
     pub fn f32_rows<'b>(&self, first: usize, n: usize, buf: &'b mut Vec<f32>) -> &'b [f32]

@@ -12,18 +12,64 @@
 //!   of four widened to f64), each operation the scalar one's: rounding to
 //!   an integer is exact, and so is building `2^k` from its bits.
 //!
+//! - The f16 versions are the same code reading f16 keys or values,
+//!   widened exactly (`vcvtph2ps`) as they are loaded.
+//!
 //! No FMA: the reference multiplies and adds separately.
+
+/// A KV element the kernels read: f32, or f16 widened on load.
+trait Elem: Copy {
+    /// Eight elements from `p` as f32 lanes.
+    ///
+    /// # Safety
+    /// `p` must point at eight readable elements; the CPU must support
+    /// AVX2 and F16C.
+    unsafe fn load8(p: *const Self) -> __m256;
+    fn f32(self) -> f32;
+}
+
+impl Elem for f32 {
+    #[inline(always)]
+    unsafe fn load8(p: *const f32) -> __m256 {
+        // SAFETY: per the trait's contract.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        self
+    }
+}
+
+impl Elem for f16 {
+    #[inline(always)]
+    unsafe fn load8(p: *const f16) -> __m256 {
+        // SAFETY: per the trait's contract: 16 readable bytes, F16C present.
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+    }
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        self.to_f32()
+    }
+}
 
 use std::arch::x86_64::*;
 
-use crate::attn::{dot, dot_tail, exp_sum_tail, lanes_sum, scaled_dots_args, weighted_sum_args, AttnKernels};
+use half::f16;
+
+use crate::attn::{exp_sum_tail, lanes_sum, scaled_dots_args, weighted_sum_args, AttnKernels, F16Kernels};
 use crate::attn::{EXP_MIN, EXP_TAYLOR};
 use crate::KernelPath;
 
 /// The AVX2 helpers, reported as `path` (AVX2 or AVX-512).
 pub(crate) fn kernels(path: KernelPath) -> AttnKernels {
     assert!(KernelPath::Avx2.is_available());
-    AttnKernels { scaled_dots, weighted_sum, exp_sum, path }
+    AttnKernels {
+        scaled_dots,
+        weighted_sum,
+        exp_sum,
+        f16: Some(F16Kernels { scaled_dots: scaled_dots_f16, weighted_sum: weighted_sum_f16 }),
+        path,
+    }
 }
 
 safe_fn! {
@@ -33,6 +79,14 @@ safe_fn! {
         unsafe { scaled_dots_avx2(q, keys, scale, out) }
     }
     fn weighted_sum(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]) {
+        checks { weighted_sum_args(w, values, out); }
+        unsafe { weighted_sum_avx2(w, scale, values, out) }
+    }
+    fn scaled_dots_f16(q: &[f32], keys: &[f16], scale: f32, out: &mut [f32]) {
+        checks { scaled_dots_args(q, keys, out); }
+        unsafe { scaled_dots_avx2(q, keys, scale, out) }
+    }
+    fn weighted_sum_f16(w: &[f32], scale: f32, values: &[f16], out: &mut [f32]) {
         checks { weighted_sum_args(w, values, out); }
         unsafe { weighted_sum_avx2(w, scale, values, out) }
     }
@@ -73,10 +127,39 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     ]
 }
 
+/// One key's dot product in the reference's order: eight running lanes,
+/// added in lane order, then the tail.
+#[target_feature(enable = "avx2,f16c")]
+fn dot1<T: Elem>(q: &[f32], key: &[T]) -> f32 {
+    let whole = q.len() / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    let mut c = 0;
+    while c < whole {
+        // SAFETY: c + 8 <= whole <= q.len() = key.len().
+        acc = unsafe { _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(q.as_ptr().add(c)), T::load8(key.as_ptr().add(c)))) };
+        c += 8;
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: lanes is 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    lanes_sum(&lanes) + tail::<T>(&q[whole..], &key[whole..])
+}
+
+/// The reference `dot_tail` on widened elements.
+#[inline(always)]
+fn tail<T: Elem>(a: &[f32], b: &[T]) -> f32 {
+    let mut s = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        s += x * y.f32();
+    }
+    s
+}
+
 /// # Safety
-/// The CPU must support AVX2; the shapes are those `scaled_dots_args` checks.
-#[target_feature(enable = "avx2")]
-unsafe fn scaled_dots_avx2(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
+/// The CPU must support AVX2 and F16C; the shapes are those
+/// `scaled_dots_args` checks.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn scaled_dots_avx2<T: Elem>(q: &[f32], keys: &[T], scale: f32, out: &mut [f32]) {
     let d = q.len();
     if d == 0 {
         out.fill(0.0 * scale);
@@ -93,8 +176,8 @@ unsafe fn scaled_dots_avx2(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32])
             // SAFETY: c + 8 <= whole <= d = q.len().
             let qv = unsafe { _mm256_loadu_ps(q.as_ptr().add(c)) };
             for (k, a) in acc.iter_mut().enumerate() {
-                // SAFETY: block holds 8 rows of d floats; k*d + c + 8 <= 8*d.
-                let kv = unsafe { _mm256_loadu_ps(block.as_ptr().add(k * d + c)) };
+                // SAFETY: block holds 8 rows of d elements; k*d + c + 8 <= 8*d.
+                let kv = unsafe { T::load8(block.as_ptr().add(k * d + c)) };
                 *a = _mm256_add_ps(*a, _mm256_mul_ps(qv, kv));
             }
             c += 8;
@@ -106,7 +189,7 @@ unsafe fn scaled_dots_avx2(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32])
         }
         let mut tails = [0f32; 8];
         for (k, t) in tails.iter_mut().enumerate() {
-            *t = dot_tail(&q[whole..], &block[k * d + whole..(k + 1) * d]);
+            *t = tail(&q[whole..], &block[k * d + whole..(k + 1) * d]);
         }
         // SAFETY: tails and o are 8 floats.
         unsafe {
@@ -117,14 +200,15 @@ unsafe fn scaled_dots_avx2(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32])
     }
     for (i, o) in groups.into_remainder().iter_mut().enumerate() {
         let k = key0 + i;
-        *o = dot(q, &keys[k * d..(k + 1) * d]) * scale;
+        *o = dot1(q, &keys[k * d..(k + 1) * d]) * scale;
     }
 }
 
 /// # Safety
-/// The CPU must support AVX2; the shapes are those `weighted_sum_args` checks.
-#[target_feature(enable = "avx2")]
-unsafe fn weighted_sum_avx2(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]) {
+/// The CPU must support AVX2 and F16C; the shapes are those
+/// `weighted_sum_args` checks.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn weighted_sum_avx2<T: Elem>(w: &[f32], scale: f32, values: &[T], out: &mut [f32]) {
     let d = out.len();
     let whole = d / 32 * 32;
     let mut c = 0;
@@ -136,8 +220,8 @@ unsafe fn weighted_sum_avx2(w: &[f32], scale: f32, values: &[f32], out: &mut [f3
             let a = _mm256_set1_ps(wi * scale);
             let v = values[i * d + c..i * d + c + 32].as_ptr();
             for (j, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: v points at 32 floats of value row i.
-                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(a, unsafe { _mm256_loadu_ps(v.add(8 * j)) }));
+                // SAFETY: v points at 32 elements of value row i.
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(a, unsafe { T::load8(v.add(8 * j)) }));
             }
         }
         for (j, acc) in acc.iter().enumerate() {
@@ -151,8 +235,8 @@ unsafe fn weighted_sum_avx2(w: &[f32], scale: f32, values: &[f32], out: &mut [f3
         // order unchanged.
         for (i, &wi) in w.iter().enumerate() {
             let a = wi * scale;
-            for (y, &x) in out[whole..].iter_mut().zip(&values[i * d + whole..(i + 1) * d]) {
-                *y += a * x;
+            for (y, x) in out[whole..].iter_mut().zip(&values[i * d + whole..(i + 1) * d]) {
+                *y += a * x.f32();
             }
         }
     }
