@@ -123,6 +123,7 @@ unsafe fn k_q4_1<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_1], c0:
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NC];
         for b in 0..nb {
+            super::super::prefetch_ahead(tile, b, TBB, half == 0);
             let tb = &tile[b * TBB..(b + 1) * TBB];
             let (lo, hi) = nibbles8(tb, half);
             let dx = f16x8(tb, QB + 16 * half);
@@ -150,6 +151,7 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NC];
         for b in 0..nb {
+            super::super::prefetch_ahead(tile, b, TBB, half == 0);
             let tb = &tile[b * TBB..(b + 1) * TBB];
             let (lo, hi) = nibbles8(tb, half);
             let dx = f16x8(tb, QB + 16 * half);
@@ -177,6 +179,7 @@ unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NC];
         for b in 0..nb {
+            super::super::prefetch_ahead(tile, b, TBB, half == 0);
             let tb = &tile[b * TBB..(b + 1) * TBB];
             let w: [__m256i; 8] = core::array::from_fn(|g| load32(tb, 64 * g + 32 * half));
             // |x| (<= 128 as u8) times y with x's sign: |y| <= 127 (the Q8
@@ -221,6 +224,7 @@ unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NC];
         for b in 0..nb {
+            super::super::prefetch_ahead(tile, b, TBB, half == 0);
             let tb = &tile[b * TBB..(b + 1) * TBB];
             let (lo, hi) = nibbles8(tb, half);
             // The levels (signed bytes), and their magnitudes for maddubs.
@@ -269,6 +273,7 @@ unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NC];
         for b in 0..nb {
+            super::super::prefetch_ahead(tile, b, TBB, half == 0);
             let tb = &tile[b * TBB..(b + 1) * TBB];
             let qh = load32(tb, 32 * half);
             let w: [__m256i; 4] = core::array::from_fn(|g| load32(tb, 64 * (1 + g) + 32 * half));

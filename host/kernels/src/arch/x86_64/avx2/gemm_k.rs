@@ -122,6 +122,7 @@ unsafe fn k_k4<const NC: usize, const QH: bool>(tile: &[u8], nb: usize, act: &[B
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NC];
         for b in 0..nb {
+            super::super::prefetch_ahead(tile, b, tbb, half == 0);
             let tb = &tile[b * tbb..(b + 1) * tbb];
             let sc: [__m256i; 8] = core::array::from_fn(|j| row_scales(tb, sco + 16 * j + 8 * half, false));
             let qh: [__m256i; 8] = core::array::from_fn(|m| if QH { load32(tb, Q5K_QH + 64 * m + 32 * half) } else { m4 });
@@ -183,20 +184,23 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NC];
         for b in 0..nb {
+            super::super::prefetch_ahead(tile, b, Q6K_TBB, half == 0);
             let tb = &tile[b * Q6K_TBB..(b + 1) * Q6K_TBB];
-            let sc: [__m256i; 16] = core::array::from_fn(|j| row_scales(tb, Q6K_SC + 16 * j + 8 * half, true));
             let mut isum = [_mm256_setzero_si256(); NC];
             for n in 0..2 {
                 for s in 0..2 {
                     // Levels (0..64) of elements 128n + 32q + 4m.. for the
-                    // quarters q and m = 4s..4s + 4, in pairs of m.
+                    // quarters q and m = 4s..4s + 4, in pairs of m. Scales
+                    // are loaded where they are used: AVX2 has 16 vector
+                    // registers, too few to hold them all.
                     for p in 0..2 {
-                        let lv: [[__m256i; 4]; 2] = core::array::from_fn(|i| {
+                        let mut lv = [[_mm256_setzero_si256(); 4]; 2];
+                        for (i, lv) in lv.iter_mut().enumerate() {
                             let m = 4 * s + 2 * p + i;
                             let a = load32(tb, 64 * (16 * n + m) + 32 * half);
                             let bb = load32(tb, 64 * (16 * n + 8 + m) + 32 * half);
                             let h = load32(tb, Q6K_QH + 64 * (8 * n + m) + 32 * half);
-                            [
+                            *lv = [
                                 _mm256_or_si256(_mm256_and_si256(a, m4), _mm256_slli_epi16::<4>(bits(h, 0x03))),
                                 _mm256_or_si256(_mm256_and_si256(bb, m4), _mm256_slli_epi16::<2>(bits(h, 0x0C))),
                                 _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(a), m4), bits(h, 0x30)),
@@ -204,32 +208,38 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
                                     _mm256_and_si256(_mm256_srli_epi16::<4>(bb), m4),
                                     _mm256_srli_epi16::<2>(bits(h, -0x40)),
                                 ),
-                            ]
-                        });
-                        for (j, isum) in isum.iter_mut().enumerate() {
-                            let y = &act[(c0 + j) * nb + b].qs;
-                            for q in 0..4 {
-                                let g = 32 * n + 8 * q + 4 * s + 2 * p;
+                            ];
+                        }
+                        for q in 0..4 {
+                            let sc = row_scales(tb, Q6K_SC + 16 * (8 * n + 2 * q + s) + 8 * half, true);
+                            let g = 32 * n + 8 * q + 4 * s + 2 * p;
+                            for (j, isum) in isum.iter_mut().enumerate() {
+                                let y = &act[(c0 + j) * nb + b].qs;
                                 // Two pairs of levels (<= 63) and bytes
                                 // (|y| <= 128) per i16 lane: at most 32256.
                                 let p16 = _mm256_add_epi16(
                                     _mm256_maddubs_epi16(lv[0][q], bcast4(y, g)),
                                     _mm256_maddubs_epi16(lv[1][q], bcast4(y, g + 1)),
                                 );
-                                *isum = _mm256_add_epi32(*isum, _mm256_madd_epi16(p16, sc[8 * n + 2 * q + s]));
+                                *isum = _mm256_add_epi32(*isum, _mm256_madd_epi16(p16, sc));
                             }
                         }
                     }
                 }
             }
-            // Scale pairs (sc[2i], sc[2i + 1]) of each row, for the `- 32`.
-            let sc2: [__m256i; 8] = core::array::from_fn(|i| _mm256_blend_epi16::<0b1010_1010>(sc[2 * i], sc[2 * i + 1]));
             let dx = f16x8(tb, Q6K_D + 16 * half);
             for (j, (acc, isum)) in acc.iter_mut().zip(isum).enumerate() {
                 let y = &act[(c0 + j) * nb + b];
+                // The `- 32` of every level: 32 * sum over sub-blocks of
+                // scale * bsum, with scale pairs (sc[2i], sc[2i + 1]) of each
+                // row in one `madd` operand.
                 let mut corr = _mm256_setzero_si256();
-                for (i, s) in sc2.iter().enumerate() {
-                    corr = _mm256_add_epi32(corr, _mm256_madd_epi16(*s, pair16(y.bsums[2 * i] as i32, y.bsums[2 * i + 1] as i32)));
+                for i in 0..8 {
+                    let sc2 = _mm256_blend_epi16::<0b1010_1010>(
+                        row_scales(tb, Q6K_SC + 16 * (2 * i) + 8 * half, true),
+                        row_scales(tb, Q6K_SC + 16 * (2 * i + 1) + 8 * half, true),
+                    );
+                    corr = _mm256_add_epi32(corr, _mm256_madd_epi16(sc2, pair16(y.bsums[2 * i] as i32, y.bsums[2 * i + 1] as i32)));
                 }
                 let isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<5>(corr));
                 let d = _mm256_mul_ps(dx, _mm256_set1_ps(y.d));
@@ -251,6 +261,7 @@ unsafe fn k_iq4_xs<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NC];
         for b in 0..nb {
+            super::super::prefetch_ahead(tile, b, IQ4XS_TBB, half == 0);
             let tb = &tile[b * IQ4XS_TBB..(b + 1) * IQ4XS_TBB];
             let mut isum = [_mm256_setzero_si256(); NC];
             for ib in 0..8 {

@@ -108,6 +108,7 @@ unsafe fn k_q4_1<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_1], c0:
     const QB: usize = quant_bytes(GgmlType::Q4_1);
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        super::super::prefetch_ahead(tile, b, TBB, true);
         let tb = &tile[b * TBB..(b + 1) * TBB];
         let (lo, hi) = nibbles16(tb);
         let dx = f16x16(tb, QB);
@@ -134,6 +135,7 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     const QB: usize = quant_bytes(GgmlType::Q4_0);
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        super::super::prefetch_ahead(tile, b, TBB, true);
         let tb = &tile[b * TBB..(b + 1) * TBB];
         let (lo, hi) = nibbles16(tb);
         let dx = f16x16(tb, QB);
@@ -161,6 +163,7 @@ unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     let flip = _mm512_set1_epi8(-128);
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        super::super::prefetch_ahead(tile, b, TBB, true);
         let tb = &tile[b * TBB..(b + 1) * TBB];
         // x + 128 as u8, so vpdpbusd (u8 x i8) applies.
         let w: [__m512i; 8] = core::array::from_fn(|g| _mm512_xor_si512(load64(tb, 64 * g), flip));
@@ -205,6 +208,7 @@ unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c
     let table = iq4_table_u8();
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        super::super::prefetch_ahead(tile, b, TBB, true);
         let tb = &tile[b * TBB..(b + 1) * TBB];
         let (lo, hi) = nibbles16(tb);
         // Levels + 128 as u8, so vpdpbusd (u8 x i8) applies.
@@ -243,6 +247,7 @@ unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     let m4 = _mm512_set1_epi8(0x0F);
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        super::super::prefetch_ahead(tile, b, TBB, true);
         let tb = &tile[b * TBB..(b + 1) * TBB];
         let qh = load64(tb, 0);
         let w: [__m512i; 4] = core::array::from_fn(|g| load64(tb, 64 * (1 + g)));

@@ -98,6 +98,7 @@ unsafe fn k_k4<const NC: usize, const QH: bool>(tile: &[u8], nb: usize, act: &[B
     let m16 = _mm512_set1_epi8(16);
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        super::super::prefetch_ahead(tile, b, tbb, true);
         let tb = &tile[b * tbb..(b + 1) * tbb];
         let sc: [__m512i; 8] = core::array::from_fn(|j| _mm512_cvtepu8_epi32(load16(tb, sco + 16 * j)));
         let qh: [__m512i; 8] = core::array::from_fn(|m| if QH { load64(tb, Q5K_QH + 64 * m) } else { m4 });
@@ -155,36 +156,42 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
     let bits = |h: __m512i, mask: i8| _mm512_and_si512(h, _mm512_set1_epi8(mask));
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        super::super::prefetch_ahead(tile, b, Q6K_TBB, true);
         let tb = &tile[b * Q6K_TBB..(b + 1) * Q6K_TBB];
         let mut isum = [_mm512_setzero_si512(); NC];
         for n in 0..2 {
             for s in 0..2 {
-                // Levels (0..64) of elements 128n + 32q + 4m.. for the
-                // quarters q and m = 4s..4s + 4: sub-blocks 8n + 2q + s.
-                let lv: [[__m512i; 4]; 4] = core::array::from_fn(|i| {
+                // sq[j][q]: column j's sums over sub-block 8n + 2q + s, the
+                // elements 128n + 32q + 4m.. for m = 4s..4s + 4. Levels are
+                // made from the loaded bytes and used at once (kept in
+                // registers, not in an array on the stack).
+                let mut sq = [[_mm512_setzero_si512(); 4]; NC];
+                for i in 0..4 {
                     let m = 4 * s + i;
                     let a = load64(tb, 64 * (16 * n + m));
                     let bb = load64(tb, 64 * (16 * n + 8 + m));
                     let h = load64(tb, Q6K_QH + 64 * (8 * n + m));
-                    [
+                    let lv = [
                         _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi16::<4>(bits(h, 0x03))),
                         _mm512_or_si512(_mm512_and_si512(bb, m4), _mm512_slli_epi16::<2>(bits(h, 0x0C))),
                         _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(a), m4), bits(h, 0x30)),
                         _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(bb), m4), _mm512_srli_epi16::<2>(bits(h, -0x40))),
-                    ]
-                });
+                    ];
+                    for (j, sq) in sq.iter_mut().enumerate() {
+                        let y = &act[(c0 + j) * nb + b].qs;
+                        for (q, sq) in sq.iter_mut().enumerate() {
+                            *sq = _mm512_dpbusd_epi32(*sq, lv[q], bcast4(y, 32 * n + 8 * q + 4 * s + i));
+                        }
+                    }
+                }
                 for q in 0..4 {
                     let sub = 8 * n + 2 * q + s;
                     let sc = _mm512_cvtepi8_epi32(load16(tb, Q6K_SC + 16 * sub));
                     for (j, isum) in isum.iter_mut().enumerate() {
                         let y = &act[(c0 + j) * nb + b];
-                        let mut sq = _mm512_setzero_si512();
-                        for (i, lv) in lv.iter().enumerate() {
-                            sq = _mm512_dpbusd_epi32(sq, lv[q], bcast4(&y.qs, 32 * n + 8 * q + 4 * s + i));
-                        }
                         // sum((q - 32) * y) = sum(q * y) - 32 * bsum, exactly.
-                        let sq = _mm512_sub_epi32(sq, _mm512_set1_epi32(32 * y.bsums[sub] as i32));
-                        *isum = _mm512_add_epi32(*isum, _mm512_mullo_epi32(sq, sc));
+                        let t = _mm512_sub_epi32(sq[j][q], _mm512_set1_epi32(32 * y.bsums[sub] as i32));
+                        *isum = _mm512_add_epi32(*isum, _mm512_mullo_epi32(t, sc));
                     }
                 }
             }
@@ -208,6 +215,7 @@ unsafe fn k_iq4_xs<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c
     let table = iq4_table_u8();
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        super::super::prefetch_ahead(tile, b, IQ4XS_TBB, true);
         let tb = &tile[b * IQ4XS_TBB..(b + 1) * IQ4XS_TBB];
         let mut isum = [_mm512_setzero_si512(); NC];
         for ib in 0..8 {
