@@ -32,8 +32,18 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
 
 fn bench(c: &mut Criterion) {
     eprintln!("cpu features: {:?}; path {}", cpu_features(), active_path());
-    for ty in [GgmlType::Q4_1, GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K] {
-        let (rows, cols) = if ty.block_size() == 256 { (K_ROWS, K_COLS) } else { (ROWS, COLS) };
+    for ty in [
+        GgmlType::Q4_1,
+        GgmlType::Q4_0,
+        GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ] {
+        let (rows, cols) = if ty.block_size() == 256 {
+            (K_ROWS, K_COLS)
+        } else {
+            (ROWS, COLS)
+        };
         let k = kernels_for(ty);
         let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
         // u64 storage: the block structs need 2-byte alignment.
@@ -65,7 +75,8 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     for (r, row) in w.chunks_exact(row_bytes).enumerate() {
                         for c in 0..n {
-                            out[c * rows + r] = (k.vec_dot)(cols, row, &a[c * arow..(c + 1) * arow]);
+                            out[c * rows + r] =
+                                (k.vec_dot)(cols, row, &a[c * arow..(c + 1) * arow]);
                         }
                     }
                     std::hint::black_box(&out);
@@ -105,7 +116,8 @@ fn bench_streaming(c: &mut Criterion) {
         }
         // In a huge-page arena, as the model keeps its weights.
         let arena = WeightArena::new(w.len() + (4 << 20));
-        let rp = RepackedMatrix::new_releasing(ty, BIG_ROWS, K_COLS, w, arena.as_ref(), |_| {}).unwrap();
+        let rp =
+            RepackedMatrix::new_releasing(ty, BIG_ROWS, K_COLS, w, arena.as_ref(), |_| {}).unwrap();
         drop(wbuf);
         let vt = kernels_for(k.vec_dot_type);
         let arow = k.vec_dot_type.row_bytes(K_COLS as u64).unwrap() as usize;
@@ -113,7 +125,12 @@ fn bench_streaming(c: &mut Criterion) {
         let a = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut abuf)[..arow];
         (vt.from_float)(&data(K_COLS, 1000), a);
         let a = &*a;
-        let mut g = c.benchmark_group(format!("matvec_stream_{}_{}x{}", ty.name(), BIG_ROWS, K_COLS));
+        let mut g = c.benchmark_group(format!(
+            "matvec_stream_{}_{}x{}",
+            ty.name(),
+            BIG_ROWS,
+            K_COLS
+        ));
         g.throughput(Throughput::Bytes((BIG_ROWS * row_bytes) as u64));
         let mut out = vec![0.0f32; BIG_ROWS];
         g.bench_function(BenchmarkId::from_parameter("tiles"), |b| {
