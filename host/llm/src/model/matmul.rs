@@ -56,16 +56,6 @@ impl QMatrix {
             })
             .ok()
             .map(Arc::new);
-            // Release the copied rows once more, all at once. Where the page
-            // cache holds the file in large folios (seen on one 2-core host),
-            // touching a page maps its whole folio again, so rows released
-            // early in the copy came back while their neighbours were read:
-            // 50-60 MB of a 1.3 GB model stayed mapped next to its
-            // interleaved copy.
-            if let Some(rp) = &self.repacked {
-                let (info, offset) = (&self.info, self.offset);
-                file.release_tensor_range(info, offset..offset + rp.tile_rows() * self.row_bytes());
-            }
         }
     }
 
