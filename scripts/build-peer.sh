@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the peer, llama.cpp, from the source package of PyPI
 # `llama-cpp-python` (which vendors it), for same-run comparisons:
-# llama-bench, llama-perplexity, llama-tokenize, llama-quantize, llama-gguf-split.
+# llama-bench, llama-perplexity, llama-tokenize, llama-quantize, llama-gguf-split,
+# llama-gbnf-validator.
 # Output: $PEER_DIR/build/bin/ (printed last). Idempotent; serialized with flock.
 set -euo pipefail
 PEER_VERSION=${PEER_VERSION:-0.3.36}
@@ -26,6 +27,14 @@ build_tools() {
       g++ -O2 -std=c++17 -I"$src/include" -I"$src/ggml/include" "$cpp" -o "$exe" -L"$bin" $libs -Wl,-rpath,"$bin"
     fi
   done
+  # llama.cpp's own GBNF validator (its test program, over libllama's
+  # grammar internals): the oracle for constrained generation.
+  exe="$bin/llama-gbnf-validator"
+  if [ ! -x "$exe" ]; then
+    # shellcheck disable=SC2086
+    g++ -O2 -std=c++17 -I"$src/include" -I"$src/ggml/include" -I"$src/src" "$src/tests/test-gbnf-validator.cpp" \
+      -o "$exe" -L"$bin" $libs -Wl,-rpath,"$bin"
+  fi
 }
 
 # Native build (-march=native) without AMX and without AVX512-FP16, so the
