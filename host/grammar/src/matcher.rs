@@ -21,6 +21,12 @@ pub(crate) const DONE: u32 = u32::MAX;
 const GC_NODES: usize = 1 << 20;
 /// Mask cache entries kept per matcher.
 const MASK_CACHE: usize = 64;
+/// Most live stacks after a step. Real grammars keep a handful; a
+/// pathologically ambiguous one could keep thousands and make every step
+/// (and every trie walk) slow, so past this the matcher gives up.
+const MAX_STACKS: usize = 1024;
+/// Most stack steps one trie walk may take (about a second of work).
+const WALK_BUDGET: u64 = 1 << 27;
 
 /// A UTF-8 character being assembled from token bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -141,6 +147,8 @@ pub struct Matcher {
     masks: HashMap<(Vec<u32>, Partial), Arc<TokenMask>>,
     /// Scratch for stepping.
     scratch: Vec<u32>,
+    /// Set when the grammar needed more stacks or walk steps than allowed.
+    overloaded: bool,
 }
 
 impl Matcher {
@@ -153,6 +161,7 @@ impl Matcher {
             partial: Partial::default(),
             masks: HashMap::new(),
             scratch: Vec::new(),
+            overloaded: false,
         };
         m.reset();
         m
@@ -190,6 +199,13 @@ impl Matcher {
         !self.stacks.is_empty()
     }
 
+    /// Whether the grammar proved too ambiguous to follow (more than 1024
+    /// live stacks) or a mask too costly to compute; the matcher is then
+    /// dead, or the last mask incomplete.
+    pub fn is_overloaded(&self) -> bool {
+        self.overloaded
+    }
+
     /// Whether the text so far is a complete text of the language.
     pub fn can_end(&self) -> bool {
         self.partial.remaining == 0 && self.stacks.contains(&DONE)
@@ -210,6 +226,11 @@ impl Matcher {
         for &b in bytes {
             match step_byte(&g, &mut self.arena, &stacks, partial, b, &mut self.scratch) {
                 Some(Step::Partial(p)) => partial = p,
+                Some(Step::Char) if self.scratch.len() > MAX_STACKS => {
+                    self.overloaded = true;
+                    stacks.clear();
+                    break;
+                }
                 Some(Step::Char) => {
                     partial = Partial::default();
                     std::mem::swap(&mut stacks, &mut self.scratch);
@@ -309,6 +330,9 @@ impl Matcher {
             mask.union_with(&by_id);
         }
         let mask = Arc::new(mask);
+        if self.overloaded {
+            return mask;
+        }
         if self.masks.len() >= MASK_CACHE {
             self.masks.clear();
         }
@@ -334,6 +358,7 @@ impl Matcher {
             partial: self.partial,
         }];
         let mut scratch = std::mem::take(&mut self.scratch);
+        let mut budget = WALK_BUDGET;
         while let Some(f) = frames.last_mut() {
             let node = f.child;
             if node == TokenTrie::NONE {
@@ -344,6 +369,11 @@ impl Matcher {
             }
             f.child = trie.next_sibling(node);
             let (start, len, partial) = (f.start, f.len, f.partial);
+            budget = budget.saturating_sub(len as u64 + 1);
+            if budget == 0 {
+                self.overloaded = true;
+                break;
+            }
             let step = step_byte(
                 g,
                 &mut self.arena,
@@ -365,6 +395,10 @@ impl Matcher {
                 Step::Partial(p) => {
                     pool.extend_from_within(start..start + len);
                     p
+                }
+                Step::Char if scratch.len() > MAX_STACKS => {
+                    self.overloaded = true;
+                    continue;
                 }
                 Step::Char => {
                     pool.extend_from_slice(&scratch);

@@ -2,10 +2,13 @@
 //! stdout and a guest-facing stream resource can hand out one chunk per
 //! call with the same code.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use edgewasm_grammar::Grammar;
 use edgewasm_tokenizer::StreamDecoder;
 
+use crate::constrain::Constraint;
 use crate::context::Context;
 use crate::sampling::{Sampler, SamplerConfig, StopMatcher};
 use crate::ModelError;
@@ -20,11 +23,21 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Stop at the model's end-of-generation tokens (default true).
     pub stop_at_eog: bool,
+    /// Only text of this grammar is generated; an end-of-generation token is
+    /// allowed exactly where the grammar's text may end, and generation
+    /// stops where it cannot continue.
+    pub grammar: Option<Arc<Grammar>>,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_tokens: 256, sampler: SamplerConfig::default(), stop: Vec::new(), stop_at_eog: true }
+        GenerateOptions {
+            max_tokens: 256,
+            sampler: SamplerConfig::default(),
+            stop: Vec::new(),
+            stop_at_eog: true,
+            grammar: None,
+        }
     }
 }
 
@@ -73,6 +86,7 @@ pub struct Generation {
     generated: Vec<u32>,
     finished: Option<StopReason>,
     stats: GenerationStats,
+    constraint: Option<Constraint>,
 }
 
 /// Feeds `prompt` into `ctx`, reusing the cached prefix it shares with what
@@ -106,6 +120,7 @@ impl Generation {
             decoder: StreamDecoder::new(),
             stop: StopMatcher::new(opts.stop.clone()),
             finished: if opts.max_tokens == 0 { Some(StopReason::MaxTokens) } else { None },
+            constraint: opts.grammar.as_ref().map(|g| Constraint::new(Arc::clone(g), ctx.model().token_trie())),
             opts,
             generated: Vec::new(),
             stats,
@@ -121,8 +136,13 @@ impl Generation {
         }
         let t = Instant::now();
         let tok = ctx.model().tokenizer();
-        let id = self.sampler.sample(ctx.logits(), ctx.tokens());
-        if self.opts.stop_at_eog && tok.is_eog(id) {
+        let id = match &mut self.constraint {
+            None => self.sampler.sample(ctx.logits(), ctx.tokens()),
+            Some(c) => c.sample(&mut self.sampler, ctx, &self.generated)?,
+        };
+        // Under a grammar, an end-of-generation token is only drawn where
+        // the text may end, and it ends it.
+        if (self.opts.stop_at_eog || self.constraint.is_some()) && tok.is_eog(id) {
             return Ok(Some(self.finish(StopReason::EndOfGeneration)));
         }
         self.generated.push(id);
@@ -133,6 +153,13 @@ impl Generation {
             self.finished = Some(StopReason::StopString);
             self.stats.generate_time += t.elapsed();
             return Ok(Some(emit));
+        }
+        if self.constraint.as_ref().is_some_and(|c| !c.can_continue()) {
+            // The grammar's text is complete: nothing but end-of-generation
+            // could follow, so skip the forward pass that would draw it.
+            let rest = self.finish(StopReason::EndOfGeneration);
+            self.stats.generate_time += t.elapsed();
+            return Ok(Some(emit + &rest));
         }
         if self.generated.len() >= self.opts.max_tokens {
             let rest = self.finish(StopReason::MaxTokens);

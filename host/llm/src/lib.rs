@@ -8,6 +8,7 @@
 
 mod alloc;
 pub mod chat;
+pub mod constrain;
 pub mod context;
 pub mod generate;
 pub mod kv_cache;
@@ -71,6 +72,13 @@ pub enum ModelError {
     DeadlineExceeded,
     #[error("no input tokens")]
     EmptyInput,
+    /// Constrained generation reached a state that no token of the
+    /// vocabulary can continue (the text so far ends with `tail`).
+    #[error("the grammar allows no token of this vocabulary after {tail:?}")]
+    GrammarDeadEnd { tail: String },
+    /// The grammar is too ambiguous to follow within the matcher's bounds.
+    #[error("the grammar is too ambiguous to follow (over 1024 live parse stacks, or a token mask too costly to compute)")]
+    GrammarTooComplex,
     #[error("chat template: {0}")]
     ChatTemplate(#[from] chat::ChatTemplateError),
 }

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::engine::GrammarRequest;
 use crate::error::{NnError, NnResult};
 
 /// One chat message of the `messages` key.
@@ -28,6 +29,9 @@ pub struct TextConfig {
     pub reverse_prompt: Vec<String>,
     /// `messages`: chat messages; the host applies the model's template.
     pub messages: Option<Vec<Message>>,
+    /// `grammar` (GBNF text) or `json-schema` (a schema, as a JSON string
+    /// as WasmEdge takes it, or inline): constrains the output.
+    pub grammar: Option<GrammarRequest>,
 }
 
 /// Keys of WasmEdge's plugin that have no meaning here (accepted silently).
@@ -102,6 +106,24 @@ impl TextConfig {
                         }
                     }
                     c.messages = Some(msgs);
+                }
+                "grammar" | "json-schema" => {
+                    let g = match (k.as_str(), v) {
+                        // WasmEdge sends "" when no grammar is wanted.
+                        (_, Value::String(t)) if t.trim().is_empty() => continue,
+                        ("grammar", Value::String(t)) => GrammarRequest::Gbnf(t.clone()),
+                        ("grammar", _) => return Err(bad_type(k, "a string of GBNF")),
+                        (_, Value::String(t)) => GrammarRequest::JsonSchema(
+                            serde_json::from_str(t)
+                                .map_err(|e| NnError::invalid(format!("config key `json-schema` is not JSON: {e}")))?,
+                        ),
+                        (_, schema @ (Value::Object(_) | Value::Bool(_))) => GrammarRequest::JsonSchema(schema.clone()),
+                        _ => return Err(bad_type(k, "a JSON Schema (as a string or an object)")),
+                    };
+                    if c.grammar.is_some() {
+                        return Err(NnError::invalid("config keys `grammar` and `json-schema` exclude each other"));
+                    }
+                    c.grammar = Some(g);
                 }
                 other if KNOWN_IGNORED.contains(&other) => {}
                 other => unknown.push(other.to_string()),

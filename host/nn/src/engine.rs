@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use edgewasm_gguf::GgufFile;
+use edgewasm_grammar::Grammar;
 use edgewasm_llm::chat::ChatMessage;
+use edgewasm_llm::constrain::GrammarSource;
 use edgewasm_llm::generate::{GenerateOptions, Generation, GenerationStats, StopReason};
 use edgewasm_llm::sampling::SamplerConfig;
 use edgewasm_llm::{Context, Model, ThreadPool};
@@ -95,11 +97,36 @@ pub struct SamplingRequest {
     pub repeat_penalty: Option<f32>,
     pub seed: Option<u64>,
     pub stop: Vec<String>,
+    /// Constrain the output to a grammar.
+    pub grammar: Option<GrammarRequest>,
+}
+
+/// A grammar as a guest sends it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GrammarRequest {
+    /// GBNF text (llama.cpp's syntax, start rule `root`).
+    Gbnf(String),
+    /// A JSON Schema.
+    JsonSchema(serde_json::Value),
+}
+
+impl GrammarRequest {
+    /// Compiles the grammar for `model`; a bad grammar or schema is the
+    /// guest's invalid argument, with the line and column (or JSON pointer)
+    /// in the message.
+    pub fn compile(&self, model: &Model) -> NnResult<Arc<Grammar>> {
+        let source = match self {
+            GrammarRequest::Gbnf(g) => GrammarSource::Gbnf(g),
+            GrammarRequest::JsonSchema(s) => GrammarSource::JsonSchema(s),
+        };
+        model.compile_grammar(source).map_err(|e| NnError::invalid(e.to_string()))
+    }
 }
 
 impl SamplingRequest {
-    /// Generation options under `limits` (max tokens clamped to the ceiling).
-    pub fn options(&self, limits: &Limits) -> NnResult<GenerateOptions> {
+    /// Generation options for `model` under `limits` (max tokens clamped to
+    /// the ceiling, the grammar compiled).
+    pub fn options(&self, limits: &Limits, model: &Model) -> NnResult<GenerateOptions> {
         for (name, v) in [
             ("temperature", self.temperature),
             ("top-p", self.top_p),
@@ -126,6 +153,7 @@ impl SamplingRequest {
             },
             stop: self.stop.iter().filter(|s| !s.is_empty()).cloned().collect(),
             stop_at_eog: true,
+            grammar: self.grammar.as_ref().map(|g| g.compile(model)).transpose()?,
         })
     }
 }
@@ -141,6 +169,7 @@ impl From<&TextConfig> for SamplingRequest {
             repeat_penalty: c.repeat_penalty,
             seed: c.seed,
             stop: c.reverse_prompt.clone(),
+            grammar: c.grammar.clone(),
         }
     }
 }
@@ -329,7 +358,7 @@ impl LlmContext {
             },
         };
         let ids = self.tokenize_prompt(&text_prompt)?;
-        let opts = SamplingRequest::from(config).options(&self.env.limits)?;
+        let opts = SamplingRequest::from(config).options(&self.env.limits, self.ctx.model())?;
         let mut gen = self.start(&ids, opts)?;
         let mut text = String::new();
         while let Some(chunk) = self.step(&mut gen)? {
@@ -417,7 +446,7 @@ impl Session {
     pub fn complete(session: &SharedSession, prompt: &str, req: &SamplingRequest) -> NnResult<Stream> {
         let mut s = lock(session);
         let ids = s.ctx.tokenize_prompt(prompt)?;
-        let opts = req.options(s.ctx.limits())?;
+        let opts = req.options(s.ctx.limits(), s.ctx.model())?;
         let gen = s.ctx.start(&ids, opts)?;
         s.epoch += 1;
         Ok(Stream { session: Arc::clone(session), epoch: s.epoch, gen, chat: false, reply: String::new(), done: false })
@@ -426,7 +455,7 @@ impl Session {
     /// Starts a chat turn: `content` joins the history as a user message.
     pub fn chat(session: &SharedSession, content: &str, req: &SamplingRequest) -> NnResult<Stream> {
         let mut s = lock(session);
-        let opts = req.options(s.ctx.limits())?;
+        let opts = req.options(s.ctx.limits(), s.ctx.model())?;
         s.ctx.limits().check_prompt_bytes("the chat message", content.len())?;
         let mut msgs = s.history();
         msgs.push(Message { role: "user".into(), content: content.to_string() });

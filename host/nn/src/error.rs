@@ -85,9 +85,12 @@ impl From<ModelError> for NnError {
     fn from(e: ModelError) -> NnError {
         let code = match &e {
             ModelError::DeadlineExceeded => return NnError::timeout(),
-            ModelError::TokenOutOfRange { .. } | ModelError::EmptyInput | ModelError::ChatTemplate(_) => {
-                ErrorCode::InvalidArgument
-            }
+            ModelError::TokenOutOfRange { .. }
+            | ModelError::EmptyInput
+            | ModelError::ChatTemplate(_)
+            // The request's grammar, not the engine, is at fault.
+            | ModelError::GrammarDeadEnd { .. }
+            | ModelError::GrammarTooComplex => ErrorCode::InvalidArgument,
             // The operator's (or guest's) choice of cache type cannot hold
             // this model's heads: nothing about the model file is wrong.
             ModelError::KvTypeWidth { .. } => ErrorCode::UnsupportedOperation,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use edgewasm_llm::generate::StopReason;
 use edgewasm_llm::Model;
 use edgewasm_nn::config::Message;
-use edgewasm_nn::engine::{GuestEnv, LlmContext, SamplingRequest, Session, SharedSession, Stream};
+use edgewasm_nn::engine::{GrammarRequest, GuestEnv, LlmContext, SamplingRequest, Session, SharedSession, Stream};
 use edgewasm_nn::handles::HandleBudget;
 use edgewasm_nn::{ErrorCode, NnError};
 use wasmtime::component::{HasData, Resource, ResourceTable};
@@ -25,7 +25,7 @@ mod generated {
     });
 }
 
-use generated::edgewasm::llm::{llm, types};
+use generated::edgewasm::llm::{constrained, llm, types};
 
 /// A guest's handle on a preloaded model.
 #[derive(Debug)]
@@ -62,6 +62,7 @@ impl HasData for HasLlm {
 pub fn add_to_linker<T: 'static>(l: &mut wasmtime::component::Linker<T>, f: fn(&mut T) -> LlmView<'_>) -> Result<()> {
     llm::add_to_linker::<_, HasLlm>(l, f)?;
     types::add_to_linker::<_, HasLlm>(l, f)?;
+    constrained::add_to_linker::<_, HasLlm>(l, f)?;
     Ok(())
 }
 
@@ -93,7 +94,20 @@ fn sampling(s: types::Sampling) -> SamplingRequest {
         repeat_penalty: s.repeat_penalty,
         seed: s.seed,
         stop: s.stop,
+        grammar: None,
     }
+}
+
+/// Sampling with a constraint; a schema that is not JSON is the guest's
+/// invalid argument.
+fn constrained_sampling(s: types::Sampling, c: constrained::Constraint) -> Result<SamplingRequest, NnError> {
+    let grammar = match c {
+        constrained::Constraint::Grammar(g) => GrammarRequest::Gbnf(g),
+        constrained::Constraint::JsonSchema(text) => GrammarRequest::JsonSchema(
+            serde_json::from_str(&text).map_err(|e| NnError::invalid(format!("json-schema is not JSON: {e}")))?,
+        ),
+    };
+    Ok(SamplingRequest { grammar: Some(grammar), ..sampling(s) })
 }
 
 fn stop_reason(r: StopReason) -> types::StopReason {
@@ -290,6 +304,44 @@ impl llm::HostSession for LlmView<'_> {
 
     fn drop(&mut self, s: Resource<SessionHandle>) -> Result<()> {
         self.delete(s)
+    }
+}
+
+impl constrained::Host for LlmView<'_> {
+    fn complete(
+        &mut self,
+        s: Resource<SessionHandle>,
+        prompt: String,
+        options: types::Sampling,
+        constraint: constrained::Constraint,
+    ) -> Result<Result<Resource<Stream>, types::Error>> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        if let Err(e) = self.handles.check(1, "edgewasm:llm constrained.complete") {
+            return Ok(Err(to_wit(e)));
+        }
+        let started = constrained_sampling(options, constraint).and_then(|req| Session::complete(&session, &prompt, &req));
+        match started {
+            Ok(stream) => self.push(stream, "edgewasm:llm constrained.complete"),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    fn chat(
+        &mut self,
+        s: Resource<SessionHandle>,
+        content: String,
+        options: types::Sampling,
+        constraint: constrained::Constraint,
+    ) -> Result<Result<Resource<Stream>, types::Error>> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        if let Err(e) = self.handles.check(1, "edgewasm:llm constrained.chat") {
+            return Ok(Err(to_wit(e)));
+        }
+        let started = constrained_sampling(options, constraint).and_then(|req| Session::chat(&session, &content, &req));
+        match started {
+            Ok(stream) => self.push(stream, "edgewasm:llm constrained.chat"),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
     }
 }
 

@@ -1,15 +1,18 @@
 //! `edgewasm generate`: stream a completion (or a chat answer) to stdout.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser};
+use edgewasm_grammar::Grammar;
 use edgewasm_llm::chat::ChatMessage;
+use edgewasm_llm::constrain::GrammarSource;
 use edgewasm_llm::generate::{GenerateOptions, Generation};
 use edgewasm_llm::sampling::SamplerConfig;
-use edgewasm_llm::{Context, ModelError};
+use edgewasm_llm::{Context, Model, ModelError};
 
 use super::args::{ModelArgs, ThreadsArgs};
 
@@ -57,7 +60,50 @@ impl SamplingArgs {
             },
             stop: self.stop.clone(),
             stop_at_eog: true,
+            grammar: None,
         }
+    }
+}
+
+/// Constrained output: at most one of these.
+#[derive(Args, Debug, Clone)]
+#[group(multiple = false)]
+pub struct GrammarArgs {
+    /// Only generate text of this GBNF grammar (llama.cpp's syntax, start
+    /// rule `root`).
+    #[arg(long, value_name = "GBNF")]
+    pub grammar: Option<String>,
+    /// Like --grammar, read from a file.
+    #[arg(long, value_name = "PATH")]
+    pub grammar_file: Option<PathBuf>,
+    /// Only generate JSON that fits this JSON Schema (`{}`: any JSON).
+    #[arg(long, value_name = "JSON")]
+    pub json_schema: Option<String>,
+    /// Like --json-schema, read from a file.
+    #[arg(long, value_name = "PATH")]
+    pub json_schema_file: Option<PathBuf>,
+}
+
+impl GrammarArgs {
+    /// The grammar the flags ask for, compiled for `model`.
+    pub fn compile(&self, model: &Model) -> Result<Option<Arc<Grammar>>> {
+        let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+        let gbnf = match (&self.grammar, &self.grammar_file) {
+            (Some(g), _) => Some(("--grammar".to_string(), g.clone())),
+            (_, Some(p)) => Some((format!("--grammar-file {}", p.display()), read(p)?)),
+            _ => None,
+        };
+        if let Some((flag, text)) = gbnf {
+            return Ok(Some(model.compile_grammar(GrammarSource::Gbnf(&text)).with_context(|| flag)?));
+        }
+        let schema = match (&self.json_schema, &self.json_schema_file) {
+            (Some(s), _) => Some(("--json-schema".to_string(), s.clone())),
+            (_, Some(p)) => Some((format!("--json-schema-file {}", p.display()), read(p)?)),
+            _ => None,
+        };
+        let Some((flag, text)) = schema else { return Ok(None) };
+        let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{flag}: not JSON"))?;
+        Ok(Some(model.compile_grammar(GrammarSource::JsonSchema(&value)).with_context(|| flag)?))
     }
 }
 
@@ -77,6 +123,8 @@ pub struct GenerateCommand {
     system: Option<String>,
     #[command(flatten)]
     sampling: SamplingArgs,
+    #[command(flatten)]
+    grammar: GrammarArgs,
     /// Context size in tokens.
     #[arg(long, value_parser = super::args::positive, default_value_t = 2048)]
     ctx_size: usize,
@@ -121,7 +169,8 @@ impl GenerateCommand {
         let pool = self.threads.pool();
         let mut ctx = Context::with_kv_types(Arc::clone(&model), pool, self.ctx_size, self.kv.types())?;
         ctx.set_deadline(deadline);
-        let mut gen = match Generation::start(&mut ctx, &tokens, self.sampling.options()) {
+        let opts = GenerateOptions { grammar: self.grammar.compile(&model)?, ..self.sampling.options() };
+        let mut gen = match Generation::start(&mut ctx, &tokens, opts) {
             Err(ModelError::DeadlineExceeded) => timed_out(),
             r => r?,
         };

@@ -26,9 +26,10 @@ pub mod starcoder2;
 mod weights;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use edgewasm_gguf::{GgmlType, GgufFile};
+use edgewasm_grammar::TokenTrie;
 use edgewasm_tokenizer::Tokenizer;
 
 use crate::kv_cache::KvCache;
@@ -268,6 +269,8 @@ pub struct Model {
     tokenizer: Tokenizer,
     chat_template: Option<String>,
     arch: Box<dyn Architecture>,
+    /// The vocabulary as a byte trie, for grammar masks; built on first use.
+    token_trie: OnceLock<Arc<TokenTrie>>,
 }
 
 impl Model {
@@ -305,7 +308,7 @@ impl Model {
             .ok_or_else(|| ModelError::UnsupportedArchitecture(config.arch.clone()))?;
         let arch: Box<dyn Architecture> = Box::new(load(&weights, &config)?);
         let chat_template = file.get_str("tokenizer.chat_template")?.map(str::to_string);
-        Ok(Model { file, config, tokenizer, chat_template, arch })
+        Ok(Model { file, config, tokenizer, chat_template, arch, token_trie: OnceLock::new() })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -327,6 +330,17 @@ impl Model {
     pub fn without_file_chat_template(mut self) -> Model {
         self.chat_template = None;
         self
+    }
+
+    /// The sampled vocabulary (ids below `n_vocab`) as a byte trie, for
+    /// constrained generation. Built on first use and shared by every
+    /// generation on this model.
+    pub fn token_trie(&self) -> Arc<TokenTrie> {
+        let trie = self.token_trie.get_or_init(|| {
+            let tok = &self.tokenizer;
+            Arc::new(TokenTrie::new(self.config.n_vocab, |id| tok.token_bytes(id)))
+        });
+        Arc::clone(trie)
     }
 
     /// The file's Jinja chat template, if it has one.

@@ -331,7 +331,7 @@ impl ExecSlot {
         let mut req = SamplingRequest::from(&self.settings.text);
         // WasmEdge's n-predict default is "until the end": up to --max-tokens.
         req.max_tokens = Some(req.max_tokens.unwrap_or(usize::MAX));
-        let opts = req.options(self.ctx.limits())?;
+        let opts = req.options(self.ctx.limits(), self.ctx.model())?;
         self.piece.clear();
         self.stop = None;
         let gen = self.ctx.start(&ids, opts)?;

@@ -1,1 +1,0 @@
-//! JSON Schema to GBNF (being written).
