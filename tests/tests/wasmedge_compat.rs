@@ -109,6 +109,34 @@ fn basic_completion_matches_native_generate() {
     }
 }
 
+/// The `grammar` and `json-schema` config keys constrain the output as
+/// `edgewasm generate --grammar/--json-schema` does, on both crate
+/// versions; a bad grammar is an error naming its line and column.
+#[test]
+fn grammar_and_json_schema_keys_constrain_the_output() {
+    let schema = r#"{"type":"object","properties":{"color":{"enum":["red","green","blue"]},"count":{"type":"integer","minimum":1,"maximum":9}},"required":["color","count"]}"#;
+    let prompt = "The three primary colors are";
+    let cases = [("grammar", "root ::= (\"yes\" | \"no\") \".\"", "--grammar"), ("json_schema", schema, "--json-schema")];
+    for (key, value, flag) in cases {
+        let (text, _, _) = native(&["--max-tokens", "48", "--prompt", prompt, flag, value]);
+        if key == "json_schema" {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+            assert!(v["count"].as_u64().is_some_and(|c| (1..=9).contains(&c)), "{v}");
+        } else {
+            assert!(text == "yes.\n" || text == "no.\n", "{text:?}");
+        }
+        let env = format!("{key}={value}");
+        for v in VERSIONS {
+            let o = run_guest(&format!("basic-{v}"), &["temp=0", "n_predict=48", &env], &["default", prompt]);
+            assert!(o.status.success(), "basic-{v} with {key}");
+            assert_eq!(stdout(&o), text, "basic-{v} with {key} differs from `edgewasm generate {flag}`");
+        }
+    }
+    let o = run_guest("basic-v08", &["temp=0", "grammar=root ::= \"a\" missing"], &["default", prompt]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("undefined rule `missing` at line 1, column 14"), "{}", stderr(&o));
+}
+
 #[test]
 fn streaming_with_compute_single_equals_compute() {
     let p = PROMPTS[1];
@@ -257,6 +285,74 @@ fn bad_guest_pointers_are_error_codes_and_the_host_survives() {
   (func (export "_start") (if (i32.ne (call $compute (i32.const 0)) (i32.const 3)) (then unreachable))))"#,
     );
     assert_eq!(run(&["run", s(&m)]).status.code(), Some(0));
+}
+
+/// WasmEdge's behaviour in the details apps rely on: output 1 has
+/// `input_tokens` right after `set_input`; a prompt too long for the
+/// context is error 102 from `compute`; `unload` frees the contexts made
+/// from the graph; an `--nn-preload` file that does not exist is a warning
+/// at start and 103 at `load_by_name`.
+#[test]
+fn set_input_metadata_prompt_too_long_unload_and_missing_preload() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = "one two three four five six seven eight nine ten ".repeat(6);
+    let config = r#"{"ctx-size": 32}"#;
+    // 0 graph, 4 context, 8 bytes written; 64 "default", 80 "gone";
+    // 96 config; 256 prompt tensor; 300 dims; 320 config tensor; 352 an
+    // iovec of the output at 1024; 2048 the prompt.
+    let segments = [
+        words(256, &[300, 1, 3, 2048, prompt.len() as u32]),
+        words(300, &[1]),
+        words(320, &[300, 1, 3, 96, config.len() as u32]),
+        words(352, &[1024, 0]),
+    ]
+    .join("\n");
+    let config = config.replace('"', "\\\"");
+    let wat = format!(
+        r#"(module
+  (import "wasi_ephemeral_nn" "load_by_name" (func $load_by_name (param i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "load_by_name_with_config" (func $load_cfg (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "init_execution_context" (func $init (param i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "set_input" (func $set_input (param i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "compute" (func $compute (param i32) (result i32)))
+  (import "wasi_ephemeral_nn" "get_output" (func $get_output (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_ephemeral_nn" "unload" (func $unload (param i32) (result i32)))
+  (import "wasi_ephemeral_nn" "finalize_execution_context" (func $fin (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "default")
+  (data (i32.const 80) "gone")
+  (data (i32.const 96) "{config}")
+  (data (i32.const 2048) "{prompt}")
+  {segments}
+  (func $expect (param $got i32) (param $want i32) (param $step i32)
+    (if (i32.ne (local.get $got) (local.get $want)) (then (call $exit (local.get $step)))))
+  (func (export "_start")
+    (call $expect (call $load_by_name (i32.const 80) (i32.const 4) (i32.const 0)) (i32.const 103) (i32.const 10))
+    (call $expect (call $load_cfg (i32.const 64) (i32.const 7) (i32.const 96) (i32.const {cfg_len}) (i32.const 0)) (i32.const 0) (i32.const 11))
+    (call $expect (call $init (i32.load (i32.const 0)) (i32.const 4)) (i32.const 0) (i32.const 12))
+    (call $expect (call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const 256)) (i32.const 0) (i32.const 13))
+    (call $expect (call $get_output (i32.load (i32.const 4)) (i32.const 1) (i32.const 1024) (i32.const 512) (i32.const 8)) (i32.const 0) (i32.const 14))
+    (i32.store (i32.const 356) (i32.load (i32.const 8)))
+    (call $expect (call $write (i32.const 1) (i32.const 352) (i32.const 1) (i32.const 360)) (i32.const 0) (i32.const 15))
+    (call $expect (call $compute (i32.load (i32.const 4))) (i32.const 102) (i32.const 16))
+    (call $expect (call $unload (i32.load (i32.const 0))) (i32.const 0) (i32.const 17))
+    (call $expect (call $compute (i32.load (i32.const 4))) (i32.const 1) (i32.const 18))
+    (call $expect (call $fin (i32.load (i32.const 4))) (i32.const 1) (i32.const 19))
+    (call $exit (i32.const 0))))"#,
+        cfg_len = r#"{"ctx-size": 32}"#.len(),
+    );
+    let m = wat_module(dir.path(), "parity", &wat);
+    let real = format!("default:GGML:AUTO:{}", model_path(SMOLLM2).display());
+    let o = run(&["run", "--nn-preload", "gone:GGML:AUTO:/nonexistent/model.gguf", "--nn-preload", &real, s(&m)]);
+    assert_eq!(o.status.code(), Some(0), "a check failed: the exit code is its step number");
+    assert!(stderr(&o).contains("/nonexistent/model.gguf does not exist"), "{}", stderr(&o));
+    let meta: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let want = edgewasm_tests::model(SMOLLM2).tokenizer().encode(&prompt, true, true).len();
+    assert!(want > 32);
+    assert_eq!(meta["input_tokens"].as_u64(), Some(want as u64), "{meta}");
+    assert_eq!(meta["output_tokens"].as_u64(), Some(0), "{meta}");
 }
 
 #[test]

@@ -517,6 +517,14 @@ extern void __wasm_import_edgewasm_llm_llm_method_generation_stop_reason(int32_t
 __attribute__((__import_module__("edgewasm:llm/llm@0.1.0"), __import_name__("[method]generation.stats")))
 extern void __wasm_import_edgewasm_llm_llm_method_generation_stats(int32_t, uint8_t *);
 
+// Imported Functions from `edgewasm:llm/constrained@0.1.0`
+
+__attribute__((__import_module__("edgewasm:llm/constrained@0.1.0"), __import_name__("complete")))
+extern void __wasm_import_edgewasm_llm_constrained_complete(uint8_t *, uint8_t *);
+
+__attribute__((__import_module__("edgewasm:llm/constrained@0.1.0"), __import_name__("chat")))
+extern void __wasm_import_edgewasm_llm_constrained_chat(uint8_t *, uint8_t *);
+
 // Exported Functions from `wasi:cli/run@0.2.12`
 
 
@@ -1483,6 +1491,34 @@ void edgewasm_llm_llm_result_option_string_error_free(edgewasm_llm_llm_result_op
 
 void edgewasm_llm_llm_option_stop_reason_free(edgewasm_llm_llm_option_stop_reason_t *ptr) {
   if (ptr->is_some) {
+  }
+}
+
+void edgewasm_llm_constrained_error_free(edgewasm_llm_constrained_error_t *ptr) {
+  edgewasm_llm_types_error_free(ptr);
+}
+
+void edgewasm_llm_constrained_sampling_free(edgewasm_llm_constrained_sampling_t *ptr) {
+  edgewasm_llm_types_sampling_free(ptr);
+}
+
+void edgewasm_llm_constrained_constraint_free(edgewasm_llm_constrained_constraint_t *ptr) {
+  switch ((int32_t) ptr->tag) {
+    case 0: {
+      command_string_free(&ptr->val.grammar);
+      break;
+    }
+    case 1: {
+      command_string_free(&ptr->val.json_schema);
+      break;
+    }
+  }
+}
+
+void edgewasm_llm_constrained_result_own_generation_error_free(edgewasm_llm_constrained_result_own_generation_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    edgewasm_llm_constrained_error_free(&ptr->val.err);
   }
 }
 
@@ -5624,6 +5660,250 @@ void edgewasm_llm_llm_method_generation_stats(edgewasm_llm_llm_borrow_generation
     (double) *((double*) (ptr + 16)),
     (double) *((double*) (ptr + 24)),
   };
+}
+
+bool edgewasm_llm_constrained_complete(edgewasm_llm_constrained_borrow_session_t session, command_string_t *prompt, edgewasm_llm_constrained_sampling_t *options, edgewasm_llm_constrained_constraint_t *constraint, edgewasm_llm_constrained_own_generation_t *ret, edgewasm_llm_constrained_error_t *err) {
+  __attribute__((__aligned__(8)))
+  uint8_t ret_area[(80+6*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  *((int32_t*)(ptr + 0)) = (session).__handle;
+  *((size_t*)(ptr + (2*sizeof(void*)))) = (*prompt).len;
+  *((uint8_t **)(ptr + sizeof(void*))) = (uint8_t *) (*prompt).ptr;
+  if (((*options).max_tokens).is_some) {
+    const uint32_t *payload0 = &((*options).max_tokens).val;
+    *((int8_t*)(ptr + (8+2*sizeof(void*)))) = 1;
+    *((int32_t*)(ptr + (12+2*sizeof(void*)))) = (int32_t) (*payload0);
+  } else {
+    *((int8_t*)(ptr + (8+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).temperature).is_some) {
+    const float *payload2 = &((*options).temperature).val;
+    *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 1;
+    *((float*)(ptr + (20+2*sizeof(void*)))) = *payload2;
+  } else {
+    *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).top_k).is_some) {
+    const uint32_t *payload4 = &((*options).top_k).val;
+    *((int8_t*)(ptr + (24+2*sizeof(void*)))) = 1;
+    *((int32_t*)(ptr + (28+2*sizeof(void*)))) = (int32_t) (*payload4);
+  } else {
+    *((int8_t*)(ptr + (24+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).top_p).is_some) {
+    const float *payload6 = &((*options).top_p).val;
+    *((int8_t*)(ptr + (32+2*sizeof(void*)))) = 1;
+    *((float*)(ptr + (36+2*sizeof(void*)))) = *payload6;
+  } else {
+    *((int8_t*)(ptr + (32+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).min_p).is_some) {
+    const float *payload8 = &((*options).min_p).val;
+    *((int8_t*)(ptr + (40+2*sizeof(void*)))) = 1;
+    *((float*)(ptr + (44+2*sizeof(void*)))) = *payload8;
+  } else {
+    *((int8_t*)(ptr + (40+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).repeat_penalty).is_some) {
+    const float *payload10 = &((*options).repeat_penalty).val;
+    *((int8_t*)(ptr + (48+2*sizeof(void*)))) = 1;
+    *((float*)(ptr + (52+2*sizeof(void*)))) = *payload10;
+  } else {
+    *((int8_t*)(ptr + (48+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).seed).is_some) {
+    const uint64_t *payload12 = &((*options).seed).val;
+    *((int8_t*)(ptr + (56+2*sizeof(void*)))) = 1;
+    *((int64_t*)(ptr + (64+2*sizeof(void*)))) = (int64_t) (*payload12);
+  } else {
+    *((int8_t*)(ptr + (56+2*sizeof(void*)))) = 0;
+  }
+  *((size_t*)(ptr + (72+3*sizeof(void*)))) = ((*options).stop).len;
+  *((uint8_t **)(ptr + (72+2*sizeof(void*)))) = (uint8_t *) ((*options).stop).ptr;
+  switch ((int32_t) (*constraint).tag) {
+    case 0: {
+      const command_string_t *payload13 = &(*constraint).val.grammar;
+      *((int8_t*)(ptr + (72+4*sizeof(void*)))) = 0;
+      *((size_t*)(ptr + (72+6*sizeof(void*)))) = (*payload13).len;
+      *((uint8_t **)(ptr + (72+5*sizeof(void*)))) = (uint8_t *) (*payload13).ptr;
+      break;
+    }
+    case 1: {
+      const command_string_t *payload14 = &(*constraint).val.json_schema;
+      *((int8_t*)(ptr + (72+4*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (72+6*sizeof(void*)))) = (*payload14).len;
+      *((uint8_t **)(ptr + (72+5*sizeof(void*)))) = (uint8_t *) (*payload14).ptr;
+      break;
+    }
+  }
+  uint8_t *ptr15 = (uint8_t *) &ret_area;
+  __wasm_import_edgewasm_llm_constrained_complete(ptr, ptr15);
+  edgewasm_llm_constrained_result_own_generation_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr15 + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = (edgewasm_llm_constrained_own_generation_t) { *((int32_t*) (ptr15 + sizeof(void*))) };
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      edgewasm_llm_types_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr15 + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          variant.val.not_found = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr15 + (2*sizeof(void*))))), (*((size_t*) (ptr15 + (3*sizeof(void*))))) };
+          break;
+        }
+        case 1: {
+          variant.val.invalid_argument = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr15 + (2*sizeof(void*))))), (*((size_t*) (ptr15 + (3*sizeof(void*))))) };
+          break;
+        }
+        case 2: {
+          variant.val.limit_exceeded = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr15 + (2*sizeof(void*))))), (*((size_t*) (ptr15 + (3*sizeof(void*))))) };
+          break;
+        }
+        case 3: {
+          break;
+        }
+        case 4: {
+          variant.val.runtime = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr15 + (2*sizeof(void*))))), (*((size_t*) (ptr15 + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool edgewasm_llm_constrained_chat(edgewasm_llm_constrained_borrow_session_t session, command_string_t *content, edgewasm_llm_constrained_sampling_t *options, edgewasm_llm_constrained_constraint_t *constraint, edgewasm_llm_constrained_own_generation_t *ret, edgewasm_llm_constrained_error_t *err) {
+  __attribute__((__aligned__(8)))
+  uint8_t ret_area[(80+6*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  *((int32_t*)(ptr + 0)) = (session).__handle;
+  *((size_t*)(ptr + (2*sizeof(void*)))) = (*content).len;
+  *((uint8_t **)(ptr + sizeof(void*))) = (uint8_t *) (*content).ptr;
+  if (((*options).max_tokens).is_some) {
+    const uint32_t *payload0 = &((*options).max_tokens).val;
+    *((int8_t*)(ptr + (8+2*sizeof(void*)))) = 1;
+    *((int32_t*)(ptr + (12+2*sizeof(void*)))) = (int32_t) (*payload0);
+  } else {
+    *((int8_t*)(ptr + (8+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).temperature).is_some) {
+    const float *payload2 = &((*options).temperature).val;
+    *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 1;
+    *((float*)(ptr + (20+2*sizeof(void*)))) = *payload2;
+  } else {
+    *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).top_k).is_some) {
+    const uint32_t *payload4 = &((*options).top_k).val;
+    *((int8_t*)(ptr + (24+2*sizeof(void*)))) = 1;
+    *((int32_t*)(ptr + (28+2*sizeof(void*)))) = (int32_t) (*payload4);
+  } else {
+    *((int8_t*)(ptr + (24+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).top_p).is_some) {
+    const float *payload6 = &((*options).top_p).val;
+    *((int8_t*)(ptr + (32+2*sizeof(void*)))) = 1;
+    *((float*)(ptr + (36+2*sizeof(void*)))) = *payload6;
+  } else {
+    *((int8_t*)(ptr + (32+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).min_p).is_some) {
+    const float *payload8 = &((*options).min_p).val;
+    *((int8_t*)(ptr + (40+2*sizeof(void*)))) = 1;
+    *((float*)(ptr + (44+2*sizeof(void*)))) = *payload8;
+  } else {
+    *((int8_t*)(ptr + (40+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).repeat_penalty).is_some) {
+    const float *payload10 = &((*options).repeat_penalty).val;
+    *((int8_t*)(ptr + (48+2*sizeof(void*)))) = 1;
+    *((float*)(ptr + (52+2*sizeof(void*)))) = *payload10;
+  } else {
+    *((int8_t*)(ptr + (48+2*sizeof(void*)))) = 0;
+  }
+  if (((*options).seed).is_some) {
+    const uint64_t *payload12 = &((*options).seed).val;
+    *((int8_t*)(ptr + (56+2*sizeof(void*)))) = 1;
+    *((int64_t*)(ptr + (64+2*sizeof(void*)))) = (int64_t) (*payload12);
+  } else {
+    *((int8_t*)(ptr + (56+2*sizeof(void*)))) = 0;
+  }
+  *((size_t*)(ptr + (72+3*sizeof(void*)))) = ((*options).stop).len;
+  *((uint8_t **)(ptr + (72+2*sizeof(void*)))) = (uint8_t *) ((*options).stop).ptr;
+  switch ((int32_t) (*constraint).tag) {
+    case 0: {
+      const command_string_t *payload13 = &(*constraint).val.grammar;
+      *((int8_t*)(ptr + (72+4*sizeof(void*)))) = 0;
+      *((size_t*)(ptr + (72+6*sizeof(void*)))) = (*payload13).len;
+      *((uint8_t **)(ptr + (72+5*sizeof(void*)))) = (uint8_t *) (*payload13).ptr;
+      break;
+    }
+    case 1: {
+      const command_string_t *payload14 = &(*constraint).val.json_schema;
+      *((int8_t*)(ptr + (72+4*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (72+6*sizeof(void*)))) = (*payload14).len;
+      *((uint8_t **)(ptr + (72+5*sizeof(void*)))) = (uint8_t *) (*payload14).ptr;
+      break;
+    }
+  }
+  uint8_t *ptr15 = (uint8_t *) &ret_area;
+  __wasm_import_edgewasm_llm_constrained_chat(ptr, ptr15);
+  edgewasm_llm_constrained_result_own_generation_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr15 + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = (edgewasm_llm_constrained_own_generation_t) { *((int32_t*) (ptr15 + sizeof(void*))) };
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      edgewasm_llm_types_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr15 + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          variant.val.not_found = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr15 + (2*sizeof(void*))))), (*((size_t*) (ptr15 + (3*sizeof(void*))))) };
+          break;
+        }
+        case 1: {
+          variant.val.invalid_argument = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr15 + (2*sizeof(void*))))), (*((size_t*) (ptr15 + (3*sizeof(void*))))) };
+          break;
+        }
+        case 2: {
+          variant.val.limit_exceeded = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr15 + (2*sizeof(void*))))), (*((size_t*) (ptr15 + (3*sizeof(void*))))) };
+          break;
+        }
+        case 3: {
+          break;
+        }
+        case 4: {
+          variant.val.runtime = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr15 + (2*sizeof(void*))))), (*((size_t*) (ptr15 + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
 }
 
 __attribute__((__export_name__("wasi:cli/run@0.2.12#run")))

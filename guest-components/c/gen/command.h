@@ -1409,6 +1409,39 @@ typedef struct {
   edgewasm_llm_llm_stop_reason_t val;
 } edgewasm_llm_llm_option_stop_reason_t;
 
+typedef edgewasm_llm_types_error_t edgewasm_llm_constrained_error_t;
+
+typedef edgewasm_llm_types_sampling_t edgewasm_llm_constrained_sampling_t;
+
+typedef struct edgewasm_llm_constrained_constraint_t {
+  uint8_t tag;
+  union {
+    command_string_t     grammar;
+    command_string_t     json_schema;
+  } val;
+} edgewasm_llm_constrained_constraint_t;
+
+// GBNF, llama.cpp's grammar syntax; the start rule is `root`.
+// Whole tokens can be named as `<[id]>` or by their text `<think>`.
+#define EDGEWASM_LLM_CONSTRAINED_CONSTRAINT_GRAMMAR 0
+// A JSON Schema as JSON text; `{}` allows any JSON value. The
+// subset llama.cpp's converter supports (types, properties and
+// required, enum/const, arrays with min/max items, `$ref`/`$defs`,
+// anyOf/oneOf, string length, pattern and formats, integer bounds).
+#define EDGEWASM_LLM_CONSTRAINED_CONSTRAINT_JSON_SCHEMA 1
+
+typedef edgewasm_llm_llm_borrow_session_t edgewasm_llm_constrained_borrow_session_t;
+
+typedef edgewasm_llm_llm_own_generation_t edgewasm_llm_constrained_own_generation_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    edgewasm_llm_constrained_own_generation_t ok;
+    edgewasm_llm_constrained_error_t err;
+  } val;
+} edgewasm_llm_constrained_result_own_generation_error_t;
+
 typedef struct {
   bool is_err;
 } exports_wasi_cli_run_result_void_void_t;
@@ -2647,6 +2680,15 @@ extern bool edgewasm_llm_llm_method_generation_collect(edgewasm_llm_llm_borrow_g
 extern bool edgewasm_llm_llm_method_generation_stop_reason(edgewasm_llm_llm_borrow_generation_t self, edgewasm_llm_llm_stop_reason_t *ret);
 extern void edgewasm_llm_llm_method_generation_stats(edgewasm_llm_llm_borrow_generation_t self, edgewasm_llm_llm_stats_t *ret);
 
+// Imported Functions from `edgewasm:llm/constrained@0.1.0`
+// `session.complete` whose output follows `constraint`. The end of
+// generation is allowed exactly where the grammar's text may end; an
+// invalid grammar or schema is `invalid-argument` naming the line and
+// column or the schema location.
+extern bool edgewasm_llm_constrained_complete(edgewasm_llm_constrained_borrow_session_t session, command_string_t *prompt, edgewasm_llm_constrained_sampling_t *options, edgewasm_llm_constrained_constraint_t *constraint, edgewasm_llm_constrained_own_generation_t *ret, edgewasm_llm_constrained_error_t *err);
+// `session.chat` whose reply follows `constraint`.
+extern bool edgewasm_llm_constrained_chat(edgewasm_llm_constrained_borrow_session_t session, command_string_t *content, edgewasm_llm_constrained_sampling_t *options, edgewasm_llm_constrained_constraint_t *constraint, edgewasm_llm_constrained_own_generation_t *ret, edgewasm_llm_constrained_error_t *err);
+
 // Exported Functions from `wasi:cli/run@0.2.12`
 bool exports_wasi_cli_run_run(void);
 
@@ -2963,6 +3005,14 @@ void edgewasm_llm_llm_result_own_generation_error_free(edgewasm_llm_llm_result_o
 void edgewasm_llm_llm_result_option_string_error_free(edgewasm_llm_llm_result_option_string_error_t *ptr);
 
 void edgewasm_llm_llm_option_stop_reason_free(edgewasm_llm_llm_option_stop_reason_t *ptr);
+
+void edgewasm_llm_constrained_error_free(edgewasm_llm_constrained_error_t *ptr);
+
+void edgewasm_llm_constrained_sampling_free(edgewasm_llm_constrained_sampling_t *ptr);
+
+void edgewasm_llm_constrained_constraint_free(edgewasm_llm_constrained_constraint_t *ptr);
+
+void edgewasm_llm_constrained_result_own_generation_error_free(edgewasm_llm_constrained_result_own_generation_error_t *ptr);
 
 void exports_wasi_cli_run_result_void_void_free(exports_wasi_cli_run_result_void_void_t *ptr);
 

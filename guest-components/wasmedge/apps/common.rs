@@ -34,6 +34,13 @@ pub fn options_from_env() -> Value {
     if let Ok(r) = std::env::var("reverse_prompt") {
         o.insert("reverse-prompt".into(), json!(r));
     }
+    // Constrained output, as the public `grammar` and `json-schema` apps
+    // set it: GBNF text, or a schema as a JSON string.
+    for (env, key) in [("grammar", "grammar"), ("json_schema", "json-schema")] {
+        if let Ok(v) = std::env::var(env) {
+            o.insert(key.into(), json!(v));
+        }
+    }
     if env_bool("stream_stdout") {
         o.insert("stream-stdout".into(), json!(true));
     }

@@ -294,7 +294,7 @@ impl Matcher {
     }
 
     /// The tokens of `trie` the grammar allows next; `eog` are the
-    /// end-of-generation tokens, allowed when the text can end here.
+    /// end-of-generation tokens, allowed exactly when the text can end here.
     /// Results are cached per matcher state, so a grammar that revisits a
     /// state (the inside of a JSON string) pays for its walk once.
     pub fn fill_mask(&mut self, trie: &TokenTrie, eog: &[u32]) -> Arc<TokenMask> {
@@ -328,6 +328,11 @@ impl Matcher {
                 }
             }
             mask.union_with(&by_id);
+        }
+        // An end-of-generation token ends the text, whatever its bytes:
+        // only where the grammar's text may end.
+        if !self.can_end() {
+            eog.iter().for_each(|&t| mask.forbid(t));
         }
         let mask = Arc::new(mask);
         if self.overloaded {

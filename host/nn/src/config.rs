@@ -30,8 +30,9 @@ pub struct TextConfig {
     /// `messages`: chat messages; the host applies the model's template.
     pub messages: Option<Vec<Message>>,
     /// `grammar` (GBNF text) or `json-schema` (a schema, as a JSON string
-    /// as WasmEdge takes it, or inline): constrains the output.
-    pub grammar: Option<GrammarRequest>,
+    /// as WasmEdge takes it, or inline): constrains the output. `Some(None)`:
+    /// set to `""`, which clears an earlier config's grammar.
+    pub grammar: Option<Option<GrammarRequest>>,
 }
 
 /// Keys of WasmEdge's plugin that have no meaning here (accepted silently).
@@ -77,9 +78,10 @@ impl TextConfig {
                 "min-p" => c.min_p = Some(nonneg_float(k, v)?),
                 "repeat-penalty" => c.repeat_penalty = Some(nonneg_float(k, v)?),
                 "seed" => {
-                    // WasmEdge uses -1 (or 0xFFFFFFFF) for "random"; we keep runs reproducible.
+                    // -1 (and llama.cpp's LLAMA_DEFAULT_SEED, 0xFFFFFFFF) mean
+                    // "random", as in WasmEdge; any other value reproduces.
                     let n = int(k, v)?;
-                    c.seed = Some(if n < 0 { 42 } else { n as u64 });
+                    c.seed = Some(if n < 0 || n == 0xFFFF_FFFF { random_seed() } else { n as u64 });
                 }
                 "ctx-size" => c.ctx_size = Some(uint(k, v)?),
                 "reverse-prompt" => {
@@ -110,7 +112,10 @@ impl TextConfig {
                 "grammar" | "json-schema" => {
                     let g = match (k.as_str(), v) {
                         // WasmEdge sends "" when no grammar is wanted.
-                        (_, Value::String(t)) if t.trim().is_empty() => continue,
+                        (_, Value::String(t)) if t.trim().is_empty() => {
+                            c.grammar.get_or_insert(None);
+                            continue;
+                        }
                         ("grammar", Value::String(t)) => GrammarRequest::Gbnf(t.clone()),
                         ("grammar", _) => return Err(bad_type(k, "a string of GBNF")),
                         (_, Value::String(t)) => GrammarRequest::JsonSchema(
@@ -120,10 +125,10 @@ impl TextConfig {
                         (_, schema @ (Value::Object(_) | Value::Bool(_))) => GrammarRequest::JsonSchema(schema.clone()),
                         _ => return Err(bad_type(k, "a JSON Schema (as a string or an object)")),
                     };
-                    if c.grammar.is_some() {
+                    if c.grammar.as_ref().is_some_and(Option::is_some) {
                         return Err(NnError::invalid("config keys `grammar` and `json-schema` exclude each other"));
                     }
-                    c.grammar = Some(g);
+                    c.grammar = Some(Some(g));
                 }
                 other if KNOWN_IGNORED.contains(&other) => {}
                 other => unknown.push(other.to_string()),
@@ -131,6 +136,15 @@ impl TextConfig {
         }
         Ok((c, unknown))
     }
+}
+
+/// A seed from the OS's randomness (std seeds `RandomState` from it), so no
+/// two "random" requests share a sequence.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
 }
 
 fn bad_type(key: &str, want: &str) -> NnError {
@@ -178,6 +192,30 @@ mod tests {
         assert_eq!(c.ctx_size, Some(512));
         assert_eq!(c.reverse_prompt, vec!["User:".to_string()]);
         assert_eq!(unknown, vec!["foo".to_string()]);
+    }
+
+    #[test]
+    fn grammar_keys() {
+        let (c, _) = TextConfig::parse(br#"{"grammar": "root ::= \"a\""}"#).unwrap();
+        assert_eq!(c.grammar, Some(Some(GrammarRequest::Gbnf("root ::= \"a\"".into()))));
+        let (c, _) = TextConfig::parse(br#"{"json-schema": "{\"type\": \"integer\"}"}"#).unwrap();
+        assert_eq!(c.grammar, Some(Some(GrammarRequest::JsonSchema(serde_json::json!({"type": "integer"})))));
+        let (c, _) = TextConfig::parse(br#"{"json-schema": {"enum": [1, 2]}}"#).unwrap();
+        assert_eq!(c.grammar, Some(Some(GrammarRequest::JsonSchema(serde_json::json!({"enum": [1, 2]})))));
+        // "" clears; absent leaves an earlier config's grammar alone.
+        assert_eq!(TextConfig::parse(br#"{"grammar": ""}"#).unwrap().0.grammar, Some(None));
+        assert_eq!(TextConfig::parse(br#"{"temp": 0}"#).unwrap().0.grammar, None);
+        assert!(TextConfig::parse(br#"{"grammar": "root ::= \"a\"", "json-schema": "{}"}"#).is_err());
+        assert!(TextConfig::parse(br#"{"json-schema": "{not json"}"#).is_err());
+        assert!(TextConfig::parse(br#"{"grammar": 5}"#).is_err());
+    }
+
+    #[test]
+    fn random_seed_for_minus_one() {
+        let seed = |b: &[u8]| TextConfig::parse(b).unwrap().0.seed.unwrap();
+        assert_eq!(seed(br#"{"seed": 7}"#), 7);
+        assert_ne!(seed(br#"{"seed": -1}"#), seed(br#"{"seed": -1}"#));
+        assert_ne!(seed(br#"{"seed": 4294967295}"#), 4294967295);
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl From<&TextConfig> for SamplingRequest {
             repeat_penalty: c.repeat_penalty,
             seed: c.seed,
             stop: c.reverse_prompt.clone(),
-            grammar: c.grammar.clone(),
+            grammar: c.grammar.clone().flatten(),
         }
     }
 }

@@ -114,6 +114,14 @@ impl<T> Slab<T> {
         self.slots.iter().filter_map(|s| s.value.as_deref())
     }
 
+    /// Live values with their handles, in slot order.
+    pub fn handles(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.value.as_deref().map(|v| ((s.generation << INDEX_BITS) | i as u32, v)))
+    }
+
     /// Slots ever created (live, free and retired): the table's size.
     pub fn capacity(&self) -> usize {
         self.slots.len()

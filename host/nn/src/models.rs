@@ -55,6 +55,9 @@ impl Preload {
 #[derive(Clone, Debug, Default)]
 pub struct ModelSet {
     models: BTreeMap<String, Arc<Model>>,
+    /// `--nn-preload` names whose file did not exist at start: loading them
+    /// fails with "model not found", as in WasmEdge, instead of the start.
+    missing: BTreeMap<String, PathBuf>,
 }
 
 impl ModelSet {
@@ -87,7 +90,16 @@ impl ModelSet {
         self.models.insert(name.to_string(), model);
     }
 
+    /// Records that `name` was to be preloaded from `path`, which does not
+    /// exist.
+    pub fn mark_missing(&mut self, name: &str, path: &Path) {
+        self.missing.insert(name.to_string(), path.to_path_buf());
+    }
+
     pub fn get(&self, name: &str) -> NnResult<&Arc<Model>> {
+        if let (None, Some(path)) = (self.models.get(name), self.missing.get(name)) {
+            return Err(NnError::not_found(format!("model `{name}` was to be preloaded from {}, which does not exist", path.display())));
+        }
         self.models.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.models.keys().map(String::as_str).collect();
             NnError::not_found(format!("no model named `{name}` (preloaded: {})", known.join(", ")))

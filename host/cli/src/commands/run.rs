@@ -150,17 +150,27 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 }
 
 impl RunCommand {
-    fn preloads(&self) -> Result<Vec<Preload>> {
+    /// The models to preload, and the `--nn-preload` ones whose file does
+    /// not exist: as in WasmEdge, those are a warning now and "model not
+    /// found" (103) when the guest loads them, not a failed start.
+    fn preloads(&self) -> Result<(Vec<Preload>, Vec<Preload>)> {
         let mut out = Vec::new();
+        let mut missing = Vec::new();
         for m in &self.models {
             let mut p = Preload::parse_model_flag(m).map_err(anyhow::Error::msg).context("--model")?;
             p.path = models::resolve(Some(&p.path.to_string_lossy())).with_context(|| format!("--model {m}"))?;
             out.push(p);
         }
         for m in &self.nn_preload {
-            out.push(Preload::parse_nn_preload(m).map_err(anyhow::Error::msg).context("--nn-preload")?);
+            let p = Preload::parse_nn_preload(m).map_err(anyhow::Error::msg).context("--nn-preload")?;
+            if p.path.exists() {
+                out.push(p);
+            } else {
+                eprintln!("[edgewasm] warning: --nn-preload {m}: {} does not exist", p.path.display());
+                missing.push(p);
+            }
         }
-        if out.is_empty() {
+        if out.is_empty() && missing.is_empty() {
             match models::resolve(None) {
                 Ok(path) => out.push(Preload { name: DEFAULT_NAME.to_string(), path }),
                 Err(e) => {
@@ -170,13 +180,16 @@ impl RunCommand {
                 }
             }
         }
-        Ok(out)
+        Ok((out, missing))
     }
 
     pub fn execute(self) -> Result<()> {
         let t0 = Instant::now();
-        let preloads = self.preloads()?;
-        let set = ModelSet::load(&preloads).map_err(anyhow::Error::msg)?;
+        let (preloads, missing) = self.preloads()?;
+        let mut set = ModelSet::load(&preloads).map_err(anyhow::Error::msg)?;
+        for p in &missing {
+            set.mark_missing(&p.name, &p.path);
+        }
         if self.verbose {
             let names: Vec<&str> = set.names().collect();
             eprintln!("[edgewasm] models [{}] mapped in {:.1} ms", names.join(", "), t0.elapsed().as_secs_f64() * 1e3);

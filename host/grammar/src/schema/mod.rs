@@ -5,9 +5,9 @@
 //! `common/json-schema-to-grammar.cpp`: the same primitive rules (`value`,
 //! `string`, `number`, `char`, ...), the same `space` rule between tokens
 //! (so pretty-printed JSON with up to 20 columns of indentation matches),
-//! rule names built from the path through the schema, required properties
-//! first in document order and then optional ones, each of which may be
-//! left out.
+//! rule names built from the path through the schema, and object keys in a
+//! fixed order: required properties in document order, then optional ones
+//! in document order (each may be left out), then extra ones.
 //!
 //! Supported subset:
 //! - `true` / `{}` / no type: any JSON value; `type` as a name or a list
@@ -20,26 +20,28 @@
 //!   and of type-only schemas.
 //! - objects: `properties`, `required`, `additionalProperties` (`false`,
 //!   `true` or a schema; when absent, extra properties are allowed only if
-//!   there is no `properties` either — llama.cpp's default).
+//!   there is no `properties` either: llama.cpp's default).
 //! - arrays: `items`, `prefixItems` (or draft-4 `items` arrays with
 //!   `additionalItems`), `minItems`, `maxItems`.
-//! - strings: `minLength`, `maxLength`, `pattern` (see [`regex`]), and
-//!   `format` `date`, `time`, `date-time`, `uuid` (other formats are
-//!   annotations and ignored, as the JSON Schema spec allows).
+//! - strings: `minLength`, `maxLength`, `pattern` (an ECMA-262 subset, see
+//!   `regex.rs`), and `format` `date`, `time`, `date-time`, `uuid` (other
+//!   formats are annotations and ignored, as the JSON Schema spec allows).
 //! - integers: `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`.
 //!
 //! Everything else that constrains values (`not`, `if`, `patternProperties`,
-//! `uniqueItems`, bounds on `number`, ...) is refused with a
-//! [`SchemaError`] naming the JSON pointer of the keyword: a grammar that
-//! silently ignored it would let the model produce invalid output. Where
-//! llama.cpp's conventions are stricter than the spec (no extra properties
-//! by default, tuples without extra items, `oneOf` treated as `anyOf`,
-//! at most 16 digits in unbounded numbers), the grammar accepts a subset
-//! of the valid instances, never an invalid one.
+//! `uniqueItems`, bounds on `number`, keywords next to `$ref` or `anyOf`,
+//! ...) is refused with a [`SchemaError`] naming the JSON pointer of the
+//! keyword: a grammar that silently ignored it would let the model produce
+//! invalid output. Where llama.cpp's conventions are stricter than the spec
+//! (no extra properties by default, every tuple item required, at most 16
+//! digits in unbounded numbers, no `\uXXXX` spellings in patterns), the
+//! grammar accepts a subset of the valid instances. The one way it can
+//! accept an invalid instance is `oneOf` with overlapping alternatives: it
+//! is treated as `anyOf`, as llama.cpp does.
 //!
-//! Schemas come from guests, so every recursion is bounded (nesting depth,
-//! number of sub-schemas visited, size of the grammar) and reported as an
-//! error rather than a stack overflow or an allocation failure.
+//! Schemas come from guests, so every recursion is bounded (64 levels of
+//! nesting, 100 000 sub-schemas visited, a 1 MiB grammar) and reported as
+//! an error rather than a stack overflow or an allocation failure.
 
 mod int_range;
 mod keywords;

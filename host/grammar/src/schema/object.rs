@@ -445,6 +445,7 @@ impl<'a> Converter<'a> {
             )
         };
         let mut props = Vec::new();
+        let mut any_object = false;
         for (i, alt) in alts.iter().enumerate() {
             let (mut alt, mut at) = (alt, join_index(ptr, i));
             let mut hops = 0;
@@ -467,7 +468,12 @@ impl<'a> Converter<'a> {
             }
             let obj = match alt {
                 Value::Bool(true) => return Ok(None),
-                Value::Bool(false) => continue,
+                Value::Bool(false) => {
+                    if i + 1 == alts.len() && props.is_empty() && !any_object {
+                        return Err(unsatisfiable(ptr, "every alternative is `false`"));
+                    }
+                    continue;
+                }
                 Value::Object(obj) => obj,
                 _ => return Err(invalid(&at, "a schema must be an object or a boolean")),
             };
@@ -493,6 +499,7 @@ impl<'a> Converter<'a> {
                 // constrains nothing.
                 return Ok(None);
             }
+            any_object = true;
             props.extend(spec.props);
         }
         Ok(Some(props))

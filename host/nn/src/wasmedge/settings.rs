@@ -3,7 +3,8 @@
 //! `set_input(1)`. Each call updates only the keys it names.
 //!
 //! Sampling keys (`n-predict`, `ctx-size`, `temp`, `top-p`, `top-k`,
-//! `min-p`, `repeat-penalty`, `seed`, `reverse-prompt`) are parsed by
+//! `min-p`, `repeat-penalty`, `seed`, `reverse-prompt`, `grammar`,
+//! `json-schema`) are parsed by
 //! [`TextConfig`]. The plugin's own keys: `enable-log` (timings and notes on
 //! stderr), `stream-stdout` (print tokens to stdout as they come),
 //! `n-gpu-layers` (accepted, ignored: CPU only), `batch-size` (accepted:
@@ -78,6 +79,7 @@ fn merge(base: &mut TextConfig, new: TextConfig) {
     set(&mut base.repeat_penalty, new.repeat_penalty);
     set(&mut base.seed, new.seed);
     set(&mut base.ctx_size, new.ctx_size);
+    set(&mut base.grammar, new.grammar);
     set(&mut base.messages, new.messages);
     if !new.reverse_prompt.is_empty() {
         base.reverse_prompt = new.reverse_prompt;

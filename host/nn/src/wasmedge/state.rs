@@ -37,6 +37,8 @@ struct GraphSlot {
 
 #[derive(Debug)]
 struct ExecSlot {
+    /// The graph it was made from: `unload` frees it with the graph.
+    graph: u32,
     ctx: LlmContext,
     settings: Settings,
     prompt: Option<String>,
@@ -139,10 +141,16 @@ impl WasmEdgeNn {
         Ok(h)
     }
 
-    /// `unload`: forgets the graph (its contexts keep their model).
+    /// `unload`: frees the graph and, as WasmEdge does, every execution
+    /// context made from it with its KV cache; their handles are invalid
+    /// afterwards.
     pub fn unload(&mut self, graph: u32) -> CallResult<()> {
         self.graphs.remove(graph).ok_or_else(|| CallError::invalid(format!("no graph {graph}")))?;
         self.by_name.retain(|_, h| *h != graph);
+        let made: Vec<u32> = self.contexts.handles().filter(|(_, c)| c.graph == graph).map(|(h, _)| h).collect();
+        for h in made {
+            self.contexts.remove(h);
+        }
         Ok(())
     }
 
@@ -155,6 +163,7 @@ impl WasmEdgeNn {
         let ctx = LlmContext::new(&self.env, model, settings.text.ctx_size)?;
         self.contexts
             .insert(ExecSlot {
+                graph,
                 ctx,
                 settings,
                 prompt: None,
@@ -190,8 +199,12 @@ impl WasmEdgeNn {
                 slot.stream = None;
                 slot.prompt = Some(prompt.to_string());
                 slot.prompt_ids = None;
-                // Checked again at compute time, after any ctx-size change.
-                slot.prompt_ids()?;
+                // Tokenized now, so output 1 reports `input_tokens` before
+                // `compute` as WasmEdge does; a prompt too long for the
+                // context is `compute`'s error 102, as there.
+                let n = slot.tokenize()?.len();
+                slot.stats = GenerationStats { prompt_tokens: n, ..GenerationStats::default() };
+                slot.stop = None;
                 Ok(())
             }
             1 => {
@@ -307,21 +320,24 @@ impl ExecSlot {
         if let Some(n) = self.settings.text.ctx_size {
             self.ctx.resize(n)?;
         }
-        let prompt = self.prompt.as_deref().filter(|p| !p.is_empty()).ok_or_else(|| CallError::invalid("no prompt: set input 0 first"))?;
-        let ids = match &self.prompt_ids {
-            Some(ids) => ids.clone(),
-            None => {
-                let ids = self.ctx.tokenize_prompt(prompt)?;
-                self.prompt_ids = Some(ids.clone());
-                ids
-            }
-        };
+        let ids = self.tokenize()?;
         if ids.len() >= self.ctx.n_ctx() {
             return Err(CallError::new(
                 Errno::PromptTooLong,
                 format!("the prompt has {} tokens, the context holds {}", ids.len(), self.ctx.n_ctx()),
             ));
         }
+        Ok(ids)
+    }
+
+    /// The prompt's tokens (tokenized once per `set_input`).
+    fn tokenize(&mut self) -> CallResult<Vec<u32>> {
+        if let Some(ids) = &self.prompt_ids {
+            return Ok(ids.clone());
+        }
+        let prompt = self.prompt.as_deref().filter(|p| !p.is_empty()).ok_or_else(|| CallError::invalid("no prompt: set input 0 first"))?;
+        let ids = self.ctx.tokenize_prompt(prompt)?;
+        self.prompt_ids = Some(ids.clone());
         Ok(ids)
     }
 
