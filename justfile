@@ -50,11 +50,16 @@ chat-native prompt="Why run small language models on edge devices? Answer in two
 # tests run the `edgewasm` that this same `cargo test` build links
 # (EDGEWASM_BIN) instead of building it again with the non-test feature set
 # (which rebuilds wasmtime and cranelift).
-test: models setup-aarch64 peer
+test: models setup-aarch64 peer test-tools
     CARGO_PROFILE_RELEASE_LTO=false EDGEWASM_BIN={{bin}} cargo test --workspace --release --no-fail-fast
     just reference
     just test-aarch64
     just fuzz-smoke
+
+# Tools the tests call besides the peer: Python's jsonschema (apt), which
+# validates the answers generated under JSON Schemas.
+test-tools:
+    python3 -c 'import jsonschema' 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-jsonschema; }
 
 # Install the aarch64 cross linker, sysroot, qemu-user and Rust target (apt, rustup).
 setup-aarch64:
