@@ -35,6 +35,28 @@ fn chat_guest_matches_native_generate() {
     }
 }
 
+/// `edgewasm:llm/constrained` from a component: the same answer as
+/// `generate --json-schema` / `--grammar`, and a bad grammar is the
+/// guest's `invalid-argument`.
+#[test]
+fn chat_guest_constrained_matches_native_generate() {
+    let chat = guest("chat");
+    let schema = r#"{"type":"object","properties":{"city":{"type":"string","maxLength":20},"population":{"type":"integer","minimum":0}},"required":["city","population"]}"#;
+    for (flag, value) in [("--json-schema", schema), ("--grammar", "root ::= [A-Z] [a-z]+ \".\"")] {
+        let native = run(&["generate", "--chat", "--temp", "0", "--max-tokens", "48", flag, value, "--prompt", PROMPTS[0]]);
+        assert!(native.status.success());
+        let wasm = run(&["run", s(&chat), "--temp", "0", "--max-tokens", "48", flag, value, PROMPTS[0]]);
+        assert!(wasm.status.success());
+        assert_eq!(stdout(&wasm), stdout(&native), "chat.wasm {flag} differs from `edgewasm generate --chat {flag}`");
+    }
+    let native = run(&["generate", "--chat", "--temp", "0", "--max-tokens", "48", "--json-schema", schema, "--prompt", PROMPTS[0]]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&native).trim()).expect("JSON");
+    assert!(v["population"].is_u64() && v["city"].is_string(), "{v}");
+    let bad = run(&["run", s(&chat), "--grammar", "root ::= (", "hi"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid-argument: grammar syntax error at line 1"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
 #[test]
 fn chat_guest_with_system_and_implicit_run_and_cwasm() {
     let chat = guest("chat");

@@ -10,7 +10,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-pub use edgewasm::llm::{llm, types};
+pub use edgewasm::llm::{constrained, llm, types};
 pub use wasi::nn;
 
 /// Formats a wasi:nn error as `code: message`.

@@ -1,16 +1,18 @@
 //! `chat.wasm`: chat with a preloaded model through edgewasm:llm.
 //!
 //!   edgewasm run chat.wasm [--max-tokens N] [--temp T] [--seed S]
-//!       [--system MSG] [--raw] [--model NAME] ["prompt"]
+//!       [--system MSG] [--raw] [--model NAME]
+//!       [--grammar GBNF | --json-schema JSON] ["prompt"]
 //!
 //! With a prompt: one answer, streamed to stdout. Without: a REPL on stdin
 //! (the session keeps its KV cache across turns). `--raw` continues the
-//! text instead of applying the chat template.
+//! text instead of applying the chat template. `--grammar`/`--json-schema`
+//! constrain the answers (edgewasm:llm/constrained).
 
 use std::io::{BufRead, Write};
 use std::process::exit;
 
-use edgewasm_guest::{llm, llm_error, types};
+use edgewasm_guest::{constrained, llm, llm_error, types};
 
 struct Args {
     model: String,
@@ -19,12 +21,13 @@ struct Args {
     sampling: types::Sampling,
     prompt: Option<String>,
     verbose: bool,
+    constraint: Option<constrained::Constraint>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: chat.wasm [--max-tokens N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] \
-         [--seed S] [--stop STR] [--system MSG] [--raw] [--model NAME] [-v] [PROMPT...]"
+         [--seed S] [--stop STR] [--system MSG] [--raw] [--model NAME] [--grammar GBNF | --json-schema JSON] [-v] [PROMPT...]"
     );
     exit(2)
 }
@@ -46,6 +49,7 @@ fn parse_args() -> Args {
         },
         prompt: None,
         verbose: false,
+        constraint: None,
     };
     let mut words = Vec::new();
     let mut it = std::env::args().skip(1);
@@ -71,6 +75,8 @@ fn parse_args() -> Args {
             "--system" => a.system = Some(val(&arg, it.next())),
             "--model" | "-m" => a.model = val(&arg, it.next()),
             "--raw" => a.raw = true,
+            "--grammar" => a.constraint = Some(constrained::Constraint::Grammar(val(&arg, it.next()))),
+            "--json-schema" => a.constraint = Some(constrained::Constraint::JsonSchema(val(&arg, it.next()))),
             "-v" | "--verbose" => a.verbose = true,
             "-h" | "--help" => usage(),
             "--" => words.extend(it.by_ref()),
@@ -94,7 +100,12 @@ fn fail(what: &str, e: &types::Error) -> ! {
 
 /// Streams one answer to stdout; returns false on a broken pipe.
 fn answer(session: &llm::Session, args: &Args, text: &str) {
-    let started = if args.raw { session.complete(text, &args.sampling) } else { session.chat(text, &args.sampling) };
+    let started = match (&args.constraint, args.raw) {
+        (None, true) => session.complete(text, &args.sampling),
+        (None, false) => session.chat(text, &args.sampling),
+        (Some(c), true) => constrained::complete(session, text, &args.sampling, c),
+        (Some(c), false) => constrained::chat(session, text, &args.sampling, c),
+    };
     let gen = started.unwrap_or_else(|e| fail("starting generation", &e));
     let mut out = std::io::stdout().lock();
     // When the first chunk arrived, and the host's generation time by then.
