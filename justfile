@@ -81,6 +81,10 @@ test-aarch64: models setup-aarch64
 bench *flags="": models build
     {{bin}} bench {{flags}}
 
+# Decode speed under a grammar and a JSON Schema against unconstrained, interleaved.
+bench-constrained rounds="3": models build peer
+    B={{bin}} bash scripts/bench-constrained.sh {{rounds}}
+
 # Perplexity on the reference corpus (llama.cpp: 18.3914 for SmolLM2 Q4_1).
 perplexity model="smollm2-135m-instruct-q4_1": models build
     {{bin}} perplexity --model {{model}} --file tests/data/corpus/gpl-3.txt --ctx 512
