@@ -74,7 +74,7 @@ build-aarch64: setup-aarch64
 # dotprod on `max`, NEON alone on a Cortex-A53), the forced scalar path, and
 # the GGUF, tokenizer and model tests.
 test-aarch64: models setup-aarch64
-    CARGO_PROFILE_RELEASE_LTO=false cargo test --release --no-fail-fast --target {{aarch64}} -p edgewasm-kernels -p edgewasm-gguf -p edgewasm-tokenizer -p edgewasm-llm -- --skip every_architecture_matches_llama_cpp
+    CARGO_PROFILE_RELEASE_LTO=false cargo test --release --no-fail-fast --target {{aarch64}} -p edgewasm-kernels -p edgewasm-gguf -p edgewasm-tokenizer -p edgewasm-llm -- --skip every_architecture_matches_llama_cpp --skip llama_embedding
     CARGO_PROFILE_RELEASE_LTO=false QEMU_CPU=cortex-a53 cargo test --release --target {{aarch64}} -p edgewasm-kernels --test simd --test determinism --test golden
 
 # llama-bench style throughput on the default model.

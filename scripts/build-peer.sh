@@ -2,7 +2,7 @@
 # Builds the peer, llama.cpp, from the source package of PyPI
 # `llama-cpp-python` (which vendors it), for same-run comparisons:
 # llama-bench, llama-perplexity, llama-tokenize, llama-quantize, llama-gguf-split,
-# llama-gbnf-validator.
+# llama-embedding, llama-gbnf-validator.
 # Output: $PEER_DIR/build/bin/ (printed last). Idempotent; serialized with flock.
 set -euo pipefail
 PEER_VERSION=${PEER_VERSION:-0.3.36}
@@ -12,7 +12,7 @@ bin="$PEER_DIR/build/bin"
 mkdir -p "$(dirname "$PEER_DIR")"
 exec 9>"$PEER_DIR.lock"
 flock 9
-targets=(llama-bench llama-perplexity llama-tokenize llama-quantize llama-gguf-split)
+targets=(llama-bench llama-perplexity llama-tokenize llama-quantize llama-gguf-split llama-embedding)
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 # Our own tools over the peer's libllama (scripts/peer/*.cpp: teacher-forced

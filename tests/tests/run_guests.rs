@@ -57,6 +57,36 @@ fn chat_guest_constrained_matches_native_generate() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid-argument: grammar syntax error at line 1"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
 
+fn vectors(o: &Output) -> Vec<Vec<f32>> {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(stdout(o).trim()).expect("a JSON array of vectors")
+}
+
+/// `model.embed` from a component (embed.wasm) gives `edgewasm embed`'s
+/// vectors, and an empty text is the guest's `invalid-argument`.
+#[test]
+fn embed_guest_matches_native_embed() {
+    let texts = ["The cat sat on the mat.", "A kitten rested on the rug.", "Stock prices fell sharply today."];
+    let mut args = vec!["embed", "--array"];
+    args.extend(texts);
+    let native = vectors(&run(&args));
+    let embed = guest("embed");
+    let mut args = vec!["run", s(&embed)];
+    args.extend(texts);
+    let wasm = vectors(&run(&args));
+    assert_eq!((wasm.len(), native.len()), (3, 3));
+    for (w, n) in wasm.iter().zip(&native) {
+        assert_eq!(w.len(), n.len());
+        let diff = w.iter().zip(n).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-5, "embed.wasm differs from `edgewasm embed` by {diff}");
+        let norm: f32 = w.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "not normalised: {norm}");
+    }
+    let bad = run(&["run", s(&embed), "fine", ""]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid-argument"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
 #[test]
 fn chat_guest_with_system_and_implicit_run_and_cwasm() {
     let chat = guest("chat");

@@ -137,6 +137,29 @@ fn grammar_and_json_schema_keys_constrain_the_output() {
     assert!(stderr(&o).contains("undefined rule `missing` at line 1, column 14"), "{}", stderr(&o));
 }
 
+/// `embedding: true`, as LlamaEdge's embedding apps set it: output 0 is
+/// `{"n_embedding": N, "embedding": [...]}` with `edgewasm embed`'s vector.
+#[test]
+fn embedding_key_writes_the_embedding_as_wasmedge_does() {
+    let text = "Edge devices run small models offline.";
+    let native = run(&["embed", "--array", text]);
+    assert!(native.status.success());
+    let native: Vec<Vec<f32>> = serde_json::from_str(stdout(&native).trim()).unwrap();
+    for v in VERSIONS {
+        let o = run_guest(&format!("basic-{v}"), &["embedding=1"], &["default", text]);
+        assert!(o.status.success(), "basic-{v}");
+        let out: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("output 0 is JSON");
+        let got: Vec<f32> = out["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        assert_eq!(out["n_embedding"].as_u64(), Some(got.len() as u64));
+        assert_eq!(got.len(), native[0].len());
+        let diff = got.iter().zip(&native[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-5, "basic-{v} embedding differs from `edgewasm embed` by {diff}");
+        let m = metadata(&o);
+        assert_eq!(tokens(&m[0]).1, 0);
+        assert!(tokens(&m[0]).0 > 5);
+    }
+}
+
 #[test]
 fn streaming_with_compute_single_equals_compute() {
     let p = PROMPTS[1];

@@ -481,6 +481,9 @@ extern int32_t __wasm_import_edgewasm_llm_llm_method_model_is_eog(int32_t, int32
 __attribute__((__import_module__("edgewasm:llm/llm@0.1.0"), __import_name__("[method]model.apply-chat-template")))
 extern void __wasm_import_edgewasm_llm_llm_method_model_apply_chat_template(int32_t, uint8_t *, size_t, int32_t, uint8_t *);
 
+__attribute__((__import_module__("edgewasm:llm/llm@0.1.0"), __import_name__("[method]model.embed")))
+extern void __wasm_import_edgewasm_llm_llm_method_model_embed(int32_t, uint8_t *, size_t, uint8_t *);
+
 __attribute__((__import_module__("edgewasm:llm/llm@0.1.0"), __import_name__("[static]session.create")))
 extern void __wasm_import_edgewasm_llm_llm_static_session_create(int32_t, int32_t, int32_t, uint8_t *);
 
@@ -1463,6 +1466,35 @@ void edgewasm_llm_llm_list_chat_message_free(edgewasm_llm_llm_list_chat_message_
 void edgewasm_llm_llm_result_string_error_free(edgewasm_llm_llm_result_string_error_t *ptr) {
   if (!ptr->is_err) {
     command_string_free(&ptr->val.ok);
+  } else {
+    edgewasm_llm_llm_error_free(&ptr->val.err);
+  }
+}
+
+void command_list_f32_free(command_list_f32_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    float *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+    }
+    free(list_ptr);
+  }
+}
+
+void command_list_list_f32_free(command_list_list_f32_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    command_list_f32_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      command_list_f32_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
+void edgewasm_llm_llm_result_list_list_f32_error_free(edgewasm_llm_llm_result_list_list_f32_error_t *ptr) {
+  if (!ptr->is_err) {
+    command_list_list_f32_free(&ptr->val.ok);
   } else {
     edgewasm_llm_llm_error_free(&ptr->val.err);
   }
@@ -5151,6 +5183,57 @@ bool edgewasm_llm_llm_method_model_apply_chat_template(edgewasm_llm_llm_borrow_m
     case 0: {
       result.is_err = false;
       result.val.ok = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr + sizeof(void*)))), (*((size_t*) (ptr + (2*sizeof(void*))))) };
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      edgewasm_llm_types_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          variant.val.not_found = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+        case 1: {
+          variant.val.invalid_argument = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+        case 2: {
+          variant.val.limit_exceeded = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+        case 3: {
+          break;
+        }
+        case 4: {
+          variant.val.runtime = (command_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool edgewasm_llm_llm_method_model_embed(edgewasm_llm_llm_borrow_model_t self, command_list_string_t *texts, command_list_list_f32_t *ret, edgewasm_llm_llm_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_edgewasm_llm_llm_method_model_embed((self).__handle, (uint8_t *) (*texts).ptr, (*texts).len, ptr);
+  edgewasm_llm_llm_result_list_list_f32_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = (command_list_list_f32_t) { (command_list_f32_t*)(*((uint8_t **) (ptr + sizeof(void*)))), (*((size_t*) (ptr + (2*sizeof(void*))))) };
       break;
     }
     case 1: {

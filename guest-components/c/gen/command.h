@@ -1381,6 +1381,24 @@ typedef struct {
 } edgewasm_llm_llm_result_string_error_t;
 
 typedef struct {
+  float *ptr;
+  size_t len;
+} command_list_f32_t;
+
+typedef struct {
+  command_list_f32_t *ptr;
+  size_t len;
+} command_list_list_f32_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    command_list_list_f32_t ok;
+    edgewasm_llm_llm_error_t err;
+  } val;
+} edgewasm_llm_llm_result_list_list_f32_error_t;
+
+typedef struct {
   bool is_err;
   union {
     edgewasm_llm_llm_own_session_t ok;
@@ -2654,6 +2672,11 @@ extern bool edgewasm_llm_llm_method_model_token_text(edgewasm_llm_llm_borrow_mod
 extern bool edgewasm_llm_llm_method_model_is_eog(edgewasm_llm_llm_borrow_model_t self, uint32_t token);
 // Renders the model's chat template.
 extern bool edgewasm_llm_llm_method_model_apply_chat_template(edgewasm_llm_llm_borrow_model_t self, edgewasm_llm_llm_list_chat_message_t *messages, bool add_generation_prompt, command_string_t *ret, edgewasm_llm_llm_error_t *err);
+// One embedding per text, L2-normalised, pooled as the model's
+// `pooling_type` says (mean for decoder models that name none);
+// texts run batched. Each text must fit the guest's context size
+// (`limit-exceeded` otherwise); an empty text is `invalid-argument`.
+extern bool edgewasm_llm_llm_method_model_embed(edgewasm_llm_llm_borrow_model_t self, command_list_string_t *texts, command_list_list_f32_t *ret, edgewasm_llm_llm_error_t *err);
 // `ctx-size` defaults to 2048, capped by the operator's limit.
 extern bool edgewasm_llm_llm_static_session_create(edgewasm_llm_llm_borrow_model_t model, uint32_t *maybe_ctx_size, edgewasm_llm_llm_own_session_t *ret, edgewasm_llm_llm_error_t *err);
 // Raw completion: continues `prompt` (tokenized with BOS, special
@@ -2997,6 +3020,12 @@ void edgewasm_llm_llm_result_own_model_error_free(edgewasm_llm_llm_result_own_mo
 void edgewasm_llm_llm_list_chat_message_free(edgewasm_llm_llm_list_chat_message_t *ptr);
 
 void edgewasm_llm_llm_result_string_error_free(edgewasm_llm_llm_result_string_error_t *ptr);
+
+void command_list_f32_free(command_list_f32_t *ptr);
+
+void command_list_list_f32_free(command_list_list_f32_t *ptr);
+
+void edgewasm_llm_llm_result_list_list_f32_error_free(edgewasm_llm_llm_result_list_list_f32_error_t *ptr);
 
 void edgewasm_llm_llm_result_own_session_error_free(edgewasm_llm_llm_result_own_session_error_t *ptr);
 

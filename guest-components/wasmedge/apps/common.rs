@@ -41,6 +41,9 @@ pub fn options_from_env() -> Value {
             o.insert(key.into(), json!(v));
         }
     }
+    if env_bool("embedding") {
+        o.insert("embedding".into(), json!(true));
+    }
     if env_bool("stream_stdout") {
         o.insert("stream-stdout".into(), json!(true));
     }

@@ -46,6 +46,12 @@ impl Context {
     /// As [`Context::new`], with keys and values stored as `types`.
     pub fn with_kv_types(model: Arc<Model>, pool: Arc<ThreadPool>, n_ctx: usize, types: KvTypes) -> Result<Context, ModelError> {
         let c = model.config();
+        // An encoder (BERT) has no output layer: nothing to generate or
+        // score with, only `crate::embed`.
+        if !model.arch().has_logits() {
+            let supported = "those with an output layer; embedding models make embeddings only";
+            return Err(ModelError::Unsupported { what: "architecture for text generation", name: c.arch.clone(), supported });
+        }
         let n_ctx = n_ctx.max(1);
         // Beyond the trained context the model degrades anyway; the cap keeps
         // a caller from reserving an absurd cache.

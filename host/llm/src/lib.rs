@@ -4,12 +4,15 @@
 //! tokenizer, weights as views into the map) → [`Context`] (one sequence's KV
 //! cache) → [`generate`] (sampling, stop rules, streaming text). Many
 //! contexts share one `Arc<Model>`; nothing in a context copies weights.
+//! Beside it, [`embed`] turns texts into vectors (BERT encoders, or pooled
+//! decoder states).
 //! Off that path, [`quantize`] rewrites a model file with other tensor types.
 
 mod alloc;
 pub mod chat;
 pub mod constrain;
 pub mod context;
+pub mod embed;
 pub mod generate;
 pub mod kv_cache;
 pub mod model;

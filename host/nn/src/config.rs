@@ -2,8 +2,17 @@
 
 use serde_json::Value;
 
-use crate::engine::GrammarRequest;
 use crate::error::{NnError, NnResult};
+
+/// A grammar as a guest sends it (compiled for a model by
+/// `GrammarRequest::compile` in the engine).
+#[derive(Clone, Debug, PartialEq)]
+pub enum GrammarRequest {
+    /// GBNF text (llama.cpp's syntax, start rule `root`).
+    Gbnf(String),
+    /// A JSON Schema.
+    JsonSchema(Value),
+}
 
 /// One chat message of the `messages` key.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -101,14 +101,7 @@ pub struct SamplingRequest {
     pub grammar: Option<GrammarRequest>,
 }
 
-/// A grammar as a guest sends it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum GrammarRequest {
-    /// GBNF text (llama.cpp's syntax, start rule `root`).
-    Gbnf(String),
-    /// A JSON Schema.
-    JsonSchema(serde_json::Value),
-}
+pub use crate::config::GrammarRequest;
 
 impl GrammarRequest {
     /// Compiles the grammar for `model`; a bad grammar or schema is the

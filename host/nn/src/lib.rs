@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod embedding;
 pub mod engine;
 pub mod error;
 pub mod handles;

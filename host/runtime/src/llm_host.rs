@@ -224,6 +224,11 @@ impl llm::HostModel for LlmView<'_> {
         Ok(tmpl.render(&msgs, add_generation_prompt).map_err(|e| to_wit(NnError::invalid(format!("chat template: {e}")))))
     }
 
+    fn embed(&mut self, m: Resource<ModelHandle>, texts: Vec<String>) -> Result<Result<Vec<Vec<f32>>, types::Error>> {
+        let model = Arc::clone(&self.table.get(&m)?.model);
+        Ok(edgewasm_nn::embedding::embed(self.env, &model, &texts, None).map_err(to_wit))
+    }
+
     fn drop(&mut self, m: Resource<ModelHandle>) -> Result<()> {
         self.delete(m)
     }

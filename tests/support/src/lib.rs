@@ -7,6 +7,7 @@
 //! never passes because something it needs was absent (see [`require`]).
 
 mod arch;
+mod bert;
 mod rng;
 mod tiny;
 
@@ -15,6 +16,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 pub use arch::{family_vocab, llama_cpp_vocab, tiny_with_family_vocab, TinyArch, TinyExperts, TINY_ARCHS};
+pub use bert::TinyBert;
 pub use rng::Rng;
 pub use tiny::{quantized, TinyLlama};
 

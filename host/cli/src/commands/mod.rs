@@ -3,6 +3,7 @@
 pub mod args;
 pub mod bench;
 pub mod compile;
+pub mod embed;
 pub mod generate;
 pub mod inspect;
 pub mod logits;

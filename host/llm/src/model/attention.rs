@@ -1,4 +1,6 @@
-//! Causal grouped-query attention over the KV cache.
+//! Grouped-query attention over the KV cache: causal over one sequence,
+//! or over independent sequences packed in one cache ([`Mask::Packed`],
+//! causal or bidirectional, for embeddings).
 //!
 //! Keys and values are read a tile at a time with an online softmax (see
 //! [`attention_with`]). The f32 inner loops (scores, weighted sum of values) are kernels:
@@ -35,6 +37,21 @@ unsafe impl Send for OutPtr {}
 // SAFETY: as above.
 unsafe impl Sync for OutPtr {}
 
+/// Which cached positions each query row sees (the sliding window, if
+/// any, then narrows the first).
+#[derive(Clone, Copy, Debug)]
+pub enum Mask<'a> {
+    /// One sequence: row `i`, at position `pos0 + i`, sees every position
+    /// up to its own.
+    Causal,
+    /// The rows of independent sequences packed in one cache: row `i` is
+    /// at cache position `slots[i]` and sees positions
+    /// `keys[i].0..keys[i].1`, its own sequence's (up to itself, or all of
+    /// it for a bidirectional encoder). Sequences that start at multiples
+    /// of [`TILE`] get the bits they get alone.
+    Packed { slots: &'a [u32], keys: &'a [(u32, u32)] },
+}
+
 /// Keys and values are read (and widened to f32) this many positions at a
 /// time. Tiles start at multiples of `TILE` in absolute positions, so a
 /// query's result never depends on which task computed it.
@@ -46,7 +63,9 @@ const QUERY_BLOCK: usize = 16;
 const DIRECT_F16_BELOW: usize = 8;
 
 /// For `n` queries at positions `pos0..pos0+n` (already stored in `kv`),
-/// writes `out[i][h*v_dim..]` = softmax(q·K) · V for every head.
+/// writes `out[i][h*v_dim..]` = softmax(q·K) · V for every head, over the
+/// keys `mask` gives each.
+#[allow(clippy::too_many_arguments)]
 pub fn attention(
     pool: &ThreadPool,
     p: &AttentionParams,
@@ -54,9 +73,10 @@ pub fn attention(
     q: &[f32],
     pos0: usize,
     n: usize,
+    mask: Mask<'_>,
     out: &mut [f32],
 ) {
-    attention_with(attn_kernels(), pool, p, kv, q, pos0, n, out)
+    attention_with(attn_kernels(), pool, p, kv, q, pos0, n, mask, out)
 }
 
 /// [`attention`] on the kernels `k`.
@@ -76,12 +96,16 @@ pub fn attention_with(
     q: &[f32],
     pos0: usize,
     n: usize,
+    mask: Mask<'_>,
     out: &mut [f32],
 ) {
     let q_stride = p.n_head * p.k_dim;
     let o_stride = p.n_head * p.v_dim;
     assert!(q.len() >= n * q_stride && out.len() >= n * o_stride);
     assert!(p.n_kv_head > 0 && p.n_head % p.n_kv_head == 0);
+    if let Mask::Packed { slots, keys } = mask {
+        assert!(slots.len() >= n && keys.len() >= n && keys[..n].iter().all(|&(lo, hi)| lo <= hi && hi as usize <= kv.capacity()));
+    }
     let group = p.n_head / p.n_kv_head;
     let blocks = n.div_ceil(QUERY_BLOCK);
     let heads = if p.n_kv_head * blocks >= pool.n_threads() { group } else { 1 };
@@ -98,6 +122,7 @@ pub fn attention_with(
                 kv,
                 q,
                 pos0,
+                mask,
                 rows: i0..(i0 + QUERY_BLOCK).min(n),
                 heads: g * heads..(g + 1) * heads,
                 kv_head: g * heads / group,
@@ -135,6 +160,7 @@ struct Task<'a> {
     kv: &'a KvCache,
     q: &'a [f32],
     pos0: usize,
+    mask: Mask<'a>,
     rows: Range<usize>,
     heads: Range<usize>,
     kv_head: usize,
@@ -146,11 +172,15 @@ impl Task<'_> {
         self.rows.clone().flat_map(move |i| self.heads.clone().map(move |h| (i, h)))
     }
 
-    /// First key position a query at `pos` sees.
-    fn first_key(&self, pos: usize) -> usize {
+    /// The key positions batch row `i` sees: `lo..hi`.
+    fn keys_of(&self, i: usize) -> (usize, usize) {
+        let (pos, lo, hi) = match self.mask {
+            Mask::Causal => (self.pos0 + i, 0, self.pos0 + i + 1),
+            Mask::Packed { slots, keys } => (slots[i] as usize, keys[i].0 as usize, keys[i].1 as usize),
+        };
         match self.p.window {
-            Some(w) if pos + 1 > w => pos + 1 - w,
-            _ => 0,
+            Some(w) if pos + 1 > w => (lo.max(pos + 1 - w), hi),
+            _ => (lo, hi),
         }
     }
 
@@ -165,8 +195,9 @@ impl Task<'_> {
         ws.sum.resize(n_q, 0.0);
         ws.acc.clear();
         ws.acc.resize(n_q * p.v_dim, 0.0);
-        let lo = self.first_key(self.pos0 + self.rows.start);
-        let hi = self.pos0 + self.rows.end;
+        // The union of the rows' keys (with `Mask::Causal`, the first
+        // row's first and the last row's last).
+        let (lo, hi) = self.rows.clone().map(|i| self.keys_of(i)).fold((usize::MAX, 0), |(a, b), (lo, hi)| (a.min(lo), b.max(hi)));
         let keys = self.kv.keys(p.layer, self.kv_head, hi);
         let values = self.kv.values(p.layer, self.kv_head, hi);
         // f16 rows are read where they lie by a few queries (decode), when
@@ -182,8 +213,8 @@ impl Task<'_> {
             let kt = if k16.is_none() { keys.f32_rows(t0, t1 - t0, &mut ws.keys) } else { &[][..] };
             let vt = if v16.is_none() { values.f32_rows(t0, t1 - t0, &mut ws.values) } else { &[][..] };
             for (j, (i, h)) in self.queries().enumerate() {
-                let pos = self.pos0 + i;
-                let (a, b) = (t0.max(self.first_key(pos)), t1.min(pos + 1));
+                let (first, end) = self.keys_of(i);
+                let (a, b) = (t0.max(first), t1.min(end));
                 if a >= b {
                     continue;
                 }
@@ -278,19 +309,19 @@ mod tests {
             for (window, softcap) in [(None, None), (Some(70), None), (None, Some(5.0))] {
                 let p = params(window, softcap);
                 let mut want = vec![0.0; len * 6 * V_DIM];
-                attention_with(&scalar, &ThreadPool::new(1), &p, &kv, &q, 0, len, &mut want);
+                attention_with(&scalar, &ThreadPool::new(1), &p, &kv, &q, 0, len, Mask::Causal, &mut want);
                 for path in available_paths() {
                     let k = attn_kernels_for_path(path).unwrap();
                     for threads in [1, 3] {
                         let mut got = vec![0.0; len * 6 * V_DIM];
-                        attention_with(&k, &ThreadPool::new(threads), &p, &kv, &q, 0, len, &mut got);
+                        attention_with(&k, &ThreadPool::new(threads), &p, &kv, &q, 0, len, Mask::Causal, &mut got);
                         assert_eq!(bits(&got), bits(&want), "{ty} {path} {threads} threads {window:?} {softcap:?}");
                     }
                     let pool = ThreadPool::new(2);
                     for pos in [0, 63, 64, 100, len - 1] {
                         let mut one = vec![0.0; 6 * V_DIM];
                         let qp = &q[pos * 6 * K_DIM..(pos + 1) * 6 * K_DIM];
-                        attention_with(&k, &pool, &p, &kv, qp, pos, 1, &mut one);
+                        attention_with(&k, &pool, &p, &kv, qp, pos, 1, Mask::Causal, &mut one);
                         assert_eq!(bits(&one), bits(&want[pos * 6 * V_DIM..(pos + 1) * 6 * V_DIM]), "{ty} {path} pos {pos}");
                     }
                 }
@@ -298,15 +329,16 @@ mod tests {
         }
     }
 
-    /// Softmax(q·K)·V in f64, two passes, from the cache's own f32 view.
-    fn naive(p: &AttentionParams, kv: &KvCache, q: &[f32], pos: usize, h: usize) -> Vec<f64> {
+    /// Softmax(q·K)·V in f64, two passes, from the cache's own f32 view,
+    /// over keys `first..end` (narrowed by the window).
+    fn naive_over(p: &AttentionParams, kv: &KvCache, q: &[f32], pos: usize, h: usize, (first, end): (usize, usize)) -> Vec<f64> {
         let g = h / (p.n_head / p.n_kv_head);
         let (mut kb, mut vb) = (Vec::new(), Vec::new());
-        let keys = kv.keys(0, g, pos + 1).f32_rows(0, pos + 1, &mut kb).to_vec();
-        let values = kv.values(0, g, pos + 1).f32_rows(0, pos + 1, &mut vb).to_vec();
-        let first = p.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        let keys = kv.keys(0, g, end).f32_rows(0, end, &mut kb).to_vec();
+        let values = kv.values(0, g, end).f32_rows(0, end, &mut vb).to_vec();
+        let first = first.max(p.window.map_or(0, |w| (pos + 1).saturating_sub(w)));
         let qh = &q[(pos * p.n_head + h) * p.k_dim..][..p.k_dim];
-        let s: Vec<f64> = (first..=pos)
+        let s: Vec<f64> = (first..end)
             .map(|t| {
                 let d: f64 = qh.iter().zip(&keys[t * p.k_dim..]).map(|(&a, &b)| a as f64 * b as f64).sum();
                 let d = d * p.scale as f64;
@@ -316,7 +348,12 @@ mod tests {
         let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let w: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
         let total: f64 = w.iter().sum();
-        (0..p.v_dim).map(|c| (first..=pos).zip(&w).map(|(t, wi)| wi * values[t * p.v_dim + c] as f64).sum::<f64>() / total).collect()
+        (0..p.v_dim).map(|c| (first..end).zip(&w).map(|(t, wi)| wi * values[t * p.v_dim + c] as f64).sum::<f64>() / total).collect()
+    }
+
+    /// [`naive_over`] causal: keys `0..=pos`.
+    fn naive(p: &AttentionParams, kv: &KvCache, q: &[f32], pos: usize, h: usize) -> Vec<f64> {
+        naive_over(p, kv, q, pos, h, (0, pos + 1))
     }
 
     #[test]
@@ -328,7 +365,7 @@ mod tests {
             for (window, softcap) in [(None, None), (Some(90), None), (None, Some(3.0))] {
                 let p = params(window, softcap);
                 let mut out = vec![0.0; len * 6 * V_DIM];
-                attention(&ThreadPool::new(2), &p, &kv, &q, 0, len, &mut out);
+                attention(&ThreadPool::new(2), &p, &kv, &q, 0, len, Mask::Causal, &mut out);
                 for pos in [0, 1, 64, 127, 128, len - 1] {
                     for h in 0..6 {
                         let want = naive(&p, &kv, &q, pos, h);
@@ -336,6 +373,37 @@ mod tests {
                         for (c, (&g, &w)) in got.iter().zip(&want).enumerate() {
                             assert!((g as f64 - w).abs() < 1e-5, "{ty} {window:?} pos {pos} head {h} col {c}: {g} vs {w}");
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packed sequences (`Mask::Packed`), causal and bidirectional: each
+    /// row sees its own sequence's keys only, whatever the tiles and tasks
+    /// it shares with other sequences' rows.
+    #[test]
+    fn spans_keep_packed_sequences_apart() {
+        let len = 200;
+        let seqs = [0..37, 37..150, 150..151, 151..200];
+        let mut seed = 5;
+        let (kv, q) = filled(len, KvTypes::F32, &mut seed);
+        let p = params(None, None);
+        for causal in [true, false] {
+            let spans: Vec<(u32, u32)> = seqs
+                .iter()
+                .flat_map(|r| r.clone().map(move |i| (r.start as u32, if causal { i as u32 + 1 } else { r.end as u32 })))
+                .collect();
+            let slots: Vec<u32> = (0..len as u32).collect();
+            let mut out = vec![0.0; len * 6 * V_DIM];
+            attention(&ThreadPool::new(3), &p, &kv, &q, 0, len, Mask::Packed { slots: &slots, keys: &spans }, &mut out);
+            for pos in [0, 36, 37, 63, 64, 149, 150, 151, len - 1] {
+                for h in 0..6 {
+                    let (lo, hi) = spans[pos];
+                    let want = naive_over(&p, &kv, &q, pos, h, (lo as usize, hi as usize));
+                    let got = &out[(pos * 6 + h) * V_DIM..][..V_DIM];
+                    for (&g, &w) in got.iter().zip(&want) {
+                        assert!((g as f64 - w).abs() < 1e-5, "causal {causal} pos {pos} head {h}: {g} vs {w}");
                     }
                 }
             }
@@ -352,7 +420,7 @@ mod tests {
             let mut seed = 11;
             let (kv, q) = filled(len, KvTypes { k: ty, v: ty }, &mut seed);
             let mut out = vec![0.0; len * 6 * V_DIM];
-            attention(&ThreadPool::new(1), &p, &kv, &q, 0, len, &mut out);
+            attention(&ThreadPool::new(1), &p, &kv, &q, 0, len, Mask::Causal, &mut out);
             outs.push(out);
         }
         let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);

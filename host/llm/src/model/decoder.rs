@@ -6,8 +6,11 @@
 //! post-norm, a residual add (optionally scaled), then the same for the
 //! feed-forward network (gated, fused gated, or a plain MLP), sequential or
 //! in parallel with attention. In hybrid models some layers mix positions
-//! with a recurrent block instead of attention ([`Mixer`]). An architecture
-//! file only chooses [`Options`] and which tensors each layer has.
+//! with a recurrent block instead of attention ([`Mixer`]). Encoders (BERT)
+//! are the same blocks without RoPE, normed after each residual add, and
+//! attending both ways over packed sequences ([`Architecture::hidden`]).
+//! An architecture file only chooses [`Options`] and which tensors each
+//! layer has.
 
 use super::attention::{attention, AttentionParams};
 use super::config::ModelConfig;
@@ -20,7 +23,7 @@ use super::deltanet::DeltaNet;
 use super::ple::{PerLayerInputs, PleBlock};
 use super::shortconv::ShortConv;
 use super::weights::{matrix, optional_vector, vector, Weights};
-use super::{Architecture, ForwardEnv, Scratch};
+use super::{Architecture, ForwardEnv, Rows, Scratch};
 use crate::kv_cache::KvCache;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
@@ -188,6 +191,12 @@ pub struct Layer {
     pub ffn_norm: Option<Norm>,
     pub ffn: Ffn,
     pub ffn_post_norm: Option<Norm>,
+    /// Norms of the residual stream itself after the attention's and the
+    /// FFN's residual adds (BERT's post-LN: `x = norm(x + f(x))`), where
+    /// `attn_post_norm`/`ffn_post_norm` norm the sublayer's output before
+    /// the add.
+    pub attn_res_norm: Option<Norm>,
+    pub ffn_res_norm: Option<Norm>,
     /// Sliding window of this layer, `None` for full attention.
     pub window: Option<usize>,
     pub rope: RopeTable,
@@ -255,6 +264,9 @@ pub struct LayerSpec {
     pub qk_norm: bool,
     /// `post_attention_norm` and `post_ffw_norm` are required.
     pub post_norms: bool,
+    /// `attn_output_norm` and `layer_output_norm`, normalising the
+    /// residual stream after each add (BERT), are required.
+    pub res_norms: bool,
     /// `ffn_norm` is required (else absent: parallel blocks).
     pub ffn_norm: bool,
     /// Values get a weightless per-head RMSNorm (Gemma 4).
@@ -279,7 +291,7 @@ pub enum FfnKind {
 
 impl LayerSpec {
     /// Llama's layer: pre-norms, separate projections, a gated FFN.
-    pub const LLAMA: LayerSpec = LayerSpec { attn_norm: true, qk_norm: false, post_norms: false, ffn_norm: true, v_norm: false, ffn_norm_name: "ffn_norm", ffn: FfnKind::Gated, moe: None };
+    pub const LLAMA: LayerSpec = LayerSpec { attn_norm: true, qk_norm: false, post_norms: false, res_norms: false, ffn_norm: true, v_norm: false, ffn_norm_name: "ffn_norm", ffn: FfnKind::Gated, moe: None };
 }
 
 /// Loads `c.n_layer` layers: `window` and `rope` give each layer's sliding
@@ -342,6 +354,8 @@ pub fn load_layers(
                 attn_post_norm: norm("post_attention_norm", spec.post_norms)?,
                 ffn_norm: norm(spec.ffn_norm_name, spec.ffn_norm)?,
                 ffn_post_norm: norm("post_ffw_norm", spec.post_norms)?,
+                attn_res_norm: norm("attn_output_norm", spec.res_norms)?,
+                ffn_res_norm: norm("layer_output_norm", spec.res_norms)?,
                 ffn,
                 window: window(i),
                 rope: rope(i),
@@ -378,28 +392,28 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Fills `s.rope` (and `s.rope_local`) for positions `pos0..pos0+n`.
-    fn fill_rope(&self, s: &mut Scratch, n_ctx: usize, pos0: usize, n: usize) {
+    /// Fills `s.rope` (and `s.rope_local`) for the positions of `n` rows.
+    fn fill_rope(&self, s: &mut Scratch, n_ctx: usize, rows: Rows<'_>, n: usize) {
         let global = match &self.rope_long {
             Some((long, n_ctx_orig)) if n_ctx > *n_ctx_orig => long,
             _ => &self.rope,
         };
         let r = global.n_rot;
         for i in 0..n {
-            global.cache(pos0 + i, &mut s.rope[i * r..(i + 1) * r]);
+            global.cache(rows.pos(i), &mut s.rope[i * r..(i + 1) * r]);
         }
         if let Some(local) = &self.rope_local {
             let r = local.n_rot;
             for i in 0..n {
-                local.cache(pos0 + i, &mut s.rope_local[i * r..(i + 1) * r]);
+                local.cache(rows.pos(i), &mut s.rope_local[i * r..(i + 1) * r]);
             }
         }
     }
 
-    /// Self-attention of layer `l` over `n` tokens at `pos0..`: its output
-    /// projection, before any post-norm, ends in `s.tmp`.
+    /// Self-attention of layer `l` over `n` rows placed by `rows`: its
+    /// output projection, before any post-norm, ends in `s.tmp`.
     #[allow(clippy::too_many_arguments)]
-    fn attend(&self, kv: &mut KvCache, c: &ModelConfig, pool: &ThreadPool, file: &GgufFile, a: &Attention, w: &Layer, l: usize, s: &mut Scratch, pos0: usize, n: usize) {
+    fn attend(&self, kv: &mut KvCache, c: &ModelConfig, pool: &ThreadPool, file: &GgufFile, a: &Attention, w: &Layer, l: usize, s: &mut Scratch, rows: Rows<'_>, n: usize) {
         let o = &self.opts;
         let (d, qd, kd, vd, od) = dims(c, l);
         let (k_dim, v_dim) = w.head;
@@ -462,7 +476,7 @@ impl Decoder {
             if let Some((table, r)) = table {
                 rope_apply(k, k_dim, r, o.rope_style, &table[i * r..(i + 1) * r]);
             }
-            kv.store(l, pos0 + i, &s.k[i * kd..(i + 1) * kd], &s.v[i * vd..(i + 1) * vd]);
+            kv.store(l, rows.slot(i), &s.k[i * kd..(i + 1) * kd], &s.v[i * vd..(i + 1) * vd]);
         }
         let params = AttentionParams {
             layer: kv_layer,
@@ -474,7 +488,8 @@ impl Decoder {
             window: w.window,
             softcap: o.attn_softcap,
         };
-        attention(pool, &params, kv, &s.q, pos0, n, &mut s.att);
+        let (mask, pos0) = rows.mask();
+        attention(pool, &params, kv, &s.q, pos0, n, mask, &mut s.att);
         if a.q_gate {
             for (o, &g) in s.att[..n * od].iter_mut().zip(&s.gate[..n * qd]) {
                 *o *= sigmoid(g);
@@ -485,8 +500,10 @@ impl Decoder {
     }
 }
 
-impl Architecture for Decoder {
-    fn forward(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], pos0: usize, out_from: usize, logits: &mut [f32]) {
+impl Decoder {
+    /// The embeddings and every layer over `tokens`, placed by `rows`: the
+    /// final residual stream (before any final norm) ends in `s.x`.
+    fn trunk(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], rows: Rows<'_>) {
         let c = env.config;
         let o = &self.opts;
         let (file, pool) = (env.file, env.pool);
@@ -495,11 +512,11 @@ impl Architecture for Decoder {
         let d = c.n_embd;
         let mut row_tmp = Vec::new();
 
-        self.head.embed(file, c, tokens, o.embed_scale, s);
+        self.head.embed(file, c, tokens, o.embed_scale, rows, s);
         if let Some(ple) = &self.ple {
             ple.compute(pool, file, c, tokens, o.eps, s);
         }
-        self.fill_rope(s, env.kv.capacity(), pos0, n);
+        self.fill_rope(s, rows.n_ctx(env.kv.capacity()), rows, n);
 
         for (l, w) in self.layers.iter().enumerate() {
             // Attention input: the normed residual (or the residual itself).
@@ -511,7 +528,7 @@ impl Architecture for Decoder {
                 None => s.xn[..n * d].copy_from_slice(&s.x[..n * d]),
             }
             match &w.mixer {
-                Mixer::Attention(a) => self.attend(env.kv, c, pool, file, a, w, l, s, pos0, n),
+                Mixer::Attention(a) => self.attend(env.kv, c, pool, file, a, w, l, s, rows, n),
                 Mixer::ShortConv(sc) => sc.forward(pool, file, env.rs.layer_mut(l), n, s),
                 Mixer::DeltaNet(dn) => dn.forward(pool, file, env.rs.layer_mut(l), n, s),
             }
@@ -519,6 +536,9 @@ impl Architecture for Decoder {
                 norm.apply_rows(o.norm, o.eps, &mut s.tmp[..n * d], &mut row_tmp);
             }
             residual(&mut s.x[..n * d], &mut s.tmp[..n * d], o.residual_scale);
+            if let Some(norm) = &w.attn_res_norm {
+                renorm(pool, norm, o, &mut s.x[..n * d], &mut s.xn[..n * d]);
+            }
 
             // FFN input: its own norm of the updated residual, or (parallel
             // blocks) the attention's normed input, still in `xn`.
@@ -568,6 +588,9 @@ impl Architecture for Decoder {
                 norm.apply_rows(o.norm, o.eps, &mut s.tmp[..n * d], &mut row_tmp);
             }
             residual(&mut s.x[..n * d], &mut s.tmp[..n * d], o.residual_scale);
+            if let Some(norm) = &w.ffn_res_norm {
+                renorm(pool, norm, o, &mut s.x[..n * d], &mut s.xn[..n * d]);
+            }
             if let Some(block) = &w.ple {
                 block.forward(pool, file, c, l, act, o.eps, n, s);
                 residual(&mut s.x[..n * d], &mut s.tmp[..n * d], 1.0);
@@ -576,8 +599,14 @@ impl Architecture for Decoder {
                 s.x[..n * d].iter_mut().for_each(|v| *v *= scale);
             }
         }
+    }
+}
 
-        self.head.logits(pool, file, c, o.norm, o.eps, s, n, out_from, logits);
+impl Architecture for Decoder {
+    fn forward(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], pos0: usize, out_from: usize, logits: &mut [f32]) {
+        self.trunk(env, tokens, Rows::Continue { pos0 });
+        let (c, o, n) = (env.config, &self.opts, tokens.len());
+        self.head.logits(env.pool, env.file, c, o.norm, o.eps, env.scratch, n, out_from, logits);
         let m = (n - out_from) * c.n_vocab;
         if o.logit_scale != 1.0 {
             logits[..m].iter_mut().for_each(|v| *v *= o.logit_scale);
@@ -585,6 +614,16 @@ impl Architecture for Decoder {
         if let Some(cap) = o.final_softcap {
             logits[..m].iter_mut().for_each(|v| *v = (*v / cap).tanh() * cap);
         }
+    }
+
+    fn hidden(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], rows: Rows<'_>, out: &mut [f32]) {
+        self.trunk(env, tokens, rows);
+        let o = &self.opts;
+        self.head.hidden(env.pool, env.config, o.norm, o.eps, env.scratch, tokens.len(), out);
+    }
+
+    fn has_logits(&self) -> bool {
+        self.head.has_output()
     }
 }
 
@@ -601,6 +640,14 @@ fn split_gates(q: &mut [f32], gates: &mut [f32], n: usize, n_head: usize, k_dim:
             q.copy_within(src..src + k_dim, i * qd + h * k_dim);
         }
     }
+}
+
+/// `x = norm(x)`, row by row on the pool (`tmp`: as large as `x`).
+fn renorm(pool: &ThreadPool, norm: &Norm, o: &Options, x: &mut [f32], tmp: &mut [f32]) {
+    let d = norm.weight.len();
+    let src = &*x;
+    pool.for_each_row_mut(tmp, d, |i, out| norm.apply(o.norm, o.eps, &src[i * d..(i + 1) * d], out));
+    x.copy_from_slice(tmp);
 }
 
 /// `x += scale · y` (`y` is scaled in place first, as ggml's separate ops).

@@ -6,6 +6,7 @@
 //! `decoder`, `ops`, `rope`, `matmul` and `attention`.
 
 pub mod attention;
+pub mod bert;
 pub mod config;
 pub mod decoder;
 pub mod deltanet;
@@ -36,6 +37,7 @@ use crate::kv_cache::KvCache;
 use crate::recurrent::RecurrentState;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
+pub use attention::Mask;
 pub use config::ModelConfig;
 use matmul::ActBuf;
 
@@ -50,6 +52,58 @@ pub struct ForwardEnv<'a> {
     pub scratch: &'a mut Scratch,
 }
 
+/// Where the rows of a batch go: their positions in their sequences, their
+/// cache slots, and the keys each attends to.
+#[derive(Clone, Copy, Debug)]
+pub enum Rows<'a> {
+    /// One sequence continuing at position `pos0`, which is also the cache
+    /// slot of row 0; causal.
+    Continue { pos0: usize },
+    /// Rows of independent sequences (embeddings): row `i` is at position
+    /// `pos[i]` of its sequence, stored at cache slot `slots[i]`, and sees
+    /// the keys of slots `keys[i].0..keys[i].1` ([`Mask::Packed`]). Each
+    /// sequence may have up to `n_ctx` positions (which chooses Phi-3's
+    /// RoPE factors, as a context's size does).
+    Packed { pos: &'a [u32], slots: &'a [u32], keys: &'a [(u32, u32)], n_ctx: usize },
+}
+
+impl<'a> Rows<'a> {
+    /// The position of row `i` in its sequence (RoPE, position embeddings).
+    #[inline]
+    pub fn pos(&self, i: usize) -> usize {
+        match self {
+            Rows::Continue { pos0 } => pos0 + i,
+            Rows::Packed { pos, .. } => pos[i] as usize,
+        }
+    }
+
+    /// The cache slot of row `i`.
+    #[inline]
+    pub fn slot(&self, i: usize) -> usize {
+        match self {
+            Rows::Continue { pos0 } => pos0 + i,
+            Rows::Packed { slots, .. } => slots[i] as usize,
+        }
+    }
+
+    /// What attention sees, and the slot of row 0 it counts causal rows
+    /// from.
+    pub fn mask(&self) -> (Mask<'a>, usize) {
+        match *self {
+            Rows::Continue { pos0 } => (Mask::Causal, pos0),
+            Rows::Packed { slots, keys, .. } => (Mask::Packed { slots, keys }, 0),
+        }
+    }
+
+    /// The context the rows' sequences are in, given the cache's size.
+    pub fn n_ctx(&self, capacity: usize) -> usize {
+        match self {
+            Rows::Continue { .. } => capacity,
+            Rows::Packed { n_ctx, .. } => *n_ctx,
+        }
+    }
+}
+
 /// One architecture's forward pass.
 pub trait Architecture: Send + Sync + std::fmt::Debug {
     /// Runs `tokens` at positions `pos0..`, storing their keys and values in
@@ -59,6 +113,19 @@ pub trait Architecture: Send + Sync + std::fmt::Debug {
     /// Callers guarantee: token ids < n_vocab, the batch fits the scratch and
     /// the cache, `logits` is large enough.
     fn forward(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], pos0: usize, out_from: usize, logits: &mut [f32]);
+
+    /// Runs `tokens` as `rows` places them (for embeddings: independent
+    /// sequences packed in one cache) and writes every row's final hidden
+    /// state, after the final norm where the model has one (llama.cpp's
+    /// `t_embd`), into `out`, `n_embd` values per row.
+    ///
+    /// Callers guarantee what [`Architecture::forward`] needs, and that
+    /// each row's position is within the model's position table.
+    fn hidden(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], rows: Rows<'_>, out: &mut [f32]);
+
+    /// Whether the model has an output layer to make logits with
+    /// (embedding models such as BERT have none).
+    fn has_logits(&self) -> bool;
 }
 
 /// Activation buffers for a batch of up to `n_max` tokens.
@@ -244,6 +311,8 @@ pub const ARCHITECTURES: &[(&str, Loader)] = &[
     ("qwen35", qwen35::load_qwen35),
     ("qwen35moe", qwen35::load_qwen35),
     ("gemma4", gemma::load_gemma4),
+    ("bert", bert::load_bert),
+    ("nomic-bert", bert::load_nomic_bert),
 ];
 
 /// The names of [`ARCHITECTURES`], comma-separated (for error messages).

@@ -8,7 +8,9 @@
 //! [`TextConfig`]. The plugin's own keys: `enable-log` (timings and notes on
 //! stderr), `stream-stdout` (print tokens to stdout as they come),
 //! `n-gpu-layers` (accepted, ignored: CPU only), `batch-size` (accepted:
-//! the engine picks its own batches). Unknown keys are logged and ignored.
+//! the engine picks its own batches), `embedding` (`compute` writes the
+//! prompt's embedding as `{"n_embedding": N, "embedding": [...]}`).
+//! Unknown keys are logged and ignored.
 
 use serde_json::Value;
 
@@ -21,6 +23,8 @@ pub struct Settings {
     pub text: TextConfig,
     pub enable_log: bool,
     pub stream_stdout: bool,
+    /// `embedding`: `compute` writes the prompt's embedding to output 0.
+    pub embedding: bool,
     pub n_gpu_layers: Option<i64>,
     pub batch_size: Option<u64>,
 }
@@ -43,6 +47,9 @@ impl Settings {
         }
         if let Some(b) = get(&v, "stream-stdout", Value::as_bool, "a boolean")? {
             self.stream_stdout = b;
+        }
+        if let Some(b) = get(&v, "embedding", Value::as_bool, "a boolean")? {
+            self.embedding = b;
         }
         if let Some(n) = get(&v, "n-gpu-layers", Value::as_i64, "an integer")? {
             self.n_gpu_layers = Some(n);

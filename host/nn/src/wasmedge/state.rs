@@ -220,9 +220,13 @@ impl WasmEdgeNn {
     /// `compute`: the whole completion. A full context still leaves the
     /// text in output 0 but returns `ContextFull`, as WasmEdge does.
     pub fn compute(&mut self, ctx: u32) -> CallResult<()> {
+        let env = Arc::clone(&self.env);
         let slot = self.exec(ctx)?;
         slot.stream = None;
         slot.output.clear();
+        if slot.settings.embedding {
+            return slot.embed(&env);
+        }
         let mut gen = slot.start()?;
         while let Some(chunk) = slot.ctx.step(&mut gen)? {
             slot.emit(&chunk);
@@ -328,6 +332,19 @@ impl ExecSlot {
             ));
         }
         Ok(ids)
+    }
+
+    /// `embedding: true`: the prompt's embedding in output 0, as WasmEdge's
+    /// plugin writes it.
+    fn embed(&mut self, env: &Arc<GuestEnv>) -> CallResult<()> {
+        let n = self.tokenize()?.len();
+        let prompt = self.prompt.clone().unwrap_or_default();
+        let v = crate::embedding::embed(env, self.ctx.model(), &[prompt], self.settings.text.ctx_size)?;
+        let v = v.into_iter().next().unwrap_or_default();
+        self.output = json!({"n_embedding": v.len(), "embedding": v}).to_string().into_bytes();
+        self.stats = GenerationStats { prompt_tokens: n, ..GenerationStats::default() };
+        self.stop = None;
+        Ok(())
     }
 
     /// The prompt's tokens (tokenized once per `set_input`).

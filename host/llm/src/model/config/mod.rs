@@ -97,6 +97,14 @@ pub struct ModelConfig {
     /// Width of each layer's slice of the per-layer embeddings
     /// (`embedding_length_per_layer_input`, Gemma 4), 0 without.
     pub n_embd_per_layer: usize,
+    /// Whether a token attends only to those before it
+    /// (`attention.causal`, default true; converted BERTs say false).
+    /// Generation is always causal; this decides embeddings.
+    pub causal: bool,
+    /// How embeddings pool a text's tokens (`pooling_type`, llama.cpp's
+    /// `llama_pooling_type`: 0 none, 1 mean, 2 cls, 3 last, 4 rank), when
+    /// the file says; see [`crate::embed::Pooling::for_model`].
+    pub pooling_type: Option<i64>,
 }
 
 /// The shape of Qwen 3.5's gated delta-net layers (`ssm.*` keys, named
@@ -328,7 +336,11 @@ impl ModelConfig {
         if g4.is_some() && sliding_window.is_none() {
             return Err(ModelError::MissingKey(k("attention.sliding_window")));
         }
+        let causal = g.get_bool(&k("attention.causal"))?.unwrap_or(true);
+        let pooling_type = g.get_i64(&k("pooling_type"))?;
         Ok(ModelConfig {
+            causal,
+            pooling_type,
             layer_heads,
             layer_ff,
             kv_from,
