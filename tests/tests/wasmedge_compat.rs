@@ -314,12 +314,13 @@ fn bad_guest_pointers_are_error_codes_and_the_host_survives() {
 /// `input_tokens` right after `set_input`; a prompt too long for the
 /// context is error 102 from `compute`; `unload` frees the contexts made
 /// from the graph; an `--nn-preload` file that does not exist is a warning
-/// at start and 103 at `load_by_name`.
+/// at start and 103 at `load_by_name`; a second `set_input` replaces the
+/// first prompt.
 #[test]
 fn set_input_metadata_prompt_too_long_unload_and_missing_preload() {
     let dir = tempfile::tempdir().unwrap();
     let prompt = "one two three four five six seven eight nine ten ".repeat(6);
-    let config = r#"{"ctx-size": 32}"#;
+    let config = r#"{"ctx-size": 32, "n-predict": 4}"#;
     // 0 graph, 4 context, 8 bytes written; 64 "default", 80 "gone";
     // 96 config; 256 prompt tensor; 300 dims; 320 config tensor; 352 an
     // iovec of the output at 1024; 2048 the prompt.
@@ -328,6 +329,8 @@ fn set_input_metadata_prompt_too_long_unload_and_missing_preload() {
         words(300, &[1]),
         words(320, &[300, 1, 3, 96, config.len() as u32]),
         words(352, &[1024, 0]),
+        words(384, &[300, 1, 3, 448, 5]),
+        words(416, &[440, 1]),
     ]
     .join("\n");
     let config = config.replace('"', "\\\"");
@@ -348,6 +351,8 @@ fn set_input_metadata_prompt_too_long_unload_and_missing_preload() {
   (data (i32.const 80) "gone")
   (data (i32.const 96) "{config}")
   (data (i32.const 2048) "{prompt}")
+  (data (i32.const 440) "\n")
+  (data (i32.const 448) "Hello")
   {segments}
   (func $expect (param $got i32) (param $want i32) (param $step i32)
     (if (i32.ne (local.get $got) (local.get $want)) (then (call $exit (local.get $step)))))
@@ -359,23 +364,35 @@ fn set_input_metadata_prompt_too_long_unload_and_missing_preload() {
     (call $expect (call $get_output (i32.load (i32.const 4)) (i32.const 1) (i32.const 1024) (i32.const 512) (i32.const 8)) (i32.const 0) (i32.const 14))
     (i32.store (i32.const 356) (i32.load (i32.const 8)))
     (call $expect (call $write (i32.const 1) (i32.const 352) (i32.const 1) (i32.const 360)) (i32.const 0) (i32.const 15))
+    (call $expect (call $write (i32.const 1) (i32.const 416) (i32.const 1) (i32.const 360)) (i32.const 0) (i32.const 35))
     (call $expect (call $compute (i32.load (i32.const 4))) (i32.const 102) (i32.const 16))
+    ;; set-input twice: the second prompt replaces the first.
+    (call $expect (call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const 384)) (i32.const 0) (i32.const 30))
+    (call $expect (call $get_output (i32.load (i32.const 4)) (i32.const 1) (i32.const 1024) (i32.const 512) (i32.const 8)) (i32.const 0) (i32.const 31))
+    (i32.store (i32.const 356) (i32.load (i32.const 8)))
+    (call $expect (call $write (i32.const 1) (i32.const 352) (i32.const 1) (i32.const 360)) (i32.const 0) (i32.const 32))
+    (call $expect (call $write (i32.const 1) (i32.const 416) (i32.const 1) (i32.const 360)) (i32.const 0) (i32.const 33))
+    (call $expect (call $compute (i32.load (i32.const 4))) (i32.const 0) (i32.const 34))
     (call $expect (call $unload (i32.load (i32.const 0))) (i32.const 0) (i32.const 17))
     (call $expect (call $compute (i32.load (i32.const 4))) (i32.const 1) (i32.const 18))
     (call $expect (call $fin (i32.load (i32.const 4))) (i32.const 1) (i32.const 19))
     (call $exit (i32.const 0))))"#,
-        cfg_len = r#"{"ctx-size": 32}"#.len(),
+        cfg_len = r#"{"ctx-size": 32, "n-predict": 4}"#.len(),
     );
     let m = wat_module(dir.path(), "parity", &wat);
     let real = format!("default:GGML:AUTO:{}", model_path(SMOLLM2).display());
     let o = run(&["run", "--nn-preload", "gone:GGML:AUTO:/nonexistent/model.gguf", "--nn-preload", &real, s(&m)]);
     assert_eq!(o.status.code(), Some(0), "a check failed: the exit code is its step number");
     assert!(stderr(&o).contains("/nonexistent/model.gguf does not exist"), "{}", stderr(&o));
-    let meta: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let want = edgewasm_tests::model(SMOLLM2).tokenizer().encode(&prompt, true, true).len();
+    let out = stdout(&o);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let tok = edgewasm_tests::model(SMOLLM2);
+    let want = tok.tokenizer().encode(&prompt, true, true).len();
     assert!(want > 32);
-    assert_eq!(meta["input_tokens"].as_u64(), Some(want as u64), "{meta}");
-    assert_eq!(meta["output_tokens"].as_u64(), Some(0), "{meta}");
+    assert_eq!(lines[0]["input_tokens"].as_u64(), Some(want as u64), "{out}");
+    assert_eq!(lines[0]["output_tokens"].as_u64(), Some(0), "{out}");
+    let hello = tok.tokenizer().encode("Hello", true, true).len();
+    assert_eq!(lines[1]["input_tokens"].as_u64(), Some(hello as u64), "the second set_input replaces the first: {out}");
 }
 
 #[test]
