@@ -120,6 +120,24 @@ fn show(pointer: &str) -> String {
     }
 }
 
+/// `v` as a non-empty array; otherwise an error at `at` saying that `key`
+/// (if named) must be an array (of `items`, if given) and not empty.
+fn nonempty_array<'v>(
+    v: &'v Value,
+    at: &str,
+    key: Option<&str>,
+    items: &str,
+) -> Result<&'v Vec<Value>, SchemaError> {
+    let subject = key.map_or(String::new(), |k| format!("`{k}` "));
+    let list = v
+        .as_array()
+        .ok_or_else(|| invalid(at, format!("{subject}must be an array{items}")))?;
+    if list.is_empty() {
+        return Err(invalid(at, format!("{subject}must not be empty")));
+    }
+    Ok(list)
+}
+
 fn invalid(pointer: &str, message: impl Into<String>) -> SchemaError {
     SchemaError::Invalid {
         pointer: pointer.to_string(),
@@ -710,12 +728,7 @@ impl<'a> Converter<'a> {
         depth: usize,
     ) -> Result<Gen, SchemaError> {
         let at = join(ptr, key);
-        let alts = alts
-            .as_array()
-            .ok_or_else(|| invalid(&at, format!("`{key}` must be an array of schemas")))?;
-        if alts.is_empty() {
-            return Err(invalid(&at, format!("`{key}` must not be empty")));
-        }
+        let alts = nonempty_array(alts, &at, Some(key), " of schemas")?;
         let mut rules = Vec::with_capacity(alts.len());
         for (i, alt) in alts.iter().enumerate() {
             if alt == &Value::Bool(false) {

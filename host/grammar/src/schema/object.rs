@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::{
-    declared_types, invalid, is_constraint, join, join_index, reject, reject_never_supported,
-    sub_name, union_keyword, unsatisfiable, unsupported, values::literal_union, Converter, Gen,
-    SchemaError, Type, EMPTY_OBJECT, MAX_DEPTH, OBJECT_UNSUPPORTED,
+    declared_types, invalid, is_constraint, join, join_index, nonempty_array, reject,
+    reject_never_supported, sub_name, union_keyword, unsatisfiable, unsupported,
+    values::literal_union, Converter, Gen, SchemaError, Type, EMPTY_OBJECT, MAX_DEPTH,
+    OBJECT_UNSUPPORTED,
 };
 
 /// Longest property name that a key rule excluding known names handles:
@@ -374,12 +375,7 @@ impl<'a> Converter<'a> {
         }
         if let Some(all) = obj.get("allOf") {
             let at = join(ptr, "allOf");
-            let all = all
-                .as_array()
-                .ok_or_else(|| invalid(&at, "`allOf` must be an array of schemas"))?;
-            if all.is_empty() {
-                return Err(invalid(&at, "`allOf` must not be empty"));
-            }
+            let all = nonempty_array(all, &at, Some("allOf"), " of schemas")?;
             for (i, part) in all.iter().enumerate() {
                 self.flatten(part, &join_index(&at, i), depth + 1, parts, seen)?;
             }
@@ -432,12 +428,7 @@ impl<'a> Converter<'a> {
         alts: &'a Value,
         ptr: &str,
     ) -> Result<Option<Vec<Prop<'a>>>, SchemaError> {
-        let alts = alts
-            .as_array()
-            .ok_or_else(|| invalid(ptr, "must be an array of schemas"))?;
-        if alts.is_empty() {
-            return Err(invalid(ptr, "must not be empty"));
-        }
+        let alts = nonempty_array(alts, ptr, None, " of schemas")?;
         let refused = |at: &str| {
             unsupported(
                 at,

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::{
     declared_types, infer_type, int_range, invalid, is_constraint, join, join_index, json_literal,
-    known_format, regex, reject, sub_name, unsatisfiable, unsupported, value_depth, Converter, Gen,
-    SchemaError, Type, ARRAY_UNSUPPORTED, MAX_COUNT, MAX_DEPTH, NUMBER_KEYWORDS,
+    known_format, nonempty_array, regex, reject, sub_name, unsatisfiable, unsupported, value_depth,
+    Converter, Gen, SchemaError, Type, ARRAY_UNSUPPORTED, MAX_COUNT, MAX_DEPTH, NUMBER_KEYWORDS,
 };
 
 impl<'a> Converter<'a> {
@@ -125,12 +125,7 @@ impl<'a> Converter<'a> {
         let mut values: Vec<&'a Value> = Vec::new();
         if let Some(list) = obj.get("enum") {
             let at = join(ptr, "enum");
-            let list = list
-                .as_array()
-                .ok_or_else(|| invalid(&at, "`enum` must be an array"))?;
-            if list.is_empty() {
-                return Err(invalid(&at, "`enum` must not be empty"));
-            }
+            let list = nonempty_array(list, &at, Some("enum"), "")?;
             for (i, v) in list.iter().enumerate() {
                 check(v, &join_index(&at, i))?;
             }
