@@ -293,6 +293,18 @@ impl Matcher {
         ok
     }
 
+    /// Steps over token `id` if the grammar allows it; otherwise returns
+    /// false and leaves the matcher as it was.
+    pub fn try_accept_token(&mut self, id: u32, bytes: &[u8]) -> bool {
+        let (stacks, partial) = (self.stacks.clone(), self.partial);
+        if self.accept_token(id, bytes) {
+            return true;
+        }
+        self.stacks = stacks;
+        self.partial = partial;
+        false
+    }
+
     /// The tokens of `trie` the grammar allows next; `eog` are the
     /// end-of-generation tokens, allowed exactly when the text can end here.
     /// Results are cached per matcher state, so a grammar that revisits a

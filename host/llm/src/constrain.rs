@@ -74,37 +74,41 @@ impl Constraint {
         self.matcher.can_continue()
     }
 
-    fn allows(&mut self, tok: &Tokenizer, id: u32) -> bool {
+    /// Steps the matcher over the sampled `id` if the grammar allows it
+    /// (an end-of-generation token is allowed where the text may end and
+    /// leaves the matcher as it is).
+    fn try_accept(&mut self, tok: &Tokenizer, id: u32) -> bool {
         if tok.is_eog(id) {
             return self.matcher.can_end();
         }
-        self.matcher.allows_token(id, tok.token_bytes(id).unwrap_or(&[]))
+        self.matcher.try_accept_token(id, tok.token_bytes(id).unwrap_or(&[]))
     }
 
     /// Samples an allowed token and steps the matcher over it.
     pub(crate) fn sample(&mut self, sampler: &mut Sampler, ctx: &Context, generated: &[u32]) -> Result<u32, ModelError> {
         let tok = ctx.model().tokenizer();
-        let mut id = sampler.sample(ctx.logits(), ctx.tokens());
-        if !self.allows(tok, id) {
-            let mask = self.matcher.fill_mask(&self.trie, tok.eog_tokens());
-            if self.matcher.is_overloaded() {
-                return Err(ModelError::GrammarTooComplex);
-            }
-            if mask.count() == 0 {
-                let text = tok.decode(generated, false);
-                let tail: String = text.chars().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
-                return Err(ModelError::GrammarDeadEnd { tail });
-            }
-            self.masked.clear();
-            self.masked.extend_from_slice(ctx.logits());
-            mask.apply(&mut self.masked);
-            id = sampler.sample(&self.masked, ctx.tokens());
-            if !mask.allows(id) {
-                // Every allowed logit was -inf or NaN: take the first allowed token.
-                id = (0..self.masked.len() as u32).find(|&t| mask.allows(t)).unwrap_or(id);
-            }
+        let id = sampler.sample(ctx.logits(), ctx.tokens());
+        if self.try_accept(tok, id) {
+            return Ok(id);
         }
-        if !tok.is_eog(id) && !self.matcher.accept_token(id, tok.token_bytes(id).unwrap_or(&[])) {
+        let mask = self.matcher.fill_mask(&self.trie, tok.eog_tokens());
+        if self.matcher.is_overloaded() {
+            return Err(ModelError::GrammarTooComplex);
+        }
+        if mask.count() == 0 {
+            let text = tok.decode(generated, false);
+            let tail: String = text.chars().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(ModelError::GrammarDeadEnd { tail });
+        }
+        self.masked.clear();
+        self.masked.extend_from_slice(ctx.logits());
+        mask.apply(&mut self.masked);
+        let mut id = sampler.sample(&self.masked, ctx.tokens());
+        if !mask.allows(id) {
+            // Every allowed logit was -inf or NaN: take the first allowed token.
+            id = (0..self.masked.len() as u32).find(|&t| mask.allows(t)).unwrap_or(id);
+        }
+        if !self.try_accept(tok, id) {
             // Allowed tokens always step; only an overloaded matcher fails.
             return Err(ModelError::GrammarTooComplex);
         }

@@ -128,6 +128,24 @@ impl LlmView<'_> {
         Ok(Ok(self.table.push(value)?))
     }
 
+    /// Starts a generation on session `s` with `start`, refused before any
+    /// work when the guest is at its handle limit.
+    fn start_generation(
+        &mut self,
+        s: &Resource<SessionHandle>,
+        what: &str,
+        start: impl FnOnce(&SharedSession) -> Result<Stream, NnError>,
+    ) -> Result<Result<Resource<Stream>, types::Error>> {
+        let session = Arc::clone(&self.table.get(s)?.0);
+        if let Err(e) = self.handles.check(1, what) {
+            return Ok(Err(to_wit(e)));
+        }
+        match start(&session) {
+            Ok(stream) => self.push(stream, what),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
     /// Removes a resource the guest dropped, and its count.
     fn delete<T: 'static>(&mut self, r: Resource<T>) -> Result<()> {
         self.table.delete(r)?;
@@ -253,14 +271,7 @@ impl llm::HostSession for LlmView<'_> {
         prompt: String,
         options: types::Sampling,
     ) -> Result<Result<Resource<Stream>, types::Error>> {
-        let session = Arc::clone(&self.table.get(&s)?.0);
-        if let Err(e) = self.handles.check(1, "edgewasm:llm session.complete") {
-            return Ok(Err(to_wit(e)));
-        }
-        match Session::complete(&session, &prompt, &sampling(options)) {
-            Ok(stream) => self.push(stream, "edgewasm:llm session.complete"),
-            Err(e) => Ok(Err(to_wit(e))),
-        }
+        self.start_generation(&s, "edgewasm:llm session.complete", |session| Session::complete(session, &prompt, &sampling(options)))
     }
 
     fn chat(
@@ -269,14 +280,7 @@ impl llm::HostSession for LlmView<'_> {
         content: String,
         options: types::Sampling,
     ) -> Result<Result<Resource<Stream>, types::Error>> {
-        let session = Arc::clone(&self.table.get(&s)?.0);
-        if let Err(e) = self.handles.check(1, "edgewasm:llm session.chat") {
-            return Ok(Err(to_wit(e)));
-        }
-        match Session::chat(&session, &content, &sampling(options)) {
-            Ok(stream) => self.push(stream, "edgewasm:llm session.chat"),
-            Err(e) => Ok(Err(to_wit(e))),
-        }
+        self.start_generation(&s, "edgewasm:llm session.chat", |session| Session::chat(session, &content, &sampling(options)))
     }
 
     fn set_system(&mut self, s: Resource<SessionHandle>, content: Option<String>) -> Result<()> {
@@ -320,15 +324,9 @@ impl constrained::Host for LlmView<'_> {
         options: types::Sampling,
         constraint: constrained::Constraint,
     ) -> Result<Result<Resource<Stream>, types::Error>> {
-        let session = Arc::clone(&self.table.get(&s)?.0);
-        if let Err(e) = self.handles.check(1, "edgewasm:llm constrained.complete") {
-            return Ok(Err(to_wit(e)));
-        }
-        let started = constrained_sampling(options, constraint).and_then(|req| Session::complete(&session, &prompt, &req));
-        match started {
-            Ok(stream) => self.push(stream, "edgewasm:llm constrained.complete"),
-            Err(e) => Ok(Err(to_wit(e))),
-        }
+        self.start_generation(&s, "edgewasm:llm constrained.complete", |session| {
+            Session::complete(session, &prompt, &constrained_sampling(options, constraint)?)
+        })
     }
 
     fn chat(
@@ -338,15 +336,9 @@ impl constrained::Host for LlmView<'_> {
         options: types::Sampling,
         constraint: constrained::Constraint,
     ) -> Result<Result<Resource<Stream>, types::Error>> {
-        let session = Arc::clone(&self.table.get(&s)?.0);
-        if let Err(e) = self.handles.check(1, "edgewasm:llm constrained.chat") {
-            return Ok(Err(to_wit(e)));
-        }
-        let started = constrained_sampling(options, constraint).and_then(|req| Session::chat(&session, &content, &req));
-        match started {
-            Ok(stream) => self.push(stream, "edgewasm:llm constrained.chat"),
-            Err(e) => Ok(Err(to_wit(e))),
-        }
+        self.start_generation(&s, "edgewasm:llm constrained.chat", |session| {
+            Session::chat(session, &content, &constrained_sampling(options, constraint)?)
+        })
     }
 }
 

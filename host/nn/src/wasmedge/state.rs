@@ -337,9 +337,9 @@ impl ExecSlot {
     /// `embedding: true`: the prompt's embedding in output 0, as WasmEdge's
     /// plugin writes it.
     fn embed(&mut self, env: &Arc<GuestEnv>) -> CallResult<()> {
-        let n = self.tokenize()?.len();
-        let prompt = self.prompt.clone().unwrap_or_default();
-        let v = crate::embedding::embed(env, self.ctx.model(), &[prompt], self.settings.text.ctx_size)?;
+        let ids = self.tokenize()?;
+        let n = ids.len();
+        let v = crate::embedding::embed_ids(env, self.ctx.model(), &[ids], self.settings.text.ctx_size)?;
         let v = v.into_iter().next().unwrap_or_default();
         self.output = json!({"n_embedding": v.len(), "embedding": v}).to_string().into_bytes();
         self.stats = GenerationStats { prompt_tokens: n, ..GenerationStats::default() };
