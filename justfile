@@ -89,6 +89,18 @@ bench-constrained rounds="3": models build peer
 perplexity model="smollm2-135m-instruct-q4_1": models build
     {{bin}} perplexity --model {{model}} --file tests/data/corpus/gpl-3.txt --ctx 512
 
+# Serve the OpenAI-compatible API and its chat page (target/guests/openai-server.wasm)
+# with the default model on http://127.0.0.1:8080 (Ctrl-C stops).
+serve addr="127.0.0.1:8080" *flags="": models openai-guest build
+    {{bin}} serve --addr {{addr}} {{flags}} target/guests/openai-server.wasm
+
+# Build only the OpenAI server guest (target/guests/openai-server.wasm).
+openai-guest:
+    rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+    cd guest-components/rust && CARGO_TARGET_DIR=target cargo build --release --target wasm32-wasip2 -p openai-server
+    mkdir -p target/guests
+    cp guest-components/rust/target/wasm32-wasip2/release/openai_server.wasm target/guests/openai-server.wasm
+
 # Build only the chat guest (target/guests/chat.wasm): what the quick start needs.
 chat-guest:
     rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
@@ -104,7 +116,8 @@ guests:
     rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
     cd guest-components/rust && CARGO_TARGET_DIR=target cargo build --release --target wasm32-wasip2
     mkdir -p target/guests
-    cp guest-components/rust/target/wasm32-wasip2/release/*.wasm target/guests/
+    # Library guests (openai_server.wasm) get their crate's hyphenated name.
+    for f in guest-components/rust/target/wasm32-wasip2/release/*.wasm; do n=$(basename "$f"); cp "$f" "target/guests/${n//_/-}"; done
     rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
     cd guest-components/wasmedge && CARGO_TARGET_DIR=target cargo build --release --target wasm32-wasip1
     mkdir -p target/guests/wasmedge

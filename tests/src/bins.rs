@@ -159,7 +159,10 @@ fn build_rust_guests(ws: &str, target: &str, out: &str) -> PathBuf {
     for e in std::fs::read_dir(ws.join("target").join(target).join("release")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "wasm") {
-            std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
+            // Library guests (cdylib, e.g. openai_server) get the crate's
+            // hyphenated name, as `just guests` copies them.
+            let name = p.file_name().unwrap().to_string_lossy().replace('_', "-");
+            std::fs::copy(&p, out.join(name)).unwrap();
         }
     }
     out

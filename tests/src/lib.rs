@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 mod bins;
 pub mod hostile_gguf;
+pub mod server;
 pub use bins::{
     edgewasm, edgewasm_aarch64, edgewasm_command, guest, peak_rss_when_ready, qemu_aarch64, run_edgewasm, stderr,
     stdout, wasmedge_guest, AARCH64,

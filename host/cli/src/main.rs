@@ -27,6 +27,7 @@ enum Command {
     Perplexity(commands::perplexity::PerplexityCommand),
     Bench(commands::bench::BenchCommand),
     Run(commands::run::RunCommand),
+    Serve(commands::serve::ServeCommand),
     Compile(commands::compile::CompileCommand),
     Quantize(commands::quantize::QuantizeCommand),
 }
@@ -62,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::Perplexity(c) => c.execute(),
         Command::Bench(c) => c.execute(),
         Command::Run(c) => c.execute(),
+        Command::Serve(c) => c.execute(),
         Command::Compile(c) => c.execute(),
         Command::Quantize(c) => c.execute(),
     };

@@ -3,11 +3,13 @@
 //! limits, wall-clock timeout), WASI 0.2 + wasi:nn + edgewasm:llm, and the
 //! compiled-component cache. Core modules (wasm32-wasip1, WasmEdge-style
 //! apps) run in the same sandbox with WASI preview 1 and WasmEdge's
-//! `wasi_ephemeral_nn` ([`module`]).
+//! `wasi_ephemeral_nn` ([`module`]); `wasi:http/proxy` components get one
+//! fresh store per request ([`proxy`], for `edgewasm serve`).
 
 pub mod cache;
 pub mod module;
 pub mod llm_host;
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use edgewasm_nn::{GuestEnv, Limits, ModelSet};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub use cache::{LoadKind, Loaded};
 pub use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -57,6 +60,8 @@ pub struct State {
     nn: WasiNn,
     env: Arc<GuestEnv>,
     limits: StoreLimits,
+    http: WasiHttpCtx,
+    no_outgoing: proxy::NoOutgoingHttp,
 }
 
 impl std::fmt::Debug for State {
@@ -68,6 +73,12 @@ impl std::fmt::Debug for State {
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.no_outgoing }
     }
 }
 
@@ -229,17 +240,8 @@ fn run_component(
     verbose: impl Fn(&str, Duration),
 ) -> wasmtime::Result<i32> {
     let linker = linker(engine)?;
-    let mut wasi = sb.wasi;
-    let mut table = ResourceTable::new();
-    let max_handles = component_handles(&sb.env.limits, table.max_capacity());
-    table.set_max_capacity(max_handles);
-    let state = State { wasi: wasi.build(), table, nn: WasiNn::new(&sb.env), env: sb.env, limits: sb.limits };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limits);
-    store.set_hostcall_fuel(hostcall_fuel(&store.data().env.limits));
-    let max_handles = component_handles(&store.data().env.limits, store.max_component_handles());
-    store.set_max_component_handles(max_handles);
-    let deadline = store.data().env.limits.deadline;
+    let deadline = sb.deadline;
+    let mut store = new_store(engine, sb);
     arm_epoch(&mut store, deadline);
     let t1 = Instant::now();
     let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, component, &linker)?;
@@ -248,6 +250,31 @@ fn run_component(
         Ok(()) => Ok(0),
         Err(()) => Ok(1),
     }
+}
+
+/// A component store in sandbox `sb`: its WASI context, wasi:nn and
+/// edgewasm:llm state, memory and handle limits, and hostcall fuel (the
+/// epoch deadline is the caller's: `run` ticks once, `serve` periodically).
+pub(crate) fn new_store(engine: &Engine, sb: Sandbox) -> Store<State> {
+    let mut wasi = sb.wasi;
+    let mut table = ResourceTable::new();
+    let max_handles = component_handles(&sb.env.limits, table.max_capacity());
+    table.set_max_capacity(max_handles);
+    let state = State {
+        wasi: wasi.build(),
+        table,
+        nn: WasiNn::new(&sb.env),
+        env: sb.env,
+        limits: sb.limits,
+        http: WasiHttpCtx::new(),
+        no_outgoing: proxy::NoOutgoingHttp,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    store.set_hostcall_fuel(hostcall_fuel(&store.data().env.limits));
+    let max_handles = component_handles(&store.data().env.limits, store.max_component_handles());
+    store.set_max_component_handles(max_handles);
+    store
 }
 
 /// Most bytes a guest may copy to the host in one call: wasmtime's default

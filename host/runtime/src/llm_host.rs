@@ -168,6 +168,10 @@ impl llm::HostModel for LlmView<'_> {
         }
     }
 
+    fn names(&mut self) -> Result<Vec<String>> {
+        Ok(self.env.models.names().map(str::to_string).collect())
+    }
+
     fn info(&mut self, m: Resource<ModelHandle>) -> Result<types::ModelInfo> {
         let h = self.table.get(&m)?;
         let c = h.model.config();

@@ -10,4 +10,6 @@ pub mod logits;
 pub mod perplexity;
 pub mod quantize;
 pub mod run;
+pub mod sandbox;
+pub mod serve;
 pub mod tokenize;

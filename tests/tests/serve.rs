@@ -1,0 +1,304 @@
+//! `edgewasm serve` with the OpenAI-compatible guest
+//! (guest-components/rust/openai-server) on the default model: the API's
+//! answers and errors, the server's admission control, per-request limits
+//! and graceful shutdown. The `openai` Python client runs against the same
+//! server in `openai_client.rs`.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use edgewasm_tests::server::{open, post_json, request, Server};
+use edgewasm_tests::*;
+use serde_json::{json, Value};
+
+fn openai_guest() -> String {
+    guest("openai-server").to_str().unwrap().to_string()
+}
+
+fn serve(extra: &[&str]) -> Server {
+    let g = openai_guest();
+    let mut args: Vec<&str> = extra.to_vec();
+    args.push(&g);
+    Server::start(&args)
+}
+
+fn chat_body(prompt: &str, max_tokens: u32, stream: bool) -> Value {
+    json!({
+        "model": "default",
+        "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": prompt}],
+        "temperature": 0,
+        "max_tokens": max_tokens,
+        "stream": stream,
+        "stream_options": {"include_usage": true},
+    })
+}
+
+/// Reads a whole SSE response: the content deltas joined, every event.
+fn read_stream(s: &mut edgewasm_tests::server::Streaming) -> (String, Vec<Value>, bool) {
+    let mut text = String::new();
+    let mut events = Vec::new();
+    let mut done = false;
+    while let Some(data) = s.next_event() {
+        if data == "[DONE]" {
+            done = true;
+            continue;
+        }
+        assert!(!done, "an event after [DONE]");
+        let v: Value = serde_json::from_str(&data).unwrap_or_else(|e| panic!("event {data:?}: {e}"));
+        if let Some(c) = v["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(c);
+        }
+        if let Some(c) = v["choices"][0]["text"].as_str() {
+            text.push_str(c);
+        }
+        events.push(v);
+    }
+    (text, events, done)
+}
+
+#[test]
+fn openai_api_answers_and_errors() {
+    let server = serve(&[]);
+    let a = server.addr;
+
+    // Models.
+    let r = request(a, "GET", "/v1/models", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let ids: Vec<String> =
+        r.json()["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, ["default"]);
+
+    // Chat, whole and streamed: the same text at temperature 0.
+    let prompt = "What is the capital of France? Answer in one sentence.";
+    let r = post_json(a, "/v1/chat/completions", &chat_body(prompt, 40, false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["choices"][0]["message"]["role"], "assistant");
+    let whole = v["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    assert!(whole.contains("Paris"), "{whole:?}");
+    let usage = &v["usage"];
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 10);
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+    );
+    // The same answer as the native engine with the same chat template.
+    let native = run_edgewasm(
+        &[
+            "generate",
+            "--chat",
+            "--system",
+            "You are a helpful assistant.",
+            "--temp",
+            "0",
+            "--max-tokens",
+            "40",
+            "--prompt",
+            prompt,
+        ],
+        None,
+    );
+    assert!(native.status.success());
+    assert_eq!(whole, stdout(&native).trim_end_matches('\n'), "serve vs generate --chat");
+
+    let body = chat_body(prompt, 40, true).to_string();
+    let mut s = open(a, "POST", "/v1/chat/completions", &[("content-type", "application/json")], body.as_bytes());
+    assert_eq!(s.status, 200);
+    assert_eq!(s.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.as_str()), Some("text/event-stream"));
+    let (streamed, events, done) = read_stream(&mut s);
+    assert!(done, "no [DONE]");
+    assert_eq!(streamed, whole, "streamed vs whole at temperature 0");
+    assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant");
+    let last = events.last().unwrap();
+    assert_eq!(last["choices"].as_array().unwrap().len(), 0, "the usage chunk has no choices");
+    assert_eq!(last["usage"], v["usage"]);
+    let finish = &events[events.len() - 2]["choices"][0]["finish_reason"];
+    assert_eq!(finish, &v["choices"][0]["finish_reason"]);
+
+    // Completions.
+    let r = post_json(
+        a,
+        "/v1/completions",
+        &json!({"model": "default", "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(v["usage"]["completion_tokens"], 8);
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert!(!v["choices"][0]["text"].as_str().unwrap().is_empty());
+
+    // Embeddings: floats and base64 carry the same vector.
+    let r = post_json(a, "/v1/embeddings", &json!({"model": "default", "input": ["edge devices", "small models"]}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let floats: Vec<f32> =
+        v["data"][1]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    assert_eq!(floats.len(), 576, "SmolLM2's width");
+    let norm: f32 = floats.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "L2-normalised: {norm}");
+    let r = post_json(a, "/v1/embeddings", &json!({"input": "small models", "encoding_format": "base64"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b64 = r.json()["data"][0]["embedding"].as_str().unwrap().to_string();
+    let bytes = base64_decode(&b64);
+    let decoded: Vec<f32> = bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(decoded, floats, "base64 and float encodings of the same text");
+
+    // response_format json_schema: the answer is JSON of that shape.
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+                        "required": ["city", "country"], "additionalProperties": false});
+    let mut body = chat_body("Name the capital of France as JSON.", 60, false);
+    body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "place", "schema": schema}});
+    let r = post_json(a, "/v1/chat/completions", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let content = r.json()["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    let obj: Value = serde_json::from_str(&content).unwrap_or_else(|e| panic!("not JSON: {content:?} ({e})"));
+    assert!(obj["city"].is_string() && obj["country"].is_string(), "{obj}");
+
+    // Errors: OpenAI error objects with OpenAI's status codes.
+    let err = |r: &edgewasm_tests::server::Response| r.json()["error"].clone();
+    let r = post_json(
+        a,
+        "/v1/chat/completions",
+        &json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(err(&r)["code"], "model_not_found");
+    assert_eq!(err(&r)["param"], "model");
+    let r = request(a, "POST", "/v1/chat/completions", &[("content-type", "application/json")], b"{\"messages\": [");
+    assert_eq!(r.status, 400);
+    assert_eq!(err(&r)["type"], "invalid_request_error");
+    let r = post_json(a, "/v1/chat/completions", &json!({"messages": []}));
+    assert_eq!(r.status, 400);
+    let r = post_json(a, "/v1/chat/completions", &json!({"messages": [{"role": "user", "content": "hi"}], "n": 3}));
+    assert_eq!(r.status, 400);
+    assert_eq!(err(&r)["param"], "n");
+    let r = request(a, "GET", "/v1/chat/completions", &[], b"");
+    assert_eq!(r.status, 405);
+    let r = request(a, "GET", "/v1/nothing", &[], b"");
+    assert_eq!(r.status, 404);
+    assert!(err(&r)["message"].as_str().unwrap().contains("/v1/nothing"));
+
+    // The chat page.
+    let r = request(a, "GET", "/", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.text().contains("/v1/chat/completions"));
+
+    // One access-log line per request.
+    let log = server.log();
+    assert!(log.contains("\"POST /v1/chat/completions\" 200"), "{log}");
+    assert!(log.contains("\"GET /v1/nothing\" 404"), "{log}");
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    } as u32;
+    let s = s.trim_end_matches('=').as_bytes();
+    let mut out = Vec::new();
+    for chunk in s.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= val(c) << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+/// A prompt longer than the context is 400 `context_length_exceeded`; the
+/// API key, when set, is required.
+#[test]
+fn limits_and_api_key() {
+    let server = serve(&["--max-ctx", "64", "--env", "API_KEY=sesame"]);
+    let a = server.addr;
+    let r = request(a, "GET", "/v1/models", &[], b"");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "invalid_api_key");
+    let r = request(a, "GET", "/v1/models", &[("authorization", "Bearer wrong")], b"");
+    assert_eq!(r.status, 401);
+    let auth = [("authorization", "Bearer sesame"), ("content-type", "application/json")];
+    let r = request(a, "GET", "/v1/models", &auth, b"");
+    assert_eq!(r.status, 200);
+    // The page itself is public (it asks for the key).
+    assert_eq!(request(a, "GET", "/", &[], b"").status, 200);
+
+    let long = "Tell me about edge computing. ".repeat(20);
+    let body = json!({"messages": [{"role": "user", "content": long}]}).to_string();
+    let r = request(a, "POST", "/v1/chat/completions", &auth, body.as_bytes());
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "context_length_exceeded");
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("64 tokens"));
+}
+
+/// Past `--max-concurrency` + `--max-queue`, 429 with `Retry-After`; a
+/// request over `--timeout` ends with 504 and the server goes on.
+#[test]
+fn busy_server_refuses_and_timeouts_end_requests() {
+    let server = serve(&["--max-concurrency", "1", "--max-queue", "0", "--timeout", "1500ms"]);
+    let a = server.addr;
+    // A long generation holds the only slot (streamed, so it is running).
+    let body =
+        json!({"prompt": "Once upon a time", "max_tokens": 100000, "temperature": 0, "stream": true}).to_string();
+    let mut long = open(a, "POST", "/v1/completions", &[("content-type", "application/json")], body.as_bytes());
+    assert_eq!(long.status, 200);
+    assert!(long.next_event().is_some());
+    let r = request(a, "GET", "/v1/models", &[], b"");
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // The long one ends at the time limit with an error event.
+    let t0 = Instant::now();
+    let mut rest = String::new();
+    long.read_to_string(&mut rest).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    assert!(rest.contains("time limit"), "{rest}");
+    assert!(!rest.contains("[DONE]"));
+    // A whole (non-streamed) request over the limit: 504 from the guest.
+    let r = post_json(a, "/v1/completions", &json!({"prompt": "Once upon a time", "max_tokens": 100000}));
+    assert_eq!(r.status, 504, "{}", r.text());
+    // And the server serves on.
+    assert_eq!(request(a, "GET", "/v1/models", &[], b"").status, 200);
+    let (status, log) = server.stop(libc::SIGTERM, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    assert!(log.contains("refused as busy (429)"), "{log}");
+}
+
+/// SIGTERM while requests stream: every one finishes (with `[DONE]`),
+/// then the server exits 0.
+#[test]
+fn sigterm_finishes_requests_in_flight() {
+    let server = serve(&["--max-concurrency", "4"]);
+    let a = server.addr;
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        let body = chat_body(&format!("Count from 1 to {}.", 10 + i), 48, true).to_string();
+        let mut s = open(a, "POST", "/v1/chat/completions", &[("content-type", "application/json")], body.as_bytes());
+        assert_eq!(s.status, 200);
+        assert!(s.next_event().is_some(), "the stream started");
+        clients.push(std::thread::spawn(move || read_stream(&mut s)));
+    }
+    let (status, log) = server.stop(libc::SIGTERM, Duration::from_secs(120));
+    for c in clients {
+        let (text, _, done) = c.join().unwrap();
+        assert!(done, "a request in flight lost its end: {text:?}");
+    }
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("stopped: 3 requests served"), "{log}");
+}
+
+/// A command component is not an HTTP app: a clear error at start.
+#[test]
+fn command_component_is_refused() {
+    let chat = guest("chat");
+    let out = run_edgewasm(&["serve", "--addr", "127.0.0.1:0", chat.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("not an HTTP app") && err.contains("wasi:http/incoming-handler"), "{err}");
+}
