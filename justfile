@@ -57,9 +57,11 @@ test: models setup-aarch64 peer test-tools
     just fuzz-smoke
 
 # Tools the tests call besides the peer: Python's jsonschema (apt), which
-# validates the answers generated under JSON Schemas.
+# validates the answers generated under JSON Schemas, and OpenAI's Python
+# client (PyPI, pinned), which talks to `edgewasm serve`.
 test-tools:
     python3 -c 'import jsonschema' 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-jsonschema; }
+    python3 -c 'import openai; assert openai.__version__ == "3.63.0"' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore openai==3.63.0
 
 # Install the aarch64 cross linker, sysroot, qemu-user and Rust target (apt, rustup).
 setup-aarch64:
