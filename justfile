@@ -58,10 +58,14 @@ test: models setup-aarch64 peer test-tools
 
 # Tools the tests call besides the peer: Python's jsonschema (apt), which
 # validates the answers generated under JSON Schemas, and OpenAI's Python
-# client (PyPI, pinned), which talks to `edgewasm serve`.
+# client (PyPI, pinned), which talks to `edgewasm serve`, and Debian's
+# Chromium with playwright-core (npm, pinned, in ~/.cache/edgewasm/browser),
+# which loads its chat page.
 test-tools:
     python3 -c 'import jsonschema' 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-jsonschema; }
     python3 -c 'import openai; assert openai.__version__ == "3.63.0"' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore openai==3.63.0
+    [ -x /usr/bin/chromium ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+    [ -d "$HOME/.cache/edgewasm/browser/node_modules/playwright-core" ] || { mkdir -p "$HOME/.cache/edgewasm/browser" && npm install --prefix "$HOME/.cache/edgewasm/browser" --no-audit --no-fund --silent playwright-core@1.65.2; }
 
 # Install the aarch64 cross linker, sysroot, qemu-user and Rust target (apt, rustup).
 setup-aarch64:
