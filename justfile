@@ -100,6 +100,12 @@ perplexity model="smollm2-135m-instruct-q4_1": models build
 serve addr="127.0.0.1:8080" *flags="": models openai-guest build
     {{bin}} serve --addr {{addr}} {{flags}} target/guests/openai-server.wasm
 
+# Serving benchmark: edgewasm serve + openai-server against llama.cpp's
+# llama-server (same peer sources, --parallel 16) at 1, 4 and 16 streaming
+# clients (scripts/bench-serve.py, scripts/load-test.py).
+bench-serve *flags="": models openai-guest build
+    python3 scripts/bench-serve.py {{bin}} "$(bash scripts/build-llama-server.sh)" {{flags}}
+
 # Build only the OpenAI server guest (target/guests/openai-server.wasm).
 openai-guest:
     rustup target add wasm32-wasip2 >/dev/null 2>&1 || true

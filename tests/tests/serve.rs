@@ -302,3 +302,31 @@ fn command_component_is_refused() {
     let err = stderr(&out);
     assert!(err.contains("not an HTTP app") && err.contains("wasi:http/incoming-handler"), "{err}");
 }
+
+/// The bounded load test (scripts/load-test.py) at 1, 4 and 16 streaming
+/// clients, 60 s each (`EDGEWASM_LOAD_SECONDS` shortens it): no request
+/// fails (429s would be counted apart; with the default queue there are
+/// none). Time to first token and throughput are printed, not judged:
+/// speed is for benchmarks (`./just bench-serve`).
+#[test]
+fn load_test_has_no_failures() {
+    let server = serve(&["--max-concurrency", "8"]);
+    let secs = std::env::var("EDGEWASM_LOAD_SECONDS").unwrap_or_else(|_| "60".into());
+    let out = std::process::Command::new("python3")
+        .arg(repo_root().join("scripts/load-test.py"))
+        .arg(server.url())
+        .args(["--clients", "1,4,16", "--seconds", &secs, "--max-tokens", "48", "--json"])
+        .output()
+        .expect("run python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    let levels: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(levels.len(), 3, "one line per level");
+    for l in &levels {
+        assert_eq!(l["requests_failed"], 0, "{l}");
+        assert!(l["requests_ok"].as_u64().unwrap() > 0, "{l}");
+    }
+    assert!(out.status.success());
+    let (status, log) = server.stop(libc::SIGTERM, Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+}
