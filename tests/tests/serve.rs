@@ -261,10 +261,27 @@ fn busy_server_refuses_and_timeouts_end_requests() {
     assert!(rest.contains("time limit"), "{rest}");
     assert!(!rest.contains("[DONE]"));
     // A whole (non-streamed) request over the limit: 504 from the guest.
-    let r = post_json(a, "/v1/completions", &json!({"prompt": "Once upon a time", "max_tokens": 100000}));
+    // (The long request's slot is freed just after its body ends: until
+    // then a request may still see 429.)
+    let t0 = Instant::now();
+    let r = loop {
+        let r = post_json(a, "/v1/completions", &json!({"prompt": "Once upon a time", "max_tokens": 100000}));
+        if r.status != 429 || t0.elapsed() > Duration::from_secs(10) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(r.status, 504, "{}", r.text());
-    // And the server serves on.
-    assert_eq!(request(a, "GET", "/v1/models", &[], b"").status, 200);
+    // And the server serves on (once the slot is free again).
+    let t0 = Instant::now();
+    let status = loop {
+        let s = request(a, "GET", "/v1/models", &[], b"").status;
+        if s != 429 || t0.elapsed() > Duration::from_secs(10) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, 200);
     let (status, log) = server.stop(libc::SIGTERM, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     assert!(log.contains("refused as busy (429)"), "{log}");

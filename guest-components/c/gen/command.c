@@ -463,6 +463,9 @@ extern void __wasm_import_wasi_nn_graph_load_by_name(uint8_t *, size_t, uint8_t 
 __attribute__((__import_module__("edgewasm:llm/llm@0.1.0"), __import_name__("[static]model.open")))
 extern void __wasm_import_edgewasm_llm_llm_static_model_open(uint8_t *, size_t, uint8_t *);
 
+__attribute__((__import_module__("edgewasm:llm/llm@0.1.0"), __import_name__("[static]model.names")))
+extern void __wasm_import_edgewasm_llm_llm_static_model_names(uint8_t *);
+
 __attribute__((__import_module__("edgewasm:llm/llm@0.1.0"), __import_name__("[method]model.info")))
 extern void __wasm_import_edgewasm_llm_llm_method_model_info(int32_t, uint8_t *);
 
@@ -5075,6 +5078,14 @@ bool edgewasm_llm_llm_static_model_open(command_string_t *name, edgewasm_llm_llm
     *err = result.val.err;
     return 0;
   }
+}
+
+void edgewasm_llm_llm_static_model_names(command_list_string_t *ret) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(2*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_edgewasm_llm_llm_static_model_names(ptr);
+  *ret = (command_list_string_t) { (command_string_t*)(*((uint8_t **) (ptr + 0))), (*((size_t*) (ptr + sizeof(void*)))) };
 }
 
 void edgewasm_llm_llm_method_model_info(edgewasm_llm_llm_borrow_model_t self, edgewasm_llm_llm_model_info_t *ret) {

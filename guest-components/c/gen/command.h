@@ -2664,6 +2664,9 @@ extern bool wasi_nn_graph_load_by_name(command_string_t *name, wasi_nn_graph_own
 // Opens a model preloaded by the host (`default` unless the operator
 // chose other names).
 extern bool edgewasm_llm_llm_static_model_open(command_string_t *name, edgewasm_llm_llm_own_model_t *ret, edgewasm_llm_llm_error_t *err);
+// The names `open` accepts: the models the operator preloaded,
+// sorted (`default` when none was named).
+extern void edgewasm_llm_llm_static_model_names(command_list_string_t *ret);
 extern void edgewasm_llm_llm_method_model_info(edgewasm_llm_llm_borrow_model_t self, edgewasm_llm_llm_model_info_t *ret);
 extern void edgewasm_llm_llm_method_model_tokenize(edgewasm_llm_llm_borrow_model_t self, command_string_t *text, bool add_special, bool parse_special, command_list_u32_t *ret);
 extern void edgewasm_llm_llm_method_model_detokenize(edgewasm_llm_llm_borrow_model_t self, command_list_u32_t *tokens, bool render_special, command_string_t *ret);

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::batch::Batcher;
 use crate::kv_cache::{KvCache, KvTypes};
-use crate::model::{ForwardEnv, Model, ModelConfig, Scratch};
+use crate::model::{BatchEnv, ForwardEnv, Model, ModelConfig, Scratch};
 use crate::recurrent::RecurrentState;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
@@ -30,6 +31,9 @@ pub struct Context {
     /// Wall-clock limit checked between forward passes (host-side
     /// inference is invisible to wasm fuel and epochs).
     deadline: Option<Instant>,
+    /// Where one-token decodes go to be batched with other contexts' of
+    /// the same model ([`Context::set_batcher`]).
+    batcher: Option<Arc<Batcher>>,
 }
 
 /// Batch size used while a deadline is set, so a long prompt checks the
@@ -63,7 +67,7 @@ impl Context {
         let scratch = Scratch::new(c, MAX_BATCH.min(n_ctx))?;
         // One row, which is all generation reads; `eval(.., true)` grows it.
         let logits = crate::alloc::try_zeroed("logits", c.n_vocab)?;
-        Ok(Context { model, pool, kv, rs, scratch, tokens: Vec::new(), logits, deadline: None })
+        Ok(Context { model, pool, kv, rs, scratch, tokens: Vec::new(), logits, deadline: None, batcher: None })
     }
 
     /// Bytes a new context of `n_ctx` positions of a model with config `c`
@@ -148,6 +152,11 @@ impl Context {
         if tokens.is_empty() {
             return Err(ModelError::EmptyInput);
         }
+        if let (Some(b), [token]) = (&self.batcher, tokens) {
+            let b = Arc::clone(b);
+            b.decode(self, *token)?;
+            return Ok(&self.logits);
+        }
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(ModelError::TokenOutOfRange { token: bad, n_vocab });
         }
@@ -205,5 +214,70 @@ impl Context {
     /// Logits left by the last `eval`.
     pub fn logits(&self) -> &[f32] {
         &self.logits
+    }
+
+    /// Sends this context's one-token decodes through `batcher`, to run in
+    /// one forward pass with other contexts' decodes of the same model
+    /// (continuous batching; the logits have the same bits either way).
+    /// Ignored for models whose sequences cannot share a pass (recurrent
+    /// layers, Phi-3's longrope): those decode alone.
+    pub fn set_batcher(&mut self, batcher: Option<Arc<Batcher>>) {
+        self.batcher = batcher.filter(|_| self.model.arch().batches_sequences());
+    }
+
+    /// Whether this context's decodes go through a batcher.
+    pub fn batches(&self) -> bool {
+        self.batcher.is_some()
+    }
+
+    /// Whether `token` can be decoded next: in the vocabulary, room in the
+    /// cache, deadline not passed.
+    pub(crate) fn check_decode(&self, token: u32) -> Result<(), ModelError> {
+        let n_vocab = self.model.config().n_vocab;
+        if token as usize >= n_vocab {
+            return Err(ModelError::TokenOutOfRange { token, n_vocab });
+        }
+        if self.tokens.len() + 1 > self.kv.capacity() {
+            return Err(ModelError::ContextFull { n_ctx: self.kv.capacity(), needed: self.tokens.len() + 1 });
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(ModelError::DeadlineExceeded);
+        }
+        Ok(())
+    }
+
+    /// Decodes `tokens[i]` after what `ctxs[i]` holds, for every `i`, in one
+    /// forward pass; each context's logits are left as a lone `eval` of its
+    /// token would leave them. `logits` is a buffer for all rows.
+    ///
+    /// The contexts are of one model that [`batches_sequences`], and each
+    /// passed [`Context::check_decode`]; at most the largest scratch's rows.
+    ///
+    /// [`batches_sequences`]: crate::model::Architecture::batches_sequences
+    pub(crate) fn decode_together(ctxs: &mut [&mut Context], tokens: &[u32], logits: &mut Vec<f32>) {
+        let n = ctxs.len();
+        assert!(n > 0 && n == tokens.len());
+        let model = Arc::clone(&ctxs[0].model);
+        assert!(model.arch().batches_sequences() && ctxs.iter().all(|c| Arc::ptr_eq(&c.model, &model)));
+        let n_vocab = model.config().n_vocab;
+        let pos: Vec<u32> = ctxs.iter().map(|c| c.tokens.len() as u32).collect();
+        // The largest scratch serves the whole batch.
+        let si = (0..n).max_by_key(|&i| ctxs[i].scratch.n_max).unwrap_or(0);
+        assert!(n <= ctxs[si].scratch.n_max);
+        let mut scratch = std::mem::take(&mut ctxs[si].scratch);
+        let pool = Arc::clone(&ctxs[si].pool);
+        logits.resize(n * n_vocab, 0.0);
+        {
+            let mut caches: Vec<&mut KvCache> = ctxs.iter_mut().map(|c| &mut c.kv).collect();
+            let mut env = BatchEnv { file: model.file(), config: model.config(), pool: &pool, caches: &mut caches, scratch: &mut scratch };
+            model.arch().forward_rows(&mut env, tokens, &pos, logits);
+        }
+        ctxs[si].scratch = scratch;
+        for (i, c) in ctxs.iter_mut().enumerate() {
+            c.kv.advance(1);
+            c.tokens.push(tokens[i]);
+            c.logits.resize(n_vocab, 0.0);
+            c.logits.copy_from_slice(&logits[i * n_vocab..(i + 1) * n_vocab]);
+        }
     }
 }

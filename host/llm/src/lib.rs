@@ -9,6 +9,7 @@
 //! Off that path, [`quantize`] rewrites a model file with other tensor types.
 
 mod alloc;
+pub mod batch;
 pub mod chat;
 pub mod constrain;
 pub mod context;
@@ -23,6 +24,7 @@ pub mod sampling;
 pub mod synth;
 pub mod threadpool;
 
+pub use batch::Batcher;
 pub use context::Context;
 pub use kv_cache::{KvType, KvTypes};
 pub use model::{Model, ModelConfig};
@@ -84,4 +86,8 @@ pub enum ModelError {
     GrammarTooComplex,
     #[error("chat template: {0}")]
     ChatTemplate(#[from] chat::ChatTemplateError),
+    /// A batched decode of several sequences failed inside the engine
+    /// (a bug); each sequence in it gets this error instead of a hang.
+    #[error("a batched decode failed inside the engine: {0}")]
+    BatchFailed(String),
 }

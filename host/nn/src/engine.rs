@@ -183,8 +183,10 @@ impl LlmContext {
         let n = env.limits.context_size(n_ctx, model.config().n_ctx_train)?;
         let permit = env.slots.acquire(kv_bytes_checked(&model, n, &env.limits)?)?;
         env.limits.check_deadline()?;
+        let batcher = env.models.batcher_for(&model);
         let mut ctx = Context::with_kv_types(model, Arc::clone(&env.pool), n, env.limits.kv_types)?;
         ctx.set_deadline(env.limits.deadline);
+        ctx.set_batcher(batcher);
         Ok(LlmContext { ctx, env: Arc::clone(env), permit, poisoned: None })
     }
 
@@ -236,6 +238,7 @@ impl LlmContext {
         let limits = &self.env.limits;
         let (old, new) = (kv_bytes_checked(&model, self.ctx.n_ctx(), limits)?, kv_bytes_checked(&model, n, limits)?);
         self.permit.resize(old.saturating_add(new))?;
+        let batcher = self.env.models.batcher_for(&model);
         let mut ctx = match Context::with_kv_types(model, Arc::clone(&self.env.pool), n, self.env.limits.kv_types) {
             Ok(c) => c,
             Err(e) => {
@@ -244,6 +247,7 @@ impl LlmContext {
             }
         };
         ctx.set_deadline(self.env.limits.deadline);
+        ctx.set_batcher(batcher);
         self.ctx = ctx;
         self.permit.resize(new)?;
         Ok(())

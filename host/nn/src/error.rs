@@ -94,6 +94,7 @@ impl From<ModelError> for NnError {
             // The operator's (or guest's) choice of cache type cannot hold
             // this model's heads: nothing about the model file is wrong.
             ModelError::KvTypeWidth { .. } => ErrorCode::UnsupportedOperation,
+            ModelError::BatchFailed(_) => ErrorCode::RuntimeError,
             ModelError::ContextFull { .. } | ModelError::ContextTooLarge { .. } | ModelError::OutOfMemory { .. } => {
                 ErrorCode::TooLarge
             }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use edgewasm_llm::Model;
+use edgewasm_llm::{Batcher, Model};
 
 use crate::error::{NnError, NnResult};
 
@@ -58,6 +58,9 @@ pub struct ModelSet {
     /// `--nn-preload` names whose file did not exist at start: loading them
     /// fails with "model not found", as in WasmEdge, instead of the start.
     missing: BTreeMap<String, PathBuf>,
+    /// Continuous batching, one queue per distinct model, when enabled
+    /// ([`ModelSet::enable_batching`]).
+    batchers: Vec<(Arc<Model>, Arc<Batcher>)>,
 }
 
 impl ModelSet {
@@ -116,6 +119,22 @@ impl ModelSet {
 
     pub fn is_empty(&self) -> bool {
         self.models.is_empty()
+    }
+
+    /// Lets contexts of the preloaded models that decode at the same time
+    /// (concurrent requests of `edgewasm serve`) share forward passes.
+    pub fn enable_batching(&mut self) {
+        for m in self.models.values() {
+            if !self.batchers.iter().any(|(b, _)| Arc::ptr_eq(b, m)) {
+                self.batchers.push((Arc::clone(m), Arc::new(Batcher::new())));
+            }
+        }
+    }
+
+    /// The batching queue of `model`, if batching is enabled and it is a
+    /// preloaded model.
+    pub fn batcher_for(&self, model: &Arc<Model>) -> Option<Arc<Batcher>> {
+        self.batchers.iter().find(|(m, _)| Arc::ptr_eq(m, model)).map(|(_, b)| Arc::clone(b))
     }
 }
 

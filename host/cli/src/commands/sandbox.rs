@@ -127,13 +127,17 @@ impl SandboxArgs {
         Ok((out, missing))
     }
 
-    /// Maps the preloaded models and starts the inference threads.
-    pub fn load_models(&self) -> Result<(Arc<ModelSet>, Arc<ThreadPool>)> {
+    /// Maps the preloaded models and starts the inference threads;
+    /// `batching`: concurrent decodes of a model share forward passes.
+    pub fn load_models(&self, batching: bool) -> Result<(Arc<ModelSet>, Arc<ThreadPool>)> {
         let t0 = Instant::now();
         let (preloads, missing) = self.preloads()?;
         let mut set = ModelSet::load(&preloads).map_err(anyhow::Error::msg)?;
         for p in &missing {
             set.mark_missing(&p.name, &p.path);
+        }
+        if batching {
+            set.enable_batching();
         }
         if self.verbose {
             let names: Vec<&str> = set.names().collect();

@@ -30,6 +30,11 @@ pub struct ServeCommand {
     /// `Retry-After`.
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_queue: usize,
+    /// Decode each request alone instead of batching the decodes of
+    /// concurrent requests into shared forward passes (continuous batching;
+    /// the answers are the same bits either way).
+    #[arg(long)]
+    no_batching: bool,
     #[command(flatten)]
     sandbox: SandboxArgs,
     /// The component (.wasm, compiled and cached, or .cwasm): it must
@@ -43,10 +48,10 @@ impl ServeCommand {
         ignore_sigpipe();
         let name =
             self.component.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app.wasm".into());
-        let (models, pool) = self.sandbox.load_models()?;
+        let (models, pool) = self.sandbox.load_models(!self.no_batching)?;
         let cfg = self.sandbox.run_config(self.component.clone(), vec![name])?;
         let engine = edgewasm_runtime::engine().map_err(anyhow::Error::from)?;
-        let app = HttpApp::new(&engine, cfg, models, pool).map_err(anyhow::Error::from)?;
+        let app = HttpApp::new(&engine, cfg, Arc::clone(&models), pool).map_err(anyhow::Error::from)?;
         let opts =
             ServeOptions { max_concurrency: self.max_concurrency, max_queue: self.max_queue, retry_after_secs: 1 };
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -62,6 +67,14 @@ impl ServeCommand {
             edgewasm_serve::serve(listener, Arc::new(app), opts, shutdown_signal()).await
         })?;
         eprintln!("[edgewasm] stopped: {} requests served, {} refused as busy (429)", report.served, report.rejected);
+        for (name, m) in models.iter() {
+            if let Some(b) = models.batcher_for(m) {
+                let (passes, rows) = b.counts();
+                if passes > 0 {
+                    eprintln!("[edgewasm] model {name}: {rows} decodes in {passes} passes ({:.1} per pass)", rows as f64 / passes as f64);
+                }
+            }
+        }
         Ok(())
     }
 }

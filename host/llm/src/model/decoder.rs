@@ -23,8 +23,8 @@ use super::deltanet::DeltaNet;
 use super::ple::{PerLayerInputs, PleBlock};
 use super::shortconv::ShortConv;
 use super::weights::{matrix, optional_vector, vector, Weights};
-use super::{Architecture, ForwardEnv, Rows, Scratch};
-use crate::kv_cache::KvCache;
+use super::{Architecture, BatchEnv, ForwardEnv, KvSet, Mask, Rows, Scratch};
+use crate::recurrent::RecurrentState;
 use crate::threadpool::ThreadPool;
 use crate::ModelError;
 use edgewasm_gguf::GgufFile;
@@ -413,7 +413,7 @@ impl Decoder {
     /// Self-attention of layer `l` over `n` rows placed by `rows`: its
     /// output projection, before any post-norm, ends in `s.tmp`.
     #[allow(clippy::too_many_arguments)]
-    fn attend(&self, kv: &mut KvCache, c: &ModelConfig, pool: &ThreadPool, file: &GgufFile, a: &Attention, w: &Layer, l: usize, s: &mut Scratch, rows: Rows<'_>, n: usize) {
+    fn attend(&self, kv: &mut KvSet<'_, '_>, c: &ModelConfig, pool: &ThreadPool, file: &GgufFile, a: &Attention, w: &Layer, l: usize, s: &mut Scratch, rows: Rows<'_>, n: usize) {
         let o = &self.opts;
         let (d, qd, kd, vd, od) = dims(c, l);
         let (k_dim, v_dim) = w.head;
@@ -476,7 +476,7 @@ impl Decoder {
             if let Some((table, r)) = table {
                 rope_apply(k, k_dim, r, o.rope_style, &table[i * r..(i + 1) * r]);
             }
-            kv.store(l, rows.slot(i), &s.k[i * kd..(i + 1) * kd], &s.v[i * vd..(i + 1) * vd]);
+            kv.row(i).store(l, rows.slot(i), &s.k[i * kd..(i + 1) * kd], &s.v[i * vd..(i + 1) * vd]);
         }
         let params = AttentionParams {
             layer: kv_layer,
@@ -488,8 +488,22 @@ impl Decoder {
             window: w.window,
             softcap: o.attn_softcap,
         };
-        let (mask, pos0) = rows.mask();
-        attention(pool, &params, kv, &s.q, pos0, n, mask, &mut s.att);
+        match kv {
+            KvSet::One(kv) => {
+                let (mask, pos0) = rows.mask();
+                attention(pool, &params, kv, &s.q, pos0, n, mask, &mut s.att);
+            }
+            // Each sequence over its own cache: the call a lone decode of
+            // that row makes, so the bits are the same.
+            KvSet::PerRow(caches) => {
+                let qs = c.n_head * k_dim;
+                let os = c.n_head * v_dim;
+                for i in 0..n {
+                    let q = &s.q[i * qs..(i + 1) * qs];
+                    attention(pool, &params, caches[i], q, rows.pos(i), 1, Mask::Causal, &mut s.att[i * os..(i + 1) * os]);
+                }
+            }
+        }
         if a.q_gate {
             for (o, &g) in s.att[..n * od].iter_mut().zip(&s.gate[..n * qd]) {
                 *o *= sigmoid(g);
@@ -503,11 +517,9 @@ impl Decoder {
 impl Decoder {
     /// The embeddings and every layer over `tokens`, placed by `rows`: the
     /// final residual stream (before any final norm) ends in `s.x`.
-    fn trunk(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], rows: Rows<'_>) {
-        let c = env.config;
+    fn trunk(&self, p: Pass<'_, '_, '_>, tokens: &[u32], rows: Rows<'_>) {
+        let Pass { file, config: c, pool, mut kv, mut rs, scratch: s } = p;
         let o = &self.opts;
-        let (file, pool) = (env.file, env.pool);
-        let s = &mut *env.scratch;
         let n = tokens.len();
         let d = c.n_embd;
         let mut row_tmp = Vec::new();
@@ -516,7 +528,7 @@ impl Decoder {
         if let Some(ple) = &self.ple {
             ple.compute(pool, file, c, tokens, o.eps, s);
         }
-        self.fill_rope(s, rows.n_ctx(env.kv.capacity()), rows, n);
+        self.fill_rope(s, rows.n_ctx(kv.capacity()), rows, n);
 
         for (l, w) in self.layers.iter().enumerate() {
             // Attention input: the normed residual (or the residual itself).
@@ -528,9 +540,9 @@ impl Decoder {
                 None => s.xn[..n * d].copy_from_slice(&s.x[..n * d]),
             }
             match &w.mixer {
-                Mixer::Attention(a) => self.attend(env.kv, c, pool, file, a, w, l, s, rows, n),
-                Mixer::ShortConv(sc) => sc.forward(pool, file, env.rs.layer_mut(l), n, s),
-                Mixer::DeltaNet(dn) => dn.forward(pool, file, env.rs.layer_mut(l), n, s),
+                Mixer::Attention(a) => self.attend(&mut kv, c, pool, file, a, w, l, s, rows, n),
+                Mixer::ShortConv(sc) => sc.forward(pool, file, recurrent(&mut rs).layer_mut(l), n, s),
+                Mixer::DeltaNet(dn) => dn.forward(pool, file, recurrent(&mut rs).layer_mut(l), n, s),
             }
             if let Some(norm) = &w.attn_post_norm {
                 norm.apply_rows(o.norm, o.eps, &mut s.tmp[..n * d], &mut row_tmp);
@@ -602,11 +614,28 @@ impl Decoder {
     }
 }
 
-impl Architecture for Decoder {
-    fn forward(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], pos0: usize, out_from: usize, logits: &mut [f32]) {
-        self.trunk(env, tokens, Rows::Continue { pos0 });
-        let (c, o, n) = (env.config, &self.opts, tokens.len());
-        self.head.logits(env.pool, env.file, c, o.norm, o.eps, env.scratch, n, out_from, logits);
+/// One pass's inputs: the model, where keys and values go, the recurrent
+/// state (absent when several sequences decode together) and the scratch.
+struct Pass<'a, 'b, 'c> {
+    file: &'a GgufFile,
+    config: &'a ModelConfig,
+    pool: &'a ThreadPool,
+    kv: KvSet<'b, 'c>,
+    rs: Option<&'b mut RecurrentState>,
+    scratch: &'b mut Scratch,
+}
+
+/// The recurrent state of a one-sequence pass ([`Architecture::forward_rows`]
+/// is only offered to models without recurrent layers).
+fn recurrent<'a>(rs: &'a mut Option<&mut RecurrentState>) -> &'a mut RecurrentState {
+    rs.as_deref_mut().expect("recurrent layers only run in one-sequence passes (batches_sequences is false for them)")
+}
+
+impl Decoder {
+    /// The logits of rows `out_from..n` from the trunk's output in `s.x`.
+    fn logits(&self, pool: &ThreadPool, file: &GgufFile, c: &ModelConfig, s: &mut Scratch, n: usize, out_from: usize, logits: &mut [f32]) {
+        let o = &self.opts;
+        self.head.logits(pool, file, c, o.norm, o.eps, s, n, out_from, logits);
         let m = (n - out_from) * c.n_vocab;
         if o.logit_scale != 1.0 {
             logits[..m].iter_mut().for_each(|v| *v *= o.logit_scale);
@@ -615,15 +644,36 @@ impl Architecture for Decoder {
             logits[..m].iter_mut().for_each(|v| *v = (*v / cap).tanh() * cap);
         }
     }
+}
+
+impl Architecture for Decoder {
+    fn forward(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], pos0: usize, out_from: usize, logits: &mut [f32]) {
+        let pass = Pass { file: env.file, config: env.config, pool: env.pool, kv: KvSet::One(&mut *env.kv), rs: Some(&mut *env.rs), scratch: &mut *env.scratch };
+        self.trunk(pass, tokens, Rows::Continue { pos0 });
+        self.logits(env.pool, env.file, env.config, env.scratch, tokens.len(), out_from, logits);
+    }
 
     fn hidden(&self, env: &mut ForwardEnv<'_>, tokens: &[u32], rows: Rows<'_>, out: &mut [f32]) {
-        self.trunk(env, tokens, rows);
+        let pass = Pass { file: env.file, config: env.config, pool: env.pool, kv: KvSet::One(&mut *env.kv), rs: Some(&mut *env.rs), scratch: &mut *env.scratch };
+        self.trunk(pass, tokens, rows);
         let o = &self.opts;
         self.head.hidden(env.pool, env.config, o.norm, o.eps, env.scratch, tokens.len(), out);
     }
 
     fn has_logits(&self) -> bool {
         self.head.has_output()
+    }
+
+    fn forward_rows(&self, env: &mut BatchEnv<'_, '_>, tokens: &[u32], pos: &[u32], logits: &mut [f32]) {
+        assert!(self.batches_sequences() && tokens.len() == pos.len() && tokens.len() == env.caches.len());
+        let pass = Pass { file: env.file, config: env.config, pool: env.pool, kv: KvSet::PerRow(&mut *env.caches), rs: None, scratch: &mut *env.scratch };
+        self.trunk(pass, tokens, Rows::PerRow { pos });
+        self.logits(env.pool, env.file, env.config, env.scratch, tokens.len(), 0, logits);
+    }
+
+    fn batches_sequences(&self) -> bool {
+        let recurrent = self.layers.iter().any(|w| !matches!(w.mixer, Mixer::Attention(_)));
+        self.head.has_output() && !recurrent && self.rope_long.is_none()
     }
 }
 

@@ -52,6 +52,46 @@ pub struct ForwardEnv<'a> {
     pub scratch: &'a mut Scratch,
 }
 
+/// What [`Architecture::forward_rows`] needs: the caches of the sequences
+/// decoded together, one per row.
+#[allow(missing_debug_implementations)] // borrows only; nothing useful to print
+pub struct BatchEnv<'a, 'b> {
+    pub file: &'a GgufFile,
+    pub config: &'a ModelConfig,
+    pub pool: &'a ThreadPool,
+    pub caches: &'a mut [&'b mut KvCache],
+    pub scratch: &'a mut Scratch,
+}
+
+/// Where a pass's keys and values go.
+#[allow(missing_debug_implementations)]
+pub enum KvSet<'a, 'b> {
+    /// One cache: one sequence, or sequences packed in it ([`Rows::Packed`]).
+    One(&'a mut KvCache),
+    /// Several sequences decoded together ([`Rows::PerRow`]): row `i`
+    /// stores into and attends over `caches[i]`.
+    PerRow(&'a mut [&'b mut KvCache]),
+}
+
+impl KvSet<'_, '_> {
+    /// The cache of row `i`.
+    pub fn row(&mut self, i: usize) -> &mut KvCache {
+        match self {
+            KvSet::One(kv) => kv,
+            KvSet::PerRow(caches) => caches[i],
+        }
+    }
+
+    /// The capacity of the (first) cache: what chooses context-dependent
+    /// RoPE factors.
+    pub fn capacity(&self) -> usize {
+        match self {
+            KvSet::One(kv) => kv.capacity(),
+            KvSet::PerRow(caches) => caches.first().map_or(0, |c| c.capacity()),
+        }
+    }
+}
+
 /// Where the rows of a batch go: their positions in their sequences, their
 /// cache slots, and the keys each attends to.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +105,9 @@ pub enum Rows<'a> {
     /// sequence may have up to `n_ctx` positions (which chooses Phi-3's
     /// RoPE factors, as a context's size does).
     Packed { pos: &'a [u32], slots: &'a [u32], keys: &'a [(u32, u32)], n_ctx: usize },
+    /// Row `i` is the next token of its own sequence, at position `pos[i]`
+    /// (also its slot) of its own cache ([`KvSet::PerRow`]); causal.
+    PerRow { pos: &'a [u32] },
 }
 
 impl<'a> Rows<'a> {
@@ -73,7 +116,7 @@ impl<'a> Rows<'a> {
     pub fn pos(&self, i: usize) -> usize {
         match self {
             Rows::Continue { pos0 } => pos0 + i,
-            Rows::Packed { pos, .. } => pos[i] as usize,
+            Rows::Packed { pos, .. } | Rows::PerRow { pos } => pos[i] as usize,
         }
     }
 
@@ -83,22 +126,25 @@ impl<'a> Rows<'a> {
         match self {
             Rows::Continue { pos0 } => pos0 + i,
             Rows::Packed { slots, .. } => slots[i] as usize,
+            Rows::PerRow { pos } => pos[i] as usize,
         }
     }
 
-    /// What attention sees, and the slot of row 0 it counts causal rows
-    /// from.
+    /// What attention over one cache sees, and the slot of row 0 it
+    /// counts causal rows from (for [`Rows::PerRow`], row `i`'s alone is
+    /// `(Mask::Causal, pos[i])`).
     pub fn mask(&self) -> (Mask<'a>, usize) {
         match *self {
             Rows::Continue { pos0 } => (Mask::Causal, pos0),
             Rows::Packed { slots, keys, .. } => (Mask::Packed { slots, keys }, 0),
+            Rows::PerRow { pos } => (Mask::Causal, pos.first().map_or(0, |&p| p as usize)),
         }
     }
 
     /// The context the rows' sequences are in, given the cache's size.
     pub fn n_ctx(&self, capacity: usize) -> usize {
         match self {
-            Rows::Continue { .. } => capacity,
+            Rows::Continue { .. } | Rows::PerRow { .. } => capacity,
             Rows::Packed { n_ctx, .. } => *n_ctx,
         }
     }
@@ -126,6 +172,21 @@ pub trait Architecture: Send + Sync + std::fmt::Debug {
     /// Whether the model has an output layer to make logits with
     /// (embedding models such as BERT have none).
     fn has_logits(&self) -> bool;
+
+    /// Decodes the next token of several sequences in one pass (continuous
+    /// batching): row `i` is `tokens[i]` at position `pos[i]` of the
+    /// sequence whose cache is `env.caches[i]`; every row's logits go to
+    /// `logits`, `n_vocab` each. Each row's logits have the same bits as
+    /// a [`Architecture::forward`] of that token alone.
+    ///
+    /// Callers guarantee [`Architecture::batches_sequences`], what
+    /// `forward` needs of each row, and `tokens.len()` rows of scratch.
+    fn forward_rows(&self, env: &mut BatchEnv<'_, '_>, tokens: &[u32], pos: &[u32], logits: &mut [f32]);
+
+    /// Whether [`Architecture::forward_rows`] applies: attention-only
+    /// models with logits and RoPE that does not depend on the context's
+    /// size (recurrent state and Phi-3's longrope belong to one sequence).
+    fn batches_sequences(&self) -> bool;
 }
 
 /// Activation buffers for a batch of up to `n_max` tokens.
