@@ -112,7 +112,13 @@ fn openai_api_answers_and_errors() {
     assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant");
     let last = events.last().unwrap();
     assert_eq!(last["choices"].as_array().unwrap().len(), 0, "the usage chunk has no choices");
-    assert_eq!(last["usage"], v["usage"]);
+    for k in ["prompt_tokens", "completion_tokens", "total_tokens"] {
+        assert_eq!(last["usage"][k], v["usage"][k], "{k}");
+    }
+    // The same prompt again: all of it but the last token (which must run
+    // to give fresh logits) comes from the first request's cache.
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    assert_eq!(last["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap(), v["usage"]["prompt_tokens"].as_u64().unwrap() - 1);
     let finish = &events[events.len() - 2]["choices"][0]["finish_reason"];
     assert_eq!(finish, &v["choices"][0]["finish_reason"]);
 
@@ -346,4 +352,74 @@ fn load_test_has_no_failures() {
     assert!(out.status.success());
     let (status, log) = server.stop(libc::SIGTERM, Duration::from_secs(60));
     assert!(status.success(), "{log}");
+}
+
+/// A conversation over three requests: from the second on, the prompt's
+/// prefix comes from the previous request's cache (`cached_tokens`), and
+/// the answers equal a server's without the prefix cache.
+#[test]
+fn prefix_cache_reuses_the_conversation() {
+    let turns = ["What is the capital of France?", "And of Italy?", "Which of the two is larger?"];
+    let run = |extra: &[&str]| {
+        let server = serve(extra);
+        let mut msgs = vec![json!({"role": "system", "content": "You are a helpful assistant."})];
+        let mut out = Vec::new();
+        for q in turns {
+            msgs.push(json!({"role": "user", "content": q}));
+            let r = post_json(server.addr, "/v1/chat/completions", &json!({"messages": msgs, "temperature": 0, "max_tokens": 40}));
+            assert_eq!(r.status, 200, "{}", r.text());
+            let v = r.json();
+            let answer = v["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+            msgs.push(json!({"role": "assistant", "content": answer}));
+            let u = &v["usage"];
+            out.push((answer, u["prompt_tokens"].as_u64().unwrap(), u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap()));
+        }
+        out
+    };
+    let reused = run(&[]);
+    let fresh = run(&["--prefix-cache", "0"]);
+    for (i, (r, f)) in reused.iter().zip(&fresh).enumerate() {
+        assert_eq!(r.0, f.0, "turn {i}: the answer changed with the prefix cache");
+        assert_eq!(f.2, 0, "turn {i}: nothing cached without the prefix cache");
+    }
+    assert_eq!(reused[0].2, 0);
+    // Turn 2 starts with turn 1's prompt and answer.
+    for (i, r) in reused.iter().enumerate().skip(1) {
+        assert!(r.2 > reused[i - 1].1, "turn {i}: only {} of {} prompt tokens cached", r.2, r.1);
+    }
+}
+
+/// Concurrent requests decode in shared passes (the server's count at
+/// shutdown), with the answers a lone request gives.
+#[test]
+fn concurrent_requests_share_passes() {
+    let server = serve(&["--max-concurrency", "8"]);
+    let a = server.addr;
+    let prompts: Vec<String> = (0..6).map(|i| format!("Count from {} to {}.", i, i + 8)).collect();
+    let alone: Vec<String> = prompts
+        .iter()
+        .map(|p| post_json(a, "/v1/completions", &json!({"prompt": p, "max_tokens": 32, "temperature": 0})).json()["choices"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_string())
+        .collect();
+    let threads: Vec<_> = prompts
+        .iter()
+        .cloned()
+        .map(|p| {
+            std::thread::spawn(move || {
+                post_json(a, "/v1/completions", &json!({"prompt": p, "max_tokens": 32, "temperature": 0})).json()["choices"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+        })
+        .collect();
+    let together: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(together, alone, "batched answers differ from lone ones");
+    let (status, log) = server.stop(libc::SIGTERM, Duration::from_secs(60));
+    assert!(status.success());
+    let line = log.lines().find(|l| l.contains("decodes in")).unwrap_or_else(|| panic!("no batching line:\n{log}"));
+    let per_pass: f64 = line.split('(').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(per_pass > 1.2, "decodes did not share passes: {line}");
 }

@@ -225,6 +225,30 @@ impl Context {
         self.batcher = batcher.filter(|_| self.model.arch().batches_sequences());
     }
 
+    /// Takes over the first `n` cached positions of `other` (a context of
+    /// the same model and KV types that holds at least `n`): this context
+    /// then holds exactly those tokens, as if it had evaluated them. For
+    /// reusing a finished request's cache; models with recurrent layers
+    /// (whose state cannot be cut at `n`) and differing layouts are
+    /// refused with `false`, leaving this context as it was.
+    pub fn adopt_prefix(&mut self, other: &Context, n: usize) -> bool {
+        if !Arc::ptr_eq(&self.model, &other.model) || !self.rs.is_empty() || !other.rs.is_empty() || n > other.tokens.len() {
+            return false;
+        }
+        if !self.kv.copy_prefix_from(&other.kv, n) {
+            return false;
+        }
+        self.tokens.clear();
+        self.tokens.extend_from_slice(&other.tokens[..n]);
+        true
+    }
+
+    /// Whether [`Context::adopt_prefix`] can take from this context (no
+    /// recurrent layers).
+    pub fn reusable_prefix(&self) -> bool {
+        self.rs.is_empty()
+    }
+
     /// Whether this context's decodes go through a batcher.
     pub fn batches(&self) -> bool {
         self.batcher.is_some()

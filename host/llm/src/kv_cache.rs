@@ -135,6 +135,17 @@ impl Store {
         }
     }
     /// Writes one row of `src.len()` values at unit offset `at`.
+    /// Copies `units` storage units of `src` (the same type) from `from`
+    /// to `to`.
+    fn copy_from(&mut self, src: &Store, from: usize, to: usize, units: usize) {
+        match (self, src) {
+            (Store::F32(d), Store::F32(s)) => d[to..to + units].copy_from_slice(&s[from..from + units]),
+            (Store::F16(d), Store::F16(s)) => d[to..to + units].copy_from_slice(&s[from..from + units]),
+            (Store::Q8_0(d), Store::Q8_0(s)) => d[to..to + units].copy_from_slice(&s[from..from + units]),
+            _ => unreachable!("copy_prefix_from checked that the types match"),
+        }
+    }
+
     fn write(&mut self, at: usize, src: &[f32]) {
         match self {
             Store::F32(v) => v[at..at + src.len()].copy_from_slice(src),
@@ -354,5 +365,34 @@ impl KvCache {
     /// Layers with keys and values of their own.
     pub fn n_layer(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Copies positions `0..n` of `src` (a cache of the same model and
+    /// types) into this one, which then holds exactly those `n`; `false`
+    /// (and nothing changed) if the layouts or types differ, `src` holds
+    /// fewer than `n`, or this cache has no room for them.
+    pub fn copy_prefix_from(&mut self, src: &KvCache, n: usize) -> bool {
+        let same_layout = self.slot == src.slot
+            && self.n_kv_head == src.n_kv_head
+            && self.types == src.types
+            && self.slots.iter().zip(&src.slots).all(|(a, b)| (a.k_dim, a.v_dim) == (b.k_dim, b.v_dim));
+        if !same_layout || n > src.len || n > self.capacity {
+            return false;
+        }
+        for layer in 0..self.slot.len() {
+            // Each slot once: shared layers name an earlier layer's.
+            let Some(idx) = self.slot[layer] else { continue };
+            if self.slot[..layer].contains(&Some(idx)) {
+                continue;
+            }
+            for h in 0..self.n_kv_head {
+                let ((db, dr), (sb, _)) = (self.k_base(layer, h), src.k_base(layer, h));
+                self.k.copy_from(&src.k, sb, db, n * dr);
+                let ((db, dr), (sb, _)) = (self.v_base(layer, h), src.v_base(layer, h));
+                self.v.copy_from(&src.v, sb, db, n * dr);
+            }
+        }
+        self.len = n;
+        true
     }
 }

@@ -193,6 +193,17 @@ impl LlmContext {
     pub fn model(&self) -> &Arc<Model> {
         self.ctx.model()
     }
+
+    /// Ends this context, leaving its cache to the prefix cache (when the
+    /// operator enabled one and nothing went wrong in it); its memory
+    /// leaves the guest's count either way.
+    pub fn park(self) {
+        let LlmContext { ctx, env, permit, poisoned } = self;
+        drop(permit);
+        if let (None, Some(cache)) = (poisoned, env.models.prefix_cache()) {
+            cache.park(ctx);
+        }
+    }
     pub fn limits(&self) -> &Limits {
         &self.env.limits
     }
@@ -320,6 +331,10 @@ impl LlmContext {
         if let Err(e) = self.env.limits.check_deadline() {
             return Err(self.fail(e));
         }
+        if let Some(cache) = self.env.models.prefix_cache() {
+            let (model, types) = (Arc::clone(self.ctx.model()), self.ctx.kv_types());
+            cache.adopt_into(&mut self.ctx, &model, types, prompt_ids);
+        }
         Generation::start(&mut self.ctx, prompt_ids, opts).map_err(|e| self.fail(e.into()))
     }
 
@@ -416,6 +431,15 @@ impl Session {
     pub fn new(ctx: LlmContext) -> SharedSession {
         Arc::new(Mutex::new(Session { ctx, system: None, history: Vec::new(), epoch: 0 }))
     }
+
+    /// Ends `session` if this was its last holder (the guest dropped the
+    /// session and its generations), leaving its cache to the prefix cache
+    /// ([`LlmContext::park`]).
+    pub fn release(session: SharedSession) {
+        if let Ok(m) = Arc::try_unwrap(session) {
+            m.into_inner().unwrap_or_else(|e| e.into_inner()).ctx.park();
+        }
+    }
     pub fn set_system(&mut self, s: Option<String>) {
         self.system = s;
     }
@@ -477,6 +501,11 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The session this generation runs on.
+    pub fn into_session(self) -> SharedSession {
+        self.session
+    }
+
     /// The next non-empty text chunk, or `None` when finished.
     pub fn next_chunk(&mut self) -> NnResult<Option<String>> {
         if self.done {

@@ -20,6 +20,7 @@ pub mod error;
 pub mod handles;
 pub mod limits;
 pub mod models;
+pub mod prefix;
 pub mod registry;
 pub mod wasmedge;
 pub mod wit;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use edgewasm_llm::{Batcher, Model};
 
 use crate::error::{NnError, NnResult};
+use crate::prefix::PrefixCache;
 
 /// Name under which the default model is preloaded.
 pub const DEFAULT_NAME: &str = "default";
@@ -61,6 +62,9 @@ pub struct ModelSet {
     /// Continuous batching, one queue per distinct model, when enabled
     /// ([`ModelSet::enable_batching`]).
     batchers: Vec<(Arc<Model>, Arc<Batcher>)>,
+    /// Finished requests' contexts kept for their prefixes, when enabled
+    /// ([`ModelSet::enable_prefix_cache`]).
+    prefix_cache: Option<Arc<PrefixCache>>,
 }
 
 impl ModelSet {
@@ -129,6 +133,16 @@ impl ModelSet {
                 self.batchers.push((Arc::clone(m), Arc::new(Batcher::new())));
             }
         }
+    }
+
+    /// Keeps finished sessions' KV caches, within `budget` bytes, for
+    /// later requests that start with the same tokens.
+    pub fn enable_prefix_cache(&mut self, budget: usize) {
+        self.prefix_cache = (budget > 0).then(|| Arc::new(PrefixCache::new(budget)));
+    }
+
+    pub fn prefix_cache(&self) -> Option<&Arc<PrefixCache>> {
+        self.prefix_cache.as_ref()
     }
 
     /// The batching queue of `model`, if batching is enabled and it is a

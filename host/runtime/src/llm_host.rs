@@ -316,7 +316,10 @@ impl llm::HostSession for LlmView<'_> {
     }
 
     fn drop(&mut self, s: Resource<SessionHandle>) -> Result<()> {
-        self.delete(s)
+        let session = self.table.delete(s)?;
+        self.handles.release();
+        Session::release(session.0);
+        Ok(())
     }
 }
 
@@ -373,7 +376,10 @@ impl llm::HostGeneration for LlmView<'_> {
     }
 
     fn drop(&mut self, g: Resource<Stream>) -> Result<()> {
-        self.delete(g)
+        let stream = self.table.delete(g)?;
+        self.handles.release();
+        Session::release(stream.into_session());
+        Ok(())
     }
 }
 

@@ -216,6 +216,9 @@ fn usage(g: &Generation) -> Value {
         "prompt_tokens": s.prompt_tokens,
         "completion_tokens": s.generated_tokens,
         "total_tokens": s.prompt_tokens + s.generated_tokens,
+        // Prompt tokens whose KV cache came from an earlier request (or
+        // this session) instead of being computed.
+        "prompt_tokens_details": {"cached_tokens": s.reused_tokens},
     })
 }
 
@@ -277,6 +280,9 @@ fn chat(body: &[u8], out: ResponseOutparam) -> Routed {
         events.data("[DONE]");
     }
     events.finish();
+    // The generation, then the session: the host keeps the finished
+    // conversation's cache for the next request that continues it.
+    drop(gen);
     drop(job);
     Ok(())
 }
@@ -368,6 +374,9 @@ fn completion(body: &[u8], out: ResponseOutparam) -> Routed {
         events.data("[DONE]");
     }
     events.finish();
+    // The generation, then the session: the host keeps the finished
+    // conversation's cache for the next request that continues it.
+    drop(gen);
     drop(job);
     Ok(())
 }

@@ -86,7 +86,7 @@ impl RunCommand {
             .unwrap_or_else(|| "app.wasm".into());
         let mut args = vec![name];
         args.extend(self.component_and_args[1..].iter().cloned());
-        let (models, pool) = self.sandbox.load_models(false)?;
+        let (models, pool) = self.sandbox.load_models(false, 0)?;
         let cfg = self.sandbox.run_config(component.clone(), args)?;
         let verbose = cfg.verbose;
         let outcome = edgewasm_runtime::run(&cfg, models, pool)

@@ -128,8 +128,10 @@ impl SandboxArgs {
     }
 
     /// Maps the preloaded models and starts the inference threads;
-    /// `batching`: concurrent decodes of a model share forward passes.
-    pub fn load_models(&self, batching: bool) -> Result<(Arc<ModelSet>, Arc<ThreadPool>)> {
+    /// `batching`: concurrent decodes of a model share forward passes;
+    /// `prefix_cache`: bytes of finished sessions' KV caches kept for later
+    /// requests with the same prefix (0: none).
+    pub fn load_models(&self, batching: bool, prefix_cache: usize) -> Result<(Arc<ModelSet>, Arc<ThreadPool>)> {
         let t0 = Instant::now();
         let (preloads, missing) = self.preloads()?;
         let mut set = ModelSet::load(&preloads).map_err(anyhow::Error::msg)?;
@@ -139,6 +141,7 @@ impl SandboxArgs {
         if batching {
             set.enable_batching();
         }
+        set.enable_prefix_cache(prefix_cache);
         if self.verbose {
             let names: Vec<&str> = set.names().collect();
             eprintln!("[edgewasm] models [{}] mapped in {:.1} ms", names.join(", "), t0.elapsed().as_secs_f64() * 1e3);

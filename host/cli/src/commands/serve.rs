@@ -35,6 +35,12 @@ pub struct ServeCommand {
     /// the answers are the same bits either way).
     #[arg(long)]
     no_batching: bool,
+    /// Memory for the KV caches of finished requests, kept so that a later
+    /// request starting with the same tokens (the next turn of a
+    /// conversation, a shared system prompt) skips computing them; the
+    /// least recently used go first. 0 turns it off.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    prefix_cache: String,
     #[command(flatten)]
     sandbox: SandboxArgs,
     /// The component (.wasm, compiled and cached, or .cwasm): it must
@@ -48,7 +54,8 @@ impl ServeCommand {
         ignore_sigpipe();
         let name =
             self.component.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app.wasm".into());
-        let (models, pool) = self.sandbox.load_models(!self.no_batching)?;
+        let prefix_cache = super::run::parse_size(&self.prefix_cache).context("--prefix-cache")?;
+        let (models, pool) = self.sandbox.load_models(!self.no_batching, prefix_cache)?;
         let cfg = self.sandbox.run_config(self.component.clone(), vec![name])?;
         let engine = edgewasm_runtime::engine().map_err(anyhow::Error::from)?;
         let app = HttpApp::new(&engine, cfg, Arc::clone(&models), pool).map_err(anyhow::Error::from)?;
