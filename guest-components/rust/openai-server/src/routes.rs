@@ -203,6 +203,15 @@ impl Job {
     }
 }
 
+/// Ends the generation, then the session, before the last bytes of the
+/// answer go out: the host keeps the finished conversation's cache for the
+/// next request that continues it, and a client that sends that request as
+/// soon as it has the answer must find it there.
+fn release(gen: Generation, job: Job) {
+    drop(gen);
+    drop(job);
+}
+
 fn finish_reason(g: &Generation) -> &'static str {
     match g.stop_reason() {
         Some(StopReason::MaxTokens) | Some(StopReason::ContextFull) => "length",
@@ -249,6 +258,7 @@ fn chat(body: &[u8], out: ResponseOutparam) -> Routed {
                          "finish_reason": finish_reason(&gen)}],
             "usage": usage(&gen),
         });
+        release(gen, job);
         http::respond(out, 200, "application/json", v.to_string().as_bytes());
         return Ok(());
     }
@@ -270,20 +280,18 @@ fn chat(body: &[u8], out: ResponseOutparam) -> Routed {
             }
         }
     }
+    let (finish, used) = (finish_reason(&gen), usage(&gen));
+    release(gen, job);
     if open {
-        events.data(&chunk(json!({}), Some(finish_reason(&gen))));
+        events.data(&chunk(json!({}), Some(finish)));
         if req.sampling.include_usage() {
             let v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                           "choices": [], "usage": usage(&gen)});
+                           "choices": [], "usage": used});
             events.data(&v.to_string());
         }
         events.data("[DONE]");
     }
     events.finish();
-    // The generation, then the session: the host keeps the finished
-    // conversation's cache for the next request that continues it.
-    drop(gen);
-    drop(job);
     Ok(())
 }
 
@@ -349,6 +357,7 @@ fn completion(body: &[u8], out: ResponseOutparam) -> Routed {
         };
         let mut v = choice(&text, Some(finish_reason(&gen)));
         v["usage"] = usage(&gen);
+        release(gen, job);
         http::respond(out, 200, "application/json", v.to_string().as_bytes());
         return Ok(());
     }
@@ -364,20 +373,18 @@ fn completion(body: &[u8], out: ResponseOutparam) -> Routed {
             }
         }
     }
+    let (finish, used) = (finish_reason(&gen), usage(&gen));
+    release(gen, job);
     if open {
-        events.data(&choice("", Some(finish_reason(&gen))).to_string());
+        events.data(&choice("", Some(finish)).to_string());
         if req.sampling.include_usage() {
             let v = json!({"id": id, "object": "text_completion", "created": created, "model": model,
-                           "choices": [], "usage": usage(&gen)});
+                           "choices": [], "usage": used});
             events.data(&v.to_string());
         }
         events.data("[DONE]");
     }
     events.finish();
-    // The generation, then the session: the host keeps the finished
-    // conversation's cache for the next request that continues it.
-    drop(gen);
-    drop(job);
     Ok(())
 }
 
