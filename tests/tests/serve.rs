@@ -423,3 +423,19 @@ fn concurrent_requests_share_passes() {
     let per_pass: f64 = line.split('(').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
     assert!(per_pass > 1.2, "decodes did not share passes: {line}");
 }
+
+/// A guest cannot reach the network: its outgoing HTTP request to a
+/// listening port on this host is refused (`HTTP-request-denied`) and no
+/// connection arrives.
+#[test]
+fn outgoing_http_is_refused() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let target = listener.local_addr().unwrap();
+    let g = guest("test-http-egress");
+    let server = Server::start(&[g.to_str().unwrap()]);
+    let r = request(server.addr, "GET", &format!("/?{target}"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("denied: ErrorCode::HttpRequestDenied"), "{}", r.text());
+    assert!(listener.accept().is_err(), "the guest reached a socket on the host");
+}
