@@ -180,6 +180,14 @@ fn openai_api_answers_and_errors() {
     let r = post_json(a, "/v1/chat/completions", &json!({"messages": [{"role": "user", "content": "hi"}], "n": 3}));
     assert_eq!(r.status, 400);
     assert_eq!(err(&r)["param"], "n");
+    // Function calling is refused, never answered as plain text.
+    let tools = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    let r = post_json(a, "/v1/chat/completions", &json!({"messages": [{"role": "user", "content": "hi"}], "tools": tools}));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(err(&r)["param"], "tools");
+    let r = request(a, "GET", "/v1/models/default", &[], b"");
+    assert_eq!((r.status, r.json()["id"].clone()), (200, json!("default")));
+    assert_eq!(request(a, "GET", "/v1/models/nope", &[], b"").status, 404);
     let r = request(a, "GET", "/v1/chat/completions", &[], b"");
     assert_eq!(r.status, 405);
     let r = request(a, "GET", "/v1/nothing", &[], b"");

@@ -232,7 +232,7 @@ impl Context {
     /// (whose state cannot be cut at `n`) and differing layouts are
     /// refused with `false`, leaving this context as it was.
     pub fn adopt_prefix(&mut self, other: &Context, n: usize) -> bool {
-        if !Arc::ptr_eq(&self.model, &other.model) || !self.rs.is_empty() || !other.rs.is_empty() || n > other.tokens.len() {
+        if !Arc::ptr_eq(&self.model, &other.model) || !self.reusable_prefix() || n > other.tokens.len() {
             return false;
         }
         if !self.kv.copy_prefix_from(&other.kv, n) {
@@ -243,10 +243,13 @@ impl Context {
         true
     }
 
-    /// Whether [`Context::adopt_prefix`] can take from this context (no
-    /// recurrent layers).
+    /// Whether [`Context::adopt_prefix`] can take from this model's
+    /// contexts: their cached keys must not depend on the context they are
+    /// in, which excludes recurrent layers (a state, not per-position
+    /// keys) and Phi-3's longrope (whose RoPE factors depend on the
+    /// context's size) — what also keeps a model out of batched decoding.
     pub fn reusable_prefix(&self) -> bool {
-        self.rs.is_empty()
+        self.rs.is_empty() && self.model.arch().batches_sequences()
     }
 
     /// Whether this context's decodes go through a batcher.
@@ -275,7 +278,7 @@ impl Context {
     /// token would leave them. `logits` is a buffer for all rows.
     ///
     /// The contexts are of one model that [`batches_sequences`], and each
-    /// passed [`Context::check_decode`]; at most the largest scratch's rows.
+    /// passed [`Context::check_decode`].
     ///
     /// [`batches_sequences`]: crate::model::Architecture::batches_sequences
     pub(crate) fn decode_together(ctxs: &mut [&mut Context], tokens: &[u32], logits: &mut Vec<f32>) {
@@ -285,16 +288,18 @@ impl Context {
         assert!(model.arch().batches_sequences() && ctxs.iter().all(|c| Arc::ptr_eq(&c.model, &model)));
         let n_vocab = model.config().n_vocab;
         let pos: Vec<u32> = ctxs.iter().map(|c| c.tokens.len() as u32).collect();
-        // The largest scratch serves the whole batch.
+        // The largest scratch serves the batch, in passes of as many rows
+        // as it holds (a context's scratch is as small as its context).
         let si = (0..n).max_by_key(|&i| ctxs[i].scratch.n_max).unwrap_or(0);
-        assert!(n <= ctxs[si].scratch.n_max);
+        let rows = ctxs[si].scratch.n_max.max(1);
         let mut scratch = std::mem::take(&mut ctxs[si].scratch);
         let pool = Arc::clone(&ctxs[si].pool);
         logits.resize(n * n_vocab, 0.0);
-        {
-            let mut caches: Vec<&mut KvCache> = ctxs.iter_mut().map(|c| &mut c.kv).collect();
+        for start in (0..n).step_by(rows) {
+            let end = (start + rows).min(n);
+            let mut caches: Vec<&mut KvCache> = ctxs[start..end].iter_mut().map(|c| &mut c.kv).collect();
             let mut env = BatchEnv { file: model.file(), config: model.config(), pool: &pool, caches: &mut caches, scratch: &mut scratch };
-            model.arch().forward_rows(&mut env, tokens, &pos, logits);
+            model.arch().forward_rows(&mut env, &tokens[start..end], &pos[start..end], &mut logits[start * n_vocab..end * n_vocab]);
         }
         ctxs[si].scratch = scratch;
         for (i, c) in ctxs.iter_mut().enumerate() {

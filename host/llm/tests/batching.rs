@@ -107,3 +107,40 @@ fn one_sequence_failing_does_not_fail_the_pass() {
     assert!(matches!(err, edgewasm_llm::ModelError::ContextFull { .. }), "{err}");
     assert_eq!(other.join().unwrap().unwrap(), m.config().n_vocab);
 }
+
+/// More sequences in a pass than any of their (small) contexts has
+/// scratch rows for: the pass runs in pieces, with the same bits.
+#[test]
+fn passes_larger_than_a_contexts_scratch() {
+    let pool = Arc::new(ThreadPool::new(2));
+    let file = tiny_with_family_vocab("llama", GgmlType::F32).gguf();
+    let m = Arc::new(Model::from_gguf(Arc::new(GgufFile::from_bytes(&file).unwrap())).unwrap());
+    let n = 6;
+    let run = |batcher: Option<Arc<Batcher>>| {
+        let barrier = Arc::new(Barrier::new(n));
+        let threads: Vec<_> = (0..n as u32)
+            .map(|s| {
+                let (m, pool, batcher, barrier) = (Arc::clone(&m), Arc::clone(&pool), batcher.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    // Three positions: scratch for three rows.
+                    let mut ctx = Context::new(m, pool, 3).unwrap();
+                    ctx.set_batcher(batcher);
+                    ctx.eval(&[10 + s], false).unwrap();
+                    barrier.wait();
+                    [20 + s, 30 + s].iter().map(|&t| ctx.eval(&[t], false).unwrap().to_vec()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>()
+    };
+    let alone = run(None);
+    let b = Arc::new(Batcher::with_limits(32, n, Duration::from_secs(20)));
+    let together = run(Some(Arc::clone(&b)));
+    // The one-token prompts go through the batcher too: three passes of six.
+    assert_eq!(b.counts(), (3, 3 * n as u64), "three passes of six");
+    for (a, t) in alone.iter().zip(&together) {
+        for (a, t) in a.iter().zip(t) {
+            assert!(a.iter().zip(t).all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+    }
+}

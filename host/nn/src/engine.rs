@@ -200,8 +200,13 @@ impl LlmContext {
     pub fn park(self) {
         let LlmContext { ctx, env, permit, poisoned } = self;
         drop(permit);
+        // Only preloaded models: a model a guest loaded from its own bytes
+        // would outlive the guest's --max-load-size accounting, and no
+        // other request could ever match it.
         if let (None, Some(cache)) = (poisoned, env.models.prefix_cache()) {
-            cache.park(ctx);
+            if env.models.is_preloaded(ctx.model()) {
+                cache.park(ctx);
+            }
         }
     }
     pub fn limits(&self) -> &Limits {

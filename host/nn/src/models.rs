@@ -145,6 +145,12 @@ impl ModelSet {
         self.prefix_cache.as_ref()
     }
 
+    /// Whether `model` is one of the preloaded models (not one a guest
+    /// loaded from its own bytes).
+    pub fn is_preloaded(&self, model: &Arc<Model>) -> bool {
+        self.models.values().any(|m| Arc::ptr_eq(m, model))
+    }
+
     /// The batching queue of `model`, if batching is enabled and it is a
     /// preloaded model.
     pub fn batcher_for(&self, model: &Arc<Model>) -> Option<Arc<Batcher>> {

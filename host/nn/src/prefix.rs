@@ -58,10 +58,12 @@ impl PrefixCache {
         }
     }
 
-    /// Moves into `ctx` the longest prefix of `prompt` that a parked
+    /// Copies into `ctx` the longest prefix of `prompt` that a parked
     /// context of the same model and KV types holds, when it is longer
-    /// than what `ctx` already shares with `prompt`; that parked context
-    /// is used up. Returns the tokens now shared.
+    /// than what `ctx` already shares with `prompt`. A parked context that
+    /// the request takes whole is removed (the request's own context will
+    /// be parked with more); one it shares only a part of (a common system
+    /// prompt) stays for others. Returns the tokens now shared.
     pub fn adopt_into(&self, ctx: &mut Context, model: &Arc<Model>, types: KvTypes, prompt: &[u32]) -> usize {
         let shared = |tokens: &[u32]| tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
         let have = shared(ctx.tokens());
@@ -73,12 +75,16 @@ impl PrefixCache {
             .map(|(i, (c, _))| (i, shared(c.tokens()).min(ctx.n_ctx())))
             .max_by_key(|&(_, n)| n);
         let Some((i, n)) = best.filter(|&(_, n)| n > have) else { return have };
-        let (parked, _) = p.remove(i);
-        drop(p);
-        if ctx.adopt_prefix(&parked, n) {
-            n
-        } else {
-            have
+        if !ctx.adopt_prefix(&p[i].0, n) {
+            return have;
         }
+        if n == p[i].0.n_past() {
+            p.remove(i);
+        } else {
+            // Recently useful: last to be evicted.
+            let e = p.remove(i);
+            p.push(e);
+        }
+        n
     }
 }

@@ -48,7 +48,12 @@ pub struct ServeOptions {
     pub max_queue: usize,
     /// Seconds a 429 tells the client to wait (`Retry-After`).
     pub retry_after_secs: u32,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: std::time::Duration,
 }
+
+/// Longest wait for a request's headers.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a server did, returned when it shuts down.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +110,13 @@ pub async fn serve(
                 (Arc::clone(&app), Arc::clone(&admission), Arc::clone(&counters), opts.clone());
             async move { Ok::<_, Infallible>(handle(req, peer, app, admission, counters, &opts).await) }
         });
-        let conn =
-            hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+        // A client that never finishes its headers must not hold a
+        // connection (or shutdown) forever.
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -116,9 +126,22 @@ pub async fn serve(
     }
     drop(listener);
     log::info!(target: "edgewasm-serve", "shutting down: finishing the requests in flight");
-    graceful.shutdown().await;
-    // Guests whose client went away may still be running: wait for them.
-    admission.drained().await;
+    let drained = async {
+        graceful.shutdown().await;
+        // Guests whose client went away may still be running: wait for them.
+        admission.drained().await;
+    };
+    // A client that stopped reading (or sending) can hold its request in a
+    // host call the deadline does not reach; past the grace period the
+    // server stops without it.
+    if tokio::time::timeout(opts.shutdown_grace, drained).await.is_err() {
+        log::warn!(
+            target: "edgewasm-serve",
+            "{} requests still running after {:?}: stopping without them",
+            admission.in_flight(),
+            opts.shutdown_grace
+        );
+    }
     Ok(ServeReport {
         served: counters.served.load(Ordering::Relaxed),
         rejected: counters.rejected.load(Ordering::Relaxed),

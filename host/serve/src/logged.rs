@@ -58,7 +58,8 @@ pub struct LoggedBody<B> {
 
 impl<B> LoggedBody<B> {
     pub fn new(inner: B, line: AccessLine, length: Option<u64>) -> LoggedBody<B> {
-        LoggedBody { inner, line, bytes: 0, length, complete: false }
+        // An empty body (HEAD, 204, or `content-length: 0`) is never polled.
+        LoggedBody { inner, line, bytes: 0, length, complete: length == Some(0) }
     }
 }
 

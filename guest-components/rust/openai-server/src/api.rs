@@ -64,6 +64,7 @@ pub struct SamplingFields {
     pub presence_penalty: Option<f32>,
     pub frequency_penalty: Option<f32>,
     pub logprobs: Option<Value>,
+    pub logit_bias: Option<Value>,
     pub stream: Option<bool>,
     pub stream_options: Option<StreamOptions>,
 }
@@ -86,6 +87,9 @@ impl SamplingFields {
                     Some(name),
                 ));
             }
+        }
+        if self.logit_bias.as_ref().is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty())) {
+            return Err(ApiError::invalid("logit_bias is not supported", Some("logit_bias")));
         }
         if self.logprobs.as_ref().is_some_and(|v| !v.is_null() && v != &Value::Bool(false)) {
             return Err(ApiError::invalid("logprobs are not supported", Some("logprobs")));
@@ -154,6 +158,7 @@ pub struct Part {
 pub struct Message {
     pub role: String,
     pub content: Option<Content>,
+    pub tool_calls: Option<Value>,
 }
 
 impl Message {
@@ -204,6 +209,32 @@ pub struct ChatRequest {
     pub response_format: Option<ResponseFormat>,
     /// llama-server's extension: a GBNF grammar.
     pub grammar: Option<String>,
+    /// Function calling, which this server does not do: refused, so a
+    /// client never takes a plain answer for a tool call.
+    pub tools: Option<Value>,
+    pub tool_choice: Option<Value>,
+    pub functions: Option<Value>,
+    pub function_call: Option<Value>,
+}
+
+impl ChatRequest {
+    pub fn check(&self) -> Result<(), ApiError> {
+        let used = |v: &Option<Value>| match v {
+            None | Some(Value::Null) => false,
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::String(s)) => s != "none",
+            Some(_) => true,
+        };
+        for (v, name) in [(&self.tools, "tools"), (&self.tool_choice, "tool_choice"), (&self.functions, "functions"), (&self.function_call, "function_call")] {
+            if used(v) {
+                return Err(ApiError::invalid(format!("{name}: function calling is not supported"), Some(name)));
+            }
+        }
+        if self.messages.iter().any(|m| m.role == "tool" || m.role == "function" || m.tool_calls.as_ref().is_some_and(|v| !v.is_null())) {
+            return Err(ApiError::invalid("messages with tool calls or tool results are not supported", Some("messages")));
+        }
+        Ok(())
+    }
 }
 
 /// `prompt` of a completion: one string, or a list of exactly one.

@@ -48,6 +48,19 @@ fn route(req: &Request, out: ResponseOutparam) -> Routed {
             http::respond(out, 200, "application/json", models_json().to_string().as_bytes());
             Ok(())
         }
+        p if p.starts_with("/v1/models/") && matches!(req.method, Method::Get) => {
+            let id = &p["/v1/models/".len()..];
+            match models_json()["data"].as_array().and_then(|d| d.iter().find(|m| m["id"] == id).cloned()) {
+                Some(m) => {
+                    http::respond(out, 200, "application/json", m.to_string().as_bytes());
+                    Ok(())
+                }
+                None => Err((
+                    ApiError::invalid(format!("The model `{id}` does not exist"), Some("model")).with_code("model_not_found").status(404),
+                    out,
+                )),
+            }
+        }
         "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings" if post => {
             let body = match req.body() {
                 Ok(b) => b,
@@ -262,10 +275,16 @@ fn chat(body: &[u8], out: ResponseOutparam) -> Routed {
         http::respond(out, 200, "application/json", v.to_string().as_bytes());
         return Ok(());
     }
+    let with_usage = req.sampling.include_usage();
     let chunk = |delta: Value, finish: Option<&str>| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
-        .to_string()
+        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+        // As OpenAI: with include_usage, every chunk has `usage`, null
+        // until the last one.
+        if with_usage {
+            c["usage"] = Value::Null;
+        }
+        c.to_string()
     };
     let mut events = EventStream::start(out);
     let mut open = events.data(&chunk(json!({"role": "assistant", "content": ""}), None));
@@ -299,6 +318,7 @@ fn chat_job(req: &ChatRequest) -> Result<Job, ApiError> {
     if req.messages.is_empty() {
         return Err(ApiError::invalid("`messages` must not be empty", Some("messages")));
     }
+    req.check()?;
     let (model, name) = open_model(req.model.as_deref())?;
     let mut msgs = Vec::with_capacity(req.messages.len());
     for m in &req.messages {

@@ -41,6 +41,10 @@ pub struct ServeCommand {
     /// least recently used go first. 0 turns it off.
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     prefix_cache: String,
+    /// Seconds SIGINT/SIGTERM waits for requests in flight before the
+    /// server stops without them.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    shutdown_grace: u64,
     #[command(flatten)]
     sandbox: SandboxArgs,
     /// The component (.wasm, compiled and cached, or .cwasm): it must
@@ -59,8 +63,13 @@ impl ServeCommand {
         let cfg = self.sandbox.run_config(self.component.clone(), vec![name])?;
         let engine = edgewasm_runtime::engine().map_err(anyhow::Error::from)?;
         let app = HttpApp::new(&engine, cfg, Arc::clone(&models), pool).map_err(anyhow::Error::from)?;
-        let opts =
-            ServeOptions { max_concurrency: self.max_concurrency, max_queue: self.max_queue, retry_after_secs: 1 };
+        let shutdown_grace = std::time::Duration::from_secs(self.shutdown_grace);
+        let opts = ServeOptions {
+            max_concurrency: self.max_concurrency,
+            max_queue: self.max_queue,
+            retry_after_secs: 1,
+            shutdown_grace,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("edgewasm-http")
@@ -73,6 +82,9 @@ impl ServeCommand {
             eprintln!("[edgewasm] listening on http://{addr} ({}; Ctrl-C stops)", self.component.display());
             edgewasm_serve::serve(listener, Arc::new(app), opts, shutdown_signal()).await
         })?;
+        // Requests cut at the grace period may leave threads blocked in a
+        // host call: do not wait for them.
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
         eprintln!("[edgewasm] stopped: {} requests served, {} refused as busy (429)", report.served, report.rejected);
         for (name, m) in models.iter() {
             if let Some(b) = models.batcher_for(m) {
