@@ -12,7 +12,8 @@
 //!   (or the client goes away): peer, method, path, status, bytes, time.
 //! - **Shutdown.** When `shutdown` resolves (SIGINT/SIGTERM in the CLI),
 //!   the listener closes, idle connections close, requests in flight run
-//!   to the end of their response, and [`serve`] returns.
+//!   to the end of their response (for at most `shutdown_grace`), and
+//!   [`serve`] returns. Headers must arrive within 30 s.
 
 mod admission;
 mod logged;
