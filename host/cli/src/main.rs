@@ -36,19 +36,26 @@ enum Command {
 /// closed pipe (`edgewasm tokenize ... | head`) fails with EPIPE and
 /// `println!` panics; with the default, the process ends quietly the
 /// moment its reader goes away, as `cat` and every Unix filter do (status
-/// 141 in a shell). One place for every command, and for a guest's stdout.
-#[cfg(unix)]
+/// 141 in a shell). One place for every command, and for a guest's stdout
+/// (`serve` ignores it again: see [`set_sigpipe`]).
 fn default_sigpipe() {
-    // SAFETY: called first thing in `main`, before any thread exists, so
-    // nothing races on the process's signal dispositions; SIG_DFL for
-    // SIGPIPE is a valid disposition and installs no handler code.
+    set_sigpipe(true);
+}
+
+/// SIGPIPE's disposition: the default action (`true`) or ignored.
+#[cfg(unix)]
+pub(crate) fn set_sigpipe(default: bool) {
+    // SAFETY: called before any thread that could race on the process's
+    // signal dispositions exists (first thing in `main`, or before a
+    // command starts its threads); SIG_DFL and SIG_IGN install no handler
+    // code.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGPIPE, if default { libc::SIG_DFL } else { libc::SIG_IGN });
     }
 }
 
 #[cfg(not(unix))]
-fn default_sigpipe() {}
+pub(crate) fn set_sigpipe(_default: bool) {}
 
 fn main() -> std::process::ExitCode {
     default_sigpipe();

@@ -245,38 +245,27 @@ fn usage(g: &Generation) -> Value {
 }
 
 fn chat(body: &[u8], out: ResponseOutparam) -> Routed {
-    let req: ChatRequest = match api::parse(body) {
-        Ok(r) => r,
+    let (req, job, gen): (ChatRequest, _, _) = match begin(body, chat_job) {
+        Ok(x) => x,
         Err(e) => return Err((e, out)),
     };
-    let job = match chat_job(&req) {
-        Ok(j) => j,
-        Err(e) => return Err((e, out)),
-    };
-    let gen = match job.start() {
-        Ok(g) => g,
-        Err(e) => return Err((e, out)),
-    };
-    let id = format!("chatcmpl-{:016x}", random_u64());
-    let created = now_secs();
-    let model = job.model_name.clone();
+    let (id, created, model) = (format!("chatcmpl-{:016x}", random_u64()), now_secs(), job.model_name.clone());
     if !req.sampling.streaming() {
-        let text = match gen.collect() {
-            Ok(t) => t,
-            Err(e) => return Err((llm_error(e), out)),
-        };
-        let v = json!({
-            "id": id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": null,
-                         "finish_reason": finish_reason(&gen)}],
-            "usage": usage(&gen),
+        return whole(out, gen, job, |text, finish, used| {
+            json!({
+                "id": id, "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": null,
+                             "finish_reason": finish}],
+                "usage": used,
+            })
         });
-        release(gen, job);
-        http::respond(out, 200, "application/json", v.to_string().as_bytes());
-        return Ok(());
     }
     let with_usage = req.sampling.include_usage();
-    let chunk = |delta: Value, finish: Option<&str>| {
+    let chunk = |text: Option<&str>, finish: Option<&str>| {
+        let delta = match text {
+            Some(t) => json!({"content": t}),
+            None => json!({}),
+        };
         let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
         // As OpenAI: with include_usage, every chunk has `usage`, null
@@ -286,14 +275,61 @@ fn chat(body: &[u8], out: ResponseOutparam) -> Routed {
         }
         c.to_string()
     };
+    let usage_event = |used: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": used})
+            .to_string()
+    };
+    let first = {
+        let mut c: Value = serde_json::from_str(&chunk(Some(""), None)).expect("our own JSON");
+        c["choices"][0]["delta"]["role"] = json!("assistant");
+        c.to_string()
+    };
+    stream(out, gen, job, Some(first), chunk, with_usage.then_some(usage_event));
+    Ok(())
+}
+
+/// Parses a request, prepares its job and starts its generation.
+fn begin<R: serde::de::DeserializeOwned>(
+    body: &[u8],
+    job: impl FnOnce(&R) -> Result<Job, ApiError>,
+) -> Result<(R, Job, Generation), ApiError> {
+    let req: R = api::parse(body)?;
+    let job = job(&req)?;
+    let gen = job.start()?;
+    Ok((req, job, gen))
+}
+
+/// Answers with the whole text: `make(text, finish_reason, usage)`.
+fn whole(out: ResponseOutparam, gen: Generation, job: Job, make: impl FnOnce(String, &str, Value) -> Value) -> Routed {
+    let text = match gen.collect() {
+        Ok(t) => t,
+        Err(e) => return Err((llm_error(e), out)),
+    };
+    let v = make(text, finish_reason(&gen), usage(&gen));
+    release(gen, job);
+    http::respond(out, 200, "application/json", v.to_string().as_bytes());
+    Ok(())
+}
+
+/// Streams the generation as server-sent events: `first` if any, a
+/// `chunk(Some(text), None)` per piece, then `chunk(None, finish_reason)`,
+/// `usage_event(usage)` when asked for, and `[DONE]`. An error after the
+/// head went out goes in the stream.
+fn stream(
+    out: ResponseOutparam,
+    gen: Generation,
+    job: Job,
+    first: Option<String>,
+    chunk: impl Fn(Option<&str>, Option<&str>) -> String,
+    usage_event: Option<impl Fn(Value) -> String>,
+) {
     let mut events = EventStream::start(out);
-    let mut open = events.data(&chunk(json!({"role": "assistant", "content": ""}), None));
+    let mut open = first.map_or(true, |f| events.data(&f));
     while open {
         match gen.next() {
-            Ok(Some(text)) => open = events.data(&chunk(json!({"content": text}), None)),
+            Ok(Some(text)) => open = events.data(&chunk(Some(&text), None)),
             Ok(None) => break,
             Err(e) => {
-                // The head is sent: the error goes in the stream.
                 events.data(&llm_error(e).to_json().to_string());
                 open = false;
             }
@@ -302,16 +338,13 @@ fn chat(body: &[u8], out: ResponseOutparam) -> Routed {
     let (finish, used) = (finish_reason(&gen), usage(&gen));
     release(gen, job);
     if open {
-        events.data(&chunk(json!({}), Some(finish)));
-        if req.sampling.include_usage() {
-            let v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                           "choices": [], "usage": used});
-            events.data(&v.to_string());
+        events.data(&chunk(None, Some(finish)));
+        if let Some(u) = usage_event {
+            events.data(&u(used));
         }
         events.data("[DONE]");
     }
     events.finish();
-    Ok(())
 }
 
 fn chat_job(req: &ChatRequest) -> Result<Job, ApiError> {
@@ -351,60 +384,28 @@ fn constraint(format: Option<&api::ResponseFormat>, grammar: Option<&str>) -> Re
 }
 
 fn completion(body: &[u8], out: ResponseOutparam) -> Routed {
-    let req: CompletionRequest = match api::parse(body) {
-        Ok(r) => r,
+    let (req, job, gen): (CompletionRequest, _, _) = match begin(body, completion_job) {
+        Ok(x) => x,
         Err(e) => return Err((e, out)),
     };
-    let job = match completion_job(&req) {
-        Ok(j) => j,
-        Err(e) => return Err((e, out)),
-    };
-    let gen = match job.start() {
-        Ok(g) => g,
-        Err(e) => return Err((e, out)),
-    };
-    let id = format!("cmpl-{:016x}", random_u64());
-    let created = now_secs();
-    let model = job.model_name.clone();
+    let (id, created, model) = (format!("cmpl-{:016x}", random_u64()), now_secs(), job.model_name.clone());
     let choice = |text: &str, finish: Option<&str>| {
         json!({"id": id, "object": "text_completion", "created": created, "model": model,
                "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}]})
     };
     if !req.sampling.streaming() {
-        let text = match gen.collect() {
-            Ok(t) => t,
-            Err(e) => return Err((llm_error(e), out)),
-        };
-        let mut v = choice(&text, Some(finish_reason(&gen)));
-        v["usage"] = usage(&gen);
-        release(gen, job);
-        http::respond(out, 200, "application/json", v.to_string().as_bytes());
-        return Ok(());
+        return whole(out, gen, job, |text, finish, used| {
+            let mut v = choice(&text, Some(finish));
+            v["usage"] = used;
+            v
+        });
     }
-    let mut events = EventStream::start(out);
-    let mut open = true;
-    while open {
-        match gen.next() {
-            Ok(Some(text)) => open = events.data(&choice(&text, None).to_string()),
-            Ok(None) => break,
-            Err(e) => {
-                events.data(&llm_error(e).to_json().to_string());
-                open = false;
-            }
-        }
-    }
-    let (finish, used) = (finish_reason(&gen), usage(&gen));
-    release(gen, job);
-    if open {
-        events.data(&choice("", Some(finish)).to_string());
-        if req.sampling.include_usage() {
-            let v = json!({"id": id, "object": "text_completion", "created": created, "model": model,
-                           "choices": [], "usage": used});
-            events.data(&v.to_string());
-        }
-        events.data("[DONE]");
-    }
-    events.finish();
+    let usage_event = |used: Value| {
+        json!({"id": id, "object": "text_completion", "created": created, "model": model, "choices": [], "usage": used})
+            .to_string()
+    };
+    let chunk = |text: Option<&str>, finish: Option<&str>| choice(text.unwrap_or(""), finish).to_string();
+    stream(out, gen, job, None, chunk, req.sampling.include_usage().then_some(usage_event));
     Ok(())
 }
 

@@ -55,7 +55,9 @@ pub struct ServeCommand {
 
 impl ServeCommand {
     pub fn execute(self) -> Result<()> {
-        ignore_sigpipe();
+        // A client that disconnects must never end the server: writes to
+        // its socket fail with EPIPE instead.
+        crate::set_sigpipe(false);
         let name =
             self.component.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app.wasm".into());
         let prefix_cache = super::run::parse_size(&self.prefix_cache).context("--prefix-cache")?;
@@ -121,18 +123,3 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
-
-/// A client that disconnects must never end the server: writes to its
-/// socket fail with EPIPE instead of raising SIGPIPE (which `main` sets
-/// back to its default for the filter-style commands).
-#[cfg(unix)]
-fn ignore_sigpipe() {
-    // SAFETY: called before the server's threads start (the inference pool
-    // does not touch signals); SIG_IGN installs no handler code.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-}
-
-#[cfg(not(unix))]
-fn ignore_sigpipe() {}
