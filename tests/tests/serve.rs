@@ -252,6 +252,10 @@ fn limits_and_api_key() {
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("64 tokens"));
 }
 
+/// A grammar whose text never ends: the model cannot stop, so only the
+/// time limit ends the request (a sampled answer could stop first).
+const ENDLESS: &str = "root ::= \"a \" root";
+
 /// Past `--max-concurrency` + `--max-queue`, 429 with `Retry-After`; a
 /// request over `--timeout` ends with 504 and the server goes on.
 #[test]
@@ -260,7 +264,7 @@ fn busy_server_refuses_and_timeouts_end_requests() {
     let a = server.addr;
     // A long generation holds the only slot (streamed, so it is running).
     let body =
-        json!({"prompt": "Once upon a time", "max_tokens": 100000, "temperature": 0, "stream": true}).to_string();
+        json!({"prompt": "Once upon a time", "max_tokens": 100000, "temperature": 0, "stream": true, "grammar": ENDLESS}).to_string();
     let mut long = open(a, "POST", "/v1/completions", &[("content-type", "application/json")], body.as_bytes());
     assert_eq!(long.status, 200);
     assert!(long.next_event().is_some());
@@ -279,7 +283,7 @@ fn busy_server_refuses_and_timeouts_end_requests() {
     // then a request may still see 429.)
     let t0 = Instant::now();
     let r = loop {
-        let r = post_json(a, "/v1/completions", &json!({"prompt": "Once upon a time", "max_tokens": 100000}));
+        let r = post_json(a, "/v1/completions", &json!({"prompt": "Once upon a time", "max_tokens": 100000, "grammar": ENDLESS}));
         if r.status != 429 || t0.elapsed() > Duration::from_secs(10) {
             break r;
         }
