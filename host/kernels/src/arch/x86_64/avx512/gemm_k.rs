@@ -98,6 +98,11 @@ unsafe fn k_k4<const NC: usize, const QH: bool>(tile: &[u8], nb: usize, act: &[B
     let m16 = _mm512_set1_epi8(16);
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        if NC == 1 {
+            // SAFETY: the same features and contract as this function's.
+            unsafe { k4_matvec_block::<QH>(&tile[b * tbb..(b + 1) * tbb], b, &act[c0 * nb + b], &mut acc[0], tile) };
+            continue;
+        }
         super::super::prefetch_ahead(tile, b, tbb, true);
         let tb = &tile[b * tbb..(b + 1) * tbb];
         let sc: [__m512i; 8] = core::array::from_fn(|j| _mm512_cvtepu8_epi32(load16(tb, sco + 16 * j)));
@@ -146,6 +151,66 @@ unsafe fn k_k4<const NC: usize, const QH: bool>(tile: &[u8], nb: usize, act: &[B
     for (j, a) in acc.into_iter().enumerate() {
         store16(out, c0 + j, a);
     }
+}
+
+/// One Q4_K (Q5_K) tile-block of [`k_k4`] against one activation row
+/// (decode), adding its f32 step to `acc`.
+///
+/// With one activation row, `k_k4`'s form (two sums of eight `vpdpbusd`
+/// per sub-block pair, one pair after the other) is a chain of dependent
+/// multiply-adds: the core waits on their latency, not their throughput.
+/// Here the eight sub-blocks' sums are eight independent chains, interleaved,
+/// so the multiply-adds issue back to back. Integer sums are exact, so the
+/// order changes no bit. For Q4_K the high nibbles are multiplied in place
+/// (`w & 0xF0` is 16 × the nibble; u8 × i8 products stay exact) and the sum
+/// shifted back, which saves a shift per vector.
+///
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `tb` is one tile-block of `tile`
+/// (block `b`, for the prefetch).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+unsafe fn k4_matvec_block<const QH: bool>(tb: &[u8], b: usize, y: &BlockQ8_K, acc: &mut __m512, tile: &[u8]) {
+    let (tbb, sco) = if QH { (Q5K_TBB, Q5K_SC) } else { (Q4K_TBB, Q4K_SC) };
+    super::super::prefetch_ahead(tile, b, tbb, true);
+    let m4 = _mm512_set1_epi8(0x0F);
+    let mf0 = _mm512_set1_epi8(-0x10);
+    let m16 = _mm512_set1_epi8(16);
+    // s[2k]: sub-block 2k (low nibbles of vectors 8k..8k + 8), s[2k + 1]:
+    // sub-block 2k + 1 (their high nibbles; 16 × the sum for Q4_K).
+    let mut s = [_mm512_setzero_si512(); 8];
+    for m in 0..8 {
+        let qh = if QH { load64(tb, Q5K_QH + 64 * m) } else { m4 };
+        for k in 0..4 {
+            let w = load64(tb, 64 * (8 * k + m));
+            let (lo, hi) = if QH {
+                let (bl, bh) = (_mm512_set1_epi8(1 << (2 * k)), _mm512_set1_epi8(1 << (2 * k + 1)));
+                let lo = _mm512_or_si512(_mm512_and_si512(w, m4), _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bl), m16));
+                let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), m4);
+                (lo, _mm512_or_si512(hi, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bh), m16)))
+            } else {
+                (_mm512_and_si512(w, m4), _mm512_and_si512(w, mf0))
+            };
+            s[2 * k] = _mm512_dpbusd_epi32(s[2 * k], lo, bcast4(&y.qs, 16 * k + m));
+            s[2 * k + 1] = _mm512_dpbusd_epi32(s[2 * k + 1], hi, bcast4(&y.qs, 16 * k + 8 + m));
+        }
+    }
+    let mut isum = _mm512_setzero_si512();
+    for (j, s) in s.into_iter().enumerate() {
+        // Exact: for Q4_K the high sums are multiples of 16.
+        let s = if !QH && j % 2 == 1 { _mm512_srai_epi32::<4>(s) } else { s };
+        isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s, _mm512_cvtepu8_epi32(load16(tb, sco + 16 * j))));
+    }
+    let bs = |j: usize| y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32;
+    let mut msum = _mm512_setzero_si512();
+    for i in 0..4 {
+        let m = _mm512_cvtepu8_epi16(load32(tb, sco + 128 + 32 * i));
+        let pair = (bs(2 * i) & 0xFFFF) | (bs(2 * i + 1) << 16);
+        msum = _mm512_add_epi32(msum, _mm512_madd_epi16(m, _mm512_set1_epi32(pair)));
+    }
+    let yd = _mm512_set1_ps(y.d);
+    let t = _mm512_add_ps(*acc, _mm512_mul_ps(_mm512_mul_ps(f16x16(tb, sco + 256), yd), _mm512_cvtepi32_ps(isum)));
+    *acc = _mm512_sub_ps(t, _mm512_mul_ps(_mm512_mul_ps(f16x16(tb, sco + 288), yd), _mm512_cvtepi32_ps(msum)));
 }
 
 /// # Safety
