@@ -123,6 +123,10 @@ pub fn gelu_tanh(x: f32) -> f32 {
 /// GELU as ggml's CPU backend computes it (`GGML_GELU_FP16`): the input is
 /// rounded to f16 and looked up in a table of f16 results, saturating
 /// outside ±10. Matching this keeps Gemma's logits next to llama.cpp's.
+///
+/// Like ggml, the results are read from a table made once (indexed by the
+/// f16 bits of the input): the same values as computing them, without a
+/// `tanh` per element (Gemma 4 E2B decode spent 4% of its time in `tanhf`).
 #[inline]
 pub fn gelu_ggml(x: f32) -> f32 {
     use half::f16;
@@ -131,8 +135,15 @@ pub fn gelu_ggml(x: f32) -> f32 {
     } else if x >= 10.0 {
         x
     } else {
-        f16::from_f32(gelu_tanh(f16::from_f32(x).to_f32())).to_f32()
+        gelu_f16_table()[f16::from_f32(x).to_bits() as usize].to_f32()
     }
+}
+
+/// `f16(gelu_tanh(h))` for every f16 bit pattern `h`.
+fn gelu_f16_table() -> &'static [half::f16] {
+    use half::f16;
+    static TABLE: std::sync::OnceLock<Box<[f16]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..=u16::MAX).map(|h| f16::from_f32(gelu_tanh(f16::from_bits(h).to_f32()))).collect())
 }
 
 /// `gate[i] = act(gate[i]) * up[i]`.
@@ -152,6 +163,23 @@ pub fn add_inplace(a: &mut [f32], b: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gelu_table_equals_computing_it() {
+        use half::f16;
+        for h in 0..=u16::MAX {
+            let x = f16::from_bits(h).to_f32();
+            if x.is_nan() || x <= -10.0 || x >= 10.0 {
+                continue;
+            }
+            let direct = f16::from_f32(gelu_tanh(x)).to_f32();
+            assert_eq!(gelu_ggml(x).to_bits(), direct.to_bits(), "x = {x}");
+            // Inputs between f16 values round to the same entry.
+            let y = f32::from_bits(x.to_bits() ^ 1);
+            let direct = f16::from_f32(gelu_tanh(f16::from_f32(y).to_f32())).to_f32();
+            assert_eq!(gelu_ggml(y).to_bits(), direct.to_bits(), "y = {y}");
+        }
+    }
 
     #[test]
     fn rms_norm_unit_weight_gives_unit_rms() {

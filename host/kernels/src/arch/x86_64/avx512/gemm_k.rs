@@ -221,6 +221,11 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
     let bits = |h: __m512i, mask: i8| _mm512_and_si512(h, _mm512_set1_epi8(mask));
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
+        if NC == 1 {
+            // SAFETY: the same features and contract as this function's.
+            unsafe { k6_matvec_block(&tile[b * Q6K_TBB..(b + 1) * Q6K_TBB], b, &act[c0 * nb + b], &mut acc[0], tile) };
+            continue;
+        }
         super::super::prefetch_ahead(tile, b, Q6K_TBB, true);
         let tb = &tile[b * Q6K_TBB..(b + 1) * Q6K_TBB];
         let mut isum = [_mm512_setzero_si512(); NC];
@@ -270,6 +275,52 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
     for (j, a) in acc.into_iter().enumerate() {
         store16(out, c0 + j, a);
     }
+}
+
+/// One Q6_K tile-block of [`k_q6_k`] against one activation row (decode),
+/// adding its f32 step to `acc`: the 16 sub-block sums are 16 independent
+/// `vpdpbusd` chains of four, interleaved (see [`k4_matvec_block`]).
+///
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `tb` is one tile-block of `tile`
+/// (block `b`, for the prefetch).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+unsafe fn k6_matvec_block(tb: &[u8], b: usize, y: &BlockQ8_K, acc: &mut __m512, tile: &[u8]) {
+    super::super::prefetch_ahead(tile, b, Q6K_TBB, true);
+    let m4 = _mm512_set1_epi8(0x0F);
+    let bits = |h: __m512i, mask: i8| _mm512_and_si512(h, _mm512_set1_epi8(mask));
+    // sq[sub]: sub-block sub = 8n + 2q + s, the elements 128n + 32q + 4m..
+    // for m = 4s..4s + 4, as in `k_q6_k`.
+    let mut sq = [_mm512_setzero_si512(); 16];
+    for i in 0..4 {
+        for n in 0..2 {
+            for s in 0..2 {
+                let m = 4 * s + i;
+                let a = load64(tb, 64 * (16 * n + m));
+                let bb = load64(tb, 64 * (16 * n + 8 + m));
+                let h = load64(tb, Q6K_QH + 64 * (8 * n + m));
+                let lv = [
+                    _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi16::<4>(bits(h, 0x03))),
+                    _mm512_or_si512(_mm512_and_si512(bb, m4), _mm512_slli_epi16::<2>(bits(h, 0x0C))),
+                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(a), m4), bits(h, 0x30)),
+                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(bb), m4), _mm512_srli_epi16::<2>(bits(h, -0x40))),
+                ];
+                for (q, lv) in lv.into_iter().enumerate() {
+                    let sub = 8 * n + 2 * q + s;
+                    sq[sub] = _mm512_dpbusd_epi32(sq[sub], lv, bcast4(&y.qs, 32 * n + 8 * q + 4 * s + i));
+                }
+            }
+        }
+    }
+    let mut isum = _mm512_setzero_si512();
+    for (sub, sq) in sq.into_iter().enumerate() {
+        // sum((q - 32) * y) = sum(q * y) - 32 * bsum, exactly.
+        let t = _mm512_sub_epi32(sq, _mm512_set1_epi32(32 * y.bsums[sub] as i32));
+        isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(t, _mm512_cvtepi8_epi32(load16(tb, Q6K_SC + 16 * sub))));
+    }
+    let d = _mm512_mul_ps(f16x16(tb, Q6K_D), _mm512_set1_ps(y.d));
+    *acc = _mm512_add_ps(*acc, _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)));
 }
 
 /// # Safety
