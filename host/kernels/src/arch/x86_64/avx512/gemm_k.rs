@@ -213,12 +213,29 @@ unsafe fn k4_matvec_block<const QH: bool>(tb: &[u8], b: usize, y: &BlockQ8_K, ac
     *acc = _mm512_sub_ps(t, _mm512_mul_ps(_mm512_mul_ps(f16x16(tb, sco + 288), yd), _mm512_cvtepi32_ps(msum)));
 }
 
+/// The four level vectors (0..63, unsigned, for `vpdpbusd`) that Q6_K's
+/// `ql` vectors `16n + m` and `16n + 8 + m` and `qh` vector `8n + m` make:
+/// entry `q` belongs to sub-block `8n + 2q + m / 4`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn q6_levels(tb: &[u8], n: usize, m: usize) -> [__m512i; 4] {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let bits = |h: __m512i, mask: i8| _mm512_and_si512(h, _mm512_set1_epi8(mask));
+    let a = load64(tb, 64 * (16 * n + m));
+    let bb = load64(tb, 64 * (16 * n + 8 + m));
+    let h = load64(tb, Q6K_QH + 64 * (8 * n + m));
+    [
+        _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi16::<4>(bits(h, 0x03))),
+        _mm512_or_si512(_mm512_and_si512(bb, m4), _mm512_slli_epi16::<2>(bits(h, 0x0C))),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(a), m4), bits(h, 0x30)),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(bb), m4), _mm512_srli_epi16::<2>(bits(h, -0x40))),
+    ]
+}
+
 /// # Safety
 /// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
 unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0: usize, out: &mut [f32]) {
-    let m4 = _mm512_set1_epi8(0x0F);
-    let bits = |h: __m512i, mask: i8| _mm512_and_si512(h, _mm512_set1_epi8(mask));
     let mut acc = [_mm512_setzero_ps(); NC];
     for b in 0..nb {
         if NC == 1 {
@@ -237,16 +254,7 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
                 // registers, not in an array on the stack).
                 let mut sq = [[_mm512_setzero_si512(); 4]; NC];
                 for i in 0..4 {
-                    let m = 4 * s + i;
-                    let a = load64(tb, 64 * (16 * n + m));
-                    let bb = load64(tb, 64 * (16 * n + 8 + m));
-                    let h = load64(tb, Q6K_QH + 64 * (8 * n + m));
-                    let lv = [
-                        _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi16::<4>(bits(h, 0x03))),
-                        _mm512_or_si512(_mm512_and_si512(bb, m4), _mm512_slli_epi16::<2>(bits(h, 0x0C))),
-                        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(a), m4), bits(h, 0x30)),
-                        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(bb), m4), _mm512_srli_epi16::<2>(bits(h, -0x40))),
-                    ];
+                    let lv = q6_levels(tb, n, 4 * s + i);
                     for (j, sq) in sq.iter_mut().enumerate() {
                         let y = &act[(c0 + j) * nb + b].qs;
                         for (q, sq) in sq.iter_mut().enumerate() {
@@ -288,24 +296,13 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
 #[inline]
 unsafe fn k6_matvec_block(tb: &[u8], b: usize, y: &BlockQ8_K, acc: &mut __m512, tile: &[u8]) {
     super::super::prefetch_ahead(tile, b, Q6K_TBB, true);
-    let m4 = _mm512_set1_epi8(0x0F);
-    let bits = |h: __m512i, mask: i8| _mm512_and_si512(h, _mm512_set1_epi8(mask));
     // sq[sub]: sub-block sub = 8n + 2q + s, the elements 128n + 32q + 4m..
     // for m = 4s..4s + 4, as in `k_q6_k`.
     let mut sq = [_mm512_setzero_si512(); 16];
     for i in 0..4 {
         for n in 0..2 {
             for s in 0..2 {
-                let m = 4 * s + i;
-                let a = load64(tb, 64 * (16 * n + m));
-                let bb = load64(tb, 64 * (16 * n + 8 + m));
-                let h = load64(tb, Q6K_QH + 64 * (8 * n + m));
-                let lv = [
-                    _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi16::<4>(bits(h, 0x03))),
-                    _mm512_or_si512(_mm512_and_si512(bb, m4), _mm512_slli_epi16::<2>(bits(h, 0x0C))),
-                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(a), m4), bits(h, 0x30)),
-                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(bb), m4), _mm512_srli_epi16::<2>(bits(h, -0x40))),
-                ];
+                let lv = q6_levels(tb, n, 4 * s + i);
                 for (q, lv) in lv.into_iter().enumerate() {
                     let sub = 8 * n + 2 * q + s;
                     sq[sub] = _mm512_dpbusd_epi32(sq[sub], lv, bcast4(&y.qs, 32 * n + 8 * q + 4 * s + i));
