@@ -17,7 +17,7 @@ use crate::{peer_dir, quantized, require, Rng};
 /// and `llama-moe`.
 pub const TINY_ARCHS: &[&str] = &[
     "llama", "granite", "smollm3", "internlm2", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "starcoder2", "llama-moe", "qwen2moe", "qwen3moe",
-    "granitemoe", "lfm2", "lfm2moe", "qwen35", "qwen35moe", "gemma4",
+    "granitemoe", "lfm2", "lfm2moe", "qwen35", "qwen35moe", "gemma4", "gemma3n",
 ];
 
 /// `tokenizer.*` keys and the vocabulary size of llama.cpp's
@@ -42,7 +42,7 @@ pub fn family_vocab(arch: &str) -> &'static str {
         // Gemma 4's own vocabulary has 262k tokens: its per-layer
         // embedding table alone would be a gigabyte of F32 in the tiny
         // model, so it gets SentencePiece's 32k.
-        "gemma" | "gemma2" | "gemma3" | "gemma4" | "internlm2" => "llama-spm",
+        "gemma" | "gemma2" | "gemma3" | "gemma3n" | "gemma4" | "internlm2" => "llama-spm",
         "starcoder2" => "starcoder",
         "qwen35" | "qwen35moe" => "qwen35",
         _ => "gpt-2",
@@ -93,6 +93,9 @@ struct Features {
     /// last layers reading earlier layers' keys and values, per-layer FFN
     /// widths, per-layer embeddings and output scales (see `GEMMA4_*`).
     gemma4: bool,
+    /// Gemma 3n: AltUp streams, LAuReL, sparse FFNs and per-layer
+    /// embeddings (see `GEMMA3N_*`).
+    gemma3n: bool,
 }
 
 /// The tiny Gemma 4: layers 0 and 2 slide (heads of 64, all rotated,
@@ -105,6 +108,19 @@ const GEMMA4_HEAD: (usize, usize) = (64, 128);
 const GEMMA4_FF: [usize; 4] = [512, 512, 1024, 1024];
 const GEMMA4_SHARED: usize = 2;
 const GEMMA4_PER_LAYER: usize = 256;
+
+/// The tiny Gemma 3n: layers 0, 1 and 3 slide (llama.cpp's period of 5
+/// would leave only layer 4 global), all keep their own keys and values
+/// (llama.cpp shares them only from layer 20 on) and all FFNs are sparse
+/// (llama.cpp: the first 10), with the multiplier llama.cpp fixes; 4
+/// streams, LAuReL of rank 64 and 256 per-layer values, the sizes
+/// llama.cpp fixes.
+const GEMMA3N_SWA: [bool; 4] = [true, true, false, true];
+const GEMMA3N_STREAMS: usize = 4;
+const GEMMA3N_LAUREL: usize = 64;
+const GEMMA3N_PER_LAYER: usize = 256;
+#[allow(clippy::excessive_precision)]
+const GEMMA3N_SPARSITY: f32 = 1.644_853_353_500_366_2;
 
 /// With [`Features::steady_route`]: the first embedding value of every
 /// token, and the router weight that turns it into a lead for the layer's
@@ -288,6 +304,18 @@ impl TinyArch {
                 t.keys.push(key("feed_forward_length", Value::Array(Array::I32(GEMMA4_FF.iter().map(|&f| f as i32).collect()))));
                 // No `final_logit_softcapping`: both sides cap at 30.
             }
+            "gemma3n" => {
+                t.n_layer = 4;
+                t.keys.push(key("attention.sliding_window", 8u32.into()));
+                t.keys.push(key("attention.sliding_window_pattern", Value::Array(Array::Bool(GEMMA3N_SWA.to_vec()))));
+                t.keys.push(key("rope.freq_base", 1_000_000.0f32.into()));
+                t.keys.push(key("rope.freq_base_swa", 10_000.0f32.into()));
+                t.keys.push(key("attention.shared_kv_layers", 0u32.into()));
+                t.keys.push(key("embedding_length_per_layer_input", (GEMMA3N_PER_LAYER as u32).into()));
+                t.keys.push(key("altup.num_inputs", (GEMMA3N_STREAMS as u32).into()));
+                t.keys.push(key("altup.active_idx", 0u32.into()));
+                t.keys.push(key("activation_sparsity_scale", Value::Array(Array::F32(vec![GEMMA3N_SPARSITY; 4]))));
+            }
             // Convolution, attention, convolution, attention.
             "lfm2" => t.n_layer = 4,
             // Layers 2 and 5 of 6 attend.
@@ -338,6 +366,7 @@ impl TinyArch {
             "qwen35" => Features { qk_norm: true, delta_net: true, output: true, ..f },
             "qwen35moe" => Features { qk_norm: true, delta_net: true, shared_gate: true, steady_route: true, ..f },
             "gemma4" => Features { qk_norm: true, post_norms: true, gemma4: true, ..f },
+            "gemma3n" => Features { qk_norm: true, post_norms: true, gemma3n: true, ..f },
             "starcoder2" => Features { layer_norm: true, qkv_bias: true, out_bias: true, ffn_bias: true, mlp: true, output: true, ..f },
             other => panic!("TinyArch: no recipe for {other}"),
         }
@@ -426,6 +455,7 @@ impl TinyArch {
             }
         };
         let first_shared = self.n_layer - if f.gemma4 { GEMMA4_SHARED } else { 0 };
+        let per_layer = if f.gemma3n { GEMMA3N_PER_LAYER } else { GEMMA4_PER_LAYER };
         for l in 0..self.n_layer {
             let n = |s: &str| format!("blk.{l}.{s}");
             let hd = if f.gemma4 && GEMMA4_SWA[l] { GEMMA4_HEAD.0 } else { hd };
@@ -520,8 +550,20 @@ impl TinyArch {
             if experts.is_none() {
                 tensors_mat.push((n("ffn_down.weight"), n_ff, d));
             }
-            if f.gemma4 && GEMMA4_PER_LAYER > 0 {
-                let p = GEMMA4_PER_LAYER;
+            if f.gemma3n {
+                // llama-quantize leaves AltUp and LAuReL tensors F32.
+                let a = GEMMA3N_STREAMS;
+                tensors_f32.push((n("altup_router.weight"), vec![d, a]));
+                tensors_vec.push((n("altup_router_norm.weight"), d, 1.0, 0.2));
+                tensors_f32.push((n("altup_predict_coef.weight"), vec![a, a * a]));
+                tensors_f32.push((n("altup_correct_coef.weight"), vec![a, a]));
+                tensors_vec.push((n("altup_correct_scale.weight"), d, 1.0, 0.2));
+                tensors_f32.push((n("laurel_l.weight"), vec![d, GEMMA3N_LAUREL]));
+                tensors_f32.push((n("laurel_r.weight"), vec![GEMMA3N_LAUREL, d]));
+                tensors_vec.push((n("laurel_post_norm.weight"), d, 1.0, 0.2));
+            }
+            if f.gemma3n || (f.gemma4 && GEMMA4_PER_LAYER > 0) {
+                let p = per_layer;
                 tensors_mat.push((n("inp_gate.weight"), d, p));
                 tensors_mat.push((n("proj.weight"), p, d));
                 tensors_vec.push((n("post_norm.weight"), d, 1.0, 0.2));
@@ -566,11 +608,16 @@ impl TinyArch {
                 .collect();
             w.add_f32_tensor("rope_freqs.weight", &[v.len() as u64], &v).expect("valid tensor");
         }
-        if f.gemma4 && GEMMA4_PER_LAYER > 0 {
-            let width = GEMMA4_PER_LAYER * self.n_layer;
+        if f.gemma3n {
+            let a = GEMMA3N_STREAMS;
+            tensors_f32.push(("altup_proj.weight".into(), vec![d, d, a - 1]));
+            tensors_f32.push(("altup_unembd_proj.weight".into(), vec![d, d, a - 1]));
+        }
+        if f.gemma3n || (f.gemma4 && GEMMA4_PER_LAYER > 0) {
+            let width = per_layer * self.n_layer;
             tensors_mat.push(("per_layer_token_embd.weight".into(), width, self.n_vocab));
             tensors_mat.push(("per_layer_model_proj.weight".into(), d, width));
-            tensors_vec.push(("per_layer_proj_norm.weight".into(), GEMMA4_PER_LAYER, 1.0, 0.2));
+            tensors_vec.push(("per_layer_proj_norm.weight".into(), per_layer, 1.0, 0.2));
         }
         if f.gemma4 {
             // As Gemma 4's converter writes them: a quarter of the pairs

@@ -393,7 +393,7 @@ pub struct Decoder {
 
 impl Decoder {
     /// Fills `s.rope` (and `s.rope_local`) for the positions of `n` rows.
-    fn fill_rope(&self, s: &mut Scratch, n_ctx: usize, rows: Rows<'_>, n: usize) {
+    pub(super) fn fill_rope(&self, s: &mut Scratch, n_ctx: usize, rows: Rows<'_>, n: usize) {
         let global = match &self.rope_long {
             Some((long, n_ctx_orig)) if n_ctx > *n_ctx_orig => long,
             _ => &self.rope,
@@ -413,7 +413,7 @@ impl Decoder {
     /// Self-attention of layer `l` over `n` rows placed by `rows`: its
     /// output projection, before any post-norm, ends in `s.tmp`.
     #[allow(clippy::too_many_arguments)]
-    fn attend(&self, kv: &mut KvSet<'_, '_>, c: &ModelConfig, pool: &ThreadPool, file: &GgufFile, a: &Attention, w: &Layer, l: usize, s: &mut Scratch, rows: Rows<'_>, n: usize) {
+    pub(super) fn attend(&self, kv: &mut KvSet<'_, '_>, c: &ModelConfig, pool: &ThreadPool, file: &GgufFile, a: &Attention, w: &Layer, l: usize, s: &mut Scratch, rows: Rows<'_>, n: usize) {
         let o = &self.opts;
         let (d, qd, kd, vd, od) = dims(c, l);
         let (k_dim, v_dim) = w.head;
@@ -604,7 +604,7 @@ impl Decoder {
                 renorm(pool, norm, o, &mut s.x[..n * d], &mut s.xn[..n * d]);
             }
             if let Some(block) = &w.ple {
-                block.forward(pool, file, c, l, act, o.eps, n, s);
+                block.forward(pool, file, c, l, act, o.eps, n, &s.x[..n * d], &mut s.ple, &mut s.xq, &mut s.tmp);
                 residual(&mut s.x[..n * d], &mut s.tmp[..n * d], 1.0);
             }
             if let Some(scale) = w.out_scale {
@@ -619,13 +619,13 @@ const SOFTCAP_CHUNK: usize = 16384;
 
 /// One pass's inputs: the model, where keys and values go, the recurrent
 /// state (absent when several sequences decode together) and the scratch.
-struct Pass<'a, 'b, 'c> {
-    file: &'a GgufFile,
-    config: &'a ModelConfig,
-    pool: &'a ThreadPool,
-    kv: KvSet<'b, 'c>,
-    rs: Option<&'b mut RecurrentState>,
-    scratch: &'b mut Scratch,
+pub(super) struct Pass<'a, 'b, 'c> {
+    pub(super) file: &'a GgufFile,
+    pub(super) config: &'a ModelConfig,
+    pub(super) pool: &'a ThreadPool,
+    pub(super) kv: KvSet<'b, 'c>,
+    pub(super) rs: Option<&'b mut RecurrentState>,
+    pub(super) scratch: &'b mut Scratch,
 }
 
 /// The recurrent state of a one-sequence pass ([`Architecture::forward_rows`]
@@ -636,7 +636,7 @@ fn recurrent<'a>(rs: &'a mut Option<&mut RecurrentState>) -> &'a mut RecurrentSt
 
 impl Decoder {
     /// The logits of rows `out_from..n` from the trunk's output in `s.x`.
-    fn logits(&self, pool: &ThreadPool, file: &GgufFile, c: &ModelConfig, s: &mut Scratch, n: usize, out_from: usize, logits: &mut [f32]) {
+    pub(super) fn logits(&self, pool: &ThreadPool, file: &GgufFile, c: &ModelConfig, s: &mut Scratch, n: usize, out_from: usize, logits: &mut [f32]) {
         let o = &self.opts;
         self.head.logits(pool, file, c, o.norm, o.eps, s, n, out_from, logits);
         let m = (n - out_from) * c.n_vocab;

@@ -37,7 +37,7 @@ fn opts(c: &ModelConfig, layers_27b: usize) -> Options {
     Options { embed_scale: d.sqrt(), rope_style: RopeStyle::Neox, act: gelu_ggml, kq_scale: 1.0 / qk.sqrt(), ..Options::llama(c) }
 }
 
-fn rope(g: &Weights<'_>, c: &ModelConfig) -> Result<Rope, ModelError> {
+pub(super) fn rope(g: &Weights<'_>, c: &ModelConfig) -> Result<Rope, ModelError> {
     Rope::from_gguf(g, &c.arch, c.rope_dims, c.rope_base, c.n_ctx_train)
 }
 
@@ -57,7 +57,7 @@ fn swa_layers(g: &Weights<'_>, c: &ModelConfig, default_period: usize) -> Result
     Ok((0..c.n_layer).map(|i| period == 0 || i % period < period - 1).collect())
 }
 
-fn table(local: bool) -> RopeTable {
+pub(super) fn table(local: bool) -> RopeTable {
     if local {
         RopeTable::Local
     } else {

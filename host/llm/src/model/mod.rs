@@ -3,7 +3,8 @@
 //!
 //! Every architecture is a [`decoder::Decoder`]: its file chooses the
 //! decoder's options and which tensors each layer has; the blocks live in
-//! `decoder`, `ops`, `rope`, `matmul` and `attention`.
+//! `decoder`, `ops`, `rope`, `matmul` and `attention`. Gemma 3n wraps the
+//! same decoder's layers in its parallel residual streams ([`gemma3n`]).
 
 pub mod attention;
 pub mod bert;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod decoder;
 pub mod deltanet;
 pub mod gemma;
+pub mod gemma3n;
 pub mod head;
 pub mod lfm2;
 pub mod llama;
@@ -221,6 +223,9 @@ pub struct Scratch {
     /// Gemma 4's per-layer inputs and gates (empty elsewhere): see
     /// [`ple::scratch_width`].
     pub ple: Vec<f32>,
+    /// Gemma 3n's streams and per-layer rows (empty elsewhere): see
+    /// [`gemma3n::scratch_width`].
+    pub altup: Vec<f32>,
     /// Each token's chosen experts, best first, `n_expert_used` per token.
     pub moe_sel: Vec<u32>,
     /// The rows routed to one expert: indices into `moe_sel`/`moe_w`.
@@ -236,9 +241,9 @@ pub struct Scratch {
 const ACT_BYTES_PER_VALUE: usize = 2;
 
 /// Widths (values per token) of the scratch buffers: the f32 ones in field
-/// order from `x` to `ssm`, the u32 ones (`moe_sel`, `moe_rows`), and
+/// order from `x` to `altup`, the u32 ones (`moe_sel`, `moe_rows`), and
 /// the widest matmul input (for `xq`).
-fn widths(c: &ModelConfig) -> Option<([usize; 17], [usize; 2], usize)> {
+fn widths(c: &ModelConfig) -> Option<([usize; 18], [usize; 2], usize)> {
     // The widest heads of any layer (Gemma 4's differ by layer).
     let k_dim = c.layer_heads.iter().map(|h| h.0).max().unwrap_or(c.k_dim).max(c.k_dim);
     let v_dim = c.layer_heads.iter().map(|h| h.1).max().unwrap_or(c.v_dim).max(c.v_dim);
@@ -270,8 +275,9 @@ fn widths(c: &ModelConfig) -> Option<([usize; 17], [usize; 2], usize)> {
     // Per-layer embeddings: the projection's input is n_embd wide, the
     // block's `proj` input P wide (both within `wide`).
     let ple = ple::scratch_width(c)?;
-    let f32s = [c.n_embd, c.n_embd, q, kd, vd, od.max(conv_out), wide.max(fused).max(conv_in).max(dn_in), gate, f, rope, rope, e, k, moe_row, moe_row, dn_rows, ple];
-    Some((f32s, [k, usize::from(e > 0)], wide.max(f).max(dn_cols).max(c.n_embd_per_layer)))
+    let f32s = [c.n_embd, c.n_embd, q, kd, vd, od.max(conv_out), wide.max(fused).max(conv_in).max(dn_in), gate, f, rope, rope, e, k, moe_row, moe_row, dn_rows, ple, gemma3n::scratch_width(c)?];
+    let laurel = c.altup.as_ref().map_or(0, |a| a.laurel_rank);
+    Some((f32s, [k, usize::from(e > 0)], wide.max(f).max(dn_cols).max(c.n_embd_per_layer).max(laurel)))
 }
 
 impl Scratch {
@@ -317,6 +323,7 @@ impl Scratch {
             moe_y: v(w[14])?,
             ssm: v(w[15])?,
             ple: v(w[16])?,
+            altup: v(w[17])?,
             moe_sel: v32(w32[0])?,
             moe_rows: v32(w32[1])?,
             xq: ActBuf::try_with_bytes(act_bytes)?,
@@ -343,37 +350,46 @@ impl Scratch {
             &self.moe_y,
             &self.ssm,
             &self.ple,
+            &self.altup,
         ];
         let u32s = self.moe_sel.len() + self.moe_rows.len();
         4 * (floats.iter().map(|v| v.len()).sum::<usize>() + u32s) + self.xq.capacity_bytes()
     }
 }
 
-type Loader = fn(&weights::Weights<'_>, &ModelConfig) -> Result<decoder::Decoder, ModelError>;
+type Loader = fn(&weights::Weights<'_>, &ModelConfig) -> Result<Box<dyn Architecture>, ModelError>;
+
+/// A loader returning a concrete architecture, boxed.
+macro_rules! boxed {
+    ($load:path) => {
+        |g, c| Ok(Box::new($load(g, c)?) as Box<dyn Architecture>)
+    };
+}
 
 /// Every architecture the engine runs, by `general.architecture`.
 pub const ARCHITECTURES: &[(&str, Loader)] = &[
-    ("llama", llama::load),
-    ("granite", llama::load_granite),
-    ("granitemoe", llama::load_granite),
-    ("smollm3", llama::load_smollm3),
-    ("internlm2", llama::load),
-    ("qwen2", qwen::load_qwen2),
-    ("qwen3", qwen::load_qwen3),
-    ("qwen2moe", qwen::load_qwen2moe),
-    ("qwen3moe", qwen::load_qwen3moe),
-    ("phi3", phi::load_phi3),
-    ("gemma", gemma::load_gemma),
-    ("gemma2", gemma::load_gemma2),
-    ("gemma3", gemma::load_gemma3),
-    ("starcoder2", starcoder2::load_starcoder2),
-    ("lfm2", lfm2::load_lfm2),
-    ("lfm2moe", lfm2::load_lfm2),
-    ("qwen35", qwen35::load_qwen35),
-    ("qwen35moe", qwen35::load_qwen35),
-    ("gemma4", gemma::load_gemma4),
-    ("bert", bert::load_bert),
-    ("nomic-bert", bert::load_nomic_bert),
+    ("llama", boxed!(llama::load)),
+    ("granite", boxed!(llama::load_granite)),
+    ("granitemoe", boxed!(llama::load_granite)),
+    ("smollm3", boxed!(llama::load_smollm3)),
+    ("internlm2", boxed!(llama::load)),
+    ("qwen2", boxed!(qwen::load_qwen2)),
+    ("qwen3", boxed!(qwen::load_qwen3)),
+    ("qwen2moe", boxed!(qwen::load_qwen2moe)),
+    ("qwen3moe", boxed!(qwen::load_qwen3moe)),
+    ("phi3", boxed!(phi::load_phi3)),
+    ("gemma", boxed!(gemma::load_gemma)),
+    ("gemma2", boxed!(gemma::load_gemma2)),
+    ("gemma3", boxed!(gemma::load_gemma3)),
+    ("starcoder2", boxed!(starcoder2::load_starcoder2)),
+    ("lfm2", boxed!(lfm2::load_lfm2)),
+    ("lfm2moe", boxed!(lfm2::load_lfm2)),
+    ("qwen35", boxed!(qwen35::load_qwen35)),
+    ("qwen35moe", boxed!(qwen35::load_qwen35)),
+    ("gemma4", boxed!(gemma::load_gemma4)),
+    ("gemma3n", boxed!(gemma3n::load_gemma3n)),
+    ("bert", boxed!(bert::load_bert)),
+    ("nomic-bert", boxed!(bert::load_nomic_bert)),
 ];
 
 /// The names of [`ARCHITECTURES`], comma-separated (for error messages).
@@ -436,7 +452,7 @@ impl Model {
             .find(|(name, _)| *name == config.arch)
             .map(|(_, load)| load)
             .ok_or_else(|| ModelError::UnsupportedArchitecture(config.arch.clone()))?;
-        let arch: Box<dyn Architecture> = Box::new(load(&weights, &config)?);
+        let arch: Box<dyn Architecture> = load(&weights, &config)?;
         let chat_template = file.get_str("tokenizer.chat_template")?.map(str::to_string);
         Ok(Model { file, config, tokenizer, chat_template, arch, token_trie: OnceLock::new() })
     }

@@ -146,6 +146,26 @@ fn gelu_f16_table() -> &'static [half::f16] {
     TABLE.get_or_init(|| (0..=u16::MAX).map(|h| f16::from_f32(gelu_tanh(f16::from_bits(h).to_f32()))).collect())
 }
 
+/// Gemma 3n's Gaussian top-k, as ggml computes it: `max(x − (mean +
+/// std_mul · std), 0)` over a row, with the mean and the (n − 1)
+/// standard deviation from f64 sums rounded to f32.
+pub fn gaussian_top_k(x: &mut [f32], std_mul: f32) {
+    let n = x.len();
+    let mean = (x.iter().map(|&v| v as f64).sum::<f64>() as f32) / n as f32;
+    let sq = x.iter().map(|&v| ((v - mean) * (v - mean)) as f64).sum::<f64>() as f32;
+    let std = (sq * (1.0 / (n.saturating_sub(1).max(1)) as f32)).sqrt();
+    let cutoff = mean + std * std_mul;
+    x.iter_mut().for_each(|v| {
+        let d = *v - cutoff;
+        *v = if d > 0.0 { d } else { 0.0 };
+    });
+}
+
+/// `sqrt(Σ x²)` of a row, the sum in f64 as ggml's `sum_rows`.
+pub fn magnitude(x: &[f32]) -> f32 {
+    (x.iter().map(|&v| (v * v) as f64).sum::<f64>() as f32).sqrt()
+}
+
 /// `gate[i] = act(gate[i]) * up[i]`.
 pub fn gated(gate: &mut [f32], up: &[f32], act: fn(f32) -> f32) {
     for (g, &u) in gate.iter_mut().zip(up) {

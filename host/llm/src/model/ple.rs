@@ -1,4 +1,4 @@
-//! Gemma 4's per-layer embeddings (llama.cpp `build_inp_per_layer`,
+//! Gemma 4's and Gemma 3n's per-layer embeddings (llama.cpp `build_inp_per_layer`,
 //! `project_per_layer_inputs` and the per-layer block of `gemma4.cpp`).
 //!
 //! Once per batch, each token gets `P` extra values per layer: its row of
@@ -13,7 +13,7 @@ use edgewasm_gguf::GgufFile;
 
 use super::config::ModelConfig;
 use super::decoder::{Norm, NormKind};
-use super::matmul::{matmul, QMatrix};
+use super::matmul::{matmul, ActBuf, QMatrix};
 use super::ops::rms_norm_inplace;
 use super::weights::{matrix, plain_matrix, vector, Weights};
 use super::Scratch;
@@ -95,22 +95,24 @@ impl PleBlock {
         }))
     }
 
-    /// The block's output for the `n` rows of `s.x` (layer `layer`), to be
-    /// added to the residual, in `s.tmp`.
+    /// The block's output for the `n` rows of `input` (layer `layer`; the
+    /// per-layer inputs and room for the gates in `ple`, as
+    /// [`PerLayerInputs::compute`] left them), to be added to the residual,
+    /// in `out`.
     #[allow(clippy::too_many_arguments)]
-    pub fn forward(&self, pool: &ThreadPool, file: &GgufFile, c: &ModelConfig, layer: usize, act: fn(f32) -> f32, eps: f32, n: usize, s: &mut Scratch) {
+    pub fn forward(&self, pool: &ThreadPool, file: &GgufFile, c: &ModelConfig, layer: usize, act: fn(f32) -> f32, eps: f32, n: usize, input: &[f32], ple: &mut [f32], xq: &mut ActBuf, out: &mut [f32]) {
         let (d, p) = (c.n_embd, c.n_embd_per_layer);
         let w = p * c.n_layer;
-        let (inputs, gates) = s.ple.split_at_mut(n * w);
-        matmul(pool, file, &self.inp_gate, &s.x[..n * d], n, &mut s.xq, gates);
+        let (inputs, gates) = ple.split_at_mut(n * w);
+        matmul(pool, file, &self.inp_gate, &input[..n * d], n, xq, gates);
         for (i, g) in gates[..n * p].chunks_exact_mut(p).enumerate() {
             let slice = &inputs[i * w + layer * p..i * w + (layer + 1) * p];
             for (v, &x) in g.iter_mut().zip(slice) {
                 *v = act(*v) * x;
             }
         }
-        matmul(pool, file, &self.proj, &gates[..n * p], n, &mut s.xq, &mut s.tmp);
+        matmul(pool, file, &self.proj, &gates[..n * p], n, xq, out);
         let mut tmp = Vec::new();
-        self.post_norm.apply_rows(NormKind::Rms, eps, &mut s.tmp[..n * d], &mut tmp);
+        self.post_norm.apply_rows(NormKind::Rms, eps, &mut out[..n * d], &mut tmp);
     }
 }

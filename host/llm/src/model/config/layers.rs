@@ -1,10 +1,10 @@
 //! Which layers are what: attention or recurrent (per-layer KV head
 //! counts, Qwen 3.5's attention interval), and the per-layer shapes of
-//! Gemma 4 and Qwen 3.5's delta nets.
+//! Gemma 3n, Gemma 4 and Qwen 3.5's delta nets.
 
 use edgewasm_gguf::GgufFile;
 
-use super::{check, required, width, DeltaNetShape, HYBRID, MAX_DELTA_HEAD, MAX_DIM, MAX_FF, MAX_LAYERS, MAX_TAPS};
+use super::{check, required, width, AltUpShape, DeltaNetShape, HYBRID, MAX_DELTA_HEAD, MAX_DIM, MAX_FF, MAX_LAYERS, MAX_TAPS};
 use crate::ModelError;
 
 /// `attention.head_count_kv`: one number, or one per layer (llama.cpp's
@@ -82,32 +82,122 @@ impl Gemma4Layers {
             return Err(ModelError::BadHyperparameter { key: k("rope.dimension_count_swa"), value: rope_dims_swa as u64 });
         }
         let shared = g.get_u64(&k("attention.shared_kv_layers"))?.unwrap_or(0);
-        let from = usize::try_from(shared).ok().and_then(|s| n_layer.checked_sub(s)).filter(|&f| shared == 0 || f >= 2);
-        let Some(first_shared) = from else {
-            return Err(ModelError::InconsistentHyperparameter { key: k("attention.shared_kv_layers"), value: shared, reason: format!("{shared} of {n_layer} layers (two must keep their own)") });
-        };
-        // A shared layer reads the last layer of its kind before them
-        // (llama.cpp assumes that is layer F-2 for sliding, F-1 for full).
-        let mut kv_from: Vec<usize> = (0..n_layer).collect();
-        for l in first_shared..n_layer {
-            let src = first_shared - if swa[l] { 2 } else { 1 };
-            if swa[src] != swa[l] {
-                return Err(ModelError::InconsistentHyperparameter {
-                    key: k("attention.shared_kv_layers"),
-                    value: shared,
-                    reason: format!("layer {l} would read layer {src}'s keys, of the other attention kind"),
-                });
-            }
-            kv_from[l] = src;
-        }
-        let per_layer = match g.get_u64(&k("embedding_length_per_layer_input"))? {
-            Some(v) => usize::try_from(v).unwrap_or(usize::MAX),
-            None => return Err(ModelError::MissingKey(k("embedding_length_per_layer_input"))),
-        };
-        if per_layer > MAX_DIM || per_layer.checked_mul(n_layer).is_none_or(|w| w > MAX_FF) {
-            return Err(ModelError::BadHyperparameter { key: k("embedding_length_per_layer_input"), value: per_layer as u64 });
-        }
+        let kv_from = shared_kv_sources(&swa, shared, &k("attention.shared_kv_layers"))?;
+        let per_layer = per_layer_width(g, arch, n_layer, None)?;
         Ok(Gemma4Layers { swa, head_swa: (kd, vd), rope_dims_swa, kv_from, per_layer })
+    }
+}
+
+/// Which layer's keys and values each layer reads when the last `shared`
+/// layers keep none of their own: a shared layer reads the last layer of
+/// its kind before them (llama.cpp assumes that is layer F-2 for sliding,
+/// F-1 for full, F being the first shared layer).
+fn shared_kv_sources(swa: &[bool], shared: u64, key: &str) -> Result<Vec<usize>, ModelError> {
+    let n_layer = swa.len();
+    let from = usize::try_from(shared).ok().and_then(|s| n_layer.checked_sub(s)).filter(|&f| shared == 0 || f >= 2);
+    let Some(first_shared) = from else {
+        return Err(ModelError::InconsistentHyperparameter { key: key.to_string(), value: shared, reason: format!("{shared} of {n_layer} layers (two must keep their own)") });
+    };
+    let mut kv_from: Vec<usize> = (0..n_layer).collect();
+    for l in first_shared..n_layer {
+        let src = first_shared - if swa[l] { 2 } else { 1 };
+        if swa[src] != swa[l] {
+            return Err(ModelError::InconsistentHyperparameter {
+                key: key.to_string(),
+                value: shared,
+                reason: format!("layer {l} would read layer {src}'s keys, of the other attention kind"),
+            });
+        }
+        kv_from[l] = src;
+    }
+    Ok(kv_from)
+}
+
+/// `embedding_length_per_layer_input`, checked (`default` when absent, or
+/// an error without one).
+fn per_layer_width(g: &GgufFile, arch: &str, n_layer: usize, default: Option<usize>) -> Result<usize, ModelError> {
+    let key = format!("{arch}.embedding_length_per_layer_input");
+    let per_layer = match (g.get_u64(&key)?, default) {
+        (Some(v), _) => usize::try_from(v).unwrap_or(usize::MAX),
+        (None, Some(d)) => d,
+        (None, None) => return Err(ModelError::MissingKey(key)),
+    };
+    if per_layer > MAX_DIM || per_layer.checked_mul(n_layer).is_none_or(|w| w > MAX_FF) {
+        return Err(ModelError::BadHyperparameter { key, value: per_layer as u64 });
+    }
+    Ok(per_layer)
+}
+
+/// llama.cpp's fixed Gemma 3n settings, used when a file lacks the keys
+/// (its converter writes them, with these values for E2B and E4B): the
+/// first 20 layers keep keys and values, the first 10 FFNs keep the gate
+/// values above the 95th percentile of a normal fit (`icdf(0.95)`), 256
+/// per-layer values, 4 streams, a sliding-window period of 5.
+const GEMMA3N_KV_LAYERS: usize = 20;
+const GEMMA3N_SPARSE_LAYERS: usize = 10;
+#[allow(clippy::excessive_precision)] // llama.cpp's literal, rounded to f32 the same way
+const GEMMA3N_SPARSITY_STD_MUL: f32 = 1.644_853_353_500_366_2;
+const GEMMA3N_PER_LAYER: usize = 256;
+const GEMMA3N_STREAMS: u64 = 4;
+const GEMMA3N_SWA_PERIOD: u64 = 5;
+/// Most AltUp streams accepted.
+const MAX_STREAMS: u64 = 16;
+
+/// Gemma 3n's per-layer shapes and its AltUp/LAuReL settings (llama.cpp
+/// `llama_model_gemma3n::load_arch_hparams`, the KV-reuse rule of
+/// `llama_model`, and the constants of `models.h`).
+pub(super) struct Gemma3nLayers {
+    pub(super) swa: Vec<bool>,
+    pub(super) kv_from: Vec<usize>,
+    pub(super) per_layer: usize,
+    pub(super) altup: AltUpShape,
+}
+
+impl Gemma3nLayers {
+    pub(super) fn from_gguf(g: &GgufFile, arch: &str, n_layer: usize) -> Result<Gemma3nLayers, ModelError> {
+        let k = |s: &str| format!("{arch}.{s}");
+        let pattern = k("attention.sliding_window_pattern");
+        let swa: Vec<bool> = match g.get(&pattern) {
+            Some(edgewasm_gguf::Value::Array(edgewasm_gguf::Array::Bool(v))) => v.clone(),
+            Some(edgewasm_gguf::Value::Array(_)) => g.get_u64_array(&pattern)?.unwrap_or_default().iter().map(|&x| x != 0).collect(),
+            _ => {
+                let p = g.get_u64(&pattern)?.unwrap_or(GEMMA3N_SWA_PERIOD);
+                (0..n_layer as u64).map(|i| p == 0 || i % p < p - 1).collect()
+            }
+        };
+        if swa.len() != n_layer {
+            return Err(ModelError::InconsistentHyperparameter { key: pattern, value: swa.len() as u64, reason: format!("{} flags for {n_layer} layers", swa.len()) });
+        }
+        let shared_key = k("attention.shared_kv_layers");
+        let shared = g.get_u64(&shared_key)?.unwrap_or(n_layer.saturating_sub(GEMMA3N_KV_LAYERS) as u64);
+        let kv_from = shared_kv_sources(&swa, shared, &shared_key)?;
+        let per_layer = per_layer_width(g, arch, n_layer, Some(GEMMA3N_PER_LAYER))?;
+
+        let key = k("altup.num_inputs");
+        let inputs = g.get_u64(&key)?.unwrap_or(GEMMA3N_STREAMS);
+        if !(2..=MAX_STREAMS).contains(&inputs) {
+            return Err(ModelError::BadHyperparameter { key, value: inputs });
+        }
+        let key = k("altup.active_idx");
+        let active = g.get_u64(&key)?.unwrap_or(0);
+        if active != 0 {
+            return Err(ModelError::InconsistentHyperparameter { key, value: active, reason: "only stream 0 can be the active one (as in llama.cpp and every released model)".into() });
+        }
+        let laurel = "blk.0.laurel_l.weight";
+        let t = g.tensor(laurel).ok_or_else(|| ModelError::MissingTensor(laurel.to_string()))?;
+        let laurel_rank = match t.dims.get(1).map(|&r| usize::try_from(r).unwrap_or(usize::MAX)) {
+            Some(r) if (1..=MAX_DIM).contains(&r) => r,
+            _ => return Err(ModelError::TensorShape { tensor: laurel.to_string(), expected: vec![0, 0], found: t.dims.clone() }),
+        };
+        let key = k("activation_sparsity_scale");
+        let sparsity = match g.get_f32_array(&key)? {
+            // The converter writes icdf(p) per layer; p = 0 (a dense
+            // layer) is −∞.
+            Some(v) if v.len() == n_layer => v.iter().map(|&m| Some(m).filter(|m| m.is_finite())).collect(),
+            Some(v) => return Err(ModelError::InconsistentHyperparameter { key, value: v.len() as u64, reason: format!("{} values for {n_layer} layers", v.len()) }),
+            None => (0..n_layer).map(|l| (l < GEMMA3N_SPARSE_LAYERS).then_some(GEMMA3N_SPARSITY_STD_MUL)).collect(),
+        };
+        Ok(Gemma3nLayers { swa, kv_from, per_layer, altup: AltUpShape { inputs: inputs as usize, laurel_rank, sparsity } })
     }
 }
 

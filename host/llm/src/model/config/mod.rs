@@ -9,7 +9,7 @@ mod experts;
 mod layers;
 
 use experts::Experts;
-use layers::{attention_layers, delta_net_shape, kv_heads, rope_sections, Gemma4Layers};
+use layers::{attention_layers, delta_net_shape, kv_heads, rope_sections, Gemma3nLayers, Gemma4Layers};
 
 /// The shape of a decoder-only transformer, as stored in the file.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +97,9 @@ pub struct ModelConfig {
     /// Width of each layer's slice of the per-layer embeddings
     /// (`embedding_length_per_layer_input`, Gemma 4), 0 without.
     pub n_embd_per_layer: usize,
+    /// Gemma 3n's parallel residual streams and its LAuReL and sparse-FFN
+    /// settings (`None` elsewhere).
+    pub altup: Option<AltUpShape>,
     /// Whether a token attends only to those before it
     /// (`attention.causal`, default true; converted BERTs say false).
     /// Generation is always causal; this decides embeddings.
@@ -109,6 +112,20 @@ pub struct ModelConfig {
 
 /// The shape of Qwen 3.5's gated delta-net layers (`ssm.*` keys, named
 /// after Mamba's as llama.cpp reads them).
+/// Gemma 3n's AltUp streams, LAuReL width and FFN sparsity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AltUpShape {
+    /// Copies of the residual stream (`altup.num_inputs`); stream 0 is the
+    /// one the layers compute on.
+    pub inputs: usize,
+    /// Width of the LAuReL low-rank residual (`laurel_l`'s rows).
+    pub laurel_rank: usize,
+    /// Per layer, the multiple of the gate values' standard deviation above
+    /// their mean below which the FFN zeroes them (a Gaussian top-k);
+    /// `None`: a dense FFN.
+    pub sparsity: Vec<Option<f32>>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeltaNetShape {
     /// Taps of the causal convolution over Q, K and V (`ssm.conv_kernel`).
@@ -304,8 +321,8 @@ impl ModelConfig {
             None => 2048,
         };
         let sliding_window = g.get_u64(&k("attention.sliding_window"))?.map(|v| v as usize).filter(|&v| v > 0);
-        // Gemma 4 caps at 30 when the key is absent (llama.cpp's default).
-        let default_cap = if arch == "gemma4" { Some(30.0) } else { None };
+        // Gemma 4 and 3n cap at 30 when the key is absent (llama.cpp's default).
+        let default_cap = if arch == "gemma4" || arch == "gemma3n" { Some(30.0) } else { None };
         let final_logit_softcap = g.get_f32(&k("final_logit_softcapping"))?.or(default_cap).filter(|v| *v > 0.0);
         // (A delta net's `attn_qkv` is its own projection, not a fused one.)
         let fused_qkv = delta_net.is_none() && g.tensor("blk.0.attn_qkv.weight").is_some();
@@ -325,17 +342,33 @@ impl ModelConfig {
             "gemma4" => Some(Gemma4Layers::from_gguf(g, &arch, n_layer, (k_dim, v_dim), rope_dims, n_head, n_head_kv)?),
             _ => None,
         };
+        let g3n = match arch.as_str() {
+            "gemma3n" => Some(Gemma3nLayers::from_gguf(g, &arch, n_layer)?),
+            _ => None,
+        };
         let layer_heads = match &g4 {
             Some(g4) => g4.swa.iter().map(|&swa| if swa { g4.head_swa } else { (k_dim, v_dim) }).collect(),
             None => vec![(k_dim, v_dim); n_layer],
         };
-        let kv_from = match &g4 {
-            Some(g4) => g4.kv_from.clone(),
-            None => (0..n_layer).collect(),
+        let kv_from = match (&g4, &g3n) {
+            (Some(g4), _) => g4.kv_from.clone(),
+            (_, Some(g3n)) => g3n.kv_from.clone(),
+            _ => (0..n_layer).collect(),
         };
-        if g4.is_some() && sliding_window.is_none() {
+        if (g4.is_some() || g3n.is_some()) && sliding_window.is_none() {
             return Err(ModelError::MissingKey(k("attention.sliding_window")));
         }
+        let n_embd_per_layer = match (&g4, &g3n) {
+            (Some(g4), _) => g4.per_layer,
+            (_, Some(g3n)) => g3n.per_layer,
+            _ => 0,
+        };
+        let rope_dims_swa = g4.as_ref().map_or(rope_dims, |g4| g4.rope_dims_swa);
+        let (swa_layers, altup) = match (g4, g3n) {
+            (Some(g4), _) => (Some(g4.swa), None),
+            (_, Some(g3n)) => (Some(g3n.swa), Some(g3n.altup)),
+            _ => (None, None),
+        };
         let causal = g.get_bool(&k("attention.causal"))?.unwrap_or(true);
         let pooling_type = g.get_i64(&k("pooling_type"))?;
         Ok(ModelConfig {
@@ -344,9 +377,10 @@ impl ModelConfig {
             layer_heads,
             layer_ff,
             kv_from,
-            rope_dims_swa: g4.as_ref().map_or(rope_dims, |g4| g4.rope_dims_swa),
-            n_embd_per_layer: g4.as_ref().map_or(0, |g4| g4.per_layer),
-            swa_layers: g4.map(|g4| g4.swa),
+            rope_dims_swa,
+            n_embd_per_layer,
+            swa_layers,
+            altup,
             name: g.get_str("general.name")?.map(str::to_string),
             arch,
             n_vocab,
