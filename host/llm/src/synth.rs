@@ -60,6 +60,11 @@ pub enum Extra {
     /// twice the FFN width when `double_ff`); per-layer embeddings of
     /// `per_layer`.
     Gemma4 { full_every: usize, head_swa: usize, window: usize, shared: usize, double_ff: bool, per_layer: usize },
+    /// Gemma 3n: every fifth layer global, the others sliding; the last
+    /// `shared` layers read earlier layers' keys and values; 4 AltUp
+    /// streams, LAuReL of rank 64, per-layer embeddings of 256 (the sizes
+    /// llama.cpp fixes).
+    Gemma3n { window: usize, shared: usize },
 }
 
 /// A llama-family shape with the common defaults (tied, no extras).
@@ -89,7 +94,16 @@ pub const LIKE: &[Like] = &[
     // the shared ones.
     llama("gemma-4-e2b", "gemma4", "google/gemma-4-E2B-it", [1536, 35, 8, 1, 512, 6144, 262_144], 1e6, gemma4(5, 20, true)),
     llama("gemma-4-e4b", "gemma4", "google/gemma-4-E4B-it", [2560, 42, 8, 2, 512, 10240, 262_144], 1e6, gemma4(6, 18, false)),
+    // The vocabulary as llama.cpp's converter pads it (262,144 text
+    // tokens + 256 vision/audio slots).
+    llama("gemma-3n-e2b", "gemma3n", "google/gemma-3n-E2B-it", [2048, 30, 8, 2, 256, 8192, 262_400], 1e6, Extra::Gemma3n { window: 512, shared: 10 }),
+    llama("gemma-3n-e4b", "gemma3n", "google/gemma-3n-E4B-it", [2048, 35, 8, 2, 256, 16384, 262_400], 1e6, Extra::Gemma3n { window: 512, shared: 15 }),
 ];
+
+/// Gemma 3n's fixed AltUp, LAuReL and per-layer sizes.
+const GEMMA3N_STREAMS: usize = 4;
+const GEMMA3N_LAUREL: usize = 64;
+const GEMMA3N_PER_LAYER: usize = 256;
 
 /// Gemma 4 E2B/E4B: sliding heads of 256, a window of 512, per-layer
 /// embeddings of 256.
@@ -194,11 +208,66 @@ impl Like {
         push("output_norm.weight".into(), &[d], Fill::Const(1.0));
     }
 
+    /// Gemma 3n's sliding layers: all but every fifth.
+    fn gemma3n_sliding(&self) -> Vec<bool> {
+        (0..self.n_layer).map(|l| l % 5 != 4).collect()
+    }
+
+    /// Gemma 3n's tensors, in the converter's order.
+    fn gemma3n_tensors(&self, t: &mut Vec<Plan>) {
+        // (The converter writes K and V for the shared layers too; llama.cpp
+        // loads them and reads the earlier layers' cache.)
+        let (d, p, a, r) = (self.n_embd as u64, GEMMA3N_PER_LAYER as u64, GEMMA3N_STREAMS as u64, GEMMA3N_LAUREL as u64);
+        let (hd, f) = (self.head_dim as u64, self.n_ff as u64);
+        let (qd, kd) = (self.n_head as u64 * hd, self.n_head_kv as u64 * hd);
+        let mut push = |name: String, dims: &[u64], fill: Fill| t.push(Plan { name, dims: dims.to_vec(), fill });
+        let wide = p * self.n_layer as u64;
+        push("token_embd.weight".into(), &[d, self.n_vocab as u64], Fill::Matrix);
+        push("per_layer_token_embd.weight".into(), &[wide, self.n_vocab as u64], Fill::Matrix);
+        push("per_layer_model_proj.weight".into(), &[d, wide], Fill::Matrix);
+        push("per_layer_proj_norm.weight".into(), &[p], Fill::Const(1.0));
+        push("altup_proj.weight".into(), &[d, d, a - 1], Fill::Matrix);
+        push("altup_unembd_proj.weight".into(), &[d, d, a - 1], Fill::Matrix);
+        for l in 0..self.n_layer {
+            let n = |s: &str| format!("blk.{l}.{s}");
+            push(n("attn_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("attn_q.weight"), &[d, qd], Fill::Matrix);
+            push(n("attn_k.weight"), &[d, kd], Fill::Matrix);
+            push(n("attn_v.weight"), &[d, kd], Fill::Matrix);
+            push(n("attn_q_norm.weight"), &[hd], Fill::Const(1.0));
+            push(n("attn_k_norm.weight"), &[hd], Fill::Const(1.0));
+            push(n("attn_output.weight"), &[qd, d], Fill::Matrix);
+            push(n("post_attention_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("ffn_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("ffn_gate.weight"), &[d, f], Fill::Matrix);
+            push(n("ffn_up.weight"), &[d, f], Fill::Matrix);
+            push(n("ffn_down.weight"), &[f, d], Fill::Matrix);
+            push(n("post_ffw_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("inp_gate.weight"), &[d, p], Fill::Matrix);
+            push(n("proj.weight"), &[p, d], Fill::Matrix);
+            push(n("post_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("altup_correct_coef.weight"), &[a, a], Fill::Matrix);
+            push(n("altup_correct_scale.weight"), &[d], Fill::Const(1.0));
+            push(n("altup_predict_coef.weight"), &[a, a * a], Fill::Matrix);
+            push(n("altup_router.weight"), &[d, a], Fill::Matrix);
+            push(n("altup_router_norm.weight"), &[d], Fill::Const(1.0));
+            push(n("laurel_l.weight"), &[d, r], Fill::Matrix);
+            push(n("laurel_r.weight"), &[r, d], Fill::Matrix);
+            push(n("laurel_post_norm.weight"), &[d], Fill::Const(1.0));
+        }
+        push("output_norm.weight".into(), &[d], Fill::Const(1.0));
+    }
+
     /// Every tensor of the model, in the converter's order.
     fn tensors(&self) -> Vec<Plan> {
         if let Extra::Gemma4 { .. } = self.extra {
             let mut t = Vec::new();
             self.gemma4_tensors(&mut t);
+            return t;
+        }
+        if let Extra::Gemma3n { .. } = self.extra {
+            let mut t = Vec::new();
+            self.gemma3n_tensors(&mut t);
             return t;
         }
         let (d, hd, f) = (self.n_embd as u64, self.head_dim as u64, self.n_ff as u64);
@@ -333,6 +402,19 @@ impl Like {
                 }
                 k.retain(|(name, _)| *name != "context_length");
                 k.push(("context_length", u(131_072)));
+            }
+            Extra::Gemma3n { window, shared } => {
+                k.push(("attention.sliding_window", u(window)));
+                k.push(("attention.sliding_window_pattern", Value::Array(Array::Bool(self.gemma3n_sliding()))));
+                k.push(("rope.freq_base_swa", Value::F32(1e4)));
+                k.push(("attention.shared_kv_layers", u(shared)));
+                k.push(("embedding_length_per_layer_input", u(GEMMA3N_PER_LAYER)));
+                k.push(("altup.num_inputs", u(GEMMA3N_STREAMS)));
+                k.push(("altup.active_idx", u(0)));
+                // icdf(0.95) for the first 10 layers, −∞ (dense) after.
+                let sparsity = (0..self.n_layer).map(|l| if l < 10 { 1.644_853_4 } else { f32::NEG_INFINITY }).collect();
+                k.push(("activation_sparsity_scale", Value::Array(Array::F32(sparsity))));
+                k.push(("final_logit_softcapping", Value::F32(30.0)));
             }
             Extra::Qwen35 { k_heads, v_heads, head, taps, interval, rot, sections } => {
                 k.push(("ssm.conv_kernel", u(taps)));
@@ -474,6 +556,12 @@ mod tests {
                     l.extra = Extra::Gemma4 { full_every: 2, head_swa, window, shared: 2, double_ff, per_layer };
                     4
                 }
+                // Four sliding and a global layer, then two sharing the
+                // last sliding one's keys and values.
+                Extra::Gemma3n { window, .. } => {
+                    l.extra = Extra::Gemma3n { window, shared: 2 };
+                    7
+                }
                 _ => 2,
             };
             l.n_vocab = 1000;
@@ -484,6 +572,10 @@ mod tests {
             if let Extra::Gemma4 { .. } = l.extra {
                 assert_eq!(c.kv_from, [0, 1, 0, 1], "{}", l.name);
                 assert_eq!(c.layer_heads[0], (256, 256), "{}", l.name);
+            }
+            if let Extra::Gemma3n { .. } = l.extra {
+                assert_eq!(c.kv_from, [0, 1, 2, 3, 4, 3, 3], "{}", l.name);
+                assert_eq!(c.altup.as_ref().map(|a| (a.inputs, a.laurel_rank)), Some((4, 64)), "{}", l.name);
             }
             if let Extra::Qwen35 { v_heads, head, .. } = l.extra {
                 let dn = c.delta_net.unwrap();

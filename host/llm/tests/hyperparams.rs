@@ -270,3 +270,31 @@ fn overflowing_sizes_are_errors() {
     let e = Context::new(Arc::new(m), Arc::new(ThreadPool::new(1)), usize::MAX).unwrap_err();
     assert!(matches!(e, ModelError::ContextTooLarge { .. }), "{e}");
 }
+
+/// Gemma 3n's AltUp keys (the tiny Gemma 3n of the architecture tests):
+/// an active stream other than 0 (llama.cpp assumes 0), fewer than two
+/// streams, a sparsity list that is not one value per layer, and KV
+/// sharing that would read a layer of the other attention kind are each
+/// refused naming the key.
+#[test]
+fn gemma3n_stream_keys_are_checked() {
+    use edgewasm_gguf::Array;
+    use edgewasm_test_support::tiny_with_family_vocab;
+    let base = tiny_with_family_vocab("gemma3n", GgmlType::Q8_0);
+    let open = |t: &edgewasm_test_support::TinyArch| Model::from_gguf(Arc::new(GgufFile::from_bytes(&t.gguf()).unwrap()));
+    open(&base).expect("the tiny Gemma 3n loads");
+    let cases: [(&str, Value); 4] = [
+        ("altup.active_idx", 1u32.into()),
+        ("altup.num_inputs", 1u32.into()),
+        ("activation_sparsity_scale", Value::Array(Array::F32(vec![1.0; 3]))),
+        // Layers 2 and 3 (global, sliding) would read 1 and 0: layer 2
+        // would read sliding layer 1's keys.
+        ("attention.shared_kv_layers", 2u32.into()),
+    ];
+    for (key, value) in cases {
+        let mut t = base.clone();
+        t.keys.push((key.to_string(), value));
+        let e = open(&t).expect_err(key);
+        assert_eq!(bad_key(&e), format!("gemma3n.{key}"), "{e}");
+    }
+}
