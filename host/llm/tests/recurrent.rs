@@ -13,8 +13,9 @@ use edgewasm_test_support::{tiny_with_family_vocab, Rng};
 /// Architectures with recurrent layers (tests/support/src/arch.rs recipes).
 const RECURRENT: &[&str] = &["lfm2", "lfm2moe", "qwen35", "qwen35moe"];
 /// The 2026 families of issue 22: the recurrent ones, and Gemma 4 (whose
-/// last layers read earlier layers' KV cache) and SmolLM3.
-const SESSIONS: &[&str] = &["lfm2", "lfm2moe", "qwen35", "qwen35moe", "gemma4", "smollm3"];
+/// last layers read earlier layers' KV cache), Gemma 3n (AltUp streams) and
+/// SmolLM3.
+const SESSIONS: &[&str] = &["lfm2", "lfm2moe", "qwen35", "qwen35moe", "gemma4", "gemma3n", "smollm3"];
 
 fn fresh_logits(m: &Arc<Model>, pool: &Arc<ThreadPool>, tokens: &[u32]) -> Vec<f32> {
     let mut ctx = Context::new(Arc::clone(m), Arc::clone(pool), 256).unwrap();
