@@ -81,9 +81,28 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The gated delta rule's step (Qwen 3.5: heads of 128), one head and one
+/// token per call, per path; throughput in state bytes.
+fn delta_rule(c: &mut Criterion) {
+    use edgewasm_kernels::recurrent::DeltaToken;
+    use edgewasm_kernels::recurrent_kernels_for_path;
+    const S: usize = 128;
+    let (q, k, v) = (data(S, 1), data(S, 2), data(S, 3));
+    let mut state = data(S * S, 4);
+    let mut out = vec![0f32; S];
+    let t = DeltaToken { q: &q, k: &k, v: &v, decay: 0.97, beta: 0.4, scale: 1.0 / (S as f32).sqrt() };
+    let mut g = c.benchmark_group("delta_rule_128");
+    g.throughput(Throughput::Bytes((S * S * 4) as u64));
+    for path in available_paths() {
+        let kr = recurrent_kernels_for_path(path).unwrap();
+        g.bench_with_input(BenchmarkId::from_parameter(path), &path, |b, _| b.iter(|| (kr.delta_rule)(&mut state, &t, &mut out)));
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = bench
+    targets = bench, delta_rule
 }
 criterion_main!(benches);
