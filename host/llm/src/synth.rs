@@ -415,6 +415,9 @@ impl Like {
                 let sparsity = (0..self.n_layer).map(|l| if l < 10 { 1.644_853_4 } else { f32::NEG_INFINITY }).collect();
                 k.push(("activation_sparsity_scale", Value::Array(Array::F32(sparsity))));
                 k.push(("final_logit_softcapping", Value::F32(30.0)));
+                // One width per layer, as the converter writes Gemma 3n's.
+                k.retain(|(name, _)| *name != "feed_forward_length");
+                k.push(("feed_forward_length", Value::Array(Array::I32(vec![self.n_ff as i32; self.n_layer]))));
             }
             Extra::Qwen35 { k_heads, v_heads, head, taps, interval, rot, sections } => {
                 k.push(("ssm.conv_kernel", u(taps)));

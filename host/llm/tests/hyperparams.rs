@@ -273,7 +273,8 @@ fn overflowing_sizes_are_errors() {
 
 /// Gemma 3n's AltUp keys (the tiny Gemma 3n of the architecture tests):
 /// an active stream other than 0 (llama.cpp assumes 0), fewer than two
-/// streams, a sparsity list that is not one value per layer, and KV
+/// streams, a sparsity list that is not one value per layer or holds NaN,
+/// an infinite RoPE base for the sliding layers, and KV
 /// sharing that would read a layer of the other attention kind are each
 /// refused naming the key.
 #[test]
@@ -283,10 +284,12 @@ fn gemma3n_stream_keys_are_checked() {
     let base = tiny_with_family_vocab("gemma3n", GgmlType::Q8_0);
     let open = |t: &edgewasm_test_support::TinyArch| Model::from_gguf(Arc::new(GgufFile::from_bytes(&t.gguf()).unwrap()));
     open(&base).expect("the tiny Gemma 3n loads");
-    let cases: [(&str, Value); 4] = [
+    let cases: [(&str, Value); 6] = [
         ("altup.active_idx", 1u32.into()),
         ("altup.num_inputs", 1u32.into()),
         ("activation_sparsity_scale", Value::Array(Array::F32(vec![1.0; 3]))),
+        ("activation_sparsity_scale", Value::Array(Array::F32(vec![f32::NAN; 4]))),
+        ("rope.freq_base_swa", f32::INFINITY.into()),
         // Layers 2 and 3 (global, sliding) would read 1 and 0: layer 2
         // would read sliding layer 1's keys.
         ("attention.shared_kv_layers", 2u32.into()),

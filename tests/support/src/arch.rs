@@ -315,6 +315,8 @@ impl TinyArch {
                 t.keys.push(key("altup.num_inputs", (GEMMA3N_STREAMS as u32).into()));
                 t.keys.push(key("altup.active_idx", 0u32.into()));
                 t.keys.push(key("activation_sparsity_scale", Value::Array(Array::F32(vec![GEMMA3N_SPARSITY; 4]))));
+                // One width per layer, as the converter writes Gemma 3n's.
+                t.keys.push(key("feed_forward_length", Value::Array(Array::I32(vec![t.n_ff as i32; 4]))));
             }
             // Convolution, attention, convolution, attention.
             "lfm2" => t.n_layer = 4,

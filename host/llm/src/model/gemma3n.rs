@@ -95,7 +95,11 @@ pub fn load_gemma3n(g: &Weights<'_>, c: &ModelConfig) -> Result<Gemma3n, ModelEr
             return Err(ModelError::UnsupportedArchitecture("gemma3n without per-layer embeddings".into()));
         }
     }
-    let base_swa = g.get_f32(&format!("{}.rope.freq_base_swa", c.arch))?.unwrap_or(10_000.0);
+    let key = format!("{}.rope.freq_base_swa", c.arch);
+    let base_swa = g.get_f32(&key)?.unwrap_or(10_000.0);
+    if !(base_swa.is_finite() && base_swa > 0.0) {
+        return Err(ModelError::BadHyperparameter { key, value: base_swa.to_bits() as u64 });
+    }
     let local = Rope::plain(c.rope_dims, base_swa, 1.0);
     let ple = PerLayerInputs::load(g, c)?.map(Box::new);
     let dec = Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope: rope(g, c)?, rope_local: Some(local), rope_long: None, ple };

@@ -193,7 +193,12 @@ impl Gemma3nLayers {
         let sparsity = match g.get_f32_array(&key)? {
             // The converter writes icdf(p) per layer; p = 0 (a dense
             // layer) is −∞.
-            Some(v) if v.len() == n_layer => v.iter().map(|&m| Some(m).filter(|m| m.is_finite())).collect(),
+            Some(v) if v.len() == n_layer => {
+                if let Some(&m) = v.iter().find(|&&m| !(m.is_finite() || m == f32::NEG_INFINITY)) {
+                    return Err(ModelError::BadHyperparameter { key, value: m.to_bits() as u64 });
+                }
+                v.iter().map(|&m| Some(m).filter(|m| m.is_finite())).collect()
+            }
             Some(v) => return Err(ModelError::InconsistentHyperparameter { key, value: v.len() as u64, reason: format!("{} values for {n_layer} layers", v.len()) }),
             None => (0..n_layer).map(|l| (l < GEMMA3N_SPARSE_LAYERS).then_some(GEMMA3N_SPARSITY_STD_MUL)).collect(),
         };

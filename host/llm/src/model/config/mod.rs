@@ -282,7 +282,8 @@ impl ModelConfig {
         width(&k("attention.value_length"), n_head, v_dim, "attention output")?;
         width(&k("attention.value_length"), n_head_kv, v_dim, "value")?;
         let layer_ff = match g.get(&k("feed_forward_length")) {
-            Some(edgewasm_gguf::Value::Array(_)) if arch == "gemma4" => {
+            // Gemma 4 and Gemma 3n (MatFormer) give one width per layer.
+            Some(edgewasm_gguf::Value::Array(_)) if arch == "gemma4" || arch == "gemma3n" => {
                 let v = g.get_u64_array(&k("feed_forward_length"))?.unwrap_or_default();
                 if v.len() != n_layer {
                     return Err(ModelError::InconsistentHyperparameter { key: k("feed_forward_length"), value: v.len() as u64, reason: format!("{} values for {n_layer} layers", v.len()) });
