@@ -92,6 +92,21 @@ def regenerate(out, peer, tools):
         print(f"reference: {folder}: regenerated into {dst}")
 
 
+def has_avx512():
+    """Whether this host has AVX-512, as the one the committed copy came from."""
+    try:
+        return " avx512f " in Path("/proc/cpuinfo").read_text() + " "
+    except OSError:
+        return False
+
+
+# llama.cpp's perplexity is reproducible to 0.1% on the kind of host the
+# committed copy came from (x86_64 with AVX-512); its kernels for other
+# ISAs round differently: on an AVX2-only host it measured 0.25% (SmolLM2)
+# and 0.16% (Gemma 3) away from the committed values.
+PPL_TOLERANCE = 0.001 if has_avx512() else 0.005
+
+
 def compare(new_dir):
     """Checks regenerated outputs against tests/data; returns the failures."""
     bad = []
@@ -108,7 +123,7 @@ def compare(new_dir):
             if ref.name == "perplexity.json":
                 rel = abs(new["ppl"] - old["ppl"]) / old["ppl"]
                 print(f"reference: {folder}/perplexity.json: PPL {new['ppl']} vs committed {old['ppl']} ({100 * rel:.4f}%)")
-                if new["chunks"] != old["chunks"] or rel > 0.001:
+                if new["chunks"] != old["chunks"] or rel > PPL_TOLERANCE:
                     bad.append(f"{folder}/perplexity.json: PPL {new['ppl']} vs {old['ppl']}")
                 continue
             problems = check_generation(old, new)
