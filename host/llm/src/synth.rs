@@ -185,24 +185,7 @@ impl Like {
             let n = |s: &str| format!("blk.{l}.{s}");
             let hd = if sliding { head_swa } else { self.head_dim } as u64;
             let (qd, kd, ff) = (self.n_head as u64 * hd, self.n_head_kv as u64 * hd, ff as u64);
-            push(n("attn_norm.weight"), &[d], Fill::Const(1.0));
-            push(n("attn_q.weight"), &[d, qd], Fill::Matrix);
-            push(n("attn_q_norm.weight"), &[hd], Fill::Const(1.0));
-            if own {
-                push(n("attn_k.weight"), &[d, kd], Fill::Matrix);
-                push(n("attn_v.weight"), &[d, kd], Fill::Matrix);
-                push(n("attn_k_norm.weight"), &[hd], Fill::Const(1.0));
-            }
-            push(n("attn_output.weight"), &[qd, d], Fill::Matrix);
-            push(n("post_attention_norm.weight"), &[d], Fill::Const(1.0));
-            push(n("ffn_norm.weight"), &[d], Fill::Const(1.0));
-            push(n("ffn_gate.weight"), &[d, ff], Fill::Matrix);
-            push(n("ffn_up.weight"), &[d, ff], Fill::Matrix);
-            push(n("ffn_down.weight"), &[ff, d], Fill::Matrix);
-            push(n("post_ffw_norm.weight"), &[d], Fill::Const(1.0));
-            push(n("inp_gate.weight"), &[d, p], Fill::Matrix);
-            push(n("proj.weight"), &[p, d], Fill::Matrix);
-            push(n("post_norm.weight"), &[d], Fill::Const(1.0));
+            gemma_layer(&mut push, l, [d, hd, qd, kd, ff, p], own);
             push(n("layer_output_scale.weight"), &[1], Fill::Const(1.0));
         }
         push("output_norm.weight".into(), &[d], Fill::Const(1.0));
@@ -230,22 +213,7 @@ impl Like {
         push("altup_unembd_proj.weight".into(), &[d, d, a - 1], Fill::Matrix);
         for l in 0..self.n_layer {
             let n = |s: &str| format!("blk.{l}.{s}");
-            push(n("attn_norm.weight"), &[d], Fill::Const(1.0));
-            push(n("attn_q.weight"), &[d, qd], Fill::Matrix);
-            push(n("attn_k.weight"), &[d, kd], Fill::Matrix);
-            push(n("attn_v.weight"), &[d, kd], Fill::Matrix);
-            push(n("attn_q_norm.weight"), &[hd], Fill::Const(1.0));
-            push(n("attn_k_norm.weight"), &[hd], Fill::Const(1.0));
-            push(n("attn_output.weight"), &[qd, d], Fill::Matrix);
-            push(n("post_attention_norm.weight"), &[d], Fill::Const(1.0));
-            push(n("ffn_norm.weight"), &[d], Fill::Const(1.0));
-            push(n("ffn_gate.weight"), &[d, f], Fill::Matrix);
-            push(n("ffn_up.weight"), &[d, f], Fill::Matrix);
-            push(n("ffn_down.weight"), &[f, d], Fill::Matrix);
-            push(n("post_ffw_norm.weight"), &[d], Fill::Const(1.0));
-            push(n("inp_gate.weight"), &[d, p], Fill::Matrix);
-            push(n("proj.weight"), &[p, d], Fill::Matrix);
-            push(n("post_norm.weight"), &[d], Fill::Const(1.0));
+            gemma_layer(&mut push, l, [d, hd, qd, kd, f, p], true);
             push(n("altup_correct_coef.weight"), &[a, a], Fill::Matrix);
             push(n("altup_correct_scale.weight"), &[d], Fill::Const(1.0));
             push(n("altup_predict_coef.weight"), &[a, a * a], Fill::Matrix);
@@ -466,6 +434,32 @@ impl Like {
         w.add_metadata("general.file_type", Value::U32(ftype.id()))?;
         Ok(w)
     }
+}
+
+/// A Gemma 4 / Gemma 3n layer's attention, FFN and per-layer-block
+/// tensors (`dims`: width, head, query and key widths, FFN, per-layer
+/// width); `own`: it has K/V projections of its own.
+fn gemma_layer(push: &mut impl FnMut(String, &[u64], Fill), l: usize, dims: [u64; 6], own: bool) {
+    let [d, hd, qd, kd, ff, p] = dims;
+    let n = |s: &str| format!("blk.{l}.{s}");
+    push(n("attn_norm.weight"), &[d], Fill::Const(1.0));
+    push(n("attn_q.weight"), &[d, qd], Fill::Matrix);
+    push(n("attn_q_norm.weight"), &[hd], Fill::Const(1.0));
+    if own {
+        push(n("attn_k.weight"), &[d, kd], Fill::Matrix);
+        push(n("attn_v.weight"), &[d, kd], Fill::Matrix);
+        push(n("attn_k_norm.weight"), &[hd], Fill::Const(1.0));
+    }
+    push(n("attn_output.weight"), &[qd, d], Fill::Matrix);
+    push(n("post_attention_norm.weight"), &[d], Fill::Const(1.0));
+    push(n("ffn_norm.weight"), &[d], Fill::Const(1.0));
+    push(n("ffn_gate.weight"), &[d, ff], Fill::Matrix);
+    push(n("ffn_up.weight"), &[d, ff], Fill::Matrix);
+    push(n("ffn_down.weight"), &[ff, d], Fill::Matrix);
+    push(n("post_ffw_norm.weight"), &[d], Fill::Const(1.0));
+    push(n("inp_gate.weight"), &[d, p], Fill::Matrix);
+    push(n("proj.weight"), &[p, d], Fill::Matrix);
+    push(n("post_norm.weight"), &[d], Fill::Const(1.0));
 }
 
 /// Distinct random rows per (type, width), quantized once and tiled.

@@ -23,7 +23,7 @@
 use edgewasm_gguf::{Array, Value};
 
 use super::config::ModelConfig;
-use super::decoder::{load_layers, Decoder, LayerSpec, Options, RopeTable};
+use super::decoder::{load_layers, Decoder, Layer, LayerSpec, Options, RopeTable};
 use super::head::{Head, Output};
 use super::ops::{gelu_ggml, RopeStyle};
 use super::ple::{PerLayerInputs, PleBlock};
@@ -57,7 +57,7 @@ fn swa_layers(g: &Weights<'_>, c: &ModelConfig, default_period: usize) -> Result
     Ok((0..c.n_layer).map(|i| period == 0 || i % period < period - 1).collect())
 }
 
-pub(super) fn table(local: bool) -> RopeTable {
+fn table(local: bool) -> RopeTable {
     if local {
         RopeTable::Local
     } else {
@@ -102,15 +102,13 @@ pub fn load_gemma3(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelErr
     Ok(Decoder { opts, head: Head::load(g, c, Output::OwnOrTied)?, layers, rope: rope(g, c)?, rope_local: Some(local), rope_long: None, ple: None })
 }
 
-pub fn load_gemma4(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
-    // The 26B-A4B adds experts beside the dense FFN; running only the
-    // dense half would be silently wrong.
-    if g.get_u64(&format!("{}.expert_count", c.arch))?.unwrap_or(0) > 0 || g.tensor("blk.0.ffn_gate_inp.weight").is_some() {
-        return Err(ModelError::UnsupportedArchitecture("gemma4 with experts (Gemma 4 26B-A4B)".into()));
-    }
-    let d = c.n_embd as f32;
+/// The options and layers Gemma 4 and Gemma 3n share: Gemma 3's layers
+/// with values RMS-normed without a weight, unscaled attention (the Q/K
+/// norms do it), the file's sliding layers, and a per-layer-embedding
+/// block per layer.
+pub(super) fn ple_layers(g: &Weights<'_>, c: &ModelConfig) -> Result<(Options, Vec<Layer>), ModelError> {
     let opts = Options {
-        embed_scale: d.sqrt(),
+        embed_scale: (c.n_embd as f32).sqrt(),
         rope_style: RopeStyle::Neox,
         act: gelu_ggml,
         kq_scale: 1.0,
@@ -122,6 +120,18 @@ pub fn load_gemma4(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelErr
     let mut layers = load_layers(g, c, spec, |i| c.sliding_window.filter(|_| swa[i]), |i| table(swa[i]))?;
     for (i, layer) in layers.iter_mut().enumerate() {
         layer.ple = PleBlock::load(g, c, i)?;
+    }
+    Ok((opts, layers))
+}
+
+pub fn load_gemma4(g: &Weights<'_>, c: &ModelConfig) -> Result<Decoder, ModelError> {
+    // The 26B-A4B adds experts beside the dense FFN; running only the
+    // dense half would be silently wrong.
+    if g.get_u64(&format!("{}.expert_count", c.arch))?.unwrap_or(0) > 0 || g.tensor("blk.0.ffn_gate_inp.weight").is_some() {
+        return Err(ModelError::UnsupportedArchitecture("gemma4 with experts (Gemma 4 26B-A4B)".into()));
+    }
+    let (opts, mut layers) = ple_layers(g, c)?;
+    for (i, layer) in layers.iter_mut().enumerate() {
         layer.out_scale = optional_vector(g, &format!("blk.{i}.layer_output_scale.weight"), 1)?.map(|v| v[0]);
     }
     // Global layers: the file's base and its `rope_freqs` divisors (which

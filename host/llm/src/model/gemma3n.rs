@@ -23,12 +23,12 @@
 use edgewasm_gguf::GgufFile;
 
 use super::config::ModelConfig;
-use super::decoder::{load_layers, Decoder, Ffn, LayerSpec, Mixer, NormKind, Options, Pass};
-use super::gemma::{rope, table};
+use super::decoder::{Decoder, Ffn, Mixer, NormKind, Pass};
+use super::gemma::{ple_layers, rope};
 use super::head::{Head, Output};
 use super::matmul::{matmul, matmul_many, ActBuf, QMatrix};
-use super::ops::{add_inplace, gated, gaussian_top_k, gelu_ggml, magnitude, rms_norm, rms_norm_inplace, RopeStyle};
-use super::ple::{PerLayerInputs, PleBlock};
+use super::ops::{add_inplace, gated, gaussian_top_k, magnitude, rms_norm, rms_norm_inplace};
+use super::ple::PerLayerInputs;
 use super::rope::Rope;
 use super::weights::{experts, matrix, tensor_f32, vector, Weights};
 use super::{Architecture, BatchEnv, ForwardEnv, KvSet, Rows};
@@ -78,19 +78,8 @@ pub fn scratch_width(c: &ModelConfig) -> Option<usize> {
 pub fn load_gemma3n(g: &Weights<'_>, c: &ModelConfig) -> Result<Gemma3n, ModelError> {
     let shape = c.altup.as_ref().ok_or_else(|| ModelError::UnsupportedArchitecture("gemma3n without AltUp settings".into()))?;
     let (d, a, r) = (c.n_embd, shape.inputs, shape.laurel_rank);
-    let opts = Options {
-        embed_scale: (d as f32).sqrt(),
-        rope_style: RopeStyle::Neox,
-        act: gelu_ggml,
-        kq_scale: 1.0,
-        final_softcap: c.final_logit_softcap,
-        ..Options::llama(c)
-    };
-    let swa = c.swa_layers.clone().unwrap_or_else(|| vec![false; c.n_layer]);
-    let spec = LayerSpec { qk_norm: true, post_norms: true, v_norm: true, ..LayerSpec::LLAMA };
-    let mut layers = load_layers(g, c, spec, |i| c.sliding_window.filter(|_| swa[i]), |i| table(swa[i]))?;
-    for (i, layer) in layers.iter_mut().enumerate() {
-        layer.ple = PleBlock::load(g, c, i)?;
+    let (opts, layers) = ple_layers(g, c)?;
+    for layer in &layers {
         if layer.ple.is_none() || !matches!(layer.ffn, Ffn::Gated { .. }) || !matches!(layer.mixer, Mixer::Attention(_)) {
             return Err(ModelError::UnsupportedArchitecture("gemma3n without per-layer embeddings".into()));
         }
