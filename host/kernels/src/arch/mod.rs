@@ -168,8 +168,8 @@ pub(crate) fn recurrent(path: KernelPath) -> Option<crate::recurrent::RecurrentK
         // 16 lanes: a delta-rule head (128 wide) is eight vectors a row.
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => Some(x86_64::avx512::recurrent::kernels()),
-        // aarch64's baseline already has NEON: the scalar build is the NEON
-        // one.
+        #[cfg(target_arch = "aarch64")]
+        KernelPath::Neon | KernelPath::NeonDotprod => Some(aarch64::neon::recurrent::kernels(path)),
         _ => None,
     }
 }

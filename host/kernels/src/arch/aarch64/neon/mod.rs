@@ -10,6 +10,9 @@
 //! * `gemm`: the interleaved tile kernels; twins of `crate::gemm::scalar`;
 //! * `gemm_k`: the K-quant tile kernels; twins of `crate::gemm::kquants`.
 //!
+//! * `recurrent`: the delta rule on eight state rows at a time; twin of
+//!   `crate::recurrent`.
+//!
 //! There is no attention twin: the scalar `crate::attn` is already NEON.
 
 use core::arch::aarch64::*;
@@ -18,6 +21,7 @@ pub(crate) mod blocks;
 pub(crate) mod gemm;
 pub(crate) mod gemm_k;
 mod k_quants;
+pub(crate) mod recurrent;
 
 use crate::{KernelPath, TypeKernels};
 
