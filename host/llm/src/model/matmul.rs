@@ -254,17 +254,26 @@ impl Plan<'_> {
         let (w, outp, tiles, rows, k) = (self.w, self.out, self.tiles, self.w.rows, self.w.cols);
         let tile_part = range.start.min(tiles)..range.end.min(tiles);
         if let (Some(rp), false) = (&w.repacked, tile_part.is_empty()) {
+            // A few tiles at a time, so the panel stays in L2 between the
+            // kernels writing it and the copy reading it: a panel of the
+            // whole chunk (megabytes at prefill) went out to memory and back.
+            let step = (PANEL_FLOATS / (n * TILE_ROWS)).max(1);
             PANEL.with_borrow_mut(|panel| {
-                panel.resize(tile_part.len() * n * TILE_ROWS, 0.0);
-                rp.gemm(tile_part.clone(), act, n, panel);
-                for (i, t) in tile_part.clone().enumerate() {
+                panel.resize(step.min(tile_part.len()) * n * TILE_ROWS, 0.0);
+                for t0 in tile_part.clone().step_by(step) {
+                    let part = t0..(t0 + step).min(tile_part.end);
+                    rp.gemm(part.clone(), act, n, panel);
+                    // Row by row: each output row gets the part's tiles as
+                    // one contiguous run.
                     for b in 0..n {
-                        let src = &panel[(i * n + b) * TILE_ROWS..(i * n + b + 1) * TILE_ROWS];
-                        // SAFETY: rows 16t..16t+16 < rows belong to this
-                        // chunk only; b*rows + row < n*rows <= out.len().
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(src.as_ptr(), outp.0.add(b * rows + t * TILE_ROWS), TILE_ROWS)
-                        };
+                        for (i, t) in part.clone().enumerate() {
+                            let src = &panel[(i * n + b) * TILE_ROWS..(i * n + b + 1) * TILE_ROWS];
+                            // SAFETY: rows 16t..16t+16 < rows belong to this
+                            // chunk only; b*rows + row < n*rows <= out.len().
+                            unsafe {
+                                std::ptr::copy_nonoverlapping(src.as_ptr(), outp.0.add(b * rows + t * TILE_ROWS), TILE_ROWS)
+                            };
+                        }
                     }
                 }
             });
@@ -284,6 +293,10 @@ impl Plan<'_> {
         }
     }
 }
+
+/// The largest panel (f32s) [`Plan::run`] fills before copying it out:
+/// 64 KiB, well inside L2.
+const PANEL_FLOATS: usize = 16 << 10;
 
 thread_local! {
     /// Per-thread output panels of the tile kernels.
