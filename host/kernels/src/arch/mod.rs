@@ -119,6 +119,17 @@ pub(crate) fn install(k: &mut TypeKernels, path: KernelPath) {
     k.path = path;
 }
 
+/// The SIMD tile kernel of `ty` on `path` (available) that takes
+/// prepared activations, if there is one (it then replaces [`tile_fn`]'s).
+pub(crate) fn prep_tile_fn(ty: GgmlType, path: KernelPath) -> Option<crate::gemm::PrepTileFn> {
+    assert!(path.is_available(), "kernel path {path} is not available");
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 if crate::dispatch::has_avx512vnni() => x86_64::avx512::gemm::prep_tile_fn(ty),
+        _ => None,
+    }
+}
+
 /// The SIMD tile kernel of `ty` on `path` (available), if there is one.
 pub(crate) fn tile_fn(ty: GgmlType, path: KernelPath) -> Option<TileFn> {
     assert!(path.is_available(), "kernel path {path} is not available");

@@ -58,6 +58,42 @@ pub const TILE_ROWS: usize = 16;
 /// writes `out[c * 16 + r]` for `c < n`, `r < 16`.
 pub(crate) type TileFn = fn(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]);
 
+/// What a Q8_0 tile kernel needs of an activation block besides its quants,
+/// worked out once per product instead of once per tile: the scale as f32
+/// and `128 × Σ qs` (the correction of the kernels that bias the weights
+/// by 128 to use `vpdpbusd`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Q8Prep {
+    pub(crate) d: f32,
+    pub(crate) bias: i32,
+}
+
+/// A [`TileFn`] that also takes the [`Q8Prep`] of every activation block
+/// (`prep[c * nb + b]` for block `b` of column `c`).
+pub(crate) type PrepTileFn = fn(tile: &[u8], nb: usize, act: &[u8], prep: &[Q8Prep], n: usize, out: &mut [f32]);
+
+/// The tile kernel of a matrix on a path.
+#[derive(Clone, Copy)]
+enum Kernel {
+    Plain(TileFn),
+    Prepared(PrepTileFn),
+}
+
+/// [`Q8Prep`] of the Q8_0 blocks `act`, into `prep` (replaced).
+fn prepare_q8_0(act: &[u8], prep: &mut Vec<Q8Prep>) {
+    let blocks: &[BlockQ8_0] = bytemuck::cast_slice(act);
+    prep.clear();
+    prep.extend(blocks.iter().map(|b| Q8Prep { d: b.d.to_f32(), bias: 128 * b.qs.iter().map(|&q| q as i32).sum::<i32>() }));
+}
+
+std::thread_local! {
+    /// Per-thread [`Q8Prep`] buffer of [`RepackedMatrix::gemm_blocked`].
+    static PREP: std::cell::RefCell<Vec<Q8Prep>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread output panel of [`RepackedMatrix::gemm_blocked`].
+    static PANEL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The weight types with an interleaved layout.
 pub fn supports(ty: GgmlType) -> bool {
     matches!(
@@ -318,7 +354,18 @@ impl RepackedMatrix {
         true
     }
 
-    fn gemm_with(&self, f: TileFn, tiles: Range<usize>, act: &[u8], n: usize, out: &mut [f32]) {
+    fn gemm_with(&self, k: Kernel, tiles: Range<usize>, act: &[u8], n: usize, out: &mut [f32]) {
+        self.gemm_args(&tiles, act, n);
+        assert!(out.len() >= tiles.len() * n * TILE_ROWS, "gemm: output length");
+        let mut prep = Vec::new();
+        if let Kernel::Prepared(_) = k {
+            prepare_q8_0(act, &mut prep);
+        }
+        self.gemm_tiles(k, tiles, act, &prep, n, out);
+    }
+
+    /// Checks what every tile kernel relies on (panics on a caller's bug).
+    fn gemm_args(&self, tiles: &Range<usize>, act: &[u8], n: usize) {
         let nb = self.cols / block_elems(self.ty);
         let dot_ty = vec_dot_type(self.ty);
         assert!(tiles.end <= self.tiles, "gemm: tiles {tiles:?} of {}", self.tiles);
@@ -326,10 +373,63 @@ impl RepackedMatrix {
         // f16 scales (Q8_0, Q8_1) or an f32 one (Q8_K) lead each block.
         let align = if dot_ty == GgmlType::Q8_K { 4 } else { 2 };
         assert_eq!(act.as_ptr() as usize % align, 0, "gemm: activation alignment");
-        assert!(out.len() >= tiles.len() * n * TILE_ROWS, "gemm: output length");
+    }
+
+    /// The kernel over `tiles`, into consecutive panels of `out`; `prep`
+    /// is `act`'s [`Q8Prep`] when `k` takes it.
+    fn gemm_tiles(&self, k: Kernel, tiles: Range<usize>, act: &[u8], prep: &[Q8Prep], n: usize, out: &mut [f32]) {
+        let nb = self.cols / block_elems(self.ty);
         for (i, t) in tiles.enumerate() {
-            f(self.tile(t), nb, act, n, &mut out[i * n * TILE_ROWS..(i + 1) * n * TILE_ROWS]);
+            let out = &mut out[i * n * TILE_ROWS..(i + 1) * n * TILE_ROWS];
+            match k {
+                Kernel::Plain(f) => f(self.tile(t), nb, act, n, out),
+                Kernel::Prepared(f) => f(self.tile(t), nb, act, prep, n, out),
+            }
         }
+    }
+
+    /// [`Self::gemm`] blocked for caches, on the active path: the `n`
+    /// activation rows in blocks of `cols`, each multiplied by every tile
+    /// of `tiles` (so a block stays in L2 while the tiles pass), the
+    /// tiles a few at a time so that their panel (`panel_floats` f32s at
+    /// most) stays in L2 too. `emit(part, c0, nc, panel)` receives each
+    /// panel: tiles `part` against activation rows `c0..c0 + nc`,
+    /// `panel[(i * nc + c) * 16 + r]` for tile `part.start + i`.
+    pub fn gemm_blocked(
+        &self,
+        tiles: Range<usize>,
+        act: &[u8],
+        n: usize,
+        cols: usize,
+        panel_floats: usize,
+        mut emit: impl FnMut(Range<usize>, usize, usize, &[f32]),
+    ) {
+        self.gemm_args(&tiles, act, n);
+        if tiles.is_empty() || n == 0 {
+            return;
+        }
+        let k = tile_fn(self.ty, Some(active_path()));
+        let cols = cols.clamp(1, n);
+        let row_bytes = act.len() / n;
+        let step = (panel_floats / (cols * TILE_ROWS)).max(1);
+        PANEL.with_borrow_mut(|panel| {
+            PREP.with_borrow_mut(|prep| {
+                panel.resize(step.min(tiles.len()) * cols * TILE_ROWS, 0.0);
+                for c0 in (0..n).step_by(cols) {
+                    let nc = cols.min(n - c0);
+                    let act = &act[c0 * row_bytes..(c0 + nc) * row_bytes];
+                    if let Kernel::Prepared(_) = k {
+                        prepare_q8_0(act, prep);
+                    }
+                    for t0 in tiles.clone().step_by(step) {
+                        let part = t0..(t0 + step).min(tiles.end);
+                        let panel = &mut panel[..part.len() * nc * TILE_ROWS];
+                        self.gemm_tiles(k, part.clone(), act, prep, nc, panel);
+                        emit(part, c0, nc, panel);
+                    }
+                }
+            })
+        });
     }
 }
 
@@ -382,15 +482,21 @@ pub fn repack_pays_off(ty: GgmlType) -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     let enabled = *ENABLED.get_or_init(|| std::env::var_os("EDGEWASM_NO_REPACK").is_none());
     let path = active_path();
-    enabled && supports(ty) && path != KernelPath::Scalar && crate::arch::tile_fn(ty, path).is_some()
+    enabled
+        && supports(ty)
+        && path != KernelPath::Scalar
+        && (crate::arch::tile_fn(ty, path).is_some() || crate::arch::prep_tile_fn(ty, path).is_some())
 }
 
 /// The tile kernel of `ty` on `path` (`None`: scalar).
-fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
-    if let Some(f) = path.and_then(|p| crate::arch::tile_fn(ty, p)) {
-        return f;
+fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> Kernel {
+    if let Some(f) = path.and_then(|p| crate::arch::prep_tile_fn(ty, p)) {
+        return Kernel::Prepared(f);
     }
-    match ty {
+    if let Some(f) = path.and_then(|p| crate::arch::tile_fn(ty, p)) {
+        return Kernel::Plain(f);
+    }
+    Kernel::Plain(match ty {
         GgmlType::Q4_0 => scalar::tile_q4_0,
         GgmlType::Q4_1 => scalar::tile_q4_1,
         GgmlType::Q8_0 => scalar::tile_q8_0,
@@ -401,7 +507,7 @@ fn tile_fn(ty: GgmlType, path: Option<KernelPath>) -> TileFn {
         GgmlType::Q5_0 => scalar::tile_q5_0,
         GgmlType::IQ4_XS => kquants::tile_iq4_xs,
         _ => unreachable!("RepackedMatrix only holds supported types"),
-    }
+    })
 }
 
 /// Checks the arguments every tile kernel relies on (`tile` is `nb`

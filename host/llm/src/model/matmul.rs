@@ -1,6 +1,5 @@
 //! Weight matrices and the threaded matrix × activations product.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use edgewasm_gguf::{GgmlType, GgufFile, TensorInfo};
@@ -254,37 +253,21 @@ impl Plan<'_> {
         let (w, outp, tiles, rows, k) = (self.w, self.out, self.tiles, self.w.rows, self.w.cols);
         let tile_part = range.start.min(tiles)..range.end.min(tiles);
         if let (Some(rp), false) = (&w.repacked, tile_part.is_empty()) {
-            // Activation rows in blocks that stay in L2 while every tile
-            // of the chunk passes over them (the tiles are read once per
-            // block); then a few tiles at a time, so the output panel stays
-            // in L2 between the kernels writing it and the copy reading it.
-            let cols = (act_block_bytes() / act_row).clamp(1, n);
-            let step = (PANEL_FLOATS / (cols * TILE_ROWS)).max(1);
-            PANEL.with_borrow_mut(|panel| {
-                panel.resize(step.min(tile_part.len()) * cols * TILE_ROWS, 0.0);
-                for c0 in (0..n).step_by(cols) {
-                    let nc = cols.min(n - c0);
-                    let act = &act[c0 * act_row..(c0 + nc) * act_row];
-                    for t0 in tile_part.clone().step_by(step) {
-                        let part = t0..(t0 + step).min(tile_part.end);
-                        rp.gemm(part.clone(), act, nc, panel);
-                        // Row by row: each output row gets the part's tiles
-                        // as one contiguous run.
-                        for b in 0..nc {
-                            for (i, t) in part.clone().enumerate() {
-                                let src = &panel[(i * nc + b) * TILE_ROWS..(i * nc + b + 1) * TILE_ROWS];
-                                // SAFETY: rows 16t..16t+16 < rows belong to
-                                // this chunk only; (c0 + b) * rows + row <
-                                // n * rows <= out.len().
-                                unsafe {
-                                    std::ptr::copy_nonoverlapping(
-                                        src.as_ptr(),
-                                        outp.0.add((c0 + b) * rows + t * TILE_ROWS),
-                                        TILE_ROWS,
-                                    )
-                                };
-                            }
-                        }
+            // Activation rows in blocks that stay in L2 while the tiles
+            // pass over them, and panels small enough to stay in L2 too.
+            let cols = act_block_bytes() / act_row;
+            rp.gemm_blocked(tile_part, act, n, cols, PANEL_FLOATS, |part, c0, nc, panel| {
+                // Row by row: each output row gets the part's tiles as one
+                // contiguous run.
+                for b in 0..nc {
+                    for (i, t) in part.clone().enumerate() {
+                        let src = &panel[(i * nc + b) * TILE_ROWS..(i * nc + b + 1) * TILE_ROWS];
+                        // SAFETY: rows 16t..16t+16 < rows belong to this
+                        // chunk only; (c0 + b) * rows + row < n * rows <=
+                        // out.len().
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(src.as_ptr(), outp.0.add((c0 + b) * rows + t * TILE_ROWS), TILE_ROWS)
+                        };
                     }
                 }
             });
@@ -305,8 +288,8 @@ impl Plan<'_> {
     }
 }
 
-/// The largest panel (f32s) [`Plan::run`] fills before copying it out:
-/// 64 KiB, well inside L2.
+/// The largest panel (f32s) the tile kernels fill before [`Plan::run`]
+/// copies it out: 64 KiB, well inside L2.
 const PANEL_FLOATS: usize = 16 << 10;
 
 /// The activation bytes [`Plan::run`] multiplies by every tile before
@@ -316,7 +299,3 @@ fn act_block_bytes() -> usize {
     *BYTES.get_or_init(|| std::env::var("EDGEWASM_ACT_BLOCK").ok().and_then(|v| v.parse().ok()).unwrap_or(512 << 10))
 }
 
-thread_local! {
-    /// Per-thread output panels of the tile kernels.
-    static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}

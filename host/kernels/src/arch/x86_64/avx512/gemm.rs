@@ -11,18 +11,47 @@ use core::arch::x86_64::*;
 use super::super::avx2::blocks::h;
 use super::super::avx2::gemm::ysum;
 use crate::blocks::{BlockQ8_0, BlockQ8_1};
-use crate::gemm::{groups, quant_bytes, tile_args, tile_block_bytes, TileFn, TILE_ROWS};
+use crate::gemm::{groups, quant_bytes, tile_args, tile_block_bytes, PrepTileFn, Q8Prep, TileFn, TILE_ROWS};
 use crate::GgmlType;
 
 pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
     Some(match ty {
         GgmlType::Q4_0 => q4_0,
         GgmlType::Q4_1 => q4_1,
-        GgmlType::Q8_0 => q8_0,
         GgmlType::IQ4_NL => iq4_nl,
         GgmlType::Q5_0 => q5_0,
         _ => return None,
     })
+}
+
+/// The tile kernel of `ty` that takes prepared activations, if any.
+pub(crate) fn prep_tile_fn(ty: GgmlType) -> Option<PrepTileFn> {
+    match ty {
+        GgmlType::Q8_0 => Some(q8_0_prep),
+        _ => None,
+    }
+}
+
+safe_fn! {
+    requires crate::dispatch::has_avx512vnni();
+    fn q8_0_prep(tile: &[u8], nb: usize, act: &[u8], prep: &[Q8Prep], n: usize, out: &mut [f32]) {
+        checks {
+            let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out);
+            assert_eq!(prep.len(), act.len(), "q8_0_prep: one Q8Prep per activation block");
+        }
+        unsafe {
+            let mut c0 = 0;
+            while c0 < n {
+                match n - c0 {
+                    1 => k_q8_0_prep::<1>(tile, nb, act, prep, c0, out),
+                    2 => k_q8_0_prep::<2>(tile, nb, act, prep, c0, out),
+                    3 => k_q8_0_prep::<3>(tile, nb, act, prep, c0, out),
+                    _ => k_q8_0_prep::<4>(tile, nb, act, prep, c0, out),
+                }
+                c0 += 4;
+            }
+        }
+    }
 }
 
 safe_fn! {
@@ -34,10 +63,6 @@ safe_fn! {
     fn q4_1(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_1>(GgmlType::Q4_1, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q4_1(tile, nb, act, n, out)) }
-    }
-    fn q8_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
-        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
-        unsafe { by_columns!(k_q8_0(tile, nb, act, n, out)) }
     }
     fn q5_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q5_0, tile, nb, act, n, out); }
@@ -154,10 +179,18 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     }
 }
 
+
+
+/// The Q8_0 tile kernel (Q8_0 activations), with each activation block's f32 scale and `128 × Σ qs`
+/// read from `prep` (worked out once per product, not once per tile as
+/// the other tile kernels would): per block and activation row, eight `vpdpbusd` whose activation
+/// operand is a broadcast from memory, then the same f32 operations.
+///
 /// # Safety
-/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
+/// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` and `prep` hold columns
+/// `c0..c0 + NC`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
-unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+unsafe fn k_q8_0_prep<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], prep: &[Q8Prep], c0: usize, out: &mut [f32]) {
     const TBB: usize = tile_block_bytes(GgmlType::Q8_0);
     const QB: usize = quant_bytes(GgmlType::Q8_0);
     let flip = _mm512_set1_epi8(-128);
@@ -169,8 +202,8 @@ unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
         let w: [__m512i; 8] = core::array::from_fn(|g| _mm512_xor_si512(load64(tb, 64 * g), flip));
         let dx = f16x16(tb, QB);
         for (j, acc) in acc.iter_mut().enumerate() {
-            let y = &act[(c0 + j) * nb + b];
-            let q = groups(&y.qs);
+            let q = groups(&act[(c0 + j) * nb + b].qs);
+            let p = prep[(c0 + j) * nb + b];
             let mut s0 = _mm512_setzero_si512();
             let mut s1 = _mm512_setzero_si512();
             for g in 0..4 {
@@ -178,9 +211,9 @@ unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
                 s1 = _mm512_dpbusd_epi32(s1, w[4 + g], _mm512_set1_epi32(q[4 + g]));
             }
             // sum((x + 128) * y) - 128 * sum(y) = sum(x * y), exactly.
-            let sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(128 * ysum(&y.qs)));
+            let sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(p.bias));
             // sumi * (dx * dy)
-            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(h(y.d)));
+            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(p.d));
             *acc = _mm512_add_ps(*acc, _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dd));
         }
     }
@@ -188,7 +221,6 @@ unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
         store16(out, c0 + j, a);
     }
 }
-
 
 /// `kvalues_iq4nl + 128` (unsigned, for `vpdpbusd`) in every 128-bit lane.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
