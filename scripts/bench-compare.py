@@ -74,7 +74,7 @@ def llama_bench(exe, model, extra=(), fmt="jsonl", depth=True):
 
 def bench(model):
     ours, peer, ik, ceiling = {}, {}, {}, {}
-    ik_build = None
+    ik_build, ik_error = None, None
     for r in range(a.rounds):
         out = subprocess.run([a.edgewasm, "bench", "-m", model, "-t", a.threads, "-p", a.p, "-n", a.n, "-r", str(a.reps),
                               "-d", a.d, "--json", "--bandwidth"], capture_output=True, text=True, check=True).stdout
@@ -88,17 +88,28 @@ def bench(model):
         res, peer_build = llama_bench(a.llama_bench, model)
         for k, v in res.items():
             peer.setdefault(k, []).append(v)
-        if a.ik_bench:
-            plain, ik_build = llama_bench(a.ik_bench, model, fmt="json", depth=False)
-            rtr, _ = llama_bench(a.ik_bench, model, ("-rtr", "1"), fmt="json", depth=False)
-            for k, v in plain.items():
-                ik.setdefault(k, []).append(max(v, rtr.get(k, 0.0)))
+        if a.ik_bench and ik_error is None:
+            try:
+                plain, ik_build = llama_bench(a.ik_bench, model, fmt="json", depth=False)
+                rtr, _ = llama_bench(a.ik_bench, model, ("-rtr", "1"), fmt="json", depth=False)
+            except subprocess.CalledProcessError as e:
+                # An architecture ik_llama.cpp does not know (LFM2, Gemma 4
+                # at the measured commit): the table goes on without it.
+                lines = [l for l in (e.stderr or "").splitlines() if l.strip()]
+                ik_error, ik_build = (lines[-1] if lines else f"exit status {e.returncode}"), None
+                ik.clear()
+            else:
+                for k, v in plain.items():
+                    ik.setdefault(k, []).append(max(v, rtr.get(k, 0.0)))
         print(f"{model}: round {r + 1}/{a.rounds} done", file=sys.stderr)
 
     print(f"model: {model}")
     ik_name = f", ik_llama.cpp {ik_build} (best of default and -rtr 1)" if ik_build else ""
     print(f"edgewasm {meta['commit']} ({meta['kernel_path']}), llama.cpp {peer_build}{ik_name}; cpu features: {meta['cpu_features']}")
-    print(f"{a.rounds} interleaved rounds, each the mean of {a.reps} repetitions after a warm-up\n")
+    print(f"{a.rounds} interleaved rounds, each the mean of {a.reps} repetitions after a warm-up")
+    if ik_error:
+        print(f"ik_llama.cpp could not run this file: {ik_error}")
+    print()
     ik_head, ik_rule = (" ik_llama.cpp t/s | ratio to best peer |", " ---: | ---: |") if ik_build else ("", "")
     print(f"| threads | test | edgewasm t/s | llama.cpp t/s | ratio |{ik_head} memory-bound ceiling: t/s, edgewasm %, llama.cpp % |")
     print(f"| ---: | --- | ---: | ---: | ---: |{ik_rule} --- |")
