@@ -5,72 +5,78 @@
 //! a block are loaded and unpacked once for all of them. Per row and block
 //! the lanes compute the reference's exact integer sum, then its f32 term
 //! (same operations, same order, no FMA), then add it to the running sum.
+//! The kernels of Q8_0 activations read each activation block's f32 scale
+//! and `128 × Σ qs` from `crate::gemm::Q8Prep`, worked out once per product
+//! instead of once per tile.
 
 use core::arch::x86_64::*;
 
 use super::super::avx2::blocks::h;
-use super::super::avx2::gemm::ysum;
 use crate::blocks::{BlockQ8_0, BlockQ8_1};
 use crate::gemm::{groups, quant_bytes, tile_args, tile_block_bytes, PrepTileFn, Q8Prep, TileFn, TILE_ROWS};
 use crate::GgmlType;
 
 pub(crate) fn tile_fn(ty: GgmlType) -> Option<TileFn> {
     Some(match ty {
-        GgmlType::Q4_0 => q4_0,
         GgmlType::Q4_1 => q4_1,
-        GgmlType::IQ4_NL => iq4_nl,
-        GgmlType::Q5_0 => q5_0,
         _ => return None,
     })
 }
 
 /// The tile kernel of `ty` that takes prepared activations, if any.
 pub(crate) fn prep_tile_fn(ty: GgmlType) -> Option<PrepTileFn> {
-    match ty {
-        GgmlType::Q8_0 => Some(q8_0_prep),
-        _ => None,
-    }
+    Some(match ty {
+        GgmlType::Q8_0 => q8_0,
+        GgmlType::Q4_0 => q4_0,
+        GgmlType::Q5_0 => q5_0,
+        GgmlType::IQ4_NL => iq4_nl,
+        _ => return None,
+    })
 }
 
-safe_fn! {
-    requires crate::dispatch::has_avx512vnni();
-    fn q8_0_prep(tile: &[u8], nb: usize, act: &[u8], prep: &[Q8Prep], n: usize, out: &mut [f32]) {
-        checks {
-            let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out);
-            assert_eq!(prep.len(), act.len(), "q8_0_prep: one Q8Prep per activation block");
-        }
-        unsafe {
-            let mut c0 = 0;
-            while c0 < n {
-                match n - c0 {
-                    1 => k_q8_0_prep::<1>(tile, nb, act, prep, c0, out),
-                    2 => k_q8_0_prep::<2>(tile, nb, act, prep, c0, out),
-                    3 => k_q8_0_prep::<3>(tile, nb, act, prep, c0, out),
-                    _ => k_q8_0_prep::<4>(tile, nb, act, prep, c0, out),
-                }
-                c0 += 4;
+/// Runs `$kernel::<NC>` (which also takes `prep`) over the `n` activation
+/// columns in groups of four, as `by_columns!` does.
+macro_rules! by_columns_prep {
+    ($kernel:ident($tile:expr, $nb:expr, $act:expr, $prep:expr, $n:expr, $out:expr)) => {{
+        assert_eq!($prep.len(), $act.len(), "one Q8Prep per activation block");
+        let mut c0 = 0;
+        while c0 < $n {
+            match $n - c0 {
+                1 => $kernel::<1>($tile, $nb, $act, $prep, c0, $out),
+                2 => $kernel::<2>($tile, $nb, $act, $prep, c0, $out),
+                3 => $kernel::<3>($tile, $nb, $act, $prep, c0, $out),
+                _ => $kernel::<4>($tile, $nb, $act, $prep, c0, $out),
             }
+            c0 += 4;
         }
+    }};
+}
+
+safe_fn! {
+    requires crate::dispatch::has_avx512vnni();
+    fn q8_0(tile: &[u8], nb: usize, act: &[u8], prep: &[Q8Prep], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q8_0, tile, nb, act, n, out); }
+        unsafe { by_columns_prep!(k_q8_0(tile, nb, act, prep, n, out)) }
+    }
+    fn q4_0(tile: &[u8], nb: usize, act: &[u8], prep: &[Q8Prep], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q4_0, tile, nb, act, n, out); }
+        unsafe { by_columns_prep!(k_q4_0(tile, nb, act, prep, n, out)) }
+    }
+    fn q5_0(tile: &[u8], nb: usize, act: &[u8], prep: &[Q8Prep], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q5_0, tile, nb, act, n, out); }
+        unsafe { by_columns_prep!(k_q5_0(tile, nb, act, prep, n, out)) }
+    }
+    fn iq4_nl(tile: &[u8], nb: usize, act: &[u8], prep: &[Q8Prep], n: usize, out: &mut [f32]) {
+        checks { let act = tile_args::<BlockQ8_0>(GgmlType::IQ4_NL, tile, nb, act, n, out); }
+        unsafe { by_columns_prep!(k_iq4_nl(tile, nb, act, prep, n, out)) }
     }
 }
 
 safe_fn! {
     requires crate::dispatch::has_avx512vnni();
-    fn q4_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
-        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q4_0, tile, nb, act, n, out); }
-        unsafe { by_columns!(k_q4_0(tile, nb, act, n, out)) }
-    }
     fn q4_1(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_1>(GgmlType::Q4_1, tile, nb, act, n, out); }
         unsafe { by_columns!(k_q4_1(tile, nb, act, n, out)) }
-    }
-    fn q5_0(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
-        checks { let act = tile_args::<BlockQ8_0>(GgmlType::Q5_0, tile, nb, act, n, out); }
-        unsafe { by_columns!(k_q5_0(tile, nb, act, n, out)) }
-    }
-    fn iq4_nl(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
-        checks { let act = tile_args::<BlockQ8_0>(GgmlType::IQ4_NL, tile, nb, act, n, out); }
-        unsafe { by_columns!(k_iq4_nl(tile, nb, act, n, out)) }
     }
 }
 
@@ -155,7 +161,7 @@ unsafe fn k_q4_1<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_1], c0:
 /// # Safety
 /// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
-unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], prep: &[Q8Prep], c0: usize, out: &mut [f32]) {
     const TBB: usize = tile_block_bytes(GgmlType::Q4_0);
     const QB: usize = quant_bytes(GgmlType::Q4_0);
     let mut acc = [_mm512_setzero_ps(); NC];
@@ -165,12 +171,13 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
         let (lo, hi) = nibbles16(tb);
         let dx = f16x16(tb, QB);
         for (j, acc) in acc.iter_mut().enumerate() {
-            let y = &act[(c0 + j) * nb + b];
-            // sum((q - 8) * y) = sum(q * y) - 8 * sum(y), exactly.
+            let (y, p) = (&act[(c0 + j) * nb + b], prep[(c0 + j) * nb + b]);
+            // sum((q - 8) * y) = sum(q * y) - 8 * sum(y), exactly (bias is
+            // 128 * sum(y)).
             let codes = isum_nibbles16(&lo, &hi, groups(&y.qs));
-            let sumi = _mm512_sub_epi32(codes, _mm512_set1_epi32(8 * ysum(&y.qs)));
+            let sumi = _mm512_sub_epi32(codes, _mm512_set1_epi32(p.bias >> 4));
             // sumi * dx * dy
-            let t = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dx), _mm512_set1_ps(h(y.d)));
+            let t = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dx), _mm512_set1_ps(p.d));
             *acc = _mm512_add_ps(*acc, t);
         }
     }
@@ -181,16 +188,15 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
 
 
 
-/// The Q8_0 tile kernel (Q8_0 activations), with each activation block's f32 scale and `128 × Σ qs`
-/// read from `prep` (worked out once per product, not once per tile as
-/// the other tile kernels would): per block and activation row, eight `vpdpbusd` whose activation
-/// operand is a broadcast from memory, then the same f32 operations.
+/// The Q8_0 tile kernel: per block and activation row, eight `vpdpbusd`
+/// whose activation operand is a broadcast from memory, the correction and
+/// scale from `prep`, then the reference's f32 operations.
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` and `prep` hold columns
 /// `c0..c0 + NC`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
-unsafe fn k_q8_0_prep<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], prep: &[Q8Prep], c0: usize, out: &mut [f32]) {
+unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], prep: &[Q8Prep], c0: usize, out: &mut [f32]) {
     const TBB: usize = tile_block_bytes(GgmlType::Q8_0);
     const QB: usize = quant_bytes(GgmlType::Q8_0);
     let flip = _mm512_set1_epi8(-128);
@@ -234,7 +240,7 @@ pub(crate) fn iq4_table_u8() -> __m512i {
 /// # Safety
 /// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
-unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], prep: &[Q8Prep], c0: usize, out: &mut [f32]) {
     const TBB: usize = tile_block_bytes(GgmlType::IQ4_NL);
     const QB: usize = quant_bytes(GgmlType::IQ4_NL);
     let table = iq4_table_u8();
@@ -247,11 +253,11 @@ unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c
         let (lo, hi) = (lo.map(|v| _mm512_shuffle_epi8(table, v)), hi.map(|v| _mm512_shuffle_epi8(table, v)));
         let dx = f16x16(tb, QB);
         for (j, acc) in acc.iter_mut().enumerate() {
-            let y = &act[(c0 + j) * nb + b];
+            let (y, p) = (&act[(c0 + j) * nb + b], prep[(c0 + j) * nb + b]);
             // sum((x + 128) * y) - 128 * sum(y) = sum(x * y), exactly.
-            let s = _mm512_sub_epi32(isum_nibbles16(&lo, &hi, groups(&y.qs)), _mm512_set1_epi32(128 * ysum(&y.qs)));
+            let s = _mm512_sub_epi32(isum_nibbles16(&lo, &hi, groups(&y.qs)), _mm512_set1_epi32(p.bias));
             // `dot_iq4_nl`: (dy * dx) * sumi.
-            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(h(y.d)));
+            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(p.d));
             *acc = _mm512_add_ps(*acc, _mm512_mul_ps(dd, _mm512_cvtepi32_ps(s)));
         }
     }
@@ -273,7 +279,7 @@ fn fifth_bits(x: __m512i) -> __m512i {
 /// # Safety
 /// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` holds columns `c0..c0 + NC`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
-unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
+unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], prep: &[Q8Prep], c0: usize, out: &mut [f32]) {
     const TBB: usize = tile_block_bytes(GgmlType::Q5_0);
     const QB: usize = quant_bytes(GgmlType::Q5_0);
     let m4 = _mm512_set1_epi8(0x0F);
@@ -293,11 +299,12 @@ unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
         });
         let dx = f16x16(tb, QB);
         for (j, acc) in acc.iter_mut().enumerate() {
-            let y = &act[(c0 + j) * nb + b];
-            // sum((q - 16) * y) = sum(q * y) - 16 * sum(y), exactly.
-            let s = _mm512_sub_epi32(isum_nibbles16(&lo, &hi, groups(&y.qs)), _mm512_set1_epi32(16 * ysum(&y.qs)));
+            let (y, p) = (&act[(c0 + j) * nb + b], prep[(c0 + j) * nb + b]);
+            // sum((q - 16) * y) = sum(q * y) - 16 * sum(y), exactly (bias
+            // is 128 * sum(y)).
+            let s = _mm512_sub_epi32(isum_nibbles16(&lo, &hi, groups(&y.qs)), _mm512_set1_epi32(p.bias >> 3));
             // `term_q5_0`: (dx * dy) * sumi.
-            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(h(y.d)));
+            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(p.d));
             *acc = _mm512_add_ps(*acc, _mm512_mul_ps(dd, _mm512_cvtepi32_ps(s)));
         }
     }
