@@ -93,8 +93,8 @@ def bench(model):
                 plain, ik_build = llama_bench(a.ik_bench, model, fmt="json", depth=False)
                 rtr, _ = llama_bench(a.ik_bench, model, ("-rtr", "1"), fmt="json", depth=False)
             except subprocess.CalledProcessError as e:
-                # An architecture ik_llama.cpp does not know (LFM2, Gemma 4
-                # at the measured commit): the table goes on without it.
+                # An architecture ik_llama.cpp does not know (LFM2 at the
+                # measured commit): the table goes on without it.
                 lines = [l for l in (e.stderr or "").splitlines() if l.strip()]
                 ik_error, ik_build = (lines[-1] if lines else f"exit status {e.returncode}"), None
                 ik.clear()
