@@ -5,11 +5,12 @@
 //! The functions here are the scalar references: plain f32 with every
 //! product rounded before its sum (Rust never fuses them into FMAs) and
 //! every reduction in a fixed order, so any vector width gives the same
-//! bits. The SIMD twins (`crate::arch::x86_64::{avx2,avx512}::recurrent`)
-//! are these very loops compiled for AVX2 and AVX-512; on aarch64 the
-//! baseline already has NEON, so the reference is the NEON build. Each
-//! twin is tested against the reference, bit for bit, on the machines that
-//! have it.
+//! bits. The SIMD twins (`crate::arch::*::recurrent`) are the short
+//! convolution's loop compiled for AVX2 and AVX-512 (on aarch64 the
+//! reference is already NEON), and a delta rule that runs several state
+//! rows side by side with each row's operations in the reference's order.
+//! Each twin is tested against the reference, bit for bit, on the machines
+//! that have it (aarch64 under qemu).
 
 use std::sync::OnceLock;
 

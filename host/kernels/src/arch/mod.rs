@@ -3,7 +3,7 @@
 //! ```text
 //! arch/x86_64/avx2/    blocks.rs  k_quants.rs  gemm.rs  gemm_k.rs  attn.rs  recurrent.rs  (KernelPath::Avx2)
 //! arch/x86_64/avx512/  blocks.rs  gemm.rs  gemm_k.rs  recurrent.rs            (KernelPath::Avx512, on top of avx2)
-//! arch/aarch64/neon/   blocks.rs  k_quants.rs  gemm.rs  gemm_k.rs                 (KernelPath::Neon and NeonDotprod)
+//! arch/aarch64/neon/   blocks.rs  k_quants.rs  gemm.rs  gemm_k.rs  recurrent.rs     (KernelPath::Neon and NeonDotprod)
 //! ```
 //!
 //! Each file is the SIMD twin of one scalar reference, named in its header:
@@ -45,7 +45,7 @@ use crate::{GgmlType, KernelPath, TypeKernels};
 /// The safety argument is the same for every use, so it is written once,
 /// here. (1) The features: a function declared with `safe_fn!` is private
 /// to its ISA module and handed out only by that module's `install`,
-/// `tile_fn` or `attn` table, which this file calls only for a path whose
+/// `tile_fn`, `prep_tile_fn`, `attn` or `recurrent` table, which this file calls only for a path whose
 /// CPU features were detected at run time; `requires` names that run-time
 /// check (it is re-asserted in debug builds). (2) The memory: the checks
 /// establish every length and alignment fact the kernel relies on (the
@@ -126,11 +126,15 @@ pub(crate) fn prep_tile_fn(ty: GgmlType, path: KernelPath) -> Option<crate::gemm
     match path {
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 if crate::dispatch::has_avx512vnni() => x86_64::avx512::gemm::prep_tile_fn(ty),
-        _ => None,
+        _ => {
+            let _ = ty;
+            None
+        }
     }
 }
 
-/// The SIMD tile kernel of `ty` on `path` (available), if there is one.
+/// The SIMD tile kernel of `ty` on `path` (available), if there is one
+/// (`None` where [`prep_tile_fn`] has the path's kernel instead).
 pub(crate) fn tile_fn(ty: GgmlType, path: KernelPath) -> Option<TileFn> {
     assert!(path.is_available(), "kernel path {path} is not available");
     match path {
@@ -176,7 +180,7 @@ pub(crate) fn recurrent(path: KernelPath) -> Option<crate::recurrent::RecurrentK
     match path {
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => Some(x86_64::avx2::recurrent::kernels()),
-        // 16 lanes: a delta-rule head (128 wide) is eight vectors a row.
+        // Eight delta-rule state rows at a time, with 32 registers.
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => Some(x86_64::avx512::recurrent::kernels()),
         #[cfg(target_arch = "aarch64")]

@@ -59,7 +59,8 @@ pub const TILE_ROWS: usize = 16;
 pub(crate) type TileFn = fn(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]);
 
 /// What a Q8_0 tile kernel needs of an activation block besides its quants,
-/// worked out once per product instead of once per tile: the scale as f32
+/// worked out once per block of activation rows (and thread) instead of
+/// once per tile: the scale as f32
 /// and `128 × Σ qs` (the correction of the kernels that bias the weights
 /// by 128 to use `vpdpbusd`).
 #[repr(C)]
@@ -392,7 +393,8 @@ impl RepackedMatrix {
     /// activation rows in blocks of `cols`, each multiplied by every tile
     /// of `tiles` (so a block stays in L2 while the tiles pass), the
     /// tiles a few at a time so that their panel (`panel_floats` f32s at
-    /// most) stays in L2 too. `emit(part, c0, nc, panel)` receives each
+    /// most, or one tile's if that is more) stays in L2 too. Used for
+    /// decode as well (one block of one row). `emit(part, c0, nc, panel)` receives each
     /// panel: tiles `part` against activation rows `c0..c0 + nc`,
     /// `panel[(i * nc + c) * 16 + r]` for tile `part.start + i`.
     pub fn gemm_blocked(

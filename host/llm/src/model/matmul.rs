@@ -256,9 +256,12 @@ impl Plan<'_> {
             // Activation rows in blocks that stay in L2 while the tiles
             // pass over them, and panels small enough to stay in L2 too.
             let cols = act_block_bytes() / act_row;
-            rp.gemm_blocked(tile_part, act, n, cols, PANEL_FLOATS, |part, c0, nc, panel| {
-                // Row by row: each output row gets the part's tiles as one
-                // contiguous run.
+            rp.gemm_blocked(tile_part.clone(), act, n, cols, PANEL_FLOATS, |part, c0, nc, panel| {
+                // `gemm_blocked` emits only tiles of `tile_part` and rows
+                // `c0..c0 + nc` within `0..n` (its contract); the copy's
+                // bounds rest on that. Row by row: each output row gets the
+                // part's tiles as one contiguous run.
+                debug_assert!(c0 + nc <= n && part.start >= tile_part.start && part.end <= tile_part.end);
                 for b in 0..nc {
                     for (i, t) in part.clone().enumerate() {
                         let src = &panel[(i * nc + b) * TILE_ROWS..(i * nc + b + 1) * TILE_ROWS];
@@ -298,4 +301,3 @@ fn act_block_bytes() -> usize {
     static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *BYTES.get_or_init(|| std::env::var("EDGEWASM_ACT_BLOCK").ok().and_then(|v| v.parse().ok()).unwrap_or(512 << 10))
 }
-

@@ -74,7 +74,8 @@ unsafe fn delta_rule_rows<const R: usize>(state: &mut [f32], t: &DeltaToken<'_>,
         // Update, and dot with `q`.
         let mut acc = [zero; R];
         for c in (0..s).step_by(8) {
-            // SAFETY: as in the first loop.
+            // SAFETY: as in the first loop, and `q.len() == s`
+            // (`delta_rule_args`), so `q[c..c + 8]` lies in `q`.
             unsafe {
                 let (k0, k1) = (vld1q_f32(k.add(c)), vld1q_f32(k.add(c + 4)));
                 let (q0, q1) = (vld1q_f32(q.add(c)), vld1q_f32(q.add(c + 4)));

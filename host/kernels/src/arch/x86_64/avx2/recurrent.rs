@@ -93,7 +93,8 @@ pub(crate) unsafe fn delta_rule_rows<const R: usize>(state: &mut [f32], t: &Delt
         // Update, and dot with `q`.
         let mut acc = [_mm256_setzero_ps(); R];
         for c in (0..s).step_by(8) {
-            // SAFETY: as in the first loop.
+            // SAFETY: as in the first loop, and `q.len() == s`
+            // (`delta_rule_args`), so `q[c..c + 8]` lies in `q`.
             unsafe {
                 let (kc, qc) = (_mm256_loadu_ps(k.add(c)), _mm256_loadu_ps(q.add(c)));
                 for (r, a) in acc.iter_mut().enumerate() {

@@ -6,8 +6,8 @@
 //! the lanes compute the reference's exact integer sum, then its f32 term
 //! (same operations, same order, no FMA), then add it to the running sum.
 //! The kernels of Q8_0 activations read each activation block's f32 scale
-//! and `128 × Σ qs` from `crate::gemm::Q8Prep`, worked out once per product
-//! instead of once per tile.
+//! and `128 × Σ qs` from `crate::gemm::Q8Prep`, worked out once per block
+//! of activation rows instead of once per tile.
 
 use core::arch::x86_64::*;
 
@@ -185,8 +185,6 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], pre
         store16(out, c0 + j, a);
     }
 }
-
-
 
 /// The Q8_0 tile kernel: per block and activation row, eight `vpdpbusd`
 /// whose activation operand is a broadcast from memory, the correction and

@@ -9,8 +9,8 @@
 //! * `gemm`: the VNNI tile kernels (without VNNI the AVX2 tiles are used);
 //!   twins of `crate::gemm::scalar`;
 //! * `gemm_k`: the VNNI K-quant tile kernels; twins of `crate::gemm::kquants`;
-//! * `recurrent`: the short convolution and the delta rule on 16 lanes;
-//!   twins of `crate::recurrent`.
+//! * `recurrent`: the short convolution on 16 lanes, the delta rule on
+//!   eight state rows at a time; twins of `crate::recurrent`.
 
 pub(crate) mod blocks;
 pub(crate) mod gemm;

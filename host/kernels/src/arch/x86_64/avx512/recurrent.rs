@@ -1,7 +1,9 @@
-//! AVX512 build of the recurrent kernels: the references of
-//! `crate::recurrent` (their shared `*_body` loops, always inlined)
-//! compiled with `avx512f` enabled, so the same operations in the same order
-//! run on sixteen lanes. No FMA: Rust never fuses a multiply and an add.
+//! AVX512 build of the recurrent kernels: the short convolution is its
+//! reference's shared `*_body` loop (always inlined) compiled with
+//! `avx512f` enabled, so the same operations in the same order run on
+//! sixteen lanes; the delta rule is AVX2's row-parallel loop on eight rows
+//! (`avx2::recurrent::delta_rule_rows`). No FMA: Rust never fuses a
+//! multiply and an add.
 
 use crate::recurrent::{delta_rule_args, short_conv_args, short_conv_body, DeltaToken, RecurrentKernels};
 use crate::KernelPath;
@@ -31,10 +33,12 @@ unsafe fn short_conv_avx512(d: usize, w: &[f32], state: &mut [f32], x: &[f32], o
     short_conv_body(d, w, state, x, out)
 }
 
+/// Eight rows at a time on the AVX2 loop, inlined here: with `avx512vl`
+/// it has 32 vector registers for the eight rows' chains (the compiled
+/// loop uses `ymm16`–`ymm24`).
+///
 /// # Safety
-/// The CPU must support avx512f.
-/// Eight rows at a time on the AVX2 loop: with `avx512vl` it has 32
-/// vector registers for the eight rows' chains.
+/// The CPU must support avx2, avx512f and avx512vl.
 #[target_feature(enable = "avx2,avx512f,avx512vl")]
 unsafe fn delta_rule_avx512(state: &mut [f32], t: &DeltaToken<'_>, out: &mut [f32]) {
     // SAFETY: avx2 is enabled here; `delta_rule_args` checked the lengths.
