@@ -158,6 +158,32 @@ pub(crate) fn delta_rule_body(state: &mut [f32], t: &DeltaToken<'_>, out: &mut [
     }
 }
 
+/// The scaffold of the row-parallel delta-rule twins: `group(rows, v, out)`
+/// for each run of `R` state rows (`R × s` values) with their `R` values
+/// and outputs; heads whose size is not a multiple of eight, and the last
+/// `s % R` rows, take the reference loop. Always inlined, so `group` runs
+/// with the calling kernel's target features.
+#[inline(always)]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
+pub(crate) fn delta_rule_groups<const R: usize>(
+    state: &mut [f32],
+    t: &DeltaToken<'_>,
+    out: &mut [f32],
+    mut group: impl FnMut(&mut [f32], &[f32], &mut [f32]),
+) {
+    let s = t.k.len();
+    if s % 8 != 0 {
+        return delta_rule_body(state, t, out);
+    }
+    let whole = s / R * R;
+    let (grouped, rest) = state.split_at_mut(whole * s);
+    for ((rows, vs), outs) in grouped.chunks_exact_mut(R * s).zip(t.v.chunks_exact(R)).zip(out.chunks_exact_mut(R)) {
+        group(rows, vs, outs);
+    }
+    let tail = DeltaToken { v: &t.v[whole..], ..*t };
+    delta_rule_body(rest, &tail, &mut out[whole..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 use core::arch::aarch64::*;
 
 use crate::attn::{dot_tail, lanes_sum};
-use crate::recurrent::{delta_rule_args, delta_rule_body, short_conv, DeltaToken, RecurrentKernels};
+use crate::recurrent::{delta_rule_args, delta_rule_groups, short_conv, DeltaToken, RecurrentKernels};
 use crate::KernelPath;
 
 /// The NEON kernels, for `path` (`Neon` or `NeonDotprod`: the same code).
@@ -40,15 +40,10 @@ struct Acc(float32x4_t, float32x4_t);
 #[target_feature(enable = "neon")]
 unsafe fn delta_rule_rows<const R: usize>(state: &mut [f32], t: &DeltaToken<'_>, out: &mut [f32]) {
     let s = t.k.len();
-    if s % 8 != 0 {
-        return delta_rule_body(state, t, out);
-    }
-    let whole = s / R * R;
-    let (grouped, rest) = state.split_at_mut(whole * s);
     let (k, q) = (t.k.as_ptr(), t.q.as_ptr());
     let decay = vdupq_n_f32(t.decay);
     let zero = Acc(vdupq_n_f32(0.0), vdupq_n_f32(0.0));
-    for ((rows, vs), outs) in grouped.chunks_exact_mut(R * s).zip(t.v.chunks_exact(R)).zip(out.chunks_exact_mut(R)) {
+    delta_rule_groups::<R>(state, t, out, |rows, vs, outs| {
         let p = rows.as_mut_ptr();
         // Decay, and dot with `k`.
         let mut acc = [zero; R];
@@ -92,9 +87,7 @@ unsafe fn delta_rule_rows<const R: usize>(state: &mut [f32], t: &DeltaToken<'_>,
         for (o, a) in outs.iter_mut().zip(&acc) {
             *o = dot_of(*a) * t.scale;
         }
-    }
-    let tail = DeltaToken { v: &t.v[whole..], ..*t };
-    delta_rule_body(rest, &tail, &mut out[whole..]);
+    });
 }
 
 /// A finished accumulator as `crate::attn::dot` ends: its eight lanes

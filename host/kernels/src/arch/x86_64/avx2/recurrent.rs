@@ -9,8 +9,8 @@
 //! once give as many independent chains, with each row's operations in the
 //! reference's order.
 
-use crate::recurrent::{delta_rule_args, delta_rule_body, short_conv_args, short_conv_body, DeltaToken, RecurrentKernels};
 use crate::attn::{dot_tail, lanes_sum};
+use crate::recurrent::{delta_rule_args, delta_rule_groups, short_conv_args, short_conv_body, DeltaToken, RecurrentKernels};
 use crate::KernelPath;
 
 /// The Avx2 kernels.
@@ -62,14 +62,9 @@ unsafe fn delta_rule_avx2(state: &mut [f32], t: &DeltaToken<'_>, out: &mut [f32]
 pub(crate) unsafe fn delta_rule_rows<const R: usize>(state: &mut [f32], t: &DeltaToken<'_>, out: &mut [f32]) {
     use core::arch::x86_64::*;
     let s = t.k.len();
-    if s % 8 != 0 {
-        return delta_rule_body(state, t, out);
-    }
-    let whole = s / R * R;
-    let (grouped, rest) = state.split_at_mut(whole * s);
     let (k, q) = (t.k.as_ptr(), t.q.as_ptr());
     let decay = _mm256_set1_ps(t.decay);
-    for ((rows, vs), outs) in grouped.chunks_exact_mut(R * s).zip(t.v.chunks_exact(R)).zip(out.chunks_exact_mut(R)) {
+    delta_rule_groups::<R>(state, t, out, |rows, vs, outs| {
         let p = rows.as_mut_ptr();
         // Decay, and dot with `k`.
         let mut acc = [_mm256_setzero_ps(); R];
@@ -107,9 +102,7 @@ pub(crate) unsafe fn delta_rule_rows<const R: usize>(state: &mut [f32], t: &Delt
         for (o, a) in outs.iter_mut().zip(&acc) {
             *o = dot_of(*a) * t.scale;
         }
-    }
-    let tail = DeltaToken { v: &t.v[whole..], ..*t };
-    delta_rule_body(rest, &tail, &mut out[whole..]);
+    });
 }
 
 /// A finished eight-lane accumulator as `crate::attn::dot` ends: its lanes
