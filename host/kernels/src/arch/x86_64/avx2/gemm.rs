@@ -120,26 +120,19 @@ fn nibbles8(tb: &[u8], half: usize) -> ([__m256i; 4], [__m256i; 4]) {
 unsafe fn k_q4_1<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_1], c0: usize, out: &mut [f32]) {
     const TBB: usize = tile_block_bytes(GgmlType::Q4_1);
     const QB: usize = quant_bytes(GgmlType::Q4_1);
-    for half in 0..2 {
-        let mut acc = [_mm256_setzero_ps(); NC];
-        for b in 0..nb {
-            super::super::prefetch_ahead(tile, b, TBB, half == 0);
-            let tb = &tile[b * TBB..(b + 1) * TBB];
-            let (lo, hi) = nibbles8(tb, half);
-            let dx = f16x8(tb, QB + 16 * half);
-            let mx = f16x8(tb, QB + 2 * TILE_ROWS + 16 * half);
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let y = &act[(c0 + j) * nb + b];
-                let sumi = _mm256_cvtepi32_ps(isum_nibbles8(&lo, &hi, groups(&y.qs)));
-                let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
-                let t = _mm256_add_ps(_mm256_mul_ps(dd, sumi), _mm256_mul_ps(mx, _mm256_set1_ps(h(y.s))));
-                *acc = _mm256_add_ps(*acc, t);
-            }
+    tile_passes!(NC, tile, nb, TBB, c0, out, |half, b, acc| {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        let (lo, hi) = nibbles8(tb, half);
+        let dx = f16x8(tb, QB + 16 * half);
+        let mx = f16x8(tb, QB + 2 * TILE_ROWS + 16 * half);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            let sumi = _mm256_cvtepi32_ps(isum_nibbles8(&lo, &hi, groups(&y.qs)));
+            let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
+            let t = _mm256_add_ps(_mm256_mul_ps(dd, sumi), _mm256_mul_ps(mx, _mm256_set1_ps(h(y.s))));
+            *acc = _mm256_add_ps(*acc, t);
         }
-        for (j, a) in acc.into_iter().enumerate() {
-            store8(out, c0 + j, half, a);
-        }
-    }
+    });
 }
 
 /// # Safety
@@ -148,25 +141,18 @@ unsafe fn k_q4_1<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_1], c0:
 unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
     const TBB: usize = tile_block_bytes(GgmlType::Q4_0);
     const QB: usize = quant_bytes(GgmlType::Q4_0);
-    for half in 0..2 {
-        let mut acc = [_mm256_setzero_ps(); NC];
-        for b in 0..nb {
-            super::super::prefetch_ahead(tile, b, TBB, half == 0);
-            let tb = &tile[b * TBB..(b + 1) * TBB];
-            let (lo, hi) = nibbles8(tb, half);
-            let dx = f16x8(tb, QB + 16 * half);
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let y = &act[(c0 + j) * nb + b];
-                let codes = isum_nibbles8(&lo, &hi, groups(&y.qs));
-                let sumi = _mm256_sub_epi32(codes, _mm256_set1_epi32(8 * ysum(&y.qs)));
-                let t = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sumi), dx), _mm256_set1_ps(h(y.d)));
-                *acc = _mm256_add_ps(*acc, t);
-            }
+    tile_passes!(NC, tile, nb, TBB, c0, out, |half, b, acc| {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        let (lo, hi) = nibbles8(tb, half);
+        let dx = f16x8(tb, QB + 16 * half);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            let codes = isum_nibbles8(&lo, &hi, groups(&y.qs));
+            let sumi = _mm256_sub_epi32(codes, _mm256_set1_epi32(8 * ysum(&y.qs)));
+            let t = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sumi), dx), _mm256_set1_ps(h(y.d)));
+            *acc = _mm256_add_ps(*acc, t);
         }
-        for (j, a) in acc.into_iter().enumerate() {
-            store8(out, c0 + j, half, a);
-        }
-    }
+    });
 }
 
 /// # Safety
@@ -176,32 +162,25 @@ unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     const TBB: usize = tile_block_bytes(GgmlType::Q8_0);
     const QB: usize = quant_bytes(GgmlType::Q8_0);
     let ones = _mm256_set1_epi16(1);
-    for half in 0..2 {
-        let mut acc = [_mm256_setzero_ps(); NC];
-        for b in 0..nb {
-            super::super::prefetch_ahead(tile, b, TBB, half == 0);
-            let tb = &tile[b * TBB..(b + 1) * TBB];
-            let w: [__m256i; 8] = core::array::from_fn(|g| load32(tb, 64 * g + 32 * half));
-            // |x| (<= 128 as u8) times y with x's sign: |y| <= 127 (the Q8
-            // quantizer's range), so each maddubs pair is at most 32512.
-            let ax = w.map(|v| _mm256_abs_epi8(v));
-            let dx = f16x8(tb, QB + 16 * half);
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let y = &act[(c0 + j) * nb + b];
-                let q = groups(&y.qs);
-                let mut s = _mm256_setzero_si256();
-                for g in 0..8 {
-                    let sy = _mm256_sign_epi8(_mm256_set1_epi32(q[g]), w[g]);
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
-                }
-                let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
-                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(_mm256_cvtepi32_ps(s), dd));
+    tile_passes!(NC, tile, nb, TBB, c0, out, |half, b, acc| {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        let w: [__m256i; 8] = core::array::from_fn(|g| load32(tb, 64 * g + 32 * half));
+        // |x| (<= 128 as u8) times y with x's sign: |y| <= 127 (the Q8
+        // quantizer's range), so each maddubs pair is at most 32512.
+        let ax = w.map(|v| _mm256_abs_epi8(v));
+        let dx = f16x8(tb, QB + 16 * half);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            let q = groups(&y.qs);
+            let mut s = _mm256_setzero_si256();
+            for g in 0..8 {
+                let sy = _mm256_sign_epi8(_mm256_set1_epi32(q[g]), w[g]);
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
             }
+            let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
+            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(_mm256_cvtepi32_ps(s), dd));
         }
-        for (j, a) in acc.into_iter().enumerate() {
-            store8(out, c0 + j, half, a);
-        }
-    }
+    });
 }
 
 /// `kvalues_iq4nl` in both 128-bit lanes (a `vpshufb` table).
@@ -221,35 +200,28 @@ unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c
     const QB: usize = quant_bytes(GgmlType::IQ4_NL);
     let table = iq4_table();
     let ones = _mm256_set1_epi16(1);
-    for half in 0..2 {
-        let mut acc = [_mm256_setzero_ps(); NC];
-        for b in 0..nb {
-            super::super::prefetch_ahead(tile, b, TBB, half == 0);
-            let tb = &tile[b * TBB..(b + 1) * TBB];
-            let (lo, hi) = nibbles8(tb, half);
-            // The levels (signed bytes), and their magnitudes for maddubs.
-            let w: [__m256i; 8] = core::array::from_fn(|g| _mm256_shuffle_epi8(table, if g < 4 { lo[g] } else { hi[g - 4] }));
-            let ax = w.map(|v| _mm256_abs_epi8(v));
-            let dx = f16x8(tb, QB + 16 * half);
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let y = &act[(c0 + j) * nb + b];
-                let q = groups(&y.qs);
-                let mut s = _mm256_setzero_si256();
-                for g in 0..8 {
-                    // |x| * (y with x's sign): |x| <= 127 and |y| <= 127 (the
-                    // Q8_0 quantizer's range), so each pair is at most 32258.
-                    let sy = _mm256_sign_epi8(_mm256_set1_epi32(q[g]), w[g]);
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
-                }
-                // `dot_iq4_nl`: (dy * dx) * sumi.
-                let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
-                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s)));
+    tile_passes!(NC, tile, nb, TBB, c0, out, |half, b, acc| {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        let (lo, hi) = nibbles8(tb, half);
+        // The levels (signed bytes), and their magnitudes for maddubs.
+        let w: [__m256i; 8] = core::array::from_fn(|g| _mm256_shuffle_epi8(table, if g < 4 { lo[g] } else { hi[g - 4] }));
+        let ax = w.map(|v| _mm256_abs_epi8(v));
+        let dx = f16x8(tb, QB + 16 * half);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            let q = groups(&y.qs);
+            let mut s = _mm256_setzero_si256();
+            for g in 0..8 {
+                // |x| * (y with x's sign): |x| <= 127 and |y| <= 127 (the
+                // Q8_0 quantizer's range), so each pair is at most 32258.
+                let sy = _mm256_sign_epi8(_mm256_set1_epi32(q[g]), w[g]);
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
             }
+            // `dot_iq4_nl`: (dy * dx) * sumi.
+            let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
+            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s)));
         }
-        for (j, a) in acc.into_iter().enumerate() {
-            store8(out, c0 + j, half, a);
-        }
-    }
+    });
 }
 
 /// 0x10 in byte `k` of each dword where bit `k` of `x`'s dword is set
@@ -270,38 +242,31 @@ unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     const QB: usize = quant_bytes(GgmlType::Q5_0);
     let m4 = _mm256_set1_epi8(0x0F);
     let ones = _mm256_set1_epi16(1);
-    for half in 0..2 {
-        let mut acc = [_mm256_setzero_ps(); NC];
-        for b in 0..nb {
-            super::super::prefetch_ahead(tile, b, TBB, half == 0);
-            let tb = &tile[b * TBB..(b + 1) * TBB];
-            let qh = load32(tb, 32 * half);
-            let w: [__m256i; 4] = core::array::from_fn(|g| load32(tb, 64 * (1 + g) + 32 * half));
-            // Levels 0..32: nibble | fifth bit << 4; groups 0..4 low nibbles
-            // (elements 4g..), 4..8 high (16 + 4g..).
-            let lv: [__m256i; 8] = core::array::from_fn(|i| {
-                let (g, shift) = if i < 4 { (i, 4 * i) } else { (i - 4, 16 + 4 * (i - 4)) };
-                let nib = if i < 4 { _mm256_and_si256(w[g], m4) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(w[g]), m4) };
-                _mm256_or_si256(nib, fifth_bits(_mm256_srl_epi32(qh, _mm_cvtsi32_si128(shift as i32))))
-            });
-            let dx = f16x8(tb, QB + 16 * half);
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let y = &act[(c0 + j) * nb + b];
-                let q = groups(&y.qs);
-                let mut s = _mm256_setzero_si256();
-                for g in 0..8 {
-                    // Pairs of levels (<= 31) and bytes: at most 7936.
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(lv[g], _mm256_set1_epi32(q[g])), ones));
-                }
-                // sum((q - 16) * y) = sum(q * y) - 16 * sum(y), exactly.
-                let s = _mm256_sub_epi32(s, _mm256_set1_epi32(16 * ysum(&y.qs)));
-                // `term_q5_0`: (dx * dy) * sumi.
-                let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
-                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s)));
+    tile_passes!(NC, tile, nb, TBB, c0, out, |half, b, acc| {
+        let tb = &tile[b * TBB..(b + 1) * TBB];
+        let qh = load32(tb, 32 * half);
+        let w: [__m256i; 4] = core::array::from_fn(|g| load32(tb, 64 * (1 + g) + 32 * half));
+        // Levels 0..32: nibble | fifth bit << 4; groups 0..4 low nibbles
+        // (elements 4g..), 4..8 high (16 + 4g..).
+        let lv: [__m256i; 8] = core::array::from_fn(|i| {
+            let (g, shift) = if i < 4 { (i, 4 * i) } else { (i - 4, 16 + 4 * (i - 4)) };
+            let nib = if i < 4 { _mm256_and_si256(w[g], m4) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(w[g]), m4) };
+            _mm256_or_si256(nib, fifth_bits(_mm256_srl_epi32(qh, _mm_cvtsi32_si128(shift as i32))))
+        });
+        let dx = f16x8(tb, QB + 16 * half);
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let y = &act[(c0 + j) * nb + b];
+            let q = groups(&y.qs);
+            let mut s = _mm256_setzero_si256();
+            for g in 0..8 {
+                // Pairs of levels (<= 31) and bytes: at most 7936.
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(lv[g], _mm256_set1_epi32(q[g])), ones));
             }
+            // sum((q - 16) * y) = sum(q * y) - 16 * sum(y), exactly.
+            let s = _mm256_sub_epi32(s, _mm256_set1_epi32(16 * ysum(&y.qs)));
+            // `term_q5_0`: (dx * dy) * sumi.
+            let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
+            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s)));
         }
-        for (j, a) in acc.into_iter().enumerate() {
-            store8(out, c0 + j, half, a);
-        }
-    }
+    });
 }
