@@ -712,6 +712,28 @@ impl GgufFile {
         let _ = r;
     }
 
+    /// Drops this process's resident pages of the whole file (a no-op for
+    /// GGUFs held in memory), as [`Self::release_tensor_pages`] does for
+    /// one tensor: for a loader that has parsed the header (a large
+    /// vocabulary's strings take megabytes there) and copied what it keeps
+    /// elsewhere (norm vectors, convolution taps, interleaved weights).
+    /// Pages read again later, such as those of matrices used in place,
+    /// fault back in from the page cache or the file.
+    pub fn release_pages(&self) {
+        for shard in &self.shards {
+            if !shard.file_backed || shard.map.is_empty() {
+                continue;
+            }
+            // SAFETY: as in `release_tensor_range`: `map` is a read-only
+            // MAP_SHARED mapping of a file, so dropped pages read back
+            // unchanged; `0..len` is the whole mapping.
+            #[allow(unsafe_code)]
+            let r = unsafe { shard.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, shard.map.len()) };
+            // Best-effort, as there.
+            let _ = r;
+        }
+    }
+
     /// The data of the tensor named `name`, if present.
     pub fn tensor_bytes(&self, name: &str) -> Option<&[u8]> {
         self.tensor(name).map(|t| self.tensor_data(t))

@@ -112,6 +112,14 @@ impl Context {
         self.deadline = deadline;
     }
 
+    /// Stops keeping turn checkpoints of the recurrent state and frees
+    /// their slots (each a copy of the state), for a caller that never
+    /// rewinds: a benchmark, one pass of scoring. A rewind stays correct: it
+    /// replays the cached tokens from the start.
+    pub fn drop_checkpoints(&mut self) {
+        self.rs.drop_checkpoints();
+    }
+
     /// Drops cached positions from `n` on, so the next `eval` continues at
     /// `n`. Keys and values are simply forgotten; a recurrent state is
     /// restored from the latest checkpoint at or before `n` and the cached

@@ -53,6 +53,8 @@ pub fn perplexity(
     let bos = if tok.add_bos() { tok.bos() } else { None };
     let n_vocab = model.config().n_vocab;
     let mut ctx = Context::with_kv_types(Arc::clone(model), pool, n_ctx, kv_types)?;
+    // Every chunk starts from the empty context: nothing to rewind to.
+    ctx.drop_checkpoints();
     let first = n_ctx / 2;
     let (mut sum, mut sum2, mut count) = (0f64, 0f64, 0usize);
     for c in 0..chunks {

@@ -75,6 +75,12 @@ impl RecurrentState {
         self.saved.iter_mut().for_each(|(pos, _)| *pos = None);
     }
 
+    /// Frees the checkpoint slots; from now on `checkpoint` keeps nothing
+    /// and `rewind` always restarts from the zero state.
+    pub fn drop_checkpoints(&mut self) {
+        self.saved = Vec::new();
+    }
+
     /// Copies the state, which has seen `pos` tokens, into the oldest (or a
     /// free) slot.
     pub fn checkpoint(&mut self, pos: usize) {
@@ -138,6 +144,13 @@ mod tests {
         assert_eq!(s.rewind(19), 0);
         assert_eq!(s.layer_mut(1), &[0.0, 0.0]);
         assert_eq!(s.rewind(100), 0);
+        // Without slots nothing is kept: every rewind restarts from zero.
+        s.drop_checkpoints();
+        assert_eq!(s.bytes(), 3 * size_of::<f32>());
+        fill(&mut s, 5.0);
+        s.checkpoint(40);
+        assert_eq!(s.rewind(50), 0);
+        assert_eq!(s.layer_mut(1), &[0.0, 0.0]);
     }
 
     #[test]

@@ -114,3 +114,27 @@ fn recurrent_state_is_counted_in_context_memory() {
         assert!(rest >= rs, "{arch}: the state and its checkpoints are counted");
     }
 }
+
+/// A prompt longer than the delta net's chunk ([`edgewasm_llm::model::deltanet::CHUNK`]
+/// tokens), evaluated at once, gives the logits of the same tokens fed one
+/// at a time: each chunk continues the convolution window and the state the
+/// previous one left, and reads its own tokens' gates.
+#[test]
+fn long_prompts_match_token_by_token() {
+    let pool = Arc::new(ThreadPool::new(2));
+    for &arch in RECURRENT {
+        let file = tiny_with_family_vocab(arch, GgmlType::F32).gguf();
+        let m = Arc::new(Model::from_gguf(Arc::new(edgewasm_gguf::GgufFile::from_bytes(&file).unwrap())).unwrap());
+        let n_vocab = m.config().n_vocab as u64;
+        let mut rng = Rng::new(7);
+        let ids: Vec<u32> = (0..150).map(|_| rng.below(n_vocab) as u32).collect();
+        let batch = fresh_logits(&m, &pool, &ids);
+        let mut ctx = Context::new(Arc::clone(&m), Arc::clone(&pool), 256).unwrap();
+        ctx.drop_checkpoints();
+        for &t in &ids {
+            ctx.eval(&[t], false).unwrap();
+        }
+        let d = rel_diff(ctx.logits(), &batch);
+        assert!(d < 1e-4, "{arch}: 150 tokens at once differ from one at a time by {d:.2e} of their spread");
+    }
+}

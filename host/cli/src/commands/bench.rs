@@ -225,7 +225,12 @@ impl BenchCommand {
                 let longest = self.n_prompt.iter().chain(&self.n_gen).copied().max().unwrap_or(0);
                 let mut ctx = Context::with_kv_types(Arc::clone(&model), Arc::clone(&pool), depth + longest + 1, self.kv.types())
                     .context("creating the benchmark context")?;
-                if depth > 0 {
+                if depth == 0 {
+                    // Runs restart from the empty context, so turn
+                    // checkpoints of a recurrent state would be copies kept
+                    // for nothing (llama-bench keeps none either).
+                    ctx.drop_checkpoints();
+                } else {
                     // Filled once; each run rewinds to it (for recurrent
                     // layers, to the checkpoint this prompt leaves).
                     ctx.eval(&tokens(depth, model.config().n_vocab), false).context("filling the context to the depth")?;

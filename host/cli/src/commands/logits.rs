@@ -80,6 +80,8 @@ impl LogitsCommand {
         let n_vocab = model.config().n_vocab;
         let pool = self.threads.pool();
         let mut ctx = Context::with_kv_types(Arc::clone(&model), pool, ids.len(), self.kv.types())?;
+        // One evaluation, never rewound.
+        ctx.drop_checkpoints();
         let logits = ctx.eval(&ids, self.all_positions).context("evaluating")?;
         let first = if self.all_positions { 0 } else { ids.len() - 1 };
         if self.digest {

@@ -48,10 +48,25 @@ pub struct DeltaNet {
     eps: f32,
 }
 
-/// Extra f32 values per token [`DeltaNet::forward`] needs in
-/// [`Scratch::ssm`]: the convolution's output, `z`, β, α and the read-out.
+/// Tokens whose convolution output and read-out [`DeltaNet::forward`]
+/// holds at a time: the convolution and the recurrence run over the batch
+/// in chunks of this many tokens, so their rows take a fixed
+/// [`scratch_width`] × `CHUNK` floats however long the batch is. (Each
+/// token's values are the same operations in the same order either way.)
+pub const CHUNK: usize = 64;
+
+/// f32 values per chunk token [`DeltaNet::forward`] needs in
+/// [`Scratch::ssm`]: the convolution's output and the read-out. Its other
+/// rows go to buffers no mixer output lives in: `z` to `gate`, β and α to
+/// `up`, the gated read-out to `att` ([`batch_widths`]).
 pub fn scratch_width(dn: &DeltaNetShape) -> Option<usize> {
-    dn.conv_dim().checked_add(dn.value_dim().checked_mul(2)?)?.checked_add(dn.n_v_heads.checked_mul(2)?)
+    dn.conv_dim().checked_add(dn.value_dim())
+}
+
+/// Widths per batch token the forward pass needs in `gate` (`z`), `up`
+/// (β then α) and `att` (the gated read-out).
+pub fn batch_widths(dn: &DeltaNetShape) -> Option<(usize, usize, usize)> {
+    Some((dn.value_dim(), dn.n_v_heads.checked_mul(2)?, dn.value_dim()))
 }
 
 impl DeltaNet {
@@ -79,13 +94,10 @@ impl DeltaNet {
     /// ends in `s.tmp`.
     pub fn forward(&self, pool: &ThreadPool, file: &GgufFile, state: &mut [f32], n: usize, s: &mut Scratch) {
         let sh = &self.shape;
-        let (cd, vd, hv, hd, hk) = (sh.conv_dim(), sh.value_dim(), sh.n_v_heads, sh.head_dim, sh.n_k_heads);
-        let kd = sh.key_dim();
+        let (cd, vd, hv) = (sh.conv_dim(), sh.value_dim(), sh.n_v_heads);
         let d = self.out.w.rows;
-        let (conv_out, rest) = s.ssm[..n * scratch_width(sh).expect("checked at load")].split_at_mut(n * cd);
-        let (z, rest) = rest.split_at_mut(n * vd);
-        let (beta, rest) = rest.split_at_mut(n * hv);
-        let (alpha, core) = rest.split_at_mut(n * hv);
+        let z = &mut s.gate[..n * vd];
+        let (beta, alpha) = s.up[..2 * n * hv].split_at_mut(n * hv);
         matmul_many(
             pool,
             file,
@@ -97,14 +109,6 @@ impl DeltaNet {
         for (l, out) in [(&self.qkv, &mut s.tmp[..]), (&self.z, &mut z[..]), (&self.beta, &mut beta[..]), (&self.alpha, &mut alpha[..])] {
             l.add_bias(out, n);
         }
-
-        let (conv_state, heads) = state.split_at_mut((sh.conv_taps - 1) * cd);
-        (recurrent_kernels().short_conv)(cd, &self.conv, conv_state, &s.tmp[..n * cd], conv_out);
-        let eps = self.eps;
-        pool.for_each_row_mut(conv_out, cd, |_, row| {
-            row.iter_mut().for_each(|v| *v = silu(*v));
-            row[..2 * kd].chunks_exact_mut(hd).for_each(|h| l2_norm(h, eps));
-        });
         for (b, a) in beta.chunks_exact_mut(hv).zip(alpha.chunks_exact_mut(hv)) {
             for h in 0..hv {
                 b[h] = sigmoid(b[h]);
@@ -112,20 +116,48 @@ impl DeltaNet {
             }
         }
 
+        let (conv_state, heads) = state.split_at_mut((sh.conv_taps - 1) * cd);
+        let (conv_out, core) = s.ssm[..CHUNK.min(n) * scratch_width(sh).expect("checked at load")].split_at_mut(CHUNK.min(n) * cd);
+        let mut t0 = 0;
+        while t0 < n {
+            let m = CHUNK.min(n - t0);
+            let gated = &mut s.att[t0 * vd..(t0 + m) * vd];
+            let chunk = Chunk { t0, m, x: &s.tmp[t0 * cd..(t0 + m) * cd], z: &*z, beta: &*beta, alpha: &*alpha };
+            self.mix_chunk(pool, conv_state, heads, chunk, &mut conv_out[..m * cd], &mut core[..m * vd], gated);
+            t0 += m;
+        }
+        matmul_many(pool, file, &s.att[..n * vd], n, &mut s.xq, &mut [(&self.out.w, &mut s.tmp[..])]);
+        self.out.add_bias(&mut s.tmp, n);
+    }
+
+    /// Tokens `t0..t0 + m` of the batch: the convolution (into `conv_out`,
+    /// then SiLU and the Q/K norms), the delta rule of every head (read-out
+    /// into `core`) and the gated RMSNorm (into `gated`, token-major).
+    #[allow(clippy::too_many_arguments)]
+    fn mix_chunk(&self, pool: &ThreadPool, conv_state: &mut [f32], heads: &mut [f32], c: Chunk<'_>, conv_out: &mut [f32], core: &mut [f32], gated: &mut [f32]) {
+        let sh = &self.shape;
+        let (cd, vd, hv, hd, hk) = (sh.conv_dim(), sh.value_dim(), sh.n_v_heads, sh.head_dim, sh.n_k_heads);
+        let (kd, m, eps) = (sh.key_dim(), c.m, self.eps);
+        (recurrent_kernels().short_conv)(cd, &self.conv, conv_state, c.x, conv_out);
+        pool.for_each_row_mut(conv_out, cd, |_, row| {
+            row.iter_mut().for_each(|v| *v = silu(*v));
+            row[..2 * kd].chunks_exact_mut(hd).for_each(|h| l2_norm(h, eps));
+        });
+
         // One task per value head: its state and its read-out rows (head-
-        // major in `core`, `n` rows of `hd`), so no two tasks share memory.
+        // major in `core`, `m` rows of `hd`), so no two tasks share memory.
         let k = recurrent_kernels();
         let scale = 1.0 / (hd as f32).sqrt();
-        let (rows, beta, alpha) = (&*conv_out, &*beta, &*alpha);
+        let (rows, beta, alpha) = (&*conv_out, &c.beta[c.t0 * hv..], &c.alpha[c.t0 * hv..]);
         let heads_ptr = HeadsPtr(heads.as_mut_ptr(), core.as_mut_ptr());
-        assert!(heads.len() == hv * hd * hd && core.len() >= hv * n * hd);
+        assert!(heads.len() == hv * hd * hd && core.len() >= hv * m * hd);
         pool.for_each_chunk(hv, 1, |range| {
             let p = &heads_ptr;
             for h in range {
                 // SAFETY: head h (< hv) owns state[h·hd²..][..hd²] and
-                // core[h·n·hd..][..n·hd], inside the slices by the assert
+                // core[h·m·hd..][..m·hd], inside the slices by the assert
                 // above; for_each_chunk hands each h out once.
-                let (st, out) = unsafe { (std::slice::from_raw_parts_mut(p.0.add(h * hd * hd), hd * hd), std::slice::from_raw_parts_mut(p.1.add(h * n * hd), n * hd)) };
+                let (st, out) = unsafe { (std::slice::from_raw_parts_mut(p.0.add(h * hd * hd), hd * hd), std::slice::from_raw_parts_mut(p.1.add(h * m * hd), m * hd)) };
                 let qk = (h % hk) * hd;
                 for (i, o) in out.chunks_exact_mut(hd).enumerate() {
                     let row = &rows[i * cd..(i + 1) * cd];
@@ -142,21 +174,29 @@ impl DeltaNet {
             }
         });
 
-        // Gated RMSNorm per head, back to token-major rows in `conv_out`
-        // (free again), then the output projection.
-        let (core, z) = (&*core, &*z);
-        let norm = &self.norm;
-        pool.for_each_row_mut(&mut conv_out[..n * vd], vd, |i, row| {
+        // Gated RMSNorm per head, back to token-major rows.
+        let (core, z, norm) = (&*core, &c.z[c.t0 * vd..], &self.norm);
+        pool.for_each_row_mut(gated, vd, |i, row| {
             for (h, o) in row.chunks_exact_mut(hd).enumerate() {
-                rms_norm(&core[(h * n + i) * hd..(h * n + i + 1) * hd], norm, eps, o);
+                rms_norm(&core[(h * m + i) * hd..(h * m + i + 1) * hd], norm, eps, o);
                 for (o, &g) in o.iter_mut().zip(&z[i * vd + h * hd..i * vd + (h + 1) * hd]) {
                     *o *= silu(g);
                 }
             }
         });
-        matmul_many(pool, file, &conv_out[..n * vd], n, &mut s.xq, &mut [(&self.out.w, &mut s.tmp[..])]);
-        self.out.add_bias(&mut s.tmp, n);
     }
+}
+
+/// A chunk of the batch [`DeltaNet::mix_chunk`] mixes: tokens `t0..t0 + m`,
+/// their projected `[Q | K | V]` rows (`x`), and the whole batch's `z`,
+/// β and α rows.
+struct Chunk<'a> {
+    t0: usize,
+    m: usize,
+    x: &'a [f32],
+    z: &'a [f32],
+    beta: &'a [f32],
+    alpha: &'a [f32],
 }
 
 /// The state and read-out bases the head tasks split.

@@ -217,8 +217,8 @@ pub struct Scratch {
     pub moe_x: Vec<f32>,
     /// That expert's output rows (`n_embd` each).
     pub moe_y: Vec<f32>,
-    /// Delta-net layers' own rows (empty elsewhere): see
-    /// [`deltanet::scratch_width`].
+    /// Delta-net layers' rows for one chunk of the batch (empty
+    /// elsewhere): see [`deltanet::scratch_width`].
     pub ssm: Vec<f32>,
     /// Gemma 4's per-layer inputs and gates (empty elsewhere): see
     /// [`ple::scratch_width`].
@@ -258,9 +258,10 @@ fn widths(c: &ModelConfig) -> Option<([usize; 18], [usize; 2], usize)> {
     // `att` their n_embd-wide output.
     let (conv_in, conv_out) = if c.shortconv_taps > 0 { (c.n_embd.checked_mul(3)?, c.n_embd) } else { (0, 0) };
     // Delta nets: `tmp` takes their `[Q | K | V]` projection.
-    let (dn_in, dn_rows, dn_cols) = match &c.delta_net {
-        Some(dn) => (dn.conv_dim(), deltanet::scratch_width(dn)?, dn.value_dim()),
-        None => (0, 0, 0),
+    // (`ssm` takes their chunk rows, `gate`, `up` and `att` their batch rows.)
+    let (dn_in, dn_rows, dn_cols, (dn_gate, dn_up, dn_att)) = match &c.delta_net {
+        Some(dn) => (dn.conv_dim(), deltanet::scratch_width(dn)?, dn.value_dim(), deltanet::batch_widths(dn)?),
+        None => (0, 0, 0, (0, 0, 0)),
     };
     let wide = c.n_embd.max(od);
     // With experts, `gate`/`up` hold one expert's (or the shared expert's)
@@ -275,9 +276,23 @@ fn widths(c: &ModelConfig) -> Option<([usize; 18], [usize; 2], usize)> {
     // Per-layer embeddings: the projection's input is n_embd wide, the
     // block's `proj` input P wide (both within `wide`).
     let ple = ple::scratch_width(c)?;
-    let f32s = [c.n_embd, c.n_embd, q, kd, vd, od.max(conv_out), wide.max(fused).max(conv_in).max(dn_in), gate, f, rope, rope, e, k, moe_row, moe_row, dn_rows, ple, gemma3n::scratch_width(c)?];
+    let (att, gate, up) = (od.max(conv_out).max(dn_att), gate.max(dn_gate), f.max(dn_up));
+    let f32s = [c.n_embd, c.n_embd, q, kd, vd, att, wide.max(fused).max(conv_in).max(dn_in), gate, up, rope, rope, e, k, moe_row, moe_row, dn_rows, ple, gemma3n::scratch_width(c)?];
     let laurel = c.altup.as_ref().map_or(0, |a| a.laurel_rank);
     Some((f32s, [k, usize::from(e > 0)], wide.max(f).max(dn_cols).max(c.n_embd_per_layer).max(laurel)))
+}
+
+/// Index of `ssm` in the widths of [`widths`]: the one buffer sized for a
+/// chunk of the batch ([`deltanet::CHUNK`] rows), not the whole batch.
+const SSM: usize = 15;
+
+/// Rows of buffer `i` (in the order of [`widths`]) for batches of `n_max`.
+fn rows(i: usize, n_max: usize) -> usize {
+    if i == SSM {
+        n_max.min(deltanet::CHUNK)
+    } else {
+        n_max
+    }
 }
 
 impl Scratch {
@@ -285,10 +300,10 @@ impl Scratch {
     /// overflow.
     pub fn bytes_for(c: &ModelConfig, n_max: usize) -> Option<usize> {
         let (w, w32, act) = widths(c)?;
-        let floats = w.iter().chain(&w32).try_fold(0usize, |acc, &w| acc.checked_add(w))?;
+        let floats = w.iter().chain(&w32).enumerate().try_fold(0usize, |acc, (i, &w)| acc.checked_add(w.checked_mul(rows(i, n_max))?))?;
         let act_bytes = act.checked_mul(ACT_BYTES_PER_VALUE)?.checked_mul(n_max)?.checked_next_multiple_of(8)?;
         // f32 and u32 values alike take 4 bytes.
-        floats.checked_mul(n_max)?.checked_mul(size_of::<f32>())?.checked_add(act_bytes)
+        floats.checked_mul(size_of::<f32>())?.checked_add(act_bytes)
     }
 
     /// Buffers for batches of up to `n_max` tokens, allocated fallibly.
@@ -297,6 +312,10 @@ impl Scratch {
         let (w, w32, act) = widths(c).ok_or(overflow)?;
         let v = |w: usize| {
             let len = n_max.checked_mul(w).unwrap_or(usize::MAX);
+            crate::alloc::try_zeroed::<f32>("activation buffers", len)
+        };
+        let chunk = |w: usize| {
+            let len = rows(SSM, n_max).checked_mul(w).unwrap_or(usize::MAX);
             crate::alloc::try_zeroed::<f32>("activation buffers", len)
         };
         let v32 = |w: usize| {
@@ -321,7 +340,7 @@ impl Scratch {
             moe_w: v(w[12])?,
             moe_x: v(w[13])?,
             moe_y: v(w[14])?,
-            ssm: v(w[15])?,
+            ssm: chunk(w[SSM])?,
             ple: v(w[16])?,
             altup: v(w[17])?,
             moe_sel: v32(w32[0])?,
@@ -454,6 +473,9 @@ impl Model {
             .ok_or_else(|| ModelError::UnsupportedArchitecture(config.arch.clone()))?;
         let arch: Box<dyn Architecture> = load(&weights, &config)?;
         let chat_template = file.get_str("tokenizer.chat_template")?.map(str::to_string);
+        // The header is parsed and the small tensors copied by now; pages
+        // of matrices used in place come back on their first use.
+        file.release_pages();
         Ok(Model { file, config, tokenizer, chat_template, arch, token_trie: OnceLock::new() })
     }
 
