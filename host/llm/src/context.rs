@@ -101,7 +101,8 @@ impl Context {
         self.tokens.len()
     }
     /// Bytes of KV cache, recurrent state, scratch and logits this context
-    /// holds (what [`Context::bytes_for`] predicts).
+    /// holds (what [`Context::bytes_for`] predicts, less the checkpoint
+    /// slots of [`Context::drop_checkpoints`]).
     pub fn memory_bytes(&self) -> usize {
         self.kv.bytes() + self.rs.bytes() + self.scratch.bytes() + self.logits.len() * size_of::<f32>()
     }

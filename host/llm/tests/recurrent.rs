@@ -101,8 +101,12 @@ fn recurrent_state_is_counted_in_context_memory() {
         let c = m.config();
         let state: usize = c.state_sizes().iter().sum();
         assert!(state > 0, "{arch}");
-        let ctx = Context::new(Arc::clone(&m), Arc::new(ThreadPool::new(1)), 64).unwrap();
-        assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(c, 64, KvTypes::default()), "{arch}");
+        // 256: batches longer than the delta net's chunk, whose rows do not
+        // grow with the batch.
+        for n_ctx in [64, 256] {
+            let ctx = Context::new(Arc::clone(&m), Arc::new(ThreadPool::new(1)), n_ctx).unwrap();
+            assert_eq!(Some(ctx.memory_bytes()), Context::bytes_for(c, n_ctx, KvTypes::default()), "{arch} n_ctx {n_ctx}");
+        }
         // Attending layers only: fewer KV bytes than one slot per layer.
         use edgewasm_llm::kv_cache::{KvCache, KvLayer, KvTypes};
         let every = vec![KvLayer::Own { k_dim: c.k_dim, v_dim: c.v_dim }; c.n_layer];
