@@ -155,28 +155,36 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0:
     });
 }
 
+/// Per-lane `sum(x * y)` of 8 rows of signed levels `w` (magnitudes `ax`)
+/// and one activation block's eight 4-byte groups `q`: `|x|` times `y` with
+/// `x`'s sign, as `maddubs` needs one unsigned operand. `|x| <= 128` and
+/// `|y| <= 127` (the Q8 quantizers' range), so each pair is at most 32512.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn isum_signed8(w: &[__m256i; 8], ax: &[__m256i; 8], q: [i32; 8]) -> __m256i {
+    let ones = _mm256_set1_epi16(1);
+    let mut s = _mm256_setzero_si256();
+    for g in 0..8 {
+        let sy = _mm256_sign_epi8(_mm256_set1_epi32(q[g]), w[g]);
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
+    }
+    s
+}
+
 /// # Safety
 /// AVX2, FMA and F16C; `act` holds columns `c0..c0 + NC`.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c0: usize, out: &mut [f32]) {
     const TBB: usize = tile_block_bytes(GgmlType::Q8_0);
     const QB: usize = quant_bytes(GgmlType::Q8_0);
-    let ones = _mm256_set1_epi16(1);
     tile_passes!(NC, tile, nb, TBB, c0, out, |half, b, acc| {
         let tb = &tile[b * TBB..(b + 1) * TBB];
         let w: [__m256i; 8] = core::array::from_fn(|g| load32(tb, 64 * g + 32 * half));
-        // |x| (<= 128 as u8) times y with x's sign: |y| <= 127 (the Q8
-        // quantizer's range), so each maddubs pair is at most 32512.
         let ax = w.map(|v| _mm256_abs_epi8(v));
         let dx = f16x8(tb, QB + 16 * half);
         for (j, acc) in acc.iter_mut().enumerate() {
             let y = &act[(c0 + j) * nb + b];
-            let q = groups(&y.qs);
-            let mut s = _mm256_setzero_si256();
-            for g in 0..8 {
-                let sy = _mm256_sign_epi8(_mm256_set1_epi32(q[g]), w[g]);
-                s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
-            }
+            let s = isum_signed8(&w, &ax, groups(&y.qs));
             let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
             *acc = _mm256_add_ps(*acc, _mm256_mul_ps(_mm256_cvtepi32_ps(s), dd));
         }
@@ -199,7 +207,6 @@ unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c
     const TBB: usize = tile_block_bytes(GgmlType::IQ4_NL);
     const QB: usize = quant_bytes(GgmlType::IQ4_NL);
     let table = iq4_table();
-    let ones = _mm256_set1_epi16(1);
     tile_passes!(NC, tile, nb, TBB, c0, out, |half, b, acc| {
         let tb = &tile[b * TBB..(b + 1) * TBB];
         let (lo, hi) = nibbles8(tb, half);
@@ -209,14 +216,7 @@ unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], c
         let dx = f16x8(tb, QB + 16 * half);
         for (j, acc) in acc.iter_mut().enumerate() {
             let y = &act[(c0 + j) * nb + b];
-            let q = groups(&y.qs);
-            let mut s = _mm256_setzero_si256();
-            for g in 0..8 {
-                // |x| * (y with x's sign): |x| <= 127 and |y| <= 127 (the
-                // Q8_0 quantizer's range), so each pair is at most 32258.
-                let sy = _mm256_sign_epi8(_mm256_set1_epi32(q[g]), w[g]);
-                s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ax[g], sy), ones));
-            }
+            let s = isum_signed8(&w, &ax, groups(&y.qs));
             // `dot_iq4_nl`: (dy * dx) * sumi.
             let dd = _mm256_mul_ps(dx, _mm256_set1_ps(h(y.d)));
             *acc = _mm256_add_ps(*acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(s)));
