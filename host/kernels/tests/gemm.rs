@@ -136,7 +136,9 @@ fn tiles_equal_vec_dot_on(path: Option<KernelPath>) {
             &[(16, 32), (37, 96), (48, 576), (32, 1536)]
         };
         for &(rows, cols) in shapes {
-            for n in [1, 2, 3, 4, 5, 9] {
+            // Every group size of the four- and eight-row kernels, and a
+            // full group followed by a short one.
+            for n in [1, 2, 3, 4, 5, 6, 7, 9, 15] {
                 seed += 1;
                 check(path, ty, rows, cols, n, seed);
             }

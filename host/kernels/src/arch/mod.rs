@@ -91,6 +91,29 @@ macro_rules! by_columns {
     }};
 }
 
+/// [`by_columns!`] in groups of up to eight, for kernels with 32 vector
+/// registers (AVX-512): each unpacked weight vector then serves twice the
+/// rows.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_columns8 {
+    ($kernel:ident($tile:expr, $nb:expr, $act:expr, $n:expr, $out:expr)) => {{
+        let mut c0 = 0;
+        while c0 < $n {
+            match $n - c0 {
+                1 => $kernel::<1>($tile, $nb, $act, c0, $out),
+                2 => $kernel::<2>($tile, $nb, $act, c0, $out),
+                3 => $kernel::<3>($tile, $nb, $act, c0, $out),
+                4 => $kernel::<4>($tile, $nb, $act, c0, $out),
+                5 => $kernel::<5>($tile, $nb, $act, c0, $out),
+                6 => $kernel::<6>($tile, $nb, $act, c0, $out),
+                7 => $kernel::<7>($tile, $nb, $act, c0, $out),
+                _ => $kernel::<8>($tile, $nb, $act, c0, $out),
+            }
+            c0 += 8;
+        }
+    }};
+}
+
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod aarch64;
 #[cfg(target_arch = "x86_64")]

@@ -61,13 +61,14 @@ pub(crate) type TileFn = fn(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &
 /// What a Q8_0 tile kernel needs of an activation block besides its quants,
 /// worked out once per block of activation rows (and thread) instead of
 /// once per tile: the scale as f32
-/// and `128 × Σ qs` (the correction of the kernels that bias the weights
-/// by 128 to use `vpdpbusd`).
+/// and `-128 × Σ qs` (the correction of the kernels that bias the weights
+/// by 128 to use `vpdpbusd`; negative, so a kernel can start its sum
+/// there instead of subtracting it at the end).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Q8Prep {
     pub(crate) d: f32,
-    pub(crate) bias: i32,
+    pub(crate) neg_bias: i32,
 }
 
 /// A [`TileFn`] that also takes the [`Q8Prep`] of every activation block
@@ -85,7 +86,7 @@ enum Kernel {
 fn prepare_q8_0(act: &[u8], prep: &mut Vec<Q8Prep>) {
     let blocks: &[BlockQ8_0] = bytemuck::cast_slice(act);
     prep.clear();
-    prep.extend(blocks.iter().map(|b| Q8Prep { d: b.d.to_f32(), bias: 128 * b.qs.iter().map(|&q| q as i32).sum::<i32>() }));
+    prep.extend(blocks.iter().map(|b| Q8Prep { d: b.d.to_f32(), neg_bias: -128 * b.qs.iter().map(|&q| q as i32).sum::<i32>() }));
 }
 
 std::thread_local! {

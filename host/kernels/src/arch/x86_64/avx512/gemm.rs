@@ -35,7 +35,17 @@ pub(crate) fn prep_tile_fn(ty: GgmlType) -> Option<PrepTileFn> {
 }
 
 /// Runs `$kernel::<NC>` (which also takes `prep`) over the `n` activation
-/// columns in groups of four, as `by_columns!` does.
+/// columns in groups of up to eight: each group's rows share every unpacked
+/// weight vector, and 32 registers hold eight rows' sums beside a block's
+/// eight weight vectors.
+///
+/// Why eight and not four: `vpdpbusd` and the other vector operations
+/// share the same two ports on the AVX-512 cores measured (see
+/// docs/PERFORMANCE.md), so a kernel's speed is its count of vector
+/// operations per multiply-add, and the weights' unpacking is spread over
+/// twice the rows. (Taking a tile a chunk of blocks at a time, so the
+/// chunk stays in L1 while the groups' activations stream past, measured
+/// slower: at the 1B shape the time is in the operations, not in L2.)
 macro_rules! by_columns_prep {
     ($kernel:ident($tile:expr, $nb:expr, $act:expr, $prep:expr, $n:expr, $out:expr)) => {{
         assert_eq!($prep.len(), $act.len(), "one Q8Prep per activation block");
@@ -45,9 +55,13 @@ macro_rules! by_columns_prep {
                 1 => $kernel::<1>($tile, $nb, $act, $prep, c0, $out),
                 2 => $kernel::<2>($tile, $nb, $act, $prep, c0, $out),
                 3 => $kernel::<3>($tile, $nb, $act, $prep, c0, $out),
-                _ => $kernel::<4>($tile, $nb, $act, $prep, c0, $out),
+                4 => $kernel::<4>($tile, $nb, $act, $prep, c0, $out),
+                5 => $kernel::<5>($tile, $nb, $act, $prep, c0, $out),
+                6 => $kernel::<6>($tile, $nb, $act, $prep, c0, $out),
+                7 => $kernel::<7>($tile, $nb, $act, $prep, c0, $out),
+                _ => $kernel::<8>($tile, $nb, $act, $prep, c0, $out),
             }
-            c0 += 4;
+            c0 += 8;
         }
     }};
 }
@@ -76,7 +90,7 @@ safe_fn! {
     requires crate::dispatch::has_avx512vnni();
     fn q4_1(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_1>(GgmlType::Q4_1, tile, nb, act, n, out); }
-        unsafe { by_columns!(k_q4_1(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_q4_1(tile, nb, act, n, out)) }
     }
 }
 
@@ -118,11 +132,13 @@ fn nibbles16(tb: &[u8]) -> ([__m512i; 4], [__m512i; 4]) {
     )
 }
 
-/// Per-lane `sum(code * y)` of a 4-bit tile-block.
+/// Per-lane `init + sum(code * y)` of a 4-bit tile-block (`init` is a
+/// kernel's correction term, added first instead of subtracted last: the
+/// sum is exact either way).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
 #[inline]
-fn isum_nibbles16(lo: &[__m512i; 4], hi: &[__m512i; 4], q: [i32; 8]) -> __m512i {
-    let mut s0 = _mm512_setzero_si512();
+fn isum_nibbles16(lo: &[__m512i; 4], hi: &[__m512i; 4], q: [i32; 8], init: i32) -> __m512i {
+    let mut s0 = _mm512_set1_epi32(init);
     let mut s1 = _mm512_setzero_si512();
     for g in 0..4 {
         s0 = _mm512_dpbusd_epi32(s0, lo[g], _mm512_set1_epi32(q[g]));
@@ -146,7 +162,7 @@ unsafe fn k_q4_1<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_1], c0:
         let mx = f16x16(tb, QB + 2 * TILE_ROWS);
         for (j, acc) in acc.iter_mut().enumerate() {
             let y = &act[(c0 + j) * nb + b];
-            let sumi = _mm512_cvtepi32_ps(isum_nibbles16(&lo, &hi, groups(&y.qs)));
+            let sumi = _mm512_cvtepi32_ps(isum_nibbles16(&lo, &hi, groups(&y.qs), 0));
             // (dx * dy) * sumi + m * s
             let dd = _mm512_mul_ps(dx, _mm512_set1_ps(h(y.d)));
             let t = _mm512_add_ps(_mm512_mul_ps(dd, sumi), _mm512_mul_ps(mx, _mm512_set1_ps(h(y.s))));
@@ -172,10 +188,9 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], pre
         let dx = f16x16(tb, QB);
         for (j, acc) in acc.iter_mut().enumerate() {
             let (y, p) = (&act[(c0 + j) * nb + b], prep[(c0 + j) * nb + b]);
-            // sum((q - 8) * y) = sum(q * y) - 8 * sum(y), exactly (bias is
-            // 128 * sum(y)).
-            let codes = isum_nibbles16(&lo, &hi, groups(&y.qs));
-            let sumi = _mm512_sub_epi32(codes, _mm512_set1_epi32(p.bias >> 4));
+            // sum((q - 8) * y) = sum(q * y) - 8 * sum(y), exactly (neg_bias
+            // is -128 * sum(y)).
+            let sumi = isum_nibbles16(&lo, &hi, groups(&y.qs), p.neg_bias >> 4);
             // sumi * dx * dy
             let t = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dx), _mm512_set1_ps(p.d));
             *acc = _mm512_add_ps(*acc, t);
@@ -187,8 +202,11 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], pre
 }
 
 /// The Q8_0 tile kernel: per block and activation row, eight `vpdpbusd`
-/// whose activation operand is a broadcast from memory, the correction and
-/// scale from `prep`, then the reference's f32 operations.
+/// whose activation operand is a broadcast from memory, started at the
+/// correction from `prep`, then the reference's f32 operations.
+/// Counting vector operations per block and row (see `by_columns_prep!`):
+/// eight `vpdpbusd`, four f32 steps and an eighth of the weights' flips;
+/// the correction as the chain's start saves two more.
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, VNNI, FMA and F16C; `act` and `prep` hold columns
@@ -199,26 +217,37 @@ unsafe fn k_q8_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], pre
     const QB: usize = quant_bytes(GgmlType::Q8_0);
     let flip = _mm512_set1_epi8(-128);
     let mut acc = [_mm512_setzero_ps(); NC];
+    // Each row's blocks and preps, sliced once (`b < nb` then needs no
+    // bounds check in the loop).
+    let (mut ys, mut ps): ([&[BlockQ8_0]; NC], [&[Q8Prep]; NC]) = ([&[]; NC], [&[]; NC]);
+    for j in 0..NC {
+        ys[j] = &act[(c0 + j) * nb..(c0 + j + 1) * nb];
+        ps[j] = &prep[(c0 + j) * nb..(c0 + j + 1) * nb];
+    }
     for b in 0..nb {
         super::super::prefetch_ahead(tile, b, TBB, true);
         let tb = &tile[b * TBB..(b + 1) * TBB];
         // x + 128 as u8, so vpdpbusd (u8 x i8) applies.
         let w: [__m512i; 8] = core::array::from_fn(|g| _mm512_xor_si512(load64(tb, 64 * g), flip));
         let dx = f16x16(tb, QB);
-        for (j, acc) in acc.iter_mut().enumerate() {
-            let q = groups(&act[(c0 + j) * nb + b].qs);
-            let p = prep[(c0 + j) * nb + b];
-            let mut s0 = _mm512_setzero_si512();
-            let mut s1 = _mm512_setzero_si512();
-            for g in 0..4 {
-                s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(q[g]));
-                s1 = _mm512_dpbusd_epi32(s1, w[4 + g], _mm512_set1_epi32(q[4 + g]));
+        // -128 * sum(y) + sum((x + 128) * y) = sum(x * y), exactly: each
+        // row's sum is one chain of eight started at the correction, the
+        // rows' chains interleaved so the core always has independent ones.
+        let mut sumi = [_mm512_setzero_si512(); NC];
+        for (s, p) in sumi.iter_mut().zip(ps) {
+            *s = _mm512_set1_epi32(p[b].neg_bias);
+        }
+        for g in 0..8 {
+            for (j, s) in sumi.iter_mut().enumerate() {
+                let q = &ys[j][b].qs;
+                let y = i32::from_le_bytes([q[4 * g] as u8, q[4 * g + 1] as u8, q[4 * g + 2] as u8, q[4 * g + 3] as u8]);
+                *s = _mm512_dpbusd_epi32(*s, w[g], _mm512_set1_epi32(y));
             }
-            // sum((x + 128) * y) - 128 * sum(y) = sum(x * y), exactly.
-            let sumi = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(p.bias));
+        }
+        for (j, (acc, s)) in acc.iter_mut().zip(sumi).enumerate() {
             // sumi * (dx * dy)
-            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(p.d));
-            *acc = _mm512_add_ps(*acc, _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dd));
+            let dd = _mm512_mul_ps(dx, _mm512_set1_ps(ps[j][b].d));
+            *acc = _mm512_add_ps(*acc, _mm512_mul_ps(_mm512_cvtepi32_ps(s), dd));
         }
     }
     for (j, a) in acc.into_iter().enumerate() {
@@ -252,8 +281,8 @@ unsafe fn k_iq4_nl<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], p
         let dx = f16x16(tb, QB);
         for (j, acc) in acc.iter_mut().enumerate() {
             let (y, p) = (&act[(c0 + j) * nb + b], prep[(c0 + j) * nb + b]);
-            // sum((x + 128) * y) - 128 * sum(y) = sum(x * y), exactly.
-            let s = _mm512_sub_epi32(isum_nibbles16(&lo, &hi, groups(&y.qs)), _mm512_set1_epi32(p.bias));
+            // -128 * sum(y) + sum((x + 128) * y) = sum(x * y), exactly.
+            let s = isum_nibbles16(&lo, &hi, groups(&y.qs), p.neg_bias);
             // `dot_iq4_nl`: (dy * dx) * sumi.
             let dd = _mm512_mul_ps(dx, _mm512_set1_ps(p.d));
             *acc = _mm512_add_ps(*acc, _mm512_mul_ps(dd, _mm512_cvtepi32_ps(s)));
@@ -298,9 +327,9 @@ unsafe fn k_q5_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], pre
         let dx = f16x16(tb, QB);
         for (j, acc) in acc.iter_mut().enumerate() {
             let (y, p) = (&act[(c0 + j) * nb + b], prep[(c0 + j) * nb + b]);
-            // sum((q - 16) * y) = sum(q * y) - 16 * sum(y), exactly (bias
-            // is 128 * sum(y)).
-            let s = _mm512_sub_epi32(isum_nibbles16(&lo, &hi, groups(&y.qs)), _mm512_set1_epi32(p.bias >> 3));
+            // sum((q - 16) * y) = sum(q * y) - 16 * sum(y), exactly
+            // (neg_bias is -128 * sum(y)).
+            let s = isum_nibbles16(&lo, &hi, groups(&y.qs), p.neg_bias >> 3);
             // `term_q5_0`: (dx * dy) * sumi.
             let dd = _mm512_mul_ps(dx, _mm512_set1_ps(p.d));
             *acc = _mm512_add_ps(*acc, _mm512_mul_ps(dd, _mm512_cvtepi32_ps(s)));

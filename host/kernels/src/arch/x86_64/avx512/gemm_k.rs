@@ -6,7 +6,10 @@
 //! adds four code × activation products per row, a sub-block's sum is
 //! multiplied by the row's scale (`vpmulld`), and the per-row `isum` and
 //! `msum` are the reference's exact integers. The f32 step is `k_term`'s
-//! operations in its order. Up to four activation rows share each block.
+//! operations in its order. Up to eight activation rows share each block,
+//! each weight vector unpacked once and used by every row before the next:
+//! the vector operations that unpack the weights are spread over the rows,
+//! and those, not `vpdpbusd` alone, bound the speed (both share two ports).
 
 use core::arch::x86_64::*;
 
@@ -30,19 +33,19 @@ safe_fn! {
     requires crate::dispatch::has_avx512vnni();
     fn q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q4_K, tile, nb, act, n, out); }
-        unsafe { by_columns!(k_q4_k(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_q4_k(tile, nb, act, n, out)) }
     }
     fn q5_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q5_K, tile, nb, act, n, out); }
-        unsafe { by_columns!(k_q5_k(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_q5_k(tile, nb, act, n, out)) }
     }
     fn q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q6_K, tile, nb, act, n, out); }
-        unsafe { by_columns!(k_q6_k(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_q6_k(tile, nb, act, n, out)) }
     }
     fn iq4_xs(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::IQ4_XS, tile, nb, act, n, out); }
-        unsafe { by_columns!(k_iq4_xs(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_iq4_xs(tile, nb, act, n, out)) }
     }
 }
 
@@ -105,30 +108,33 @@ unsafe fn k_k4<const NC: usize, const QH: bool>(tile: &[u8], nb: usize, act: &[B
         }
         super::super::prefetch_ahead(tile, b, tbb, true);
         let tb = &tile[b * tbb..(b + 1) * tbb];
-        let sc: [__m512i; 8] = core::array::from_fn(|j| _mm512_cvtepu8_epi32(load16(tb, sco + 16 * j)));
-        let qh: [__m512i; 8] = core::array::from_fn(|m| if QH { load64(tb, Q5K_QH + 64 * m) } else { m4 });
         let mut isum = [_mm512_setzero_si512(); NC];
         for k in 0..4 {
-            let w: [__m512i; 8] = core::array::from_fn(|m| load64(tb, 64 * (8 * k + m)));
-            let mut lo = w.map(|v| _mm512_and_si512(v, m4));
-            let mut hi = w.map(|v| _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4));
-            if QH {
-                // 16 where bit 2k (2k + 1) of the element's qh byte is set.
-                let (bl, bh) = (_mm512_set1_epi8(1 << (2 * k)), _mm512_set1_epi8(1 << (2 * k + 1)));
-                for m in 0..8 {
-                    lo[m] = _mm512_or_si512(lo[m], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh[m], bl), m16));
-                    hi[m] = _mm512_or_si512(hi[m], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh[m], bh), m16));
+            // Vector m's levels serve every row before the next vector's
+            // are made: two registers of levels, 2 * NC of sums.
+            let mut sl = [_mm512_setzero_si512(); NC];
+            let mut sh = [_mm512_setzero_si512(); NC];
+            for m in 0..8 {
+                let w = load64(tb, 64 * (8 * k + m));
+                let mut lo = _mm512_and_si512(w, m4);
+                let mut hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), m4);
+                if QH {
+                    // 16 where bit 2k (2k + 1) of the element's qh byte is set.
+                    let qh = load64(tb, Q5K_QH + 64 * m);
+                    let (bl, bh) = (_mm512_set1_epi8(1 << (2 * k)), _mm512_set1_epi8(1 << (2 * k + 1)));
+                    lo = _mm512_or_si512(lo, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bl), m16));
+                    hi = _mm512_or_si512(hi, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bh), m16));
+                }
+                for j in 0..NC {
+                    let y = &act[(c0 + j) * nb + b].qs;
+                    sl[j] = _mm512_dpbusd_epi32(sl[j], lo, bcast4(y, 16 * k + m));
+                    sh[j] = _mm512_dpbusd_epi32(sh[j], hi, bcast4(y, 16 * k + 8 + m));
                 }
             }
-            for (j, isum) in isum.iter_mut().enumerate() {
-                let y = &act[(c0 + j) * nb + b].qs;
-                let (mut sl, mut sh) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-                for m in 0..8 {
-                    sl = _mm512_dpbusd_epi32(sl, lo[m], bcast4(y, 16 * k + m));
-                    sh = _mm512_dpbusd_epi32(sh, hi[m], bcast4(y, 16 * k + 8 + m));
-                }
-                let s = _mm512_add_epi32(_mm512_mullo_epi32(sl, sc[2 * k]), _mm512_mullo_epi32(sh, sc[2 * k + 1]));
-                *isum = _mm512_add_epi32(*isum, s);
+            let (sc_lo, sc_hi) = (_mm512_cvtepu8_epi32(load16(tb, sco + 32 * k)), _mm512_cvtepu8_epi32(load16(tb, sco + 32 * k + 16)));
+            for j in 0..NC {
+                let s = _mm512_add_epi32(_mm512_mullo_epi32(sl[j], sc_lo), _mm512_mullo_epi32(sh[j], sc_hi));
+                isum[j] = _mm512_add_epi32(isum[j], s);
             }
         }
         // Row r's min pairs (m[2i], m[2i + 1]) as i16 in dword r.
@@ -140,8 +146,10 @@ unsafe fn k_k4<const NC: usize, const QH: bool>(tile: &[u8], nb: usize, act: &[B
             let bs = |j: usize| y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32;
             let mut msum = _mm512_setzero_si512();
             for (i, m) in mins.iter().enumerate() {
+                // m[2i] * bs[2i] + m[2i + 1] * bs[2i + 1] added to each dword
+                // (`vpdpwssd`; exact, as `vpmaddwd` then add).
                 let pair = (bs(2 * i) & 0xFFFF) | (bs(2 * i + 1) << 16);
-                msum = _mm512_add_epi32(msum, _mm512_madd_epi16(*m, _mm512_set1_epi32(pair)));
+                msum = _mm512_dpwssd_epi32(msum, *m, _mm512_set1_epi32(pair));
             }
             let yd = _mm512_set1_ps(y.d);
             let t = _mm512_add_ps(*acc, _mm512_mul_ps(_mm512_mul_ps(dx, yd), _mm512_cvtepi32_ps(isum)));
@@ -206,30 +214,38 @@ unsafe fn k4_matvec_block<const QH: bool>(tb: &[u8], b: usize, y: &BlockQ8_K, ac
     for i in 0..4 {
         let m = _mm512_cvtepu8_epi16(load32(tb, sco + 128 + 32 * i));
         let pair = (bs(2 * i) & 0xFFFF) | (bs(2 * i + 1) << 16);
-        msum = _mm512_add_epi32(msum, _mm512_madd_epi16(m, _mm512_set1_epi32(pair)));
+        msum = _mm512_dpwssd_epi32(msum, m, _mm512_set1_epi32(pair));
     }
     let yd = _mm512_set1_ps(y.d);
     let t = _mm512_add_ps(*acc, _mm512_mul_ps(_mm512_mul_ps(f16x16(tb, sco + 256), yd), _mm512_cvtepi32_ps(isum)));
     *acc = _mm512_sub_ps(t, _mm512_mul_ps(_mm512_mul_ps(f16x16(tb, sco + 288), yd), _mm512_cvtepi32_ps(msum)));
 }
 
-/// The four level vectors (0..63, unsigned, for `vpdpbusd`) that Q6_K's
-/// `ql` vectors `16n + m` and `16n + 8 + m` and `qh` vector `8n + m` make:
-/// entry `q` belongs to sub-block `8n + 2q + m / 4`.
+/// Level vector `q` (0..63, unsigned, for `vpdpbusd`) of the four that
+/// Q6_K's `ql` vectors `16n + m` and `16n + 8 + m` and `qh` vector `8n + m`
+/// make: it belongs to sub-block `8n + 2q + m / 4`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
+#[inline]
+fn q6_level(tb: &[u8], n: usize, m: usize, q: usize) -> __m512i {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let bits = |h: __m512i, mask: i8| _mm512_and_si512(h, _mm512_set1_epi8(mask));
+    // Low nibbles of `ql` vector 16n + m (q = 0, 2) or 16n + 8 + m (1, 3)...
+    let l = load64(tb, 64 * (16 * n + 8 * (q & 1) + m));
+    let h = load64(tb, Q6K_QH + 64 * (8 * n + m));
+    match q {
+        0 => _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16::<4>(bits(h, 0x03))),
+        1 => _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16::<2>(bits(h, 0x0C))),
+        // ... or their high nibbles.
+        2 => _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(l), m4), bits(h, 0x30)),
+        _ => _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(l), m4), _mm512_srli_epi16::<2>(bits(h, -0x40))),
+    }
+}
+
+/// All four of [`q6_level`]'s vectors.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
 #[inline]
 fn q6_levels(tb: &[u8], n: usize, m: usize) -> [__m512i; 4] {
-    let m4 = _mm512_set1_epi8(0x0F);
-    let bits = |h: __m512i, mask: i8| _mm512_and_si512(h, _mm512_set1_epi8(mask));
-    let a = load64(tb, 64 * (16 * n + m));
-    let bb = load64(tb, 64 * (16 * n + 8 + m));
-    let h = load64(tb, Q6K_QH + 64 * (8 * n + m));
-    [
-        _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi16::<4>(bits(h, 0x03))),
-        _mm512_or_si512(_mm512_and_si512(bb, m4), _mm512_slli_epi16::<2>(bits(h, 0x0C))),
-        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(a), m4), bits(h, 0x30)),
-        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(bb), m4), _mm512_srli_epi16::<2>(bits(h, -0x40))),
-    ]
+    [q6_level(tb, n, m, 0), q6_level(tb, n, m, 1), q6_level(tb, n, m, 2), q6_level(tb, n, m, 3)]
 }
 
 /// # Safety
@@ -248,28 +264,27 @@ unsafe fn k_q6_k<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c0:
         let mut isum = [_mm512_setzero_si512(); NC];
         for n in 0..2 {
             for s in 0..2 {
-                // sq[j][q]: column j's sums over sub-block 8n + 2q + s, the
-                // elements 128n + 32q + 4m.. for m = 4s..4s + 4. Levels are
-                // made from the loaded bytes and used at once (kept in
-                // registers, not in an array on the stack).
-                let mut sq = [[_mm512_setzero_si512(); 4]; NC];
-                for i in 0..4 {
-                    let lv = q6_levels(tb, n, 4 * s + i);
+                for q in 0..4 {
+                    // Sub-block 8n + 2q + s: the elements 128n + 32q + 4m..
+                    // for m = 4s..4s + 4. Each level vector serves every
+                    // row before the next is made: one register of levels,
+                    // NC of sums, each started at its correction:
+                    // sum((q - 32) * y) = -32 * bsum + sum(q * y), exactly.
+                    let sub = 8 * n + 2 * q + s;
+                    let mut sq = [_mm512_setzero_si512(); NC];
                     for (j, sq) in sq.iter_mut().enumerate() {
-                        let y = &act[(c0 + j) * nb + b].qs;
-                        for (q, sq) in sq.iter_mut().enumerate() {
-                            *sq = _mm512_dpbusd_epi32(*sq, lv[q], bcast4(y, 32 * n + 8 * q + 4 * s + i));
+                        *sq = _mm512_set1_epi32(-32 * act[(c0 + j) * nb + b].bsums[sub] as i32);
+                    }
+                    for i in 0..4 {
+                        let lv = q6_level(tb, n, 4 * s + i, q);
+                        for (j, sq) in sq.iter_mut().enumerate() {
+                            let y = &act[(c0 + j) * nb + b].qs;
+                            *sq = _mm512_dpbusd_epi32(*sq, lv, bcast4(y, 32 * n + 8 * q + 4 * s + i));
                         }
                     }
-                }
-                for q in 0..4 {
-                    let sub = 8 * n + 2 * q + s;
                     let sc = _mm512_cvtepi8_epi32(load16(tb, Q6K_SC + 16 * sub));
-                    for (j, isum) in isum.iter_mut().enumerate() {
-                        let y = &act[(c0 + j) * nb + b];
-                        // sum((q - 32) * y) = sum(q * y) - 32 * bsum, exactly.
-                        let t = _mm512_sub_epi32(sq[j][q], _mm512_set1_epi32(32 * y.bsums[sub] as i32));
-                        *isum = _mm512_add_epi32(*isum, _mm512_mullo_epi32(t, sc));
+                    for (isum, sq) in isum.iter_mut().zip(sq) {
+                        *isum = _mm512_add_epi32(*isum, _mm512_mullo_epi32(sq, sc));
                     }
                 }
             }
@@ -298,7 +313,12 @@ unsafe fn k6_matvec_block(tb: &[u8], b: usize, y: &BlockQ8_K, acc: &mut __m512, 
     super::super::prefetch_ahead(tile, b, Q6K_TBB, true);
     // sq[sub]: sub-block sub = 8n + 2q + s, the elements 128n + 32q + 4m..
     // for m = 4s..4s + 4, as in `k_q6_k`.
+    // Each sum starts at its correction: sum((q - 32) * y) = -32 * bsum +
+    // sum(q * y), exactly.
     let mut sq = [_mm512_setzero_si512(); 16];
+    for (sub, sq) in sq.iter_mut().enumerate() {
+        *sq = _mm512_set1_epi32(-32 * y.bsums[sub] as i32);
+    }
     for i in 0..4 {
         for n in 0..2 {
             for s in 0..2 {
@@ -312,9 +332,7 @@ unsafe fn k6_matvec_block(tb: &[u8], b: usize, y: &BlockQ8_K, acc: &mut __m512, 
     }
     let mut isum = _mm512_setzero_si512();
     for (sub, sq) in sq.into_iter().enumerate() {
-        // sum((q - 32) * y) = sum(q * y) - 32 * bsum, exactly.
-        let t = _mm512_sub_epi32(sq, _mm512_set1_epi32(32 * y.bsums[sub] as i32));
-        isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(t, _mm512_cvtepi8_epi32(load16(tb, Q6K_SC + 16 * sub))));
+        isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(sq, _mm512_cvtepi8_epi32(load16(tb, Q6K_SC + 16 * sub))));
     }
     let d = _mm512_mul_ps(f16x16(tb, Q6K_D), _mm512_set1_ps(y.d));
     *acc = _mm512_add_ps(*acc, _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)));
@@ -339,14 +357,13 @@ unsafe fn k_iq4_xs<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_K], c
             let hi = w.map(|v| _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4)));
             for (j, isum) in isum.iter_mut().enumerate() {
                 let y = &act[(c0 + j) * nb + b];
-                let mut s = _mm512_setzero_si512();
+                // -128 * sum(y) + sum((x + 128) * y) = sum(x * y), exactly.
+                let ysum = y.bsums[2 * ib] as i32 + y.bsums[2 * ib + 1] as i32;
+                let mut s = _mm512_set1_epi32(-128 * ysum);
                 for m in 0..4 {
                     s = _mm512_dpbusd_epi32(s, lo[m], bcast4(&y.qs, 8 * ib + m));
                     s = _mm512_dpbusd_epi32(s, hi[m], bcast4(&y.qs, 8 * ib + 4 + m));
                 }
-                // sum((x + 128) * y) - 128 * sum(y) = sum(x * y), exactly.
-                let ysum = y.bsums[2 * ib] as i32 + y.bsums[2 * ib + 1] as i32;
-                let s = _mm512_sub_epi32(s, _mm512_set1_epi32(128 * ysum));
                 *isum = _mm512_add_epi32(*isum, _mm512_mullo_epi32(s, sc));
             }
         }
