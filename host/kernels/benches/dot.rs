@@ -100,9 +100,44 @@ fn delta_rule(c: &mut Criterion) {
     g.finish();
 }
 
+/// The attention helpers per path: `exp_sum` of 512 scores, and on f16
+/// keys and values one query against 512 keys of 64 and of 128 elements
+/// (`scaled_dots`) and the weighted sum of 512 value rows. Elements per
+/// second.
+fn attention(c: &mut Criterion) {
+    for path in available_paths() {
+        let Some(k) = edgewasm_kernels::attn_kernels_for_path(path) else { continue };
+        let scores: Vec<f32> = data(512, 9).into_iter().map(|x| x * 20.0).collect();
+        let mut g = c.benchmark_group("attn_exp_sum_n512");
+        g.throughput(Throughput::Elements(512));
+        g.bench_function(BenchmarkId::from_parameter(path), |b| {
+            b.iter_batched_ref(|| scores.clone(), |s| (k.exp_sum)(s, 20.0), criterion::BatchSize::SmallInput)
+        });
+        g.finish();
+        let Some(f16k) = k.f16 else { continue };
+        for d in [64usize, 128] {
+            let n = 512;
+            let q = data(d, 3);
+            let keys: Vec<half::f16> = data(n * d, 5).into_iter().map(half::f16::from_f32).collect();
+            let w = data(n, 7);
+            let mut g = c.benchmark_group(format!("attn_f16_d{d}_n{n}"));
+            g.throughput(Throughput::Elements((n * d) as u64));
+            let mut s = vec![0f32; n];
+            g.bench_function(BenchmarkId::new("scaled_dots", path), |b| {
+                b.iter(|| (f16k.scaled_dots)(&q, &keys, 0.125, &mut s))
+            });
+            let mut out = vec![0f32; d];
+            g.bench_function(BenchmarkId::new("weighted_sum", path), |b| {
+                b.iter(|| (f16k.weighted_sum)(&w, 1.0, &keys, &mut out))
+            });
+            g.finish();
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = bench, delta_rule
+    targets = bench, delta_rule, attention
 }
 criterion_main!(benches);

@@ -286,8 +286,9 @@ mod tests {
         };
         for path in crate::available_paths() {
             let k = attn_kernels_for_path(path).unwrap();
-            for d in [0, 1, 7, 8, 13, 32, 40, 64, 80, 128, 256] {
-                for n in [0, 1, 7, 8, 9, 17, 64, 65] {
+            for d in [0, 1, 7, 8, 13, 32, 40, 64, 80, 128, 192, 256] {
+                // Key counts around the groups of eight and sixteen.
+                for n in [0, 1, 7, 8, 9, 17, 31, 40, 64, 65] {
                     let (q, keys, w) = (rnd(d), rnd(n * d), rnd(n));
                     let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
                     scaled_dots(&q, &keys, 0.125, &mut a);

@@ -187,10 +187,10 @@ pub(crate) fn tile_fn(ty: GgmlType, path: KernelPath) -> Option<TileFn> {
 pub(crate) fn attn(path: KernelPath) -> Option<crate::attn::AttnKernels> {
     assert!(path.is_available(), "kernel path {path} is not available");
     match path {
-        // The AVX2 build is also the AVX-512 one (the same source; 512-bit
-        // lanes would not change the bits but gain nothing on 64-wide heads).
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx2 | KernelPath::Avx512 => Some(x86_64::avx2::attn::kernels(path)),
+        KernelPath::Avx2 => Some(x86_64::avx2::attn::kernels(path)),
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => Some(x86_64::avx512::attn::kernels()),
         // aarch64's baseline already has NEON: the scalar build is the NEON
         // one.
         _ => None,

@@ -18,7 +18,7 @@
 //! No FMA: the reference multiplies and adds separately.
 
 /// A KV element the kernels read: f32, or f16 widened on load.
-trait Elem: Copy {
+pub(crate) trait Elem: Copy {
     /// Eight elements from `p` as f32 lanes.
     ///
     /// # Safety
@@ -98,7 +98,7 @@ safe_fn! {
 
 /// Transposes eight registers of eight lanes (row r, lane c → row c, lane r).
 #[target_feature(enable = "avx2")]
-fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+pub(crate) fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     let t0 = _mm256_unpacklo_ps(r[0], r[1]);
     let t1 = _mm256_unpackhi_ps(r[0], r[1]);
     let t2 = _mm256_unpacklo_ps(r[2], r[3]);
@@ -147,7 +147,7 @@ fn dot1<T: Elem>(q: &[f32], key: &[T]) -> f32 {
 
 /// The reference `dot_tail` on widened elements.
 #[inline(always)]
-fn tail<T: Elem>(a: &[f32], b: &[T]) -> f32 {
+pub(crate) fn tail<T: Elem>(a: &[f32], b: &[T]) -> f32 {
     let mut s = 0.0;
     for (x, y) in a.iter().zip(b) {
         s += x * y.f32();
@@ -159,7 +159,7 @@ fn tail<T: Elem>(a: &[f32], b: &[T]) -> f32 {
 /// The CPU must support AVX2 and F16C; the shapes are those
 /// `scaled_dots_args` checks.
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn scaled_dots_avx2<T: Elem>(q: &[f32], keys: &[T], scale: f32, out: &mut [f32]) {
+pub(crate) unsafe fn scaled_dots_avx2<T: Elem>(q: &[f32], keys: &[T], scale: f32, out: &mut [f32]) {
     let d = q.len();
     if d == 0 {
         out.fill(0.0 * scale);
@@ -208,7 +208,7 @@ unsafe fn scaled_dots_avx2<T: Elem>(q: &[f32], keys: &[T], scale: f32, out: &mut
 /// The CPU must support AVX2 and F16C; the shapes are those
 /// `weighted_sum_args` checks.
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn weighted_sum_avx2<T: Elem>(w: &[f32], scale: f32, values: &[T], out: &mut [f32]) {
+pub(crate) unsafe fn weighted_sum_avx2<T: Elem>(w: &[f32], scale: f32, values: &[T], out: &mut [f32]) {
     let d = out.len();
     let whole = d / 32 * 32;
     let mut c = 0;
