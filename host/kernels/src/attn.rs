@@ -3,10 +3,10 @@
 //!
 //! The functions here are the scalar references. They are plain Rust with
 //! separate multiplies and adds in a fixed order (Rust never fuses them into
-//! FMAs), so any vector width gives the same bits; the SIMD twin
-//! (`crate::arch::x86_64::avx2::attn`) computes eight keys' dots at once and
-//! holds 32 outputs of the weighted sum in registers, in the same order of
-//! operations. On aarch64 the baseline already has NEON, so the reference
+//! FMAs), so any vector width gives the same bits; the SIMD twins
+//! (`crate::arch::x86_64::avx2::attn`, `crate::arch::x86_64::avx512::attn`)
+//! compute eight (sixteen) keys' dots at once and hold 32 (64) outputs of
+//! the weighted sum in registers, in the same order of operations. On aarch64 the baseline already has NEON, so the reference
 //! is the NEON build.
 
 use std::sync::OnceLock;
@@ -313,6 +313,12 @@ mod tests {
                         (h.weighted_sum)(&w, 0.3, &keys16, &mut b);
                         assert_eq!(bits(&a), bits(&b), "weighted_sum f16 {path} d {d} n {n}");
                     }
+                    // Around EXP_MIN (zeroed below it) in one chunk of
+                    // eight and in the tail, then random scores.
+                    let edge = [0.0, -1.0, EXP_MIN + 0.5, EXP_MIN, EXP_MIN - 1e-5, -100.0, -87.0, -88.0, EXP_MIN, -200.0, -0.5];
+                    let (mut a, mut b) = (edge.to_vec(), edge.to_vec());
+                    let (sa, sb) = (exp_sum(&mut a, 0.0), (k.exp_sum)(&mut b, 0.0));
+                    assert_eq!((bits(&a), sa.to_bits()), (bits(&b), sb.to_bits()), "exp_sum {path} around EXP_MIN");
                     let mut scores = rnd(d + n);
                     scores.iter_mut().enumerate().for_each(|(i, x)| *x *= (i % 50) as f32);
                     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));

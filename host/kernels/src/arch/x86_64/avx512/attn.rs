@@ -63,7 +63,8 @@ safe_fn! {
 
 /// A KV element as the 512-bit kernels read it.
 trait Elem16: Elem {
-    /// Eight elements from each of `a` and `b`, as the low and high halves.
+    /// Eight elements from each of `a` and `b`, as the low and high halves
+    /// (moved as f64 pairs: the AVX-512 F forms, no DQ).
     ///
     /// # Safety
     /// `a` and `b` must each point at eight readable elements; AVX-512 F
@@ -80,7 +81,7 @@ impl Elem16 for f32 {
     #[inline(always)]
     unsafe fn load8x2(a: *const f32, b: *const f32) -> __m512 {
         // SAFETY: per the trait's contract.
-        unsafe { _mm512_insertf32x8::<1>(_mm512_castps256_ps512(_mm256_loadu_ps(a)), _mm256_loadu_ps(b)) }
+        unsafe { _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(a))), _mm256_castps_pd(_mm256_loadu_ps(b)))) }
     }
     #[inline(always)]
     unsafe fn load16(p: *const f32) -> __m512 {
@@ -103,9 +104,9 @@ impl Elem16 for f16 {
 }
 
 /// # Safety
-/// AVX-512 F/VL/DQ, AVX2 and F16C; the shapes are those `scaled_dots_args`
+/// AVX-512 F/VL, AVX2 and F16C; the shapes are those `scaled_dots_args`
 /// checks.
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,f16c")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,f16c")]
 unsafe fn scaled_dots_avx512<T: Elem16>(q: &[f32], keys: &[T], scale: f32, out: &mut [f32]) {
     let d = q.len();
     if d == 0 {
@@ -123,7 +124,7 @@ unsafe fn scaled_dots_avx512<T: Elem16>(q: &[f32], keys: &[T], scale: f32, out: 
         let mut c = 0;
         while c < whole {
             // SAFETY: c + 8 <= whole <= d = q.len().
-            let qv = unsafe { _mm512_broadcast_f32x8(_mm256_loadu_ps(q.as_ptr().add(c))) };
+            let qv = unsafe { _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(q.as_ptr().add(c))))) };
             for (k, a) in acc.iter_mut().enumerate() {
                 // SAFETY: block holds 16 rows of d elements; (2k + 1) * d +
                 // c + 8 <= 16 * d.
@@ -139,7 +140,7 @@ unsafe fn scaled_dots_avx512<T: Elem16>(q: &[f32], keys: &[T], scale: f32, out: 
                 if k % 2 == 0 {
                     _mm512_castps512_ps256(a)
                 } else {
-                    _mm512_extractf32x8_ps::<1>(a)
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)))
                 }
             });
             let lanes = transpose8(rows);
@@ -167,9 +168,9 @@ unsafe fn scaled_dots_avx512<T: Elem16>(q: &[f32], keys: &[T], scale: f32, out: 
 }
 
 /// # Safety
-/// AVX-512 F/VL/DQ, AVX2 and F16C; the shapes are those
+/// AVX-512 F/VL, AVX2 and F16C; the shapes are those
 /// `weighted_sum_args` checks.
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,f16c")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,f16c")]
 unsafe fn weighted_sum_avx512<T: Elem16>(w: &[f32], scale: f32, values: &[T], out: &mut [f32]) {
     let d = out.len();
     if d % 64 != 0 {
@@ -201,7 +202,7 @@ unsafe fn weighted_sum_avx512<T: Elem16>(w: &[f32], scale: f32, values: &[T], ou
 /// `exp_nonpositive` of eight lanes, widened to f64 in one register and
 /// rounded back to f32, each step the AVX2 `exp4`'s; lanes below EXP_MIN
 /// (where 2^k could leave the exponent's range) are zeroed after the fact.
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,f16c")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,f16c")]
 fn exp8(x: __m256) -> __m256 {
     let below = _mm256_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm256_set1_ps(EXP_MIN));
     let xd = _mm512_cvtps_pd(x);
@@ -221,8 +222,8 @@ fn exp8(x: __m256) -> __m256 {
 }
 
 /// # Safety
-/// AVX-512 F/VL/DQ, AVX2 and F16C.
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,f16c")]
+/// AVX-512 F/VL, AVX2 and F16C.
+#[target_feature(enable = "avx512f,avx512vl,avx2,f16c")]
 unsafe fn exp_sum_avx512(s: &mut [f32], max: f32) -> f32 {
     let m = _mm256_set1_ps(max);
     let mut acc = _mm256_setzero_ps();

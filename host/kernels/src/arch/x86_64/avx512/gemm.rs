@@ -1,12 +1,12 @@
 //! AVX-512 VNNI tile kernels (`vpdpbusd`, 16 rows per register), twins of
 //! `crate::gemm::scalar`. CPUs with AVX-512 but no VNNI use the AVX2 tiles.
 //!
-//! Each kernel takes up to four activation rows at a time, so the weights of
-//! a block are loaded and unpacked once for all of them. Per row and block
+//! Each kernel takes up to eight activation rows at a time, so the weights
+//! of a block are loaded and unpacked once for all of them. Per row and block
 //! the lanes compute the reference's exact integer sum, then its f32 term
 //! (same operations, same order, no FMA), then add it to the running sum.
 //! The kernels of Q8_0 activations read each activation block's f32 scale
-//! and `128 × Σ qs` from `crate::gemm::Q8Prep`, worked out once per block
+//! and `-128 × Σ qs` from `crate::gemm::Q8Prep`, worked out once per block
 //! of activation rows instead of once per tile.
 
 use core::arch::x86_64::*;

@@ -9,8 +9,9 @@
 //! * `gemm`: the VNNI tile kernels (without VNNI the AVX2 tiles are used);
 //!   twins of `crate::gemm::scalar`;
 //! * `gemm_k`: the VNNI K-quant tile kernels; twins of `crate::gemm::kquants`;
-//! * `attn`: `scaled_dots` on sixteen keys at a time and `weighted_sum` on
-//!   64 outputs; twins of `crate::attn`;
+//! * `attn`: `scaled_dots` on sixteen keys at a time, `weighted_sum` on 64
+//!   outputs, `exp_sum` on eight f64 lanes per register; twins of
+//!   `crate::attn`;
 //! * `recurrent`: the short convolution on 16 lanes, the delta rule on
 //!   eight state rows at a time; twins of `crate::recurrent`.
 
