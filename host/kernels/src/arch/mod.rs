@@ -92,22 +92,30 @@ macro_rules! by_columns {
 }
 
 /// [`by_columns!`] in groups of up to eight, for kernels with 32 vector
-/// registers (AVX-512): each unpacked weight vector then serves twice the
-/// rows.
+/// registers (AVX-512): `$kernel::<NC>($($arg),*, c0, out)`, the arguments
+/// before `;` being the kernel's own (`tile, nb, act`, and `prep` for some).
+///
+/// Why eight and not four: `vpdpbusd` and the other vector operations
+/// share the same two ports on the AVX-512 cores measured (see
+/// docs/PERFORMANCE.md), so a kernel's speed is its count of vector
+/// operations per multiply-add, and the weights' unpacking is spread over
+/// twice the rows. (Taking a tile a chunk of blocks at a time, so the
+/// chunk stays in L1 while the groups' activations stream past, measured
+/// slower: at the 1B shape the time is in the operations, not in L2.)
 #[cfg(target_arch = "x86_64")]
 macro_rules! by_columns8 {
-    ($kernel:ident($tile:expr, $nb:expr, $act:expr, $n:expr, $out:expr)) => {{
+    ($kernel:ident($($arg:expr),+; $n:expr, $out:expr)) => {{
         let mut c0 = 0;
         while c0 < $n {
             match $n - c0 {
-                1 => $kernel::<1>($tile, $nb, $act, c0, $out),
-                2 => $kernel::<2>($tile, $nb, $act, c0, $out),
-                3 => $kernel::<3>($tile, $nb, $act, c0, $out),
-                4 => $kernel::<4>($tile, $nb, $act, c0, $out),
-                5 => $kernel::<5>($tile, $nb, $act, c0, $out),
-                6 => $kernel::<6>($tile, $nb, $act, c0, $out),
-                7 => $kernel::<7>($tile, $nb, $act, c0, $out),
-                _ => $kernel::<8>($tile, $nb, $act, c0, $out),
+                1 => $kernel::<1>($($arg),+, c0, $out),
+                2 => $kernel::<2>($($arg),+, c0, $out),
+                3 => $kernel::<3>($($arg),+, c0, $out),
+                4 => $kernel::<4>($($arg),+, c0, $out),
+                5 => $kernel::<5>($($arg),+, c0, $out),
+                6 => $kernel::<6>($($arg),+, c0, $out),
+                7 => $kernel::<7>($($arg),+, c0, $out),
+                _ => $kernel::<8>($($arg),+, c0, $out),
             }
             c0 += 8;
         }

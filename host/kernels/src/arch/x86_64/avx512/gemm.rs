@@ -34,35 +34,11 @@ pub(crate) fn prep_tile_fn(ty: GgmlType) -> Option<PrepTileFn> {
     })
 }
 
-/// Runs `$kernel::<NC>` (which also takes `prep`) over the `n` activation
-/// columns in groups of up to eight: each group's rows share every unpacked
-/// weight vector, and 32 registers hold eight rows' sums beside a block's
-/// eight weight vectors.
-///
-/// Why eight and not four: `vpdpbusd` and the other vector operations
-/// share the same two ports on the AVX-512 cores measured (see
-/// docs/PERFORMANCE.md), so a kernel's speed is its count of vector
-/// operations per multiply-add, and the weights' unpacking is spread over
-/// twice the rows. (Taking a tile a chunk of blocks at a time, so the
-/// chunk stays in L1 while the groups' activations stream past, measured
-/// slower: at the 1B shape the time is in the operations, not in L2.)
+/// [`by_columns8!`] for the kernels that also take `prep`.
 macro_rules! by_columns_prep {
     ($kernel:ident($tile:expr, $nb:expr, $act:expr, $prep:expr, $n:expr, $out:expr)) => {{
         assert_eq!($prep.len(), $act.len(), "one Q8Prep per activation block");
-        let mut c0 = 0;
-        while c0 < $n {
-            match $n - c0 {
-                1 => $kernel::<1>($tile, $nb, $act, $prep, c0, $out),
-                2 => $kernel::<2>($tile, $nb, $act, $prep, c0, $out),
-                3 => $kernel::<3>($tile, $nb, $act, $prep, c0, $out),
-                4 => $kernel::<4>($tile, $nb, $act, $prep, c0, $out),
-                5 => $kernel::<5>($tile, $nb, $act, $prep, c0, $out),
-                6 => $kernel::<6>($tile, $nb, $act, $prep, c0, $out),
-                7 => $kernel::<7>($tile, $nb, $act, $prep, c0, $out),
-                _ => $kernel::<8>($tile, $nb, $act, $prep, c0, $out),
-            }
-            c0 += 8;
-        }
+        by_columns8!($kernel($tile, $nb, $act, $prep; $n, $out))
     }};
 }
 
@@ -90,7 +66,7 @@ safe_fn! {
     requires crate::dispatch::has_avx512vnni();
     fn q4_1(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_1>(GgmlType::Q4_1, tile, nb, act, n, out); }
-        unsafe { by_columns8!(k_q4_1(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_q4_1(tile, nb, act; n, out)) }
     }
 }
 
@@ -204,7 +180,7 @@ unsafe fn k_q4_0<const NC: usize>(tile: &[u8], nb: usize, act: &[BlockQ8_0], pre
 /// The Q8_0 tile kernel: per block and activation row, eight `vpdpbusd`
 /// whose activation operand is a broadcast from memory, started at the
 /// correction from `prep`, then the reference's f32 operations.
-/// Counting vector operations per block and row (see `by_columns_prep!`):
+/// Counting vector operations per block and row (see `by_columns8!`):
 /// eight `vpdpbusd`, four f32 steps and an eighth of the weights' flips;
 /// the correction as the chain's start saves two more.
 ///

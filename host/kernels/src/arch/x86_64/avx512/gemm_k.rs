@@ -33,19 +33,19 @@ safe_fn! {
     requires crate::dispatch::has_avx512vnni();
     fn q4_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q4_K, tile, nb, act, n, out); }
-        unsafe { by_columns8!(k_q4_k(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_q4_k(tile, nb, act; n, out)) }
     }
     fn q5_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q5_K, tile, nb, act, n, out); }
-        unsafe { by_columns8!(k_q5_k(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_q5_k(tile, nb, act; n, out)) }
     }
     fn q6_k(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::Q6_K, tile, nb, act, n, out); }
-        unsafe { by_columns8!(k_q6_k(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_q6_k(tile, nb, act; n, out)) }
     }
     fn iq4_xs(tile: &[u8], nb: usize, act: &[u8], n: usize, out: &mut [f32]) {
         checks { let act = tile_args::<BlockQ8_K>(GgmlType::IQ4_XS, tile, nb, act, n, out); }
-        unsafe { by_columns8!(k_iq4_xs(tile, nb, act, n, out)) }
+        unsafe { by_columns8!(k_iq4_xs(tile, nb, act; n, out)) }
     }
 }
 
