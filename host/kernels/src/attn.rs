@@ -1,13 +1,21 @@
 //! The f32 helpers of attention: the scores `q · k` of one query against a
 //! run of keys, and the softmax-weighted sum of a run of values.
 //!
-//! The functions here are the scalar references. They are plain Rust with
-//! separate multiplies and adds in a fixed order (Rust never fuses them into
-//! FMAs), so any vector width gives the same bits; the SIMD twins
+//! The functions here are the scalar references. Each product is fused
+//! into its running sum (`f32::mul_add`: one rounding, as the FMA
+//! instruction of every SIMD path does) in a fixed order, so any vector
+//! width gives the same bits; the SIMD twins
 //! (`crate::arch::x86_64::avx2::attn`, `crate::arch::x86_64::avx512::attn`)
 //! compute eight (sixteen) keys' dots at once and hold 32 (64) outputs of
-//! the weighted sum in registers, in the same order of operations. On aarch64 the baseline already has NEON, so the reference
-//! is the NEON build.
+//! the weighted sum in registers, in the same order of operations. On
+//! aarch64 the baseline already has NEON (and its fused multiply-add), so
+//! the reference is the NEON build. Fused, because a separate multiply and
+//! add are two operations on the same two vector ports an FMA uses once:
+//! at depth, attention is most of prefill.
+//!
+//! [`ScaledDotsBlockFn`] takes many queries against the same keys (a
+//! prefill tile): with the keys transposed once, a SIMD twin keeps a block
+//! of queries times keys in registers and needs no horizontal sums.
 
 use std::sync::OnceLock;
 
@@ -19,14 +27,29 @@ use crate::{active_path, KernelPath};
 /// with `keys` exactly `out.len()` rows of `q.len()` floats.
 pub type ScaledDotsFn = fn(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]);
 /// `weighted_sum(w, scale, values, out)`: `out += (w[i] * scale) * value i`
-/// for each `i` in order, with `values` exactly `w.len()` rows of
+/// (the product `w[i] * scale` rounded, then fused) for each `i` in order, with `values` exactly `w.len()` rows of
 /// `out.len()` floats.
 pub type WeightedSumFn = fn(w: &[f32], scale: f32, values: &[f32], out: &mut [f32]);
+
+/// `weighted_sum_block(w, n, values, out)`: for `m = w.len() / n` rows of
+/// weights `w` (rows of `n`) and the `n` value rows `values` (rows of
+/// `dv = values.len() / n`), `out[r] += w[r][i] * value i` for each `i` in
+/// order, each row the bits of [`WeightedSumFn`] with `scale` 1. `n` must
+/// be positive.
+pub type WeightedSumBlockFn = fn(w: &[f32], n: usize, values: &[f32], out: &mut [f32]);
 
 /// `exp_sum(s, max)`: `s[i] = exp(s[i] - max)` for scores `s[i] <= max`
 /// (by [`exp_nonpositive`]), returning their sum (eight lanes, each in
 /// index order, then the lanes in order, then the tail).
 pub type ExpSumFn = fn(s: &mut [f32], max: f32) -> f32;
+
+/// `scaled_dots_block(qs, keys, d, scale, out, scratch)`: for the `m`
+/// queries `qs` (rows of `d` floats) and the `n` keys `keys` (rows of `d`),
+/// `out[r * n + t] = dot(query r, key t) * scale`, each the bits of
+/// [`ScaledDotsFn`] on that query and key. `scratch` is the kernel's (a
+/// transposed copy of the keys, kept between calls to save allocations).
+/// `d` must be positive.
+pub type ScaledDotsBlockFn = fn(qs: &[f32], keys: &[f32], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>);
 
 /// [`ScaledDotsFn`] reading f16 keys.
 pub type ScaledDotsF16Fn = fn(q: &[f32], keys: &[f16], scale: f32, out: &mut [f32]);
@@ -46,7 +69,9 @@ pub struct F16Kernels {
 #[derive(Clone, Copy, Debug)]
 pub struct AttnKernels {
     pub scaled_dots: ScaledDotsFn,
+    pub scaled_dots_block: ScaledDotsBlockFn,
     pub weighted_sum: WeightedSumFn,
+    pub weighted_sum_block: WeightedSumBlockFn,
     pub exp_sum: ExpSumFn,
     /// `None` where widening a tile first is as fast (the caller does).
     pub f16: Option<F16Kernels>,
@@ -61,7 +86,9 @@ pub fn attn_kernels_for_path(path: KernelPath) -> Option<AttnKernels> {
     }
     Some(crate::arch::attn(path).unwrap_or(AttnKernels {
         scaled_dots,
+        scaled_dots_block,
         weighted_sum,
+        weighted_sum_block,
         exp_sum,
         f16: None,
         path,
@@ -90,6 +117,28 @@ pub(crate) fn scaled_dots_args<T>(q: &[f32], keys: &[T], out: &[f32]) {
     );
 }
 
+/// Checks the shapes of [`ScaledDotsBlockFn`] and returns `(m, n)`
+/// (panics on a caller's bug).
+#[track_caller]
+#[inline]
+pub(crate) fn scaled_dots_block_args(qs: &[f32], keys: &[f32], d: usize, out: &[f32]) -> (usize, usize) {
+    assert!(d > 0 && qs.len() % d == 0 && keys.len() % d == 0, "scaled_dots_block: {} query and {} key floats in rows of {d}", qs.len(), keys.len());
+    let (m, n) = (qs.len() / d, keys.len() / d);
+    assert_eq!(Some(out.len()), m.checked_mul(n), "scaled_dots_block: {} outputs for {m} queries and {n} keys", out.len());
+    (m, n)
+}
+
+/// Checks the shapes of [`WeightedSumBlockFn`] and returns `(m, dv)`
+/// (panics on a caller's bug).
+#[track_caller]
+#[inline]
+pub(crate) fn weighted_sum_block_args(w: &[f32], n: usize, values: &[f32], out: &[f32]) -> (usize, usize) {
+    assert!(n > 0 && w.len() % n == 0 && values.len() % n == 0, "weighted_sum_block: {} weights and {} value floats in rows of {n}", w.len(), values.len());
+    let (m, dv) = (w.len() / n, values.len() / n);
+    assert_eq!(Some(out.len()), m.checked_mul(dv), "weighted_sum_block: {} outputs for {m} rows of {dv}", out.len());
+    (m, dv)
+}
+
 /// Checks the shapes of [`WeightedSumFn`] (panics on a caller's bug).
 #[track_caller]
 #[inline]
@@ -108,6 +157,44 @@ pub(crate) fn weighted_sum_args<T>(w: &[f32], values: &[T], out: &[f32]) {
 pub fn scaled_dots(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
     scaled_dots_args(q, keys, out);
     scaled_dots_body(q, keys, scale, out)
+}
+
+/// The reference [`ScaledDotsBlockFn`]: [`scaled_dots`] per query.
+pub fn scaled_dots_block(qs: &[f32], keys: &[f32], d: usize, scale: f32, out: &mut [f32], _scratch: &mut Vec<f32>) {
+    let (_, n) = scaled_dots_block_args(qs, keys, d, out);
+    if n == 0 {
+        return;
+    }
+    for (q, o) in qs.chunks_exact(d).zip(out.chunks_exact_mut(n)) {
+        scaled_dots_body(q, keys, scale, o);
+    }
+}
+
+/// The reference [`WeightedSumBlockFn`]: [`weighted_sum`] per row.
+pub fn weighted_sum_block(w: &[f32], n: usize, values: &[f32], out: &mut [f32]) {
+    let (_, dv) = weighted_sum_block_args(w, n, values, out);
+    if dv == 0 {
+        return;
+    }
+    for (w, o) in w.chunks_exact(n).zip(out.chunks_exact_mut(dv)) {
+        weighted_sum_body(w, 1.0, values, o);
+    }
+}
+
+/// Writes the `n = keys.len() / d` keys (rows of `d`) as the columns of a
+/// `d x w` matrix into `buf`: `buf[j * w + t]` is element `j` of key `t`,
+/// zero for the padding keys `n..w`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) fn transpose_keys(keys: &[f32], d: usize, w: usize, buf: &mut Vec<f32>) {
+    let n = keys.len() / d;
+    assert!(n <= w);
+    buf.clear();
+    buf.resize(d * w, 0.0);
+    for (t, key) in keys.chunks_exact(d).enumerate() {
+        for (col, &x) in buf.chunks_exact_mut(w).zip(key) {
+            col[t] = x;
+        }
+    }
 }
 
 /// The reference [`WeightedSumFn`].
@@ -139,9 +226,9 @@ pub(crate) const EXP_TAYLOR: [f64; 9] = [
 ///
 /// `x = k ln 2 + r` with integral `k` and `|r| <= ln 2 / 2`; `e^r` by its
 /// Taylor polynomial of degree 9 (relative error under 1e-11); `2^k` built
-/// in the exponent bits. Plain f64 multiplies and adds in a fixed order, so
-/// every path, scalar or SIMD, gives the same bits, which libm does not
-/// promise, and the SIMD twins do eight at a time.
+/// in the exponent bits. f64 fused multiply-adds (`mul_add`, Horner's rule)
+/// in a fixed order, so every path, scalar or SIMD, gives the same bits,
+/// which libm does not promise, and the SIMD twins do eight at a time.
 #[inline(always)]
 pub fn exp_nonpositive(x: f32) -> f32 {
     if x < EXP_MIN {
@@ -149,12 +236,12 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     }
     let x = x as f64;
     let k = (x * std::f64::consts::LOG2_E).round_ties_even();
-    let r = x - k * std::f64::consts::LN_2;
+    let r = (-k).mul_add(std::f64::consts::LN_2, x);
     let mut p = EXP_TAYLOR[0];
     for &c in &EXP_TAYLOR[1..] {
-        p = p * r + c;
+        p = p.mul_add(r, c);
     }
-    let p = p * r + 1.0;
+    let p = p.mul_add(r, 1.0);
     // k is in -126..=0 here, so 2^k is a normal f64.
     let pow2k = f64::from_bits(((k as i64 + 1023) as u64) << 52);
     (p * pow2k) as f32
@@ -192,7 +279,7 @@ pub(crate) fn scaled_dots_body(q: &[f32], keys: &[f32], scale: f32, out: &mut [f
         return;
     }
     for (o, key) in out.iter_mut().zip(keys.chunks_exact(q.len())) {
-        *o = dot(q, key) * scale;
+        *o = dot_fused(q, key) * scale;
     }
 }
 
@@ -222,6 +309,31 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes_sum(&acc) + dot_tail(a_tail, b_tail)
 }
 
+/// [`dot`] with each product fused into its lane (`mul_add`): the order
+/// of the attention helpers.
+#[inline(always)]
+pub(crate) fn dot_fused(a: &[f32], b: &[f32]) -> f32 {
+    let (a, b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (a_tail, b_tail) = (a.remainder(), b.remainder());
+    let mut acc = [0f32; 8];
+    for (x, y) in a.zip(b) {
+        for l in 0..8 {
+            acc[l] = x[l].mul_add(y[l], acc[l]);
+        }
+    }
+    lanes_sum(&acc) + dot_fused_tail(a_tail, b_tail)
+}
+
+/// The tail of [`dot_fused`] past the last whole chunk of eight.
+#[inline(always)]
+pub(crate) fn dot_fused_tail(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        s = x.mul_add(*y, s);
+    }
+    s
+}
+
 /// The eight lanes of [`dot`] added in lane order, starting from lane 0
 /// (no leading zero, so the SIMD twins can add whole lanes of eight keys).
 #[inline(always)]
@@ -239,11 +351,11 @@ pub(crate) fn dot_tail(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// `y += a * x`.
+/// `y += a * x`, fused.
 #[inline(always)]
 fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     for (yy, &xx) in y.iter_mut().zip(x) {
-        *yy += a * xx;
+        *yy = a.mul_add(xx, *yy);
     }
 }
 
@@ -327,6 +439,62 @@ mod tests {
                     assert_eq!((bits(&a), sa.to_bits()), (bits(&b), sb.to_bits()), "exp_sum {path} n {}", d + n);
                 }
             }
+        }
+    }
+
+    /// Every path's `scaled_dots_block` gives [`scaled_dots`]'s bits per
+    /// query, and `weighted_sum_block` [`weighted_sum`]'s per row, for query and key counts around the register blocks (three
+    /// queries, eight or sixteen keys per register, up to 64 keys) and head
+    /// sizes on and off the lanes of eight; the scratch is reused.
+    #[test]
+    fn block_dots_match_per_query_dots() {
+        let mut seed = 0x0DDB_1A5E_5BAD_5EEDu64;
+        let mut rnd = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed >> 40) as f32 / (1u64 << 22) as f32 - 2.0
+                })
+                .collect()
+        };
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for path in crate::available_paths() {
+            let k = attn_kernels_for_path(path).unwrap();
+            let mut scratch = Vec::new();
+            for d in [1, 7, 8, 13, 64, 80, 128, 256] {
+                for m in [0, 1, 2, 3, 4, 5, 7, 64] {
+                    for n in [0, 1, 7, 8, 9, 16, 17, 33, 48, 63, 64, 65] {
+                        let (qs, keys) = (rnd(m * d), rnd(n * d));
+                        let mut want = vec![0.0; m * n];
+                        for (q, o) in qs.chunks_exact(d).zip(want.chunks_exact_mut(n.max(1))) {
+                            scaled_dots(q, &keys, 0.125, &mut o[..n]);
+                        }
+                        let mut got = vec![f32::NAN; m * n];
+                        (k.scaled_dots_block)(&qs, &keys, d, 0.125, &mut got, &mut scratch);
+                        assert_eq!(bits(&got), bits(&want), "{path} d {d} m {m} n {n}");
+                    }
+                }
+            }
+            for dv in [1, 8, 13, 16, 32, 48, 64, 80, 128] {
+                for m in [1, 2, 3, 5, 6, 7, 13] {
+                    for n in [1, 2, 9, 64] {
+                        let (w, values, start) = (rnd(m * n), rnd(n * dv), rnd(m * dv));
+                        let mut want = start.clone();
+                        for (w, o) in w.chunks_exact(n).zip(want.chunks_exact_mut(dv)) {
+                            weighted_sum(w, 1.0, &values, o);
+                        }
+                        let mut got = start;
+                        (k.weighted_sum_block)(&w, n, &values, &mut got);
+                        assert_eq!(bits(&got), bits(&want), "weighted_sum_block {path} dv {dv} m {m} n {n}");
+                    }
+                }
+            }
+            let r = std::panic::catch_unwind(|| (k.weighted_sum_block)(&[0.0; 6], 3, &[0.0; 12], &mut [0.0; 7]));
+            assert!(r.is_err(), "{path}: 2 x 4 outputs, not 7");
+            let r = std::panic::catch_unwind(|| (k.scaled_dots_block)(&[0.0; 8], &[0.0; 12], 4, 1.0, &mut [0.0; 5], &mut Vec::new()));
+            assert!(r.is_err(), "{path}: 2 x 3 outputs, not 5");
         }
     }
 

@@ -145,9 +145,15 @@ pub fn attention_with(
 /// Buffers of one thread, reused across its tasks.
 #[derive(Default)]
 struct Workspace {
+    /// The task's queries, one row each (block mode).
+    qs: Vec<f32>,
+    /// The scoring kernel's own buffer (block mode).
+    scratch: Vec<f32>,
     keys: Vec<f32>,
     values: Vec<f32>,
     scores: Vec<f32>,
+    /// Block mode: the queries that see every key of the tile.
+    full: Vec<usize>,
     /// Per query: running maximum score, sum of weights, weighted values.
     max: Vec<f32>,
     sum: Vec<f32>,
@@ -205,6 +211,15 @@ impl Task<'_> {
         // widened once. Measured on SmolLM2 at depth 4096: decode 48 -> 80
         // t/s reading in place, prefill 195 -> 175.
         let f16 = k.f16.filter(|_| n_q < DIRECT_F16_BELOW);
+        // Many queries (prefill) score each tile in one call, which lays
+        // the keys out once for all of them; a few (decode) one at a time.
+        let block = n_q >= DIRECT_F16_BELOW && p.k_dim > 0;
+        if block {
+            ws.qs.clear();
+            for (i, h) in self.queries() {
+                ws.qs.extend_from_slice(&self.q[(i * p.n_head + h) * p.k_dim..][..p.k_dim]);
+            }
+        }
         let mut tile = lo / TILE * TILE;
         while tile < hi {
             let (t0, t1) = (tile.max(lo), (tile + TILE).min(hi));
@@ -212,26 +227,41 @@ impl Task<'_> {
             let v16 = f16.and_then(|h| values.f16_rows(t0, t1 - t0).map(|r| (h, r)));
             let kt = if k16.is_none() { keys.f32_rows(t0, t1 - t0, &mut ws.keys) } else { &[][..] };
             let vt = if v16.is_none() { values.f32_rows(t0, t1 - t0, &mut ws.values) } else { &[][..] };
+            let nt = t1 - t0;
+            let mut full = std::mem::take(&mut ws.full);
+            full.clear();
+            ws.scores.clear();
+            if block {
+                // Every query against every key of the tile: a key a query
+                // does not see is scored and left unused.
+                ws.scores.resize(n_q * nt, 0.0);
+                (k.scaled_dots_block)(&ws.qs, kt, p.k_dim, p.scale, &mut ws.scores, &mut ws.scratch);
+            } else {
+                ws.scores.resize(nt, 0.0);
+            }
             for (j, (i, h)) in self.queries().enumerate() {
                 let (first, end) = self.keys_of(i);
                 let (a, b) = (t0.max(first), t1.min(end));
                 if a >= b {
                     continue;
                 }
-                let qh = &self.q[(i * p.n_head + h) * p.k_dim..][..p.k_dim];
-                let s = &mut ws.scores;
-                s.clear();
-                s.resize(b - a, 0.0);
-                let (k0, k1) = ((a - t0) * p.k_dim, (b - t0) * p.k_dim);
-                match k16 {
-                    Some((h, rows)) => (h.scaled_dots)(qh, &rows[k0..k1], p.scale, s),
-                    None => (k.scaled_dots)(qh, &kt[k0..k1], p.scale, s),
-                }
+                let s = if block {
+                    &mut ws.scores[j * nt + (a - t0)..j * nt + (b - t0)]
+                } else {
+                    let qh = &self.q[(i * p.n_head + h) * p.k_dim..][..p.k_dim];
+                    let s = &mut ws.scores[..b - a];
+                    let (k0, k1) = ((a - t0) * p.k_dim, (b - t0) * p.k_dim);
+                    match k16 {
+                        Some((h, rows)) => (h.scaled_dots)(qh, &rows[k0..k1], p.scale, s),
+                        None => (k.scaled_dots)(qh, &kt[k0..k1], p.scale, s),
+                    }
+                    s
+                };
                 if let Some(cap) = p.softcap {
                     s.iter_mut().for_each(|x| *x = (*x / cap).tanh() * cap);
                 }
                 let acc = &mut ws.acc[j * p.v_dim..(j + 1) * p.v_dim];
-                let tile_max = s.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                let tile_max = max_of(s);
                 let old = ws.max[j];
                 if tile_max > old {
                     if old != f32::NEG_INFINITY {
@@ -246,15 +276,42 @@ impl Task<'_> {
                 // but moved the reference models' logits across the llama.cpp
                 // comparison bounds.
                 ws.sum[j] += (k.exp_sum)(s, ws.max[j]);
+                if block && (a, b) == (t0, t1) {
+                    // Queries that see the whole tile take their weighted
+                    // sums together, below, a run at a time.
+                    full.push(j);
+                    continue;
+                }
                 let (v0, v1) = ((a - t0) * p.v_dim, (b - t0) * p.v_dim);
                 match v16 {
                     Some((h, rows)) => (h.weighted_sum)(s, 1.0, &rows[v0..v1], acc),
                     None => (k.weighted_sum)(s, 1.0, &vt[v0..v1], acc),
                 }
             }
+            let mut rest = &full[..];
+            while let Some(&j0) = rest.first() {
+                let run = rest.iter().enumerate().take_while(|&(r, &j)| j == j0 + r).count();
+                let j1 = j0 + run;
+                (k.weighted_sum_block)(&ws.scores[j0 * nt..j1 * nt], nt, vt, &mut ws.acc[j0 * p.v_dim..j1 * p.v_dim]);
+                rest = &rest[run..];
+            }
+            ws.full = full;
             tile += TILE;
         }
     }
+}
+
+/// The largest of `s` (`-inf` if empty), in eight lanes so that it
+/// vectorises; a maximum is exact, so the order does not change it.
+fn max_of(s: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        for (m, &x) in lanes.iter_mut().zip(c) {
+            *m = m.max(x);
+        }
+    }
+    lanes.iter().chain(chunks.remainder()).fold(f32::NEG_INFINITY, |m, &x| m.max(x))
 }
 
 #[cfg(test)]
