@@ -53,6 +53,8 @@ pub type ScaledDotsBlockFn = fn(qs: &[f32], keys: &[f32], d: usize, scale: f32, 
 
 /// [`ScaledDotsFn`] reading f16 keys.
 pub type ScaledDotsF16Fn = fn(q: &[f32], keys: &[f16], scale: f32, out: &mut [f32]);
+/// [`ScaledDotsBlockFn`] reading f16 keys.
+pub type ScaledDotsBlockF16Fn = fn(qs: &[f32], keys: &[f16], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>);
 /// [`WeightedSumFn`] reading f16 values.
 pub type WeightedSumF16Fn = fn(w: &[f32], scale: f32, values: &[f16], out: &mut [f32]);
 
@@ -62,6 +64,8 @@ pub type WeightedSumF16Fn = fn(w: &[f32], scale: f32, values: &[f16], out: &mut 
 #[derive(Clone, Copy, Debug)]
 pub struct F16Kernels {
     pub scaled_dots: ScaledDotsF16Fn,
+    /// Widens the keys as it lays them out.
+    pub scaled_dots_block: ScaledDotsBlockF16Fn,
     pub weighted_sum: WeightedSumF16Fn,
 }
 
@@ -121,7 +125,7 @@ pub(crate) fn scaled_dots_args<T>(q: &[f32], keys: &[T], out: &[f32]) {
 /// (panics on a caller's bug).
 #[track_caller]
 #[inline]
-pub(crate) fn scaled_dots_block_args(qs: &[f32], keys: &[f32], d: usize, out: &[f32]) -> (usize, usize) {
+pub(crate) fn scaled_dots_block_args<T>(qs: &[f32], keys: &[T], d: usize, out: &[f32]) -> (usize, usize) {
     assert!(d > 0 && qs.len() % d == 0 && keys.len() % d == 0, "scaled_dots_block: {} query and {} key floats in rows of {d}", qs.len(), keys.len());
     let (m, n) = (qs.len() / d, keys.len() / d);
     assert_eq!(Some(out.len()), m.checked_mul(n), "scaled_dots_block: {} outputs for {m} queries and {n} keys", out.len());
@@ -178,22 +182,6 @@ pub fn weighted_sum_block(w: &[f32], n: usize, values: &[f32], out: &mut [f32]) 
     }
     for (w, o) in w.chunks_exact(n).zip(out.chunks_exact_mut(dv)) {
         weighted_sum_body(w, 1.0, values, o);
-    }
-}
-
-/// Writes the `n = keys.len() / d` keys (rows of `d`) as the columns of a
-/// `d x w` matrix into `buf`: `buf[j * w + t]` is element `j` of key `t`,
-/// zero for the padding keys `n..w`.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub(crate) fn transpose_keys(keys: &[f32], d: usize, w: usize, buf: &mut Vec<f32>) {
-    let n = keys.len() / d;
-    assert!(n <= w);
-    buf.clear();
-    buf.resize(d * w, 0.0);
-    for (t, key) in keys.chunks_exact(d).enumerate() {
-        for (col, &x) in buf.chunks_exact_mut(w).zip(key) {
-            col[t] = x;
-        }
     }
 }
 
@@ -474,6 +462,15 @@ mod tests {
                         let mut got = vec![f32::NAN; m * n];
                         (k.scaled_dots_block)(&qs, &keys, d, 0.125, &mut got, &mut scratch);
                         assert_eq!(bits(&got), bits(&want), "{path} d {d} m {m} n {n}");
+                        if let Some(h) = k.f16 {
+                            let keys16: Vec<f16> = keys.iter().map(|&x| f16::from_f32(x)).collect();
+                            let wide: Vec<f32> = keys16.iter().map(|x| x.to_f32()).collect();
+                            let mut want = vec![0.0; m * n];
+                            scaled_dots_block(&qs, &wide, d, 0.125, &mut want, &mut scratch);
+                            let mut got = vec![f32::NAN; m * n];
+                            (h.scaled_dots_block)(&qs, &keys16, d, 0.125, &mut got, &mut scratch);
+                            assert_eq!(bits(&got), bits(&want), "f16 {path} d {d} m {m} n {n}");
+                        }
                     }
                 }
             }

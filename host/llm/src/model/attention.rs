@@ -57,7 +57,7 @@ pub enum Mask<'a> {
 /// query's result never depends on which task computed it.
 pub const TILE: usize = 64;
 /// Query positions per task: they share each widened tile.
-const QUERY_BLOCK: usize = 16;
+const QUERY_BLOCK: usize = 32;
 /// Tasks with fewer queries than this read an f16 cache in place instead of
 /// widening its tiles first.
 const DIRECT_F16_BELOW: usize = 8;
@@ -207,9 +207,10 @@ impl Task<'_> {
         let keys = self.kv.keys(p.layer, self.kv_head, hi);
         let values = self.kv.values(p.layer, self.kv_head, hi);
         // f16 rows are read where they lie by a few queries (decode), when
-        // the path has kernels for that; many queries (prefill) share a tile
-        // widened once. Measured on SmolLM2 at depth 4096: decode 48 -> 80
-        // t/s reading in place, prefill 195 -> 175.
+        // the path has kernels for that; many queries (prefill) share a
+        // value tile widened once, and a key tile the scoring kernel widens
+        // as it transposes it. Measured on SmolLM2 at depth 4096: decode 48
+        // -> 80 t/s reading in place, prefill 195 -> 175.
         let f16 = k.f16.filter(|_| n_q < DIRECT_F16_BELOW);
         // Many queries (prefill) score each tile in one call, which lays
         // the keys out once for all of them; a few (decode) one at a time.
@@ -223,7 +224,9 @@ impl Task<'_> {
         let mut tile = lo / TILE * TILE;
         while tile < hi {
             let (t0, t1) = (tile.max(lo), (tile + TILE).min(hi));
-            let k16 = f16.and_then(|h| keys.f16_rows(t0, t1 - t0).map(|r| (h, r)));
+            // Block mode reads f16 keys in place too: its kernel widens them
+            // as it lays them out.
+            let k16 = f16.or(k.f16.filter(|_| block)).and_then(|h| keys.f16_rows(t0, t1 - t0).map(|r| (h, r)));
             let v16 = f16.and_then(|h| values.f16_rows(t0, t1 - t0).map(|r| (h, r)));
             let kt = if k16.is_none() { keys.f32_rows(t0, t1 - t0, &mut ws.keys) } else { &[][..] };
             let vt = if v16.is_none() { values.f32_rows(t0, t1 - t0, &mut ws.values) } else { &[][..] };
@@ -235,7 +238,10 @@ impl Task<'_> {
                 // Every query against every key of the tile: a key a query
                 // does not see is scored and left unused.
                 ws.scores.resize(n_q * nt, 0.0);
-                (k.scaled_dots_block)(&ws.qs, kt, p.k_dim, p.scale, &mut ws.scores, &mut ws.scratch);
+                match k16 {
+                    Some((h, rows)) => (h.scaled_dots_block)(&ws.qs, rows, p.k_dim, p.scale, &mut ws.scores, &mut ws.scratch),
+                    None => (k.scaled_dots_block)(&ws.qs, kt, p.k_dim, p.scale, &mut ws.scores, &mut ws.scratch),
+                }
             } else {
                 ws.scores.resize(nt, 0.0);
             }

@@ -66,7 +66,7 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
-use crate::attn::{exp_sum_tail, lanes_sum, scaled_dots_args, scaled_dots_block_args, transpose_keys, weighted_sum_args, weighted_sum_block_args, AttnKernels, F16Kernels};
+use crate::attn::{exp_sum_tail, lanes_sum, scaled_dots_args, scaled_dots_block_args, weighted_sum_args, weighted_sum_block_args, AttnKernels, F16Kernels};
 use crate::attn::{EXP_MIN, EXP_TAYLOR};
 use crate::KernelPath;
 
@@ -79,7 +79,7 @@ pub(crate) fn kernels(path: KernelPath) -> AttnKernels {
         weighted_sum,
         weighted_sum_block,
         exp_sum,
-        f16: Some(F16Kernels { scaled_dots: scaled_dots_f16, weighted_sum: weighted_sum_f16 }),
+        f16: Some(F16Kernels { scaled_dots: scaled_dots_f16, scaled_dots_block: scaled_dots_block_f16, weighted_sum: weighted_sum_f16 }),
         path,
     }
 }
@@ -91,6 +91,10 @@ safe_fn! {
         unsafe { scaled_dots_avx2(q, keys, scale, out) }
     }
     fn scaled_dots_block(qs: &[f32], keys: &[f32], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>) {
+        checks { scaled_dots_block_args(qs, keys, d, out); }
+        unsafe { scaled_dots_block_avx2(qs, keys, d, scale, out, scratch) }
+    }
+    fn scaled_dots_block_f16(qs: &[f32], keys: &[f16], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>) {
         checks { scaled_dots_block_args(qs, keys, d, out); }
         unsafe { scaled_dots_block_avx2(qs, keys, d, scale, out, scratch) }
     }
@@ -228,7 +232,7 @@ pub(crate) unsafe fn scaled_dots_avx2<T: Elem>(q: &[f32], keys: &[T], scale: f32
 /// The CPU must support AVX2, FMA and F16C; the shapes are those
 /// `scaled_dots_block_args` checks.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scaled_dots_block_avx2(qs: &[f32], keys: &[f32], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>) {
+unsafe fn scaled_dots_block_avx2<T: Elem>(qs: &[f32], keys: &[T], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>) {
     let (m, n) = (qs.len() / d, keys.len() / d);
     if m == 0 || n == 0 {
         return;
@@ -236,7 +240,8 @@ unsafe fn scaled_dots_block_avx2(qs: &[f32], keys: &[f32], d: usize, scale: f32,
     // Keys as columns, eight to a register, the last ones padded with zero
     // keys (computed, not stored).
     let w = n.div_ceil(8) * 8;
-    transpose_keys(keys, d, w, scratch);
+    // SAFETY: AVX2 and F16C are enabled here.
+    unsafe { transpose_keys_avx2(keys, d, w, scratch) };
     let (q, kt, o) = (qs.as_ptr(), scratch.as_ptr(), out.as_mut_ptr());
     let mut col = 0;
     while col < w {
@@ -260,6 +265,41 @@ unsafe fn scaled_dots_block_avx2(qs: &[f32], keys: &[f32], d: usize, scale: f32,
             r += rows;
         }
         col += 8 * v;
+    }
+}
+
+/// The `n = keys.len() / d` keys (rows of `d`), widened, as the columns of
+/// a `d x w` matrix in `buf`, zero for the padding keys `n..w`: eight keys
+/// by eight elements at a time through `transpose8`, the edges one by one.
+///
+/// # Safety
+/// AVX2 and F16C; `d > 0`, `w >= n`.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn transpose_keys_avx2<T: Elem>(keys: &[T], d: usize, w: usize, buf: &mut Vec<f32>) {
+    let n = keys.len() / d;
+    assert!(n <= w);
+    buf.clear();
+    buf.resize(d * w, 0.0);
+    let (d8, n8) = (d / 8 * 8, n / 8 * 8);
+    let (src, dst) = (keys.as_ptr(), buf.as_mut_ptr());
+    for t0 in (0..n8).step_by(8) {
+        for j0 in (0..d8).step_by(8) {
+            let mut rows = [_mm256_setzero_ps(); 8];
+            for (i, r) in rows.iter_mut().enumerate() {
+                // SAFETY: key t0 + i < n, elements j0..j0 + 8 <= d.
+                *r = unsafe { T::load8(src.add((t0 + i) * d + j0)) };
+            }
+            for (jj, c) in transpose8(rows).iter().enumerate() {
+                // SAFETY: row j0 + jj < d of buf, columns t0..t0 + 8 <= w.
+                unsafe { _mm256_storeu_ps(dst.add((j0 + jj) * w + t0), *c) };
+            }
+        }
+    }
+    for (t, key) in keys.chunks_exact(d).enumerate() {
+        let from = if t < n8 { d8 } else { 0 };
+        for (j, x) in key.iter().enumerate().skip(from) {
+            buf[j * w + t] = x.f32();
+        }
     }
 }
 

@@ -29,8 +29,8 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
-use super::super::avx2::attn::{scaled_dots_avx2, tail, transpose8, weighted_sum_avx2, weighted_sum_block_rest, Elem};
-use crate::attn::{exp_sum_tail, lanes_sum, scaled_dots_args, scaled_dots_block_args, transpose_keys, weighted_sum_args, weighted_sum_block_args, AttnKernels, F16Kernels};
+use super::super::avx2::attn::{scaled_dots_avx2, tail, transpose8, transpose_keys_avx2, weighted_sum_avx2, weighted_sum_block_rest, Elem};
+use crate::attn::{exp_sum_tail, lanes_sum, scaled_dots_args, scaled_dots_block_args, weighted_sum_args, weighted_sum_block_args, AttnKernels, F16Kernels};
 use crate::attn::{EXP_MIN, EXP_TAYLOR};
 use crate::KernelPath;
 
@@ -43,7 +43,7 @@ pub(crate) fn kernels() -> AttnKernels {
         weighted_sum,
         weighted_sum_block,
         exp_sum,
-        f16: Some(F16Kernels { scaled_dots: scaled_dots_f16, weighted_sum: weighted_sum_f16 }),
+        f16: Some(F16Kernels { scaled_dots: scaled_dots_f16, scaled_dots_block: scaled_dots_block_f16, weighted_sum: weighted_sum_f16 }),
         ..super::super::avx2::attn::kernels(KernelPath::Avx512)
     }
 }
@@ -55,6 +55,10 @@ safe_fn! {
         unsafe { scaled_dots_avx512(q, keys, scale, out) }
     }
     fn scaled_dots_block(qs: &[f32], keys: &[f32], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>) {
+        checks { scaled_dots_block_args(qs, keys, d, out); }
+        unsafe { scaled_dots_block_avx512(qs, keys, d, scale, out, scratch) }
+    }
+    fn scaled_dots_block_f16(qs: &[f32], keys: &[f16], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>) {
         checks { scaled_dots_block_args(qs, keys, d, out); }
         unsafe { scaled_dots_block_avx512(qs, keys, d, scale, out, scratch) }
     }
@@ -190,7 +194,7 @@ unsafe fn scaled_dots_avx512<T: Elem16>(q: &[f32], keys: &[T], scale: f32, out: 
 /// AVX-512 F/VL, AVX2, FMA and F16C; the shapes are those
 /// `scaled_dots_block_args` checks.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
-unsafe fn scaled_dots_block_avx512(qs: &[f32], keys: &[f32], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>) {
+unsafe fn scaled_dots_block_avx512<T: Elem>(qs: &[f32], keys: &[T], d: usize, scale: f32, out: &mut [f32], scratch: &mut Vec<f32>) {
     let (m, n) = (qs.len() / d, keys.len() / d);
     if m == 0 || n == 0 {
         return;
@@ -198,7 +202,8 @@ unsafe fn scaled_dots_block_avx512(qs: &[f32], keys: &[f32], d: usize, scale: f3
     // Keys as columns, sixteen to a register, the last ones padded with
     // zero keys (computed, not stored).
     let w = n.div_ceil(16) * 16;
-    transpose_keys(keys, d, w, scratch);
+    // SAFETY: AVX2 and F16C are enabled here.
+    unsafe { transpose_keys_avx2(keys, d, w, scratch) };
     let (q, kt, o) = (qs.as_ptr(), scratch.as_ptr(), out.as_mut_ptr());
     let mut col = 0;
     while col < w {
