@@ -20,7 +20,10 @@ guest's decode time spent in the host engine.
 second peer, run in each round with and without `-rtr 1` (run-time repacking
 of the weights), the better of the two counting; the table then also gives
 the ratio to the best peer, the faster of llama.cpp and ik_llama.cpp in that
-round.
+round. Its llama-bench has no depth option: the rows at a depth D > 0 come
+from its llama-sweep-bench (next to its llama-bench, or --ik-sweep), which
+fills the context a ubatch of P tokens at a time and, at D, measures tgN
+then ppP exactly as llama-bench's `-d D` does (D must be a multiple of P).
 
 --quantize TYPES also benches the first MODEL requantized to each type, made
 with `edgewasm quantize` (llama-quantize's rules, byte-identical output) next
@@ -32,11 +35,12 @@ import argparse, json, os, re, statistics, subprocess, sys
 ap = argparse.ArgumentParser()
 ap.add_argument("edgewasm"); ap.add_argument("llama_bench"); ap.add_argument("model", nargs="+")
 ap.add_argument("--threads", default="1,2"); ap.add_argument("-p", default="128"); ap.add_argument("-n", default="64")
-ap.add_argument("-d", default="0", help="context depths, comma-separated (llama-bench -d); ik_llama.cpp runs depth 0 only")
+ap.add_argument("-d", default="0", help="context depths, comma-separated (llama-bench -d; ik_llama.cpp's llama-sweep-bench past 0)")
 ap.add_argument("--rounds", type=int, default=3); ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--guest", help="chat.wasm: also compare a guest's decode speed with native edgewasm")
 ap.add_argument("--quantize", default="", help="comma-separated `edgewasm quantize` types to make from the first model and bench too")
 ap.add_argument("--ik-bench", help="ik_llama.cpp's llama-bench: a second peer (best of default and -rtr 1)")
+ap.add_argument("--ik-sweep", help="ik_llama.cpp's llama-sweep-bench, for the depths past 0 (default: next to --ik-bench)")
 a = ap.parse_args()
 
 
@@ -72,6 +76,30 @@ def llama_bench(exe, model, extra=(), fmt="jsonl", depth=True):
     return res, build
 
 
+def ik_sweep(model, extra=()):
+    """{(threads, test): t/s} of ik_llama.cpp at each depth D > 0 of -d, from
+    its llama-sweep-bench: ubatch P, measured every D/P-th step, so the one
+    measured step past 0 is at D (tgN from D, then ppP from D)."""
+    sweep = a.ik_sweep or os.path.join(os.path.dirname(a.ik_bench), "llama-sweep-bench")
+    p, n, res = int(a.p), int(a.n), {}
+    for d in (int(x) for x in a.d.split(",") if int(x) > 0):
+        if d % p:
+            sys.exit(f"ik_llama.cpp at depth {d}: the depth must be a multiple of -p {p}")
+        for t in a.threads.split(","):
+            cmd = [sweep, "-m", model, "-t", t, "-c", str(d + max(p, n)), "-b", str(p), "-ub", str(p), "-n", str(n),
+                   "--sweep-stride", str(d // p), "--output-format", "jsonl", *extra]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            rows = [json.loads(l) for l in (proc.stdout + proc.stderr).splitlines() if l.startswith("{")]
+            row = next((r for r in rows if r.get("n_kv") == d), None)
+            if row is None:
+                # It stops with an error once the context is full, after the
+                # row wanted here; without that row the run failed.
+                raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+            res[(int(t), f"pp{p} @ d{d}")] = row["speed_pp"]
+            res[(int(t), f"tg{n} @ d{d}")] = row["speed_tg"]
+    return res
+
+
 def bench(model):
     ours, peer, ik, ceiling = {}, {}, {}, {}
     ik_build, ik_error = None, None
@@ -92,6 +120,8 @@ def bench(model):
             try:
                 plain, ik_build = llama_bench(a.ik_bench, model, fmt="json", depth=False)
                 rtr, _ = llama_bench(a.ik_bench, model, ("-rtr", "1"), fmt="json", depth=False)
+                plain.update(ik_sweep(model))
+                rtr.update(ik_sweep(model, ("-rtr",)))
             except subprocess.CalledProcessError as e:
                 # An architecture ik_llama.cpp does not know (LFM2 at the
                 # measured commit): the table goes on without it.
