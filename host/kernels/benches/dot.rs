@@ -103,7 +103,7 @@ fn delta_rule(c: &mut Criterion) {
 /// The attention helpers per path: `exp_sum` of 512 scores, and on f16
 /// keys and values one query against 512 keys of 64 and of 128 elements
 /// (`scaled_dots`) and the weighted sum of 512 value rows. Elements per
-/// second.
+/// second; and a prefill tile through the block kernels.
 fn attention(c: &mut Criterion) {
     for path in available_paths() {
         let Some(k) = edgewasm_kernels::attn_kernels_for_path(path) else { continue };
@@ -132,6 +132,21 @@ fn attention(c: &mut Criterion) {
             });
             g.finish();
         }
+        // A prefill tile: 128 queries (32 positions x 4 heads) against 64
+        // keys of 64 (f16, widened as they are transposed), then their
+        // weighted sums over 64 f32 value rows. Multiply-adds per second.
+        let (m, n, d) = (128usize, 64usize, 64usize);
+        let (qs, vals, w) = (data(m * d, 11), data(n * d, 13), data(m * n, 15));
+        let keys: Vec<half::f16> = data(n * d, 17).into_iter().map(half::f16::from_f32).collect();
+        let mut g = c.benchmark_group(format!("attn_block_m{m}_n{n}_d{d}"));
+        g.throughput(Throughput::Elements((m * n * d) as u64));
+        let (mut s, mut scratch) = (vec![0f32; m * n], Vec::new());
+        g.bench_function(BenchmarkId::new("scaled_dots_block_f16", path), |b| {
+            b.iter(|| (f16k.scaled_dots_block)(&qs, &keys, d, 0.125, &mut s, &mut scratch))
+        });
+        let mut out = vec![0f32; m * d];
+        g.bench_function(BenchmarkId::new("weighted_sum_block", path), |b| b.iter(|| (k.weighted_sum_block)(&w, n, &vals, &mut out)));
+        g.finish();
     }
 }
 

@@ -177,7 +177,14 @@ impl Generation {
 
     fn finish(&mut self, reason: StopReason) -> String {
         self.finished = Some(reason);
-        let tail = self.decoder.finish();
+        let mut tail = self.decoder.finish();
+        if self.constraint.is_some() && reason != StopReason::EndOfGeneration {
+            // A cut (token limit, full context) inside a character leaves
+            // its first bytes, the only thing the decoder holds: dropped
+            // under a grammar rather than handed out as U+FFFD, which the
+            // grammar does not allow, so the text stays a valid prefix.
+            tail.clear();
+        }
         let (mut out, matched) = self.stop.push(&tail);
         if matched {
             self.finished = Some(StopReason::StopString);

@@ -233,17 +233,18 @@ impl Task<'_> {
             let nt = t1 - t0;
             let mut full = std::mem::take(&mut ws.full);
             full.clear();
-            ws.scores.clear();
+            // Only grown: every score read is written first.
+            let len = if block { n_q * nt } else { nt };
+            if ws.scores.len() < len {
+                ws.scores.resize(len, 0.0);
+            }
             if block {
                 // Every query against every key of the tile: a key a query
                 // does not see is scored and left unused.
-                ws.scores.resize(n_q * nt, 0.0);
                 match k16 {
-                    Some((h, rows)) => (h.scaled_dots_block)(&ws.qs, rows, p.k_dim, p.scale, &mut ws.scores, &mut ws.scratch),
-                    None => (k.scaled_dots_block)(&ws.qs, kt, p.k_dim, p.scale, &mut ws.scores, &mut ws.scratch),
+                    Some((h, rows)) => (h.scaled_dots_block)(&ws.qs, rows, p.k_dim, p.scale, &mut ws.scores[..len], &mut ws.scratch),
+                    None => (k.scaled_dots_block)(&ws.qs, kt, p.k_dim, p.scale, &mut ws.scores[..len], &mut ws.scratch),
                 }
-            } else {
-                ws.scores.resize(nt, 0.0);
             }
             for (j, (i, h)) in self.queries().enumerate() {
                 let (first, end) = self.keys_of(i);

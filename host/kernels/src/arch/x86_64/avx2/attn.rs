@@ -278,8 +278,13 @@ unsafe fn scaled_dots_block_avx2<T: Elem>(qs: &[f32], keys: &[T], d: usize, scal
 pub(crate) unsafe fn transpose_keys_avx2<T: Elem>(keys: &[T], d: usize, w: usize, buf: &mut Vec<f32>) {
     let n = keys.len() / d;
     assert!(n <= w);
-    buf.clear();
+    // Every element is written below: the keys, then the padding as zero.
     buf.resize(d * w, 0.0);
+    if n < w {
+        for row in buf.chunks_exact_mut(w) {
+            row[n..].fill(0.0);
+        }
+    }
     let (d8, n8) = (d / 8 * 8, n / 8 * 8);
     let (src, dst) = (keys.as_ptr(), buf.as_mut_ptr());
     for t0 in (0..n8).step_by(8) {
