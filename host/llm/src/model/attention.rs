@@ -56,10 +56,14 @@ pub enum Mask<'a> {
 /// time. Tiles start at multiples of `TILE` in absolute positions, so a
 /// query's result never depends on which task computed it.
 pub const TILE: usize = 64;
-/// Query positions per task: they share each widened tile.
+/// Query positions per task: they share each tile (its keys laid out once
+/// by the block scoring kernel, its values widened once). 32 rather than
+/// 16 measured 100 against 96-98 t/s (1B Q4_K_M pp512 at depth 4096, 2
+/// threads): the key layout serves twice the queries.
 const QUERY_BLOCK: usize = 32;
-/// Tasks with fewer queries than this read an f16 cache in place instead of
-/// widening its tiles first.
+/// Tasks with fewer queries than this (counting every head) score and sum
+/// one query at a time, reading an f16 cache in place; larger ones score a
+/// tile in one call (block mode).
 const DIRECT_F16_BELOW: usize = 8;
 
 /// For `n` queries at positions `pos0..pos0+n` (already stored in `kv`),
@@ -209,8 +213,8 @@ impl Task<'_> {
         // f16 rows are read where they lie by a few queries (decode), when
         // the path has kernels for that; many queries (prefill) share a
         // value tile widened once, and a key tile the scoring kernel widens
-        // as it transposes it. Measured on SmolLM2 at depth 4096: decode 48
-        // -> 80 t/s reading in place, prefill 195 -> 175.
+        // as it transposes it. Measured on SmolLM2 at depth 4096 (before
+        // block mode): decode 48 -> 80 t/s reading in place.
         let f16 = k.f16.filter(|_| n_q < DIRECT_F16_BELOW);
         // Many queries (prefill) score each tile in one call, which lays
         // the keys out once for all of them; a few (decode) one at a time.
@@ -309,7 +313,8 @@ impl Task<'_> {
 }
 
 /// The largest of `s` (`-inf` if empty), in eight lanes so that it
-/// vectorises; a maximum is exact, so the order does not change it.
+/// vectorises; a maximum is exact, so the order does not change it (but for
+/// the sign of a zero maximum, which `exp(x - max)` does not see).
 fn max_of(s: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 8];
     let mut chunks = s.chunks_exact(8);

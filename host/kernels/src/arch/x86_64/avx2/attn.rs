@@ -180,7 +180,7 @@ pub(crate) fn tail<T: Elem>(a: &[f32], b: &[T]) -> f32 {
 }
 
 /// # Safety
-/// The CPU must support AVX2 and F16C; the shapes are those
+/// The CPU must support AVX2, FMA and F16C; the shapes are those
 /// `scaled_dots_args` checks.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn scaled_dots_avx2<T: Elem>(q: &[f32], keys: &[T], scale: f32, out: &mut [f32]) {
@@ -379,7 +379,7 @@ unsafe fn block8<const R: usize, const V: usize>(q: *const f32, d: usize, kt: *c
 }
 
 /// # Safety
-/// The CPU must support AVX2 and F16C; the shapes are those
+/// The CPU must support AVX2, FMA and F16C; the shapes are those
 /// `weighted_sum_args` checks.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn weighted_sum_avx2<T: Elem>(w: &[f32], scale: f32, values: &[T], out: &mut [f32]) {

@@ -1,5 +1,6 @@
-//! AVX-512 twins of the attention helpers `scaled_dots` and `weighted_sum`
-//! (f32 and f16 keys and values), with the reference's exact bits:
+//! AVX-512 twins of the attention helpers (`scaled_dots`, `weighted_sum`,
+//! `exp_sum` and the block kernels; f32 and f16 keys and values), with the
+//! reference's exact bits:
 //! - `scaled_dots` takes sixteen keys at a time, two per register: each
 //!   half is one key's eight running lanes, the reference's, with the query
 //!   chunk broadcast to both halves. The halves then go through the AVX2
@@ -127,8 +128,8 @@ impl Elem16 for f16 {
 }
 
 /// # Safety
-/// AVX-512 F/VL, AVX2 and F16C; the shapes are those `scaled_dots_args`
-/// checks.
+/// AVX-512 F/VL, AVX2, FMA and F16C; the shapes are those
+/// `scaled_dots_args` checks.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
 unsafe fn scaled_dots_avx512<T: Elem16>(q: &[f32], keys: &[T], scale: f32, out: &mut [f32]) {
     let d = q.len();
@@ -185,7 +186,7 @@ unsafe fn scaled_dots_avx512<T: Elem16>(q: &[f32], keys: &[T], scale: f32, out: 
         }
         key0 += 16;
     }
-    // SAFETY: AVX-512 implies AVX2 and F16C here; the rest of the keys
+    // SAFETY: AVX-512 implies AVX2, FMA and F16C here; the rest of the keys
     // and outputs keep the checked shapes.
     unsafe { scaled_dots_avx2(q, &keys[key0 * d..], scale, groups.into_remainder()) }
 }
@@ -300,7 +301,7 @@ unsafe fn block16<const R: usize, const V: usize>(q: *const f32, d: usize, kt: *
 }
 
 /// # Safety
-/// AVX-512 F/VL, AVX2 and F16C; the shapes are those
+/// AVX-512 F/VL, AVX2, FMA and F16C; the shapes are those
 /// `weighted_sum_args` checks.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
 unsafe fn weighted_sum_avx512<T: Elem16>(w: &[f32], scale: f32, values: &[T], out: &mut [f32]) {
@@ -436,7 +437,7 @@ fn exp8(x: __m256) -> __m256 {
 }
 
 /// # Safety
-/// AVX-512 F/VL, AVX2 and F16C.
+/// AVX-512 F/VL, AVX2, FMA and F16C.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
 unsafe fn exp_sum_avx512(s: &mut [f32], max: f32) -> f32 {
     let m = _mm256_set1_ps(max);
