@@ -30,7 +30,7 @@ with `edgewasm quantize` (llama-quantize's rules, byte-identical output) next
 to it as BASE-TYPE.gguf (models/smollm2-135m-instruct-q8_0.gguf from
 models/smollm2-135m-instruct-q4_1.gguf) when that file is missing.
 """
-import argparse, json, os, re, statistics, subprocess, sys
+import argparse, json, os, re, statistics, subprocess, sys, tempfile
 
 ap = argparse.ArgumentParser()
 ap.add_argument("edgewasm"); ap.add_argument("llama_bench"); ap.add_argument("model", nargs="+")
@@ -86,9 +86,11 @@ def ik_sweep(model, extra=()):
         if d % p:
             sys.exit(f"ik_llama.cpp at depth {d}: the depth must be a multiple of -p {p}")
         for t in a.threads.split(","):
-            cmd = [sweep, "-m", model, "-t", t, "-c", str(d + max(p, n)), "-b", str(p), "-ub", str(p), "-n", str(n),
+            cmd = [os.path.abspath(sweep), "-m", os.path.abspath(model), "-t", t, "-c", str(d + max(p, n)), "-b", str(p), "-ub", str(p), "-n", str(n),
                    "--sweep-stride", str(d // p), "--output-format", "jsonl", *extra]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            # In a scratch folder: it writes llama.log where it runs.
+            with tempfile.TemporaryDirectory() as scratch:
+                proc = subprocess.run(cmd, capture_output=True, text=True, cwd=scratch)
             rows = [json.loads(l) for l in (proc.stdout + proc.stderr).splitlines() if l.startswith("{")]
             row = next((r for r in rows if r.get("n_kv") == d), None)
             if row is None:
