@@ -369,21 +369,24 @@ mod tests {
         }
     }
 
+    /// `n` floats in [-2, 2) from an xorshift generator.
+    fn rnd(seed: &mut u64, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                (*seed >> 40) as f32 / (1u64 << 22) as f32 - 2.0
+            })
+            .collect()
+    }
+
     /// Every path's helpers give the reference's bits, for widths and key
     /// counts on and off the vector and block sizes.
     #[test]
     fn every_path_matches_the_reference_bits() {
         let mut seed = 0x1234_5678_9abc_def1u64;
-        let mut rnd = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    (seed >> 40) as f32 / (1u64 << 22) as f32 - 2.0
-                })
-                .collect()
-        };
+        let mut rnd = |n: usize| rnd(&mut seed, n);
         for path in crate::available_paths() {
             let k = attn_kernels_for_path(path).unwrap();
             for d in [0, 1, 7, 8, 13, 32, 40, 64, 80, 128, 192, 256] {
@@ -431,22 +434,14 @@ mod tests {
     }
 
     /// Every path's `scaled_dots_block` gives [`scaled_dots`]'s bits per
-    /// query, and `weighted_sum_block` [`weighted_sum`]'s per row, for query and key counts around the register blocks (three
-    /// queries, eight or sixteen keys per register, up to 64 keys) and head
-    /// sizes on and off the lanes of eight; the scratch is reused.
+    /// query, and `weighted_sum_block` [`weighted_sum`]'s per row, for
+    /// query and key counts around the register blocks (three queries,
+    /// eight or sixteen keys per register, up to 64 keys) and head sizes on
+    /// and off the lanes of eight; the scratch is reused.
     #[test]
     fn block_dots_match_per_query_dots() {
         let mut seed = 0x0DDB_1A5E_5BAD_5EEDu64;
-        let mut rnd = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    (seed >> 40) as f32 / (1u64 << 22) as f32 - 2.0
-                })
-                .collect()
-        };
+        let mut rnd = |n: usize| rnd(&mut seed, n);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for path in crate::available_paths() {
             let k = attn_kernels_for_path(path).unwrap();
